@@ -12,7 +12,7 @@ Each criterion becomes an LLM rubric whose ``weight`` is its ``points`` with the
 criterion describes the bad behaviour (HealthBench's grader subtracts a *met* negative criterion), which is the
 format's polarity under ``--pitfall-polarity auto``. Tags (``axis:accuracy``, ``level:example``, ...) go to
 ``meta["rubric_tags"]`` (rubric id -> tags), ``example_tags`` and other scalar fields to ``meta``. The item id
-comes from ``prompt_id`` / ``uid`` / ``id`` / ``extra_info.index`` when present.
+comes from ``prompt_id`` / ``uid`` / ``id`` (top level, then under ``extra_info``) or ``extra_info.index``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from rubrics.importers.polarity import apply_polarity, record_polarities
 from rubrics.schema import RubricItem
 
 RUBRIC_PATHS = ("rubrics", "reward_model.rubrics", "reward_model.ground_truth", "extra_info.rubrics")
-ID_PATHS = ("prompt_id", "uid", "id", "extra_info.index")
+ID_PATHS = ("prompt_id", "uid", "id", "extra_info.prompt_id", "extra_info.uid", "extra_info.index")
 META_PATHS = ("data_source", "ability", "example_tags", "extra_info.split", "reward_model.style")
 
 

@@ -105,9 +105,9 @@ def _nth_paragraph(text: str, n: int, first_word: str, i: int) -> bool:
         return False
 
 
-def _postscript(text: str, marker: str) -> bool:
-    at = text.find(marker)
-    return at >= 0 and len(text[at:].strip()) > len(marker)
+def _postscript(text: str, postscript_marker: str) -> bool:
+    at = text.find(postscript_marker)
+    return at >= 0 and len(text[at:].strip()) > len(postscript_marker)
 
 
 def _sections(text: str, n: int, splitter: str) -> bool:
