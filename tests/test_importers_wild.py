@@ -368,3 +368,27 @@ def test_ifbench_repeat_span_start_zero_is_a_value(tmp_path):
     v = item.rubrics[0].verifier
     assert v.kwargs["n_start"] == 0
     assert check(v, "alpha beta gamma") is True and check(v, "beta gamma delta") is False
+
+
+def test_rubric_reward_gives_the_healthbench_score_of_imported_points():
+    """The imported HealthBench item through the TRL reward function: 'criterion holds' verdicts -> score."""
+    import asyncio
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from grpo.rewards import RubricReward
+
+    item = import_items(SourceSpec(path=str(WILD / "healthbench_raw.jsonl"), name="hb"))[0]  # points 7, 3, -5, -2
+    holds = np.array([[1, 1, -1, -1], [1, -1, 1, -1], [-1, -1, 1, 1]], dtype=np.int8)  # criterion met?
+
+    async def verdicts(pairs, judge=None, loose=False):
+        b = len(pairs)
+        return SimpleNamespace(s=holds[:b], rubric_mask=np.ones((b, 4), bool), decided=np.ones((b, 4), bool),
+                               method=np.full((b, 4), "llm"))
+
+    reward = RubricReward("healthbench", verdict_fn=verdicts)
+    got = asyncio.run(reward(completions=["a", "b", "c"], rubric_item=[item.model_dump_json()] * 3))
+    assert got == pytest.approx([1.0, 0.2, 0.0])  # 10/10; (7 - 5)/10; (-5 - 2)/10 clipped
+    with pytest.raises(ValueError, match="healthbench"):
+        RubricReward("points")
