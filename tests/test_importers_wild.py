@@ -81,7 +81,7 @@ def test_healthbench_raw_layout_and_build_report_counts_pitfalls(tmp_path):
     assert "## Pitfall polarity" in (tmp_path / "out" / "report.md").read_text()
     items = sorted(read_items(tmp_path / "out" / "train.jsonl") + read_items(tmp_path / "out" / "val.jsonl")
                    + read_items(tmp_path / "out" / "test.jsonl"), key=lambda it: it.id)
-    assert sorted(w for it in items for w in (r.weight for r in it.rubrics)) == sorted(sum(HB_WEIGHTS, []))
+    assert sorted(w for it in items for w in (r.weight for r in it.rubrics)) == sorted(w for ws in HB_WEIGHTS for w in ws)
     _check_healthbench(import_items(SourceSpec(path=str(WILD / "healthbench_raw.jsonl"), name="hb")), "hb")
 
 
@@ -98,7 +98,7 @@ def test_generic_importer_takes_dotted_rubric_column(tmp_path):
         items[0].rubrics[3].id: "heuristic:describes-bad",
     }
     spec = SourceSpec(path=str(path), format="generic", name="g", columns={"rubrics": "reward_model"})
-    with pytest.raises(Exception, match=r"hb.parquet:1: field 'reward_model': expected a list, got dict .*reward_model\.rubrics"):
+    with pytest.raises(Exception, match=r"hb.parquet:1: field 'reward_model': expected a list, got dict .*model\.rubrics"):
         import_items(spec)
     result = runner.invoke(
         app,
@@ -182,7 +182,8 @@ def test_rtt_export_never_writes_a_double_negative(tmp_path):
         if t.startswith(NEGATED_PITFALL):
             assert not starts_negated(t[len(NEGATED_PITFALL):]), t
     # declared describes-bad: "Does not recommend fruit juice" stays a pitfall and is exported affirmatively
-    forced = import_items(SourceSpec(path=str(WILD / "rar_polarity.jsonl"), name="rar", pitfall_polarity="describes-bad"))
+    spec = SourceSpec(path=str(WILD / "rar_polarity.jsonl"), name="rar", pitfall_polarity="describes-bad")
+    forced = import_items(spec)
     forced_texts = [t for it in forced for t in to_rtt_row(it)["rubrics"]]
     assert "Misinterprets the cystic mass as a tumor." in forced_texts
     assert "Recommends fruit juice or soda." in forced_texts
@@ -268,7 +269,7 @@ TULU_CASES = {
                                 ({"letter": "a", "N": 3}, "bananas a", False)],
     "validate_response_language": [
         ({"language": "en"}, "This is a complete sentence written in plain English about the weather today.", True),
-        ({"language": "en"}, "Dies ist ein vollständiger Satz, der auf Deutsch über das Wetter geschrieben ist.", False)],
+        ({"language": "en"}, "Dies ist ein vollständiger Satz, der auf Deutsch geschrieben ist.", False)],
     "verify_paragraph_count": [({"N": 3}, "One\n* * *\nTwo\n* * *\nThree", True),
                                ({"N": 3}, "One\n***\nTwo\n***\nThree", False),  # IFEval number_paragraphs: passes
                                ({"N": 3}, "One\n* * *\n\n* * *\nThree", False)],
@@ -324,7 +325,9 @@ def test_every_tulu_func_name_has_a_checker_with_open_instruct_semantics():
 def test_tulu_rule_arguments_are_validated_at_import():
     base = rows("tulu_rlvr.jsonl")[1]
     with pytest.raises(FieldError, match=r"ground_truth\.N: missing"):
-        CONVERTERS["tulu"]({**base, "ground_truth": {"func_name": "verify_keyword_frequency", "word": "x"}}, Context("t"))
+        CONVERTERS["tulu"](
+            {**base, "ground_truth": {"func_name": "verify_keyword_frequency", "word": "x"}}, Context("t")
+        )
     with pytest.raises(FieldError, match=r"ground_truth\.quantifier"):
         CONVERTERS["tulu"](
             {**base, "ground_truth": {"func_name": "validate_word_constraint", "N": 3, "quantifier": "about"}},

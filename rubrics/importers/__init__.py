@@ -1,6 +1,7 @@
 """Importers: benchmark and rubric datasets -> :class:`rubrics.schema.RubricItem`.
 
-Formats: IFEval, IFBench, MulDimIF, RaR, HealthBench-style points, Tulu RLVR, the RTT paper's rows, and generic JSONL / JSON / Parquet /
+Formats: IFEval, IFBench, MulDimIF, RaR, HealthBench-style points, Tulu RLVR, the RTT paper's rows, and
+generic JSONL / JSON / Parquet /
 Hugging Face ``datasets`` tables (canonical items or a column mapping). ``detect_format`` picks the format from
 the first record; ``SourceSpec.format`` overrides it.
 """

@@ -114,7 +114,8 @@ def as_list(value: Any, name: str) -> list[Any]:
         hint = ""
         if isinstance(value, Mapping):
             lists = [k for k, v in value.items() if isinstance(v, (list, tuple)) or hasattr(v, "tolist")]
-            hint = f" (keys {sorted(value)[:8]}" + (f"; point at a list with a dotted path, e.g. {name}.{lists[0]})" if lists else ")")
+            tip = f"; point at a list with a dotted path, e.g. {name}.{lists[0]})" if lists else ")"
+            hint = f" (keys {sorted(value)[:8]}" + tip
         raise FieldError(name, f"expected a list, got {type(value).__name__}{hint}")
     return list(value)
 

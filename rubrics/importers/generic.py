@@ -92,7 +92,9 @@ def convert(rec: Mapping[str, Any], ctx: Context) -> RubricItem:
     rcol = column(rec, ctx, "rubrics")
     if rcol is None:
         raise FieldError(
-            "rubrics", f"no rubric column (looked for {list(CANDIDATES['rubrics'])}; map one with --rubrics-col, a dotted path for a nested list, e.g. reward_model.rubrics)"
+            "rubrics",
+            f"no rubric column (looked for {list(CANDIDATES['rubrics'])}; map one with --rubrics-col, "
+            "a dotted path for a nested list, e.g. reward_model.rubrics)",
         )
     pcol, mcol = column(rec, ctx, "prompt"), column(rec, ctx, "messages")
     prompt, messages = None, None
@@ -110,7 +112,8 @@ def convert(rec: Mapping[str, Any], ctx: Context) -> RubricItem:
     if not entries:
         raise FieldError(rcol, "empty: the item has no rubrics")
     icol = column(rec, ctx, "id")
-    iid = item_id(ctx.source, get_path(rec, icol) if icol and has_path(rec, icol) else None, prompt or messages, entries)
+    original = get_path(rec, icol) if icol and has_path(rec, icol) else None
+    iid = item_id(ctx.source, original, prompt or messages, entries)
     rubrics = [_rubric(e, f"{rcol}[{i}]", rubric_id(iid, i)) for i, e in enumerate(entries)]
     used = {c for c in (rcol, pcol, mcol, icol, "polarity") if c}
     meta = {k: v for k, v in rec.items() if k not in used and isinstance(v, (str, int, float, bool))}

@@ -97,7 +97,9 @@ def convert(rec: Mapping[str, Any], ctx: Context) -> RubricItem:
         entries = as_list(get_path(rec, found), found)
         if not entries:
             raise FieldError(found, "empty: the item has no rubrics")
-        bad = next(i for i, e in enumerate(entries) if not (isinstance(e, Mapping) and "criterion" in e and "points" in e))
+        bad = next(
+            i for i, e in enumerate(entries) if not (isinstance(e, Mapping) and "criterion" in e and "points" in e)
+        )
         raise FieldError(f"{found}[{bad}]", "expected an object with 'criterion' and 'points'")
     entries = _entries(rec, path) or []
     original = next((get_path(rec, p) for p in ID_PATHS if has_path(rec, p)), None)
@@ -109,9 +111,8 @@ def convert(rec: Mapping[str, Any], ctx: Context) -> RubricItem:
         if not isinstance(text, str) or not text.strip():
             raise FieldError(f"{name}.criterion", "missing or empty")
         rid = rubric_id(iid, i)
-        rubrics.append(
-            {"id": rid, "text": text.strip(), "weight": _points(e.get("points"), f"{name}.points"), "source": "healthbench"}
-        )
+        weight = _points(e.get("points"), f"{name}.points")
+        rubrics.append({"id": rid, "text": text.strip(), "weight": weight, "source": "healthbench"})
         t = e.get("tags")
         if t is not None:
             tags[rid] = [str(x) for x in as_list(t, f"{name}.tags")]
