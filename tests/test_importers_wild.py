@@ -395,3 +395,20 @@ def test_rubric_reward_gives_the_healthbench_score_of_imported_points():
     assert got == pytest.approx([1.0, 0.2, 0.0])  # 10/10; (7 - 5)/10; (-5 - 2)/10 clipped
     with pytest.raises(ValueError, match="healthbench"):
         RubricReward("points")
+
+
+def test_rtt_rows_take_uid_and_resolve_pitfall_polarity():
+    row = {
+        "uid": "paper-7",
+        "messages": [{"role": "user", "content": "Explain fever in children."}],
+        "source": "type4",
+        "ground_truth": json.dumps({"checker": ["[llm] a", "[llm] b"], "functions": ["", ""]}),
+        "rubrics": [{"description": "Mentions paracetamol dosing by weight.", "weight": 2},
+                    {"description": "Does not recommend aspirin.", "weight": -1}],
+    }
+    item = CONVERTERS["rtt"](row, Context("rtt"))
+    assert item.id == "rtt:paper-7" and [r.weight for r in item.rubrics] == [2.0, 1.0]
+    assert item.meta["pitfall_polarity"] == {"rtt:paper-7#1": "heuristic:describes-good"}
+    kept = CONVERTERS["rtt"](row, Context("rtt", pitfall_polarity="describes-bad"))
+    assert [r.weight for r in kept.rubrics] == [2.0, -1.0]
+    assert to_rtt_row(kept)["rubrics"] == ["Mentions paracetamol dosing by weight.", "Recommends aspirin."]
