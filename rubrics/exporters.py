@@ -188,7 +188,7 @@ def to_rtt_row(item: RubricItem, *, pitfalls: PitfallMode = "negate", max_rubric
     texts = [_criterion(r.text, r.weight, pitfalls) for r in kept]
     src, gt = item.meta.get("rtt_source"), item.meta.get("rtt_ground_truth")
     if not (src and isinstance(gt, dict) and len(kept) == len(item.rubrics) and all(r.weight >= 0 for r in kept)):
-        src, gt = _rtt_ground_truth(item, kept)
+        src, gt = _rtt_ground_truth(item, kept, texts)
     return {
         "id": item.id,
         "messages": item.chat(),
@@ -210,7 +210,7 @@ def to_open_instruct_kwargs(rule_id: str, kwargs: dict[str, Any]) -> dict[str, A
     return kw
 
 
-def _rtt_ground_truth(item: RubricItem, rubrics: list) -> tuple[str, dict[str, Any]]:
+def _rtt_ground_truth(item: RubricItem, rubrics: list, texts: list) -> tuple[str, dict[str, Any]]:
     rules = [r.verifier for r in rubrics]
     if any(isinstance(v, RuleVerifier) and v.family in ("ifeval", "ifbench") for v in rules):
         ids, kwargs = [], []
@@ -232,7 +232,8 @@ def _rtt_ground_truth(item: RubricItem, rubrics: list) -> tuple[str, dict[str, A
                 cat, _, sub = (r.title or "Other / Other").partition(" / ")
                 constraints.append([cat, sub, r.text])
         return "type3", {"constraints": constraints}
-    return "type4", {"checker": ["[llm] " + r.text for r in rubrics], "functions": ["" for _ in rubrics]}
+    # the checker names the criterion as written in ``rubrics`` (a pitfall negated), so both say the same
+    return "type4", {"checker": ["[llm] " + t for t in texts], "functions": ["" for _ in rubrics]}
 
 
 def write_rtt_jsonl(

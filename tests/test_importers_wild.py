@@ -97,6 +97,8 @@ def test_generic_importer_takes_dotted_rubric_column(tmp_path):
         items[0].rubrics[2].id: "heuristic:describes-bad",  # "Fails to ..." names a failure
         items[0].rubrics[3].id: "heuristic:describes-bad",
     }
+    raw = SourceSpec(path=str(WILD / "healthbench_raw.jsonl"), format="generic", columns={"messages": "prompt"})
+    assert [[r.weight for r in it.rubrics] for it in import_items(raw)] == HB_WEIGHTS  # points, not 1.0
     spec = SourceSpec(path=str(path), format="generic", name="g", columns={"rubrics": "reward_model"})
     with pytest.raises(Exception, match=r"hb.parquet:1: field 'reward_model': expected a list, got dict .*model\.rubrics"):
         import_items(spec)
@@ -411,4 +413,6 @@ def test_rtt_rows_take_uid_and_resolve_pitfall_polarity():
     assert item.meta["pitfall_polarity"] == {"rtt:paper-7#1": "heuristic:describes-good"}
     kept = CONVERTERS["rtt"](row, Context("rtt", pitfall_polarity="describes-bad"))
     assert [r.weight for r in kept.rubrics] == [2.0, -1.0]
-    assert to_rtt_row(kept)["rubrics"] == ["Mentions paracetamol dosing by weight.", "Recommends aspirin."]
+    exported = to_rtt_row(kept)
+    assert exported["rubrics"] == ["Mentions paracetamol dosing by weight.", "Recommends aspirin."]
+    assert json.loads(exported["ground_truth"])["checker"] == ["[llm] " + t for t in exported["rubrics"]]
