@@ -171,7 +171,12 @@ class RTTGRPOTrainer(GRPOTrainer):
         return rewards
 
     def relevance(self, v: RubricVerdicts, completion_ids: torch.Tensor, completion_mask: torch.Tensor) -> torch.Tensor:
-        """``(B, R, T)`` relevance of each completion token to each used rubric (0 elsewhere), one scorer call."""
+        """``(B, R, T)`` relevance of each completion token to each used rubric (0 elsewhere), one scorer call.
+
+        Special tokens inside the completion mask (EOS, chat end markers) get exactly 0, whatever the scorer
+        returns for them (:class:`~discriminator.scoring.RelevanceScorer` already does so on both paths)."""
+        from discriminator.scoring import special_token_ids
+
         b, t = completion_ids.shape
         use = v.arrays.use
         rel = torch.zeros(b, use.shape[1], t, dtype=torch.float32)
@@ -196,6 +201,10 @@ class RTTGRPOTrainer(GRPOTrainer):
             for (i, k), sc in zip(where, scores):
                 m = min(len(sc), t)
                 rel[i, k, :m] = sc[:m].float()
+        specials = special_token_ids(self._tokenizer)
+        if specials:
+            is_special = torch.isin(ids_cpu, torch.tensor(sorted(specials), dtype=ids_cpu.dtype))
+            rel.masked_fill_(is_special.unsqueeze(1), 0.0)
         return rel.to(completion_ids.device)
 
     def _rtt_advantages(self, inputs, out) -> tuple[torch.Tensor, dict[str, float]]:
