@@ -42,6 +42,7 @@ import torch
 from trl import GRPOConfig, GRPOTrainer
 
 from grpo import advantages as A
+from grpo.frozen import load_frozen_scorer
 from grpo.heatmap import HeatmapResponse, HeatmapRubric, write_heatmap
 from grpo.judge import build_judge
 from grpo.metrics import average_dicts, group_signal_metrics, relevance_metrics, token_metrics, token_signal, verdict_metrics
@@ -132,9 +133,8 @@ class RTTGRPOTrainer(GRPOTrainer):
         super().__init__(model, funcs, args, *pargs, **kwargs)
         self.scorer = scorer
         if self.scorer is None and args.token_term_on:
-            from discriminator.scoring import RelevanceScorer
-
-            self.scorer = RelevanceScorer.from_pretrained(
+            # replicated on every process, eval, no grad - also under ZeRO-3 (see grpo.frozen)
+            self.scorer = load_frozen_scorer(
                 args.discriminator_path, device=self.accelerator.device, token_budget=args.discriminator_token_budget
             )
         self._rtt_rewards_per_func: torch.Tensor | None = None
