@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from grpo.config import PolicyTrainConfig, load_config
+
+logger = logging.getLogger(__name__)
 
 
 class TrainSummary(BaseModel):
@@ -39,7 +43,12 @@ def build_trainer(cfg: PolicyTrainConfig, **grpo_overrides: Any):
     from grpo.judge import build_judge
     from grpo.trainer import RTTGRPOTrainer
 
-    args = cfg.grpo_args(**grpo_overrides)
+    from grpo.layout import resolve_layout, world_size
+
+    layout = resolve_layout(cfg, processes=world_size())  # refuses a process count that breaks the RL step
+    args = cfg.grpo_args(**{**layout.grpo_overrides(), **grpo_overrides})
+    if int(os.environ.get("RANK", "0")) == 0:
+        logger.info("layout: %s", "; ".join(f"{k}: {v}" for k, v in layout.rows()))
     items = load_items(cfg.data.train, format=cfg.data.format, limit=cfg.data.limit, seed=cfg.data.seed,
                        max_rubrics=cfg.rtt.max_rubrics)
     train = build_dataset(items, system_prompt=cfg.data.system_prompt)

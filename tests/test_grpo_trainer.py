@@ -205,7 +205,11 @@ def test_presets_and_overrides(tmp_path):
         assert args.rtt_alpha == 1.0 and args.beta == 0.0 and args.loss_type == "grpo"
     paper = load_config("paper").grpo_args(bf16=False, use_cpu=True)
     assert (paper.rtt_beta, paper.epsilon, paper.epsilon_high, paper.num_generations) == (0.5, 0.2, 0.27, 8)
-    assert (paper.learning_rate, paper.temperature, paper.max_completion_length) == (1e-6, 1.0, 4096)
+    assert (paper.learning_rate, paper.max_completion_length) == (1e-6, 4096)
+    # the public recipe (issue 13): sampling 0.99 / 0.99 / 100, 20 warm-up RL steps then linear decay, no IS correction
+    assert (paper.temperature, paper.top_p, paper.top_k) == (0.99, 0.99, 100)
+    assert str(paper.lr_scheduler_type).endswith("linear") and paper.warmup_steps == 40 and paper.max_steps == 1000
+    assert paper.vllm_importance_sampling_correction is False and paper.num_iterations == 1
     assert paper.rtt_token_norm == "intra" and paper.rtt_combine == "add" and paper.rtt_reward == "aon"
     assert load_config("single-gpu").model.lora is not None
     cfg = load_config("cpu-smoke", ["rtt.beta=0", "grpo.max_steps=3", "data.limit=2"])
@@ -251,9 +255,10 @@ def test_cli_train_policy_writes_model_and_summary(tiny_policy_dir, tiny_decoder
 
 @pytest.mark.slow
 def test_two_processes_match_one(tiny_policy_dir, tiny_decoder_disc_dir, ifeval_path, tmp_path):
-    """torchrun, 2 CPU processes (gloo), one prompt group split across them (2 + 2 completions), inter-sample
-    normalisation (the only term that needs the other process's tokens): what the two ranks compute equals the
-    single-process computation on the whole group, and differs from what either rank would compute alone."""
+    """torchrun, 2 CPU processes (gloo), one prompt group split across them (2 + 2 completions), rewards that vary
+    inside the group, alpha 0.7, weighted reward, inter-sample normalisation (the only term that needs the other
+    process's tokens): each rank holds its own slice of the global response advantage, and what the two ranks
+    compute equals the single-process computation on the whole group (and differs from either rank alone)."""
     import os
     import subprocess
     import sys
@@ -281,12 +286,20 @@ def test_two_processes_match_one(tiny_policy_dir, tiny_decoder_disc_dir, ifeval_
     torch.testing.assert_close(ranks[1]["global_rewards"], rewards)
     s = torch.cat([d["s"] for d in ranks])
     use = torch.cat([d["use"] for d in ranks])
+    weights = torch.cat([d["weights"] for d in ranks])
     r = s.shape[1]  # under inter + several processes the trainer pads rubrics to max_rubrics (20)
     rel = torch.cat([torch.nn.functional.pad(d["relevance"][:, :r], [0, t - d["relevance"].shape[-1]]) for d in ranks])
     mask, adv = cat("mask").bool(), cat("adv")
-    ref = rtt_advantages(s, rel, mask, torch.zeros(4, dtype=torch.long), rubric_mask=use, rewards=rewards,
-                         token_norm="inter", beta=0.5)
-    torch.testing.assert_close(adv * mask, ref.adv * mask, atol=1e-5, rtol=1e-5)
-    alone = rtt_advantages(s[:2], rel[:2], mask[:2], torch.zeros(2, dtype=torch.long), rubric_mask=use[:2],
-                           rewards=rewards[:2], token_norm="inter", beta=0.5)
+    kw = dict(rubric_mask=use, rubric_weights=weights, reward="weighted", token_norm="inter", alpha=0.7, beta=0.5)
+    # the reference recomputes the rewards from the verdicts of both ranks: nothing taken from the trainer
+    ref = rtt_advantages(s, rel, mask, torch.zeros(4, dtype=torch.long), **kw)
+    torch.testing.assert_close(rewards, ref.reward.float(), atol=1e-6, rtol=0)
+    # premise: the two ranks' halves of the group have different response advantages, so a wrong slice shows
+    assert not torch.allclose(ref.resp_adv[:2], ref.resp_adv[2:], atol=1e-3), ref.reward
+    for rank, d in enumerate(ranks):  # each rank holds ITS slice [rank*B, (rank+1)*B) of the global advantage
+        sl = slice(2 * rank, 2 * rank + 2)
+        torch.testing.assert_close(d["resp_adv"].float(), ref.resp_adv[sl].float(), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(adv * mask, ref.adv.float() * mask, atol=1e-5, rtol=1e-5)
+    alone = rtt_advantages(s[:2], rel[:2], mask[:2], torch.zeros(2, dtype=torch.long),
+                           **{**kw, "rubric_mask": use[:2], "rubric_weights": weights[:2]})
     assert not torch.allclose(alone.tok_adv * mask[:2], ref.tok_adv[:2] * mask[:2], atol=1e-4)
