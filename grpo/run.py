@@ -4,6 +4,11 @@
 Multi-GPU::
 
     accelerate launch --config_file grpo/configs/accelerate/deepspeed_zero3.yaml -m grpo.run --config multi-gpu
+
+The launch layout (:mod:`grpo.layout`) is resolved first with the actual process count (``WORLD_SIZE``): a
+config with ``launch.prompts_per_step`` gets its per-device batch / accumulation derived, or is refused before
+anything is loaded. Ready-made launchers: ``grpo/launch/single_node_colocate.sh`` (one 8-GPU node) and
+``grpo/launch/slurm_multinode.sbatch`` (training nodes + ``trl vllm-serve`` node + judge node).
 """
 
 from __future__ import annotations
