@@ -281,9 +281,6 @@ def test_two_processes_match_one(tiny_policy_dir, tiny_decoder_disc_dir, ifeval_
     def cat(key):  # concatenate the ranks' (B, T) tensors, padded to the longer T
         return torch.cat([torch.nn.functional.pad(d[key].float(), [0, t - d[key].shape[-1]]) for d in ranks])
 
-    rewards = torch.cat([d["rewards"] for d in ranks])
-    torch.testing.assert_close(ranks[0]["global_rewards"], rewards)
-    torch.testing.assert_close(ranks[1]["global_rewards"], rewards)
     s = torch.cat([d["s"] for d in ranks])
     use = torch.cat([d["use"] for d in ranks])
     weights = torch.cat([d["weights"] for d in ranks])
@@ -293,12 +290,15 @@ def test_two_processes_match_one(tiny_policy_dir, tiny_decoder_disc_dir, ifeval_
     kw = dict(rubric_mask=use, rubric_weights=weights, reward="weighted", token_norm="inter", alpha=0.7, beta=0.5)
     # the reference recomputes the rewards from the verdicts of both ranks: nothing taken from the trainer
     ref = rtt_advantages(s, rel, mask, torch.zeros(4, dtype=torch.long), **kw)
-    torch.testing.assert_close(rewards, ref.reward.float(), atol=1e-6, rtol=0)
     # premise: the two ranks' halves of the group have different response advantages, so a wrong slice shows
     assert not torch.allclose(ref.resp_adv[:2], ref.resp_adv[2:], atol=1e-3), ref.reward
     for rank, d in enumerate(ranks):  # each rank holds ITS slice [rank*B, (rank+1)*B) of the global advantage
         sl = slice(2 * rank, 2 * rank + 2)
         torch.testing.assert_close(d["resp_adv"].float(), ref.resp_adv[sl].float(), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(d["rewards"].float(), ref.reward[sl].float(), atol=1e-6, rtol=0)
+    rewards = torch.cat([d["rewards"] for d in ranks])
+    torch.testing.assert_close(ranks[0]["global_rewards"], rewards)
+    torch.testing.assert_close(ranks[1]["global_rewards"], rewards)
     torch.testing.assert_close(adv * mask, ref.adv.float() * mask, atol=1e-5, rtol=1e-5)
     alone = rtt_advantages(s[:2], rel[:2], mask[:2], torch.zeros(2, dtype=torch.long),
                            **{**kw, "rubric_mask": use[:2], "rubric_weights": weights[:2]})
