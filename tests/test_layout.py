@@ -84,10 +84,19 @@ def test_paper_presets_share_every_algorithm_setting():
         assert src in text  # every setting names its source; the deviations are named
 
 
-def _rtt(*args, env=None):
-    e = {**os.environ, "COLUMNS": "250", **(env or {})}
-    return subprocess.run([str(BIN / "rtt"), "train", "policy", *args], capture_output=True, text=True, env=e,
-                          cwd=ROOT, timeout=300)
+class _Res:
+    def __init__(self, code: int, out: str):
+        self.returncode, self.stdout, self.stderr = code, out, ""
+
+
+def _rtt(*args):
+    """`rtt train policy ARGS` in-process (the same typer app the console script runs)."""
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    res = CliRunner().invoke(app, ["train", "policy", *args], env={"COLUMNS": "250"}, terminal_width=250)
+    return _Res(res.exit_code, res.output)
 
 
 def test_cli_dry_run_prints_the_layout_on_a_cpu_machine():
