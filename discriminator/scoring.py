@@ -13,8 +13,11 @@ Relevance onto a policy's tokens (``score_for_policy``):
 * otherwise: discriminator tokens -> characters -> policy tokens through character offsets
   (``projection``; policy token = ``max`` (default) or ``mean`` over its characters).
 
-For canonical ids of a shared tokenizer the two paths agree exactly (ASCII text; a character split across
-byte-level tokens gives all its pieces the max of their scores on the projection path).
+Special tokens (EOS, pad, BOS, chat markers: any id the tokenizer marks special) get relevance exactly 0 on
+both paths: the ids path leaves them out of the discriminator's input (as the decoded text the projection path
+scores leaves them out) and puts 0 at their positions. For canonical ids of a shared tokenizer the two paths
+then agree exactly on every other token (ASCII text; a character split across byte-level tokens gives all its
+pieces the max of their scores on the projection path).
 """
 
 from __future__ import annotations
@@ -163,9 +166,17 @@ class RelevanceScorer:
             use_ids = True
         elif path == "project":
             use_ids = False
+        specials = special_token_ids(self.tokenizer) | special_token_ids(policy_tokenizer)
         if use_ids:
             ids = [list(map(int, x)) for x in response_token_ids]
-            return [torch.from_numpy(x) for x in self._score_ids(list(criteria), ids)]
+            keep = [np.fromiter((t not in specials for t in row), dtype=bool, count=len(row)) for row in ids]
+            kept = [[t for t, k in zip(row, kp) if k] for row, kp in zip(ids, keep)]
+            out = []
+            for sc, kp in zip(self._score_ids(list(criteria), kept), keep):
+                full = np.zeros(len(kp), dtype=np.float32)
+                full[kp] = sc
+                out.append(torch.from_numpy(full))
+            return out
 
         offsets = response_offsets
         if offsets is None:
@@ -175,7 +186,11 @@ class RelevanceScorer:
                 tok = policy_tokenizer if policy_tokenizer is not None else self.tokenizer
                 offsets = self._offsets_for(tok, responses, response_token_ids)
         chars = self._char_scores(list(criteria), list(responses))
-        return [torch.from_numpy(chars_to_tokens(c, o, reduce)) for c, o in zip(chars, offsets)]
+        out = [chars_to_tokens(c, o, reduce) for c, o in zip(chars, offsets)]
+        if response_token_ids is not None and response_offsets is None:
+            for sc, row in zip(out, response_token_ids):  # a special token has no characters; say so explicitly
+                sc[[j for j, t in enumerate(row) if int(t) in specials]] = 0.0
+        return [torch.from_numpy(x) for x in out]
 
     def shares_vocab(self, tokenizer) -> bool:
         return tokenizer is self.tokenizer or vocab_fingerprint(tokenizer) == vocab_fingerprint(self.tokenizer)
@@ -266,6 +281,17 @@ class RelevanceScorer:
                 stats.processed_tokens += mask.numel()
         self.last_stats = stats
         return out
+
+
+def special_token_ids(tokenizer) -> frozenset[int]:
+    """Ids a tokenizer marks special (EOS, pad, BOS, UNK, chat markers...): they carry no text, relevance 0."""
+    if tokenizer is None:
+        return frozenset()
+    ids = {int(i) for i in getattr(tokenizer, "all_special_ids", []) or [] if i is not None}
+    for tid, tok in (getattr(tokenizer, "added_tokens_decoder", None) or {}).items():
+        if getattr(tok, "special", False):
+            ids.add(int(tid))
+    return frozenset(ids)
 
 
 def _unzip(pairs: Sequence[tuple[str, str]]) -> tuple[list[str], list[str]]:

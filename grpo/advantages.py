@@ -21,6 +21,10 @@ Formulas (``docs: shared/design/rtt-algorithm.md``):
   group's responses.
 * joint: ``add`` = ``alpha A_resp + beta A_tok``; ``mix`` = ``(1 - beta) A_resp + beta A_tok``.
 
+Masking: every mask is applied with ``torch.where`` / ``masked_fill`` (never by multiplying with 0/1), so NaN or
+inf in a masked position (a padded token, an unused rubric slot, an unscorable response) cannot leak into the
+statistics or the output. Float outputs follow the dtype of the inputs (float64 in, float64 out).
+
 Verdict sign convention: ``s[g,k] = +1`` means the rubric is *passed* (good for the response). For a
 pitfall rubric (negative weight) the caller flips the raw "criterion present" verdict before calling.
 """
@@ -85,14 +89,30 @@ def passed(verdicts: Tensor, rubric_mask: Tensor) -> Tensor:
     return (verdicts > 0) & rubric_mask
 
 
+def _float_dtype(*tensors: Tensor | None, dtype: torch.dtype | None = None) -> torch.dtype:
+    """``dtype`` if given, else the first floating dtype among ``tensors``, else the default dtype."""
+    if dtype is not None:
+        return dtype
+    for t in tensors:
+        if t is not None and t.dtype.is_floating_point:
+            return t.dtype
+    return torch.get_default_dtype()
+
+
 def response_rewards(
-    verdicts: Tensor, rubric_mask: Tensor, rubric_weights: Tensor | None = None, kind: RewardKind = "aon"
+    verdicts: Tensor,
+    rubric_mask: Tensor,
+    rubric_weights: Tensor | None = None,
+    kind: RewardKind = "aon",
+    *,
+    dtype: torch.dtype | None = None,
 ) -> Tensor:
-    """Response reward ``(B,)`` from verdicts ``(B, R)``; rows with no rubric get 1 (``aon``) or 0."""
+    """Response reward ``(B,)`` from verdicts ``(B, R)``; rows with no rubric get 1 (``aon``) or 0.
+
+    The dtype is ``dtype`` if given, else that of ``rubric_weights`` or ``verdicts`` when floating, else the
+    default dtype. Weights on unused slots are never read (NaN there is harmless)."""
     ok = passed(verdicts, rubric_mask)
-    dtype = rubric_weights.dtype if rubric_weights is not None else torch.get_default_dtype()
-    if not dtype.is_floating_point:
-        dtype = torch.get_default_dtype()
+    dtype = _float_dtype(rubric_weights, verdicts, dtype=dtype)
     if kind == "aon":
         return (ok | ~rubric_mask).all(dim=-1).to(dtype)
     if kind == "csr":
@@ -101,14 +121,16 @@ def response_rewards(
     if kind == "weighted":
         if rubric_weights is None:
             raise ValueError("reward='weighted' needs rubric_weights")
-        wa = rubric_weights.abs().to(dtype) * rubric_mask
-        return (wa * ok).sum(-1) / wa.sum(-1).clamp(min=torch.finfo(dtype).tiny)
+        zero = torch.zeros((), dtype=dtype, device=rubric_weights.device)
+        wa = torch.where(rubric_mask, rubric_weights.to(dtype).abs(), zero)
+        return torch.where(ok, wa, zero).sum(-1) / wa.sum(-1).clamp(min=torch.finfo(dtype).tiny)
     if kind == "healthbench":
         if rubric_weights is None:
             raise ValueError("reward='healthbench' needs rubric_weights")
-        w = rubric_weights.to(dtype) * rubric_mask
+        zero = torch.zeros((), dtype=dtype, device=rubric_weights.device)
+        w = torch.where(rubric_mask, rubric_weights.to(dtype), zero)
         pos = w.clamp(min=0)
-        achieved = (pos * ok).sum(-1) + (w.clamp(max=0) * (~ok & rubric_mask)).sum(-1)
+        achieved = torch.where(ok, pos, zero).sum(-1) + torch.where(~ok & rubric_mask, w.clamp(max=0), zero).sum(-1)
         total = pos.sum(-1)
         score = achieved / total.clamp(min=torch.finfo(dtype).tiny)
         return torch.where(total > 0, score.clamp(0.0, 1.0), torch.zeros_like(score))
@@ -144,16 +166,35 @@ def group_advantages(
     return centred / (std + eps)
 
 
-def token_rewards(verdicts: Tensor, relevance: Tensor, rubric_mask: Tensor) -> Tensor:
-    """``x[g,k,t] = s[g,k] * w[g,k,t]`` (0 on unused rubric slots)."""
-    s = torch.where(rubric_mask, verdicts.to(relevance.dtype), torch.zeros((), dtype=relevance.dtype))
-    return s.unsqueeze(-1) * relevance
+def token_rewards(verdicts: Tensor, relevance: Tensor, rubric_mask: Tensor, response_mask: Tensor | None = None) -> Tensor:
+    """``x[g,k,t] = s[g,k] * w[g,k,t]``; exactly 0 on unused rubric slots (and on masked tokens when
+    ``response_mask`` is given), whatever ``relevance`` holds there (NaN / inf included)."""
+    keep = rubric_mask.bool().unsqueeze(-1)
+    if response_mask is not None:
+        keep = keep & response_mask.bool().unsqueeze(1)
+    s = verdicts.to(relevance.dtype).unsqueeze(-1)
+    return torch.where(keep, s * relevance, torch.zeros((), dtype=relevance.dtype, device=relevance.device))
+
+
+def rubric_coefficients(rubric_mask: Tensor, rubric_weights: Tensor | None, dtype: torch.dtype) -> Tensor:
+    """``(B, R)`` weights of the token term's rubric mean: 1 per used slot, ``|w_k|`` with ``rubric_weights``;
+    exactly 0 on unused slots (whatever the weights hold there)."""
+    one = torch.ones((), dtype=dtype, device=rubric_mask.device)
+    val = one if rubric_weights is None else rubric_weights.to(dtype).abs()
+    return torch.where(rubric_mask.bool(), val, torch.zeros((), dtype=dtype, device=rubric_mask.device))
 
 
 def _rubric_mean(z: Tensor, coef: Tensor) -> Tensor:
-    """Weighted mean over the rubric axis: ``sum_k c_k z[:,k,:] / sum_k c_k`` (0 where no rubric)."""
-    num = (z * coef.unsqueeze(-1)).sum(1)
+    """Weighted mean over the rubric axis: ``sum_k c_k z[:,k,:] / sum_k c_k`` (0 where no rubric; slots with
+    ``c_k = 0`` are never read, so NaN there is harmless)."""
+    used = (coef != 0).unsqueeze(-1)
+    num = torch.where(used, z * coef.unsqueeze(-1), torch.zeros((), dtype=z.dtype, device=z.device)).sum(1)
     return num / coef.sum(-1, keepdim=True).clamp(min=torch.finfo(z.dtype).tiny)
+
+
+def _masked(t: Tensor, keep: Tensor) -> Tensor:
+    """``t`` where ``keep``, exactly 0 elsewhere (a where, not a product: NaN / inf outside ``keep`` vanish)."""
+    return torch.where(keep, t, torch.zeros((), dtype=t.dtype, device=t.device))
 
 
 def intra_token_advantages(x: Tensor, response_mask: Tensor, rubric_mask: Tensor, coef: Tensor, eps: float = 1e-6) -> Tensor:
@@ -161,18 +202,22 @@ def intra_token_advantages(x: Tensor, response_mask: Tensor, rubric_mask: Tensor
 
     The row is first shifted by its value at the response's first token (shift-invariant statistics): a
     constant row then becomes exactly 0 and gets exactly 0, not rounding noise divided by ``eps``. About eight
-    passes over the ``(B, R, T)`` tensor, in place; ``x`` is overwritten. ``rubric_mask`` is honoured through
-    ``coef`` (0 on unused slots)."""
-    mt = response_mask.unsqueeze(1).to(x.dtype)  # (B, 1, T)
+    passes over the ``(B, R, T)`` tensor, in place; ``x`` is overwritten. Masked tokens and unused rubric
+    slots are filled with 0 first (``masked_fill``), so whatever they held (NaN, inf) never reaches a
+    statistic; unused slots also get coefficient 0."""
+    response_mask = response_mask.bool()
+    rubric_mask = rubric_mask.bool()
+    drop = ~(response_mask.unsqueeze(1) & rubric_mask.unsqueeze(-1))  # (B, R, T)
+    x.masked_fill_(drop, 0)
+    n = response_mask.sum(-1).to(x.dtype).view(-1, 1, 1).clamp_(min=1)
     first = response_mask.to(torch.int8).argmax(-1).view(-1, 1, 1).expand(-1, x.shape[1], 1)
-    d = x.sub_(x.gather(-1, first)).mul_(mt)  # shifted, masked
-    n = mt.sum(-1, keepdim=True).clamp_(min=1)
-    d.sub_(d.sum(-1, keepdim=True).div_(n)).mul_(mt)  # centred, masked
+    d = x.sub_(x.gather(-1, first)).masked_fill_(drop, 0)  # shifted, masked
+    d.sub_(d.sum(-1, keepdim=True).div_(n)).masked_fill_(drop, 0)  # centred, masked
     sigma = torch.linalg.vector_norm(d, dim=-1, keepdim=True).div_(n.sqrt())  # population std
     z = d.div_(sigma.add_(eps))
-    coef = coef * rubric_mask.to(x.dtype)
+    coef = torch.where(rubric_mask, coef.to(x.dtype), torch.zeros((), dtype=x.dtype, device=x.device))
     tok = torch.einsum("brt,br->bt", z, coef) / coef.sum(-1, keepdim=True).clamp(min=torch.finfo(x.dtype).tiny)
-    return tok * response_mask.to(x.dtype)
+    return _masked(tok, response_mask)
 
 
 def inter_token_advantages(
@@ -191,19 +236,22 @@ def inter_token_advantages(
     (then pass global ``group_ids`` with a fixed ``num_groups`` and an equal rubric width on every process)."""
     reduce = group_reduce or _identity_reduce
     idx, ng = group_index(group_ids, num_groups)
+    response_mask = response_mask.bool()
+    rubric_mask = rubric_mask.bool()
     m = response_mask.unsqueeze(1) & rubric_mask.unsqueeze(-1)
-    mf = m.to(x.dtype)
-    cnt = reduce(_segment_sum(mf.sum(-1), idx, ng), "sum")  # (G, R)
-    tot = reduce(_segment_sum((x * mf).sum(-1), idx, ng), "sum")
+    x = _masked(x, m)  # NaN / inf on masked positions never reach a statistic
+    cnt = reduce(_segment_sum(m.to(x.dtype).sum(-1), idx, ng), "sum")  # (G, R)
+    tot = reduce(_segment_sum(x.sum(-1), idx, ng), "sum")
     mu = (tot / cnt.clamp(min=1))[idx].unsqueeze(-1)  # (B, R, 1)
-    d = (x - mu) * mf
+    d = _masked(x - mu, m)
     var = reduce(_segment_sum((d**2).sum(-1), idx, ng), "sum") / cnt.clamp(min=1)
     sigma = var.sqrt()[idx].unsqueeze(-1)
     hi = reduce(_segment_amax(x.masked_fill(~m, float("-inf")).amax(-1), idx, ng), "max")
     nlo = reduce(_segment_amax((-x).masked_fill(~m, float("-inf")).amax(-1), idx, ng), "max")
     const = (hi <= -nlo)[idx].unsqueeze(-1)
     z = torch.where(const, torch.zeros_like(d), d / (sigma + eps))
-    return _rubric_mean(z, coef) * response_mask.to(x.dtype)
+    coef = torch.where(rubric_mask, coef.to(x.dtype), torch.zeros((), dtype=x.dtype, device=x.device))
+    return _masked(_rubric_mean(z, coef), response_mask)
 
 
 def public_reshape_token_advantages(
@@ -222,26 +270,27 @@ def public_reshape_token_advantages(
         raise ValueError(f"batch {b} is not a multiple of group_size {group_size}")
     ng = b // group_size
     xr = x.reshape(ng, group_size, r, t).reshape(ng, r, group_size, t)  # the defect: reshape, not transpose
-    m = response_mask.reshape(ng, 1, group_size, t).expand(ng, r, group_size, t)
+    m = response_mask.bool().reshape(ng, 1, group_size, t).expand(ng, r, group_size, t)
     mf = m.to(x.dtype)
+    xr = _masked(xr, m)
     if token_norm == "intra":
         n = mf.sum(-1, keepdim=True)
-        mu = (xr * mf).sum(-1, keepdim=True) / n.clamp(min=1)
-        d = (xr - mu) * mf
+        mu = xr.sum(-1, keepdim=True) / n.clamp(min=1)
+        d = _masked(xr - mu, m)
         sigma = ((d**2).sum(-1, keepdim=True) / n.clamp(min=1)).sqrt()
         hi = xr.masked_fill(~m, float("-inf")).amax(-1, keepdim=True)
         lo = xr.masked_fill(~m, float("inf")).amin(-1, keepdim=True)
     elif token_norm == "inter":
         n = mf.sum((-1, -2), keepdim=True)
-        mu = (xr * mf).sum((-1, -2), keepdim=True) / n.clamp(min=1)
-        d = (xr - mu) * mf
+        mu = xr.sum((-1, -2), keepdim=True) / n.clamp(min=1)
+        d = _masked(xr - mu, m)
         sigma = ((d**2).sum((-1, -2), keepdim=True) / n.clamp(min=1)).sqrt()
         hi = xr.masked_fill(~m, float("-inf")).amax((-1, -2), keepdim=True)
         lo = xr.masked_fill(~m, float("inf")).amin((-1, -2), keepdim=True)
     else:
         return torch.zeros_like(x[:, 0])
     z = torch.where(hi <= lo, torch.zeros_like(d), d / (sigma + eps))
-    return z.mean(1).reshape(b, t) * response_mask.to(x.dtype)
+    return _masked(z.mean(1).reshape(b, t), response_mask.bool())
 
 
 def combine_advantages(resp_adv: Tensor, tok_adv: Tensor, *, alpha: float, beta: float, combine: Combine) -> Tensor:
@@ -312,17 +361,16 @@ def rtt_advantages(
     if rubric_weights is not None:
         rubric_weights = rubric_weights.to(dtype)
     if rewards is None:
-        rewards = response_rewards(verdicts, rubric_mask, rubric_weights, reward)
+        rewards = response_rewards(verdicts, rubric_mask, rubric_weights, reward, dtype=dtype)
     rewards = rewards.to(dtype)
     resp_adv = group_advantages(rewards, group_ids, scale_rewards=scale_rewards, eps=eps, num_groups=num_groups)
 
-    coef = rubric_mask.to(dtype)
-    if reward in WEIGHTED_KINDS and rubric_weights is not None:
-        coef = coef * rubric_weights.abs()
+    coef = rubric_coefficients(rubric_mask, rubric_weights if reward in WEIGHTED_KINDS else None, dtype)
     if token_norm == "none" or beta == 0.0:
         tok_adv = torch.zeros_like(relevance[:, 0])
     else:
-        x = token_rewards(verdicts, relevance, rubric_mask)
+        # the compat path reads rows under another response's mask (the defect), so it gets the unmasked rows
+        x = token_rewards(verdicts, relevance, rubric_mask, None if compat_public_reshape else response_mask)
         if compat_public_reshape:
             sizes = torch.unique_consecutive(group_ids, return_counts=True)[1]
             if sizes.numel() and not bool((sizes == sizes[0]).all()):

@@ -3,7 +3,8 @@
 A file has five sections: ``model``, ``data``, ``rtt`` (the RTT-specific knobs), ``judge`` (LLM judge for
 rubrics without a rule checker; omit for rules only) and ``grpo`` (any :class:`trl.GRPOConfig` /
 ``TrainingArguments`` field, passed through unchanged), plus an optional ``eval`` section for the periodic
-in-training policy evaluation. Presets live in ``grpo/configs/<name>.yaml``; ``load_config`` accepts a preset
+in-training policy evaluation and an optional ``launch`` section (nodes, GPUs, prompts per RL step: the
+per-device batch arithmetic is then derived from the process count, see :mod:`grpo.layout`). Presets live in ``grpo/configs/<name>.yaml``; ``load_config`` accepts a preset
 name or a path, and ``--set section.key=value`` overrides (values parsed as YAML).
 
 No torch / trl import here: building the trainer arguments (:meth:`PolicyTrainConfig.grpo_args`) imports
@@ -19,7 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 PRESET_DIR = Path(__file__).with_name("configs")
-PRESETS = ("cpu-smoke", "single-gpu", "multi-gpu", "paper")
+PRESETS = ("cpu-smoke", "single-gpu", "multi-gpu", "paper", "paper-multinode")
 
 DataFormat = Literal["auto", "rubrics", "ifeval", "muldimif", "ifbench"]
 
@@ -80,6 +81,9 @@ class RTTSection(_Section):
     combine: Literal["add", "mix"] = "add"
     reward: Literal["aon", "csr", "weighted", "healthbench"] = "aon"
     eps: float = Field(1e-6, gt=0)
+    #: ``design``: the response advantage of the design page (unbiased group std + ``eps``, global batch);
+    #: ``trl``: TRL's own (its nanstd + 1e-4), so ``beta: 0`` is bit-for-bit TRL GRPO.
+    response_advantage: Literal["design", "trl"] = "design"
     #: discriminator folder (``rtt disc train`` output); required when the token term is on.
     discriminator: str | None = None
     relevance_reduce: Literal["max", "mean"] = "max"
@@ -118,6 +122,39 @@ class EvalSection(_Section):
     batch_size: int = Field(8, ge=1)
 
 
+class LaunchSection(_Section):
+    """Where the run goes and how big an RL step is; :func:`grpo.layout.resolve_layout` derives the rest."""
+
+    nodes: int = Field(1, ge=1, description="Training nodes (machines that run training processes).")
+    gpus_per_node: int = Field(8, ge=1, description="GPUs per training node.")
+    reserved_gpus_per_node: int = Field(
+        0, ge=0, description="GPUs per training node NOT running a training process (e.g. a local trl vllm-serve)."
+    )
+    processes: int | None = Field(
+        None, ge=1, description="Training processes in all (default nodes x (gpus_per_node - reserved_gpus_per_node)); "
+        "at run time the actual WORLD_SIZE wins.",
+    )
+    prompts_per_step: int | None = Field(
+        None, ge=1, description="Prompts per RL step (one generation round; paper 64). Set: per_device_train_batch_size, "
+        "gradient_accumulation_steps and steps_per_generation are derived from the process count so that it holds, "
+        "or the config is refused. None: the grpo values are used as written.",
+    )
+    optimizer_steps_per_step: int = Field(
+        1, ge=1, description="Optimiser steps (mini-batches) per RL step (paper recipe: 2 of 256 completions)."
+    )
+    max_per_device_batch: int = Field(8, ge=1, description="Largest per-device micro-batch the derivation may pick.")
+
+    @model_validator(mode="after")
+    def _gpus(self) -> "LaunchSection":
+        if self.reserved_gpus_per_node >= self.gpus_per_node:
+            raise ValueError("reserved_gpus_per_node must be smaller than gpus_per_node")
+        return self
+
+    @property
+    def planned_processes(self) -> int:
+        return self.processes or self.nodes * (self.gpus_per_node - self.reserved_gpus_per_node)
+
+
 class PolicyTrainConfig(_Section):
     name: str = "rtt-grpo"
     model: ModelSection
@@ -126,6 +163,7 @@ class PolicyTrainConfig(_Section):
     judge: JudgeSection | None = None
     grpo: dict[str, Any] = Field(default_factory=dict)
     eval: EvalSection = Field(default_factory=EvalSection)
+    launch: LaunchSection | None = None
     #: for ``accelerate launch --config_file`` (multi-GPU presets); informational for single-process runs.
     accelerate_config: str | None = None
     source: str | None = Field(default=None, exclude=True)
@@ -169,6 +207,7 @@ RTT_FIELD_MAP = {
     "combine": "rtt_combine",
     "reward": "rtt_reward",
     "eps": "rtt_eps",
+    "response_advantage": "rtt_response_advantage",
     "discriminator": "discriminator_path",
     "relevance_reduce": "relevance_reduce",
     "discriminator_token_budget": "discriminator_token_budget",

@@ -4,12 +4,19 @@
 Multi-GPU::
 
     accelerate launch --config_file grpo/configs/accelerate/deepspeed_zero3.yaml -m grpo.run --config multi-gpu
+
+The launch layout (:mod:`grpo.layout`) is resolved first with the actual process count (``WORLD_SIZE``): a
+config with ``launch.prompts_per_step`` gets its per-device batch / accumulation derived, or is refused before
+anything is loaded. Ready-made launchers: ``grpo/launch/single_node_colocate.sh`` (one 8-GPU node) and
+``grpo/launch/slurm_multinode.sbatch`` (training nodes + ``trl vllm-serve`` node + judge node).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +24,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from grpo.config import PolicyTrainConfig, load_config
+
+logger = logging.getLogger(__name__)
 
 
 class TrainSummary(BaseModel):
@@ -39,7 +48,12 @@ def build_trainer(cfg: PolicyTrainConfig, **grpo_overrides: Any):
     from grpo.judge import build_judge
     from grpo.trainer import RTTGRPOTrainer
 
-    args = cfg.grpo_args(**grpo_overrides)
+    from grpo.layout import resolve_layout, world_size
+
+    layout = resolve_layout(cfg, processes=world_size())  # refuses a process count that breaks the RL step
+    args = cfg.grpo_args(**{**layout.grpo_overrides(), **grpo_overrides})
+    if int(os.environ.get("RANK", "0")) == 0:
+        logger.info("layout: %s", "; ".join(f"{k}: {v}" for k, v in layout.rows()))
     items = load_items(cfg.data.train, format=cfg.data.format, limit=cfg.data.limit, seed=cfg.data.seed,
                        max_rubrics=cfg.rtt.max_rubrics)
     train = build_dataset(items, system_prompt=cfg.data.system_prompt)

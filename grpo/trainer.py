@@ -18,7 +18,12 @@ Rewards. The response reward is TRL's reward: the weighted sum of all reward fun
 (AON / CSR / weighted) being one of them (added first when the caller passes none), so TRL's own logging
 (``rewards/rtt_aon/mean``, completions table) keeps working and extra reward functions still count. The
 response advantage uses the design's formula (unbiased group std + ``rtt_eps``) on the *global* batch; with
-``multi_objective_aggregation="normalize_then_sum"`` TRL's own response advantage is used instead.
+``rtt_response_advantage="trl"`` or ``multi_objective_aggregation="normalize_then_sum"`` TRL's own response
+advantage (eps 1e-4) is used instead, and then ``rtt_beta = 0`` hands TRL's loss exactly TRL's advantages
+(bit for bit; tests/test_grpo_trainer.py::test_beta_zero_trl_mode_is_bit_for_bit_trl_grpo).
+
+Special tokens (EOS, chat end markers) inside the completion mask get relevance exactly 0. The discriminator
+is loaded replicated on every process (eval, no grad), outside ZeRO-3's ``zero.Init`` (:mod:`grpo.frozen`).
 
 Batching and processes. TRL's sampler puts the ``num_generations`` completions of a prompt next to each other
 in the global generation batch, and each process holds the contiguous slice ``[rank*B, (rank+1)*B)``; so the
@@ -42,6 +47,7 @@ import torch
 from trl import GRPOConfig, GRPOTrainer
 
 from grpo import advantages as A
+from grpo.frozen import load_frozen_scorer
 from grpo.heatmap import HeatmapResponse, HeatmapRubric, write_heatmap
 from grpo.judge import build_judge
 from grpo.metrics import average_dicts, group_signal_metrics, relevance_metrics, token_metrics, token_signal, verdict_metrics
@@ -55,6 +61,7 @@ _CHOICES = {
     "rtt_reward": ("aon", "csr", "weighted", "healthbench"),
     "relevance_reduce": ("max", "mean"),
     "verdicts_undecided": ("fail", "skip"),
+    "rtt_response_advantage": ("design", "trl"),
 }
 
 
@@ -72,6 +79,11 @@ class RTTGRPOConfig(GRPOConfig):
     rtt_combine: str = field(default="add", metadata={"help": "'add': a*A_resp + b*A_tok; 'mix': (1-b)*A_resp + b*A_tok."})
     rtt_reward: str = field(default="aon", metadata={"help": "Rubric reward: 'aon', 'csr', 'weighted' or 'healthbench'."})
     rtt_eps: float = field(default=1e-6, metadata={"help": "Added to every std (response and token)."})
+    rtt_response_advantage: str = field(
+        default="design",
+        metadata={"help": "'design': (r - mean) / (unbiased std + rtt_eps) on the global batch; 'trl': TRL's own "
+                          "response advantage (eps 1e-4), so rtt_beta = 0 is bit-for-bit TRL GRPO."},
+    )
     rtt_compat_public_reshape: bool = field(
         default=False, metadata={"help": "Reproduce the public code's reshape defect (comparison runs only)."}
     )
@@ -132,9 +144,8 @@ class RTTGRPOTrainer(GRPOTrainer):
         super().__init__(model, funcs, args, *pargs, **kwargs)
         self.scorer = scorer
         if self.scorer is None and args.token_term_on:
-            from discriminator.scoring import RelevanceScorer
-
-            self.scorer = RelevanceScorer.from_pretrained(
+            # replicated on every process, eval, no grad - also under ZeRO-3 (see grpo.frozen)
+            self.scorer = load_frozen_scorer(
                 args.discriminator_path, device=self.accelerator.device, token_budget=args.discriminator_token_budget
             )
         self._rtt_rewards_per_func: torch.Tensor | None = None
@@ -171,7 +182,12 @@ class RTTGRPOTrainer(GRPOTrainer):
         return rewards
 
     def relevance(self, v: RubricVerdicts, completion_ids: torch.Tensor, completion_mask: torch.Tensor) -> torch.Tensor:
-        """``(B, R, T)`` relevance of each completion token to each used rubric (0 elsewhere), one scorer call."""
+        """``(B, R, T)`` relevance of each completion token to each used rubric (0 elsewhere), one scorer call.
+
+        Special tokens inside the completion mask (EOS, chat end markers) get exactly 0, whatever the scorer
+        returns for them (:class:`~discriminator.scoring.RelevanceScorer` already does so on both paths)."""
+        from discriminator.scoring import special_token_ids
+
         b, t = completion_ids.shape
         use = v.arrays.use
         rel = torch.zeros(b, use.shape[1], t, dtype=torch.float32)
@@ -196,6 +212,10 @@ class RTTGRPOTrainer(GRPOTrainer):
             for (i, k), sc in zip(where, scores):
                 m = min(len(sc), t)
                 rel[i, k, :m] = sc[:m].float()
+        specials = special_token_ids(self._tokenizer)
+        if specials:
+            is_special = torch.isin(ids_cpu, torch.tensor(sorted(specials), dtype=ids_cpu.dtype))
+            rel.masked_fill_(is_special.unsqueeze(1), 0.0)
         return rel.to(completion_ids.device)
 
     def _rtt_advantages(self, inputs, out) -> tuple[torch.Tensor, dict[str, float]]:
@@ -215,7 +235,7 @@ class RTTGRPOTrainer(GRPOTrainer):
 
         t0 = time.perf_counter()
         rewards = self._global_rewards(device)
-        if self.multi_objective_aggregation == "sum_then_normalize":
+        if args.rtt_response_advantage == "design" and self.multi_objective_aggregation == "sum_then_normalize":
             resp_adv = A.group_advantages(
                 rewards, gid_global, scale_rewards=self.scale_rewards, eps=args.rtt_eps, num_groups=n_global // num_gen
             )[local]
@@ -241,7 +261,7 @@ class RTTGRPOTrainer(GRPOTrainer):
                 weights = torch.nn.functional.pad(weights, (0, pad))
                 rel = torch.nn.functional.pad(rel, (0, 0, 0, pad))
             x = A.token_rewards(s, rel, use)
-            coef = use.float() * (weights.abs() if args.rtt_reward in A.WEIGHTED_KINDS else 1.0)
+            coef = A.rubric_coefficients(use, weights if args.rtt_reward in A.WEIGHTED_KINDS else None, x.dtype)
             if args.rtt_compat_public_reshape:
                 if b % num_gen:
                     raise ValueError("rtt_compat_public_reshape needs whole groups on each process")
@@ -254,7 +274,12 @@ class RTTGRPOTrainer(GRPOTrainer):
                     group_reduce=self._group_reduce,
                 )
             timings["advantage"] += time.perf_counter() - t2
-        adv = A.combine_advantages(resp_adv.float(), tok.float(), alpha=args.rtt_alpha, beta=args.rtt_beta, combine=args.rtt_combine)
+        if args.token_term_on:
+            adv = A.combine_advantages(resp_adv.float(), tok.float(), alpha=args.rtt_alpha, beta=args.rtt_beta,
+                                       combine=args.rtt_combine)
+        else:  # no token term: the response advantage alone, scaled (1.0 * x is x, bit for bit)
+            a = args.rtt_alpha if args.rtt_combine == "add" else 1.0 - args.rtt_beta
+            adv = (a * resp_adv.float()).unsqueeze(-1).expand(mask.shape).contiguous()
 
         self._log_rtt(mode, v, rewards, gid_global, resp_adv, tok, adv, mask, rel, s, use)
         self.last_rtt = {

@@ -365,3 +365,87 @@ def test_inter_group_reduce_spans_processes():
     for th in threads:
         th.join(timeout=30)
     torch.testing.assert_close(torch.cat(results), full)
+
+
+# ------------------------------------------------------------------------------------------------ masking and dtype
+
+#: not derandomized: a fresh random search every run (hypothesis prints the seed / reproduce blob on failure)
+RANDOM_SETTINGS = settings(max_examples=60, deadline=None, derandomize=False, print_blob=True)
+_POISON = [float("nan"), float("inf"), float("-inf"), 1e30]
+
+
+def _poison_masked(s, w, mask, rm, weights, gen):
+    """Copies of ``w`` and ``weights`` with NaN / +-inf / huge values on every masked token and unused slot."""
+    pick = torch.tensor(_POISON, dtype=w.dtype)
+    noise = pick[torch.randint(0, len(pick), w.shape, generator=gen)]
+    keep = mask.bool().unsqueeze(1) & rm.unsqueeze(-1)
+    w2 = torch.where(keep, w, noise)
+    wnoise = pick[torch.randint(0, len(pick), weights.shape, generator=gen)]
+    return w2, torch.where(rm, weights, wnoise)
+
+
+@RANDOM_SETTINGS
+@given(batches, st.sampled_from(["aon", "csr", "weighted"]), st.sampled_from(["intra", "inter"]),
+       st.sampled_from(["group", "batch", "none"]), st.sampled_from(["add", "mix"]),
+       st.sampled_from([torch.float32, torch.float64]))
+def test_nan_and_inf_in_masked_positions_change_nothing(shape, reward, token_norm, scale_rewards, combine, dtype):
+    s, w, mask, gid, rm, weights = make_batch(*shape, dtype=dtype)
+    w2, weights2 = _poison_masked(s, w, mask, rm, weights, torch.Generator().manual_seed(shape[0] + 1))
+    kw = dict(rubric_mask=rm, reward=reward, token_norm=token_norm, scale_rewards=scale_rewards, combine=combine,
+              alpha=0.7, beta=0.6)
+    clean = rtt_advantages(s, w, mask, gid, rubric_weights=weights, **kw)
+    dirty = rtt_advantages(s, w2, mask, gid, rubric_weights=weights2, **kw)
+    for name, a, b in zip(clean._fields, clean, dirty):
+        assert b.dtype == dtype, name
+        assert torch.isfinite(b).all(), name
+        assert torch.equal(a, b), name  # bit for bit: the poison is never read
+
+
+@RANDOM_SETTINGS
+@given(batches, st.sampled_from(["intra", "inter"]))
+def test_token_functions_ignore_poison_given_directly(shape, token_norm):
+    """The public building blocks (called by the trainer) are safe on their own, not only through rtt_advantages."""
+    from grpo.advantages import inter_token_advantages, intra_token_advantages, rubric_coefficients
+
+    s, w, mask, gid, rm, weights = make_batch(*shape)
+    w2, weights2 = _poison_masked(s, w, mask, rm, weights, torch.Generator().manual_seed(shape[0] + 2))
+    m = mask.bool()
+    x_clean = token_rewards(s, w, rm)
+    x_dirty = torch.where(m.unsqueeze(1) & rm.unsqueeze(-1), x_clean, w2)  # poison straight into x
+    outs = []
+    for x, wt in ((x_clean, weights), (x_dirty, weights2)):
+        coef = rubric_coefficients(rm, wt, x.dtype)
+        assert torch.isfinite(coef).all()
+        if token_norm == "intra":
+            outs.append(intra_token_advantages(x.clone(), m, rm, coef))
+        else:
+            outs.append(inter_token_advantages(x.clone(), m, rm, coef, gid))
+    assert torch.isfinite(outs[1]).all()
+    assert torch.equal(outs[0], outs[1])
+    assert torch.equal(token_rewards(s, w2, rm, m), token_rewards(s, w, rm, m))
+
+
+def test_nan_on_a_padded_token_used_to_poison_the_row_and_group():
+    """The audit's case: one NaN relevance on a padded position (intra: the row; inter: the group)."""
+    s = torch.tensor([[1], [-1]], dtype=torch.int8)
+    w = torch.tensor([[[0.9, 0.1, float("nan")]], [[0.2, 0.7, 0.4]]])
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
+    for norm in ("intra", "inter"):
+        out = rtt_advantages(s, w, mask, torch.tensor([0, 0]), token_norm=norm)
+        assert torch.isfinite(out.adv).all(), norm
+        assert out.tok_adv[0, 2] == 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_dtype_follows_the_input(dtype):
+    s = torch.tensor([[1, -1, -1], [1, 1, -1], [1, 1, 1]], dtype=torch.int8)
+    w = torch.rand(3, 3, 4, dtype=dtype, generator=torch.Generator().manual_seed(0))
+    mask = torch.ones(3, 4, dtype=torch.bool)
+    out = rtt_advantages(s, w, mask, torch.zeros(3, dtype=torch.long), reward="csr")
+    assert all(t.dtype == dtype for t in out)
+    # csr = 1/3 exactly in the input's precision (float32 arithmetic cast up would give 0.3333333432674408)
+    assert out.reward[0].item() == torch.tensor(1 / 3, dtype=dtype).item()
+    assert response_rewards(s.to(dtype), s != 0, kind="csr").dtype == dtype
+    assert response_rewards(s, s != 0, kind="csr", dtype=dtype).dtype == dtype
+    wts = torch.tensor([[1.0, 2.0, 3.0]] * 3, dtype=dtype)
+    assert response_rewards(s, s != 0, wts, "weighted").dtype == dtype

@@ -205,7 +205,11 @@ def test_presets_and_overrides(tmp_path):
         assert args.rtt_alpha == 1.0 and args.beta == 0.0 and args.loss_type == "grpo"
     paper = load_config("paper").grpo_args(bf16=False, use_cpu=True)
     assert (paper.rtt_beta, paper.epsilon, paper.epsilon_high, paper.num_generations) == (0.5, 0.2, 0.27, 8)
-    assert (paper.learning_rate, paper.temperature, paper.max_completion_length) == (1e-6, 1.0, 4096)
+    assert (paper.learning_rate, paper.max_completion_length) == (1e-6, 4096)
+    # the public recipe (issue 13): sampling 0.99 / 0.99 / 100, 20 warm-up RL steps then linear decay, no IS correction
+    assert (paper.temperature, paper.top_p, paper.top_k) == (0.99, 0.99, 100)
+    assert getattr(paper.lr_scheduler_type, "value", paper.lr_scheduler_type) == "linear" and paper.warmup_steps == 40 and paper.max_steps == 1000
+    assert paper.vllm_importance_sampling_correction is False and paper.num_iterations == 1
     assert paper.rtt_token_norm == "intra" and paper.rtt_combine == "add" and paper.rtt_reward == "aon"
     assert load_config("single-gpu").model.lora is not None
     cfg = load_config("cpu-smoke", ["rtt.beta=0", "grpo.max_steps=3", "data.limit=2"])
@@ -251,9 +255,10 @@ def test_cli_train_policy_writes_model_and_summary(tiny_policy_dir, tiny_decoder
 
 @pytest.mark.slow
 def test_two_processes_match_one(tiny_policy_dir, tiny_decoder_disc_dir, ifeval_path, tmp_path):
-    """torchrun, 2 CPU processes (gloo), one prompt group split across them (2 + 2 completions), inter-sample
-    normalisation (the only term that needs the other process's tokens): what the two ranks compute equals the
-    single-process computation on the whole group, and differs from what either rank would compute alone."""
+    """torchrun, 2 CPU processes (gloo), one prompt group split across them (2 + 2 completions), rewards that vary
+    inside the group, alpha 0.7, weighted reward, inter-sample normalisation (the only term that needs the other
+    process's tokens): each rank holds its own slice of the global response advantage, and what the two ranks
+    compute equals the single-process computation on the whole group (and differs from either rank alone)."""
     import os
     import subprocess
     import sys
@@ -276,19 +281,27 @@ def test_two_processes_match_one(tiny_policy_dir, tiny_decoder_disc_dir, ifeval_
     def cat(key):  # concatenate the ranks' (B, T) tensors, padded to the longer T
         return torch.cat([torch.nn.functional.pad(d[key].float(), [0, t - d[key].shape[-1]]) for d in ranks])
 
-    rewards = torch.cat([d["rewards"] for d in ranks])
-    torch.testing.assert_close(ranks[0]["global_rewards"], rewards)
-    torch.testing.assert_close(ranks[1]["global_rewards"], rewards)
     s = torch.cat([d["s"] for d in ranks])
     use = torch.cat([d["use"] for d in ranks])
+    weights = torch.cat([d["weights"] for d in ranks])
     r = s.shape[1]  # under inter + several processes the trainer pads rubrics to max_rubrics (20)
     rel = torch.cat([torch.nn.functional.pad(d["relevance"][:, :r], [0, t - d["relevance"].shape[-1]]) for d in ranks])
     mask, adv = cat("mask").bool(), cat("adv")
-    ref = rtt_advantages(s, rel, mask, torch.zeros(4, dtype=torch.long), rubric_mask=use, rewards=rewards,
-                         token_norm="inter", beta=0.5)
-    torch.testing.assert_close(adv * mask, ref.adv * mask, atol=1e-5, rtol=1e-5)
-    alone = rtt_advantages(s[:2], rel[:2], mask[:2], torch.zeros(2, dtype=torch.long), rubric_mask=use[:2],
-                           rewards=rewards[:2], token_norm="inter", beta=0.5)
+    kw = dict(rubric_mask=use, rubric_weights=weights, reward="weighted", token_norm="inter", alpha=0.7, beta=0.5)
+    # the reference recomputes the rewards from the verdicts of both ranks: nothing taken from the trainer
+    ref = rtt_advantages(s, rel, mask, torch.zeros(4, dtype=torch.long), **kw)
+    # premise: the two ranks' halves of the group have different response advantages, so a wrong slice shows
+    assert not torch.allclose(ref.resp_adv[:2], ref.resp_adv[2:], atol=1e-3), ref.reward
+    for rank, d in enumerate(ranks):  # each rank holds ITS slice [rank*B, (rank+1)*B) of the global advantage
+        sl = slice(2 * rank, 2 * rank + 2)
+        torch.testing.assert_close(d["resp_adv"].float(), ref.resp_adv[sl].float(), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(d["rewards"].float(), ref.reward[sl].float(), atol=1e-6, rtol=0)
+    rewards = torch.cat([d["rewards"] for d in ranks])
+    torch.testing.assert_close(ranks[0]["global_rewards"], rewards)
+    torch.testing.assert_close(ranks[1]["global_rewards"], rewards)
+    torch.testing.assert_close(adv * mask, ref.adv.float() * mask, atol=1e-5, rtol=1e-5)
+    alone = rtt_advantages(s[:2], rel[:2], mask[:2], torch.zeros(2, dtype=torch.long),
+                           **{**kw, "rubric_mask": use[:2], "rubric_weights": weights[:2]})
     assert not torch.allclose(alone.tok_adv * mask[:2], ref.tok_adv[:2] * mask[:2], atol=1e-4)
 
 
@@ -304,3 +317,92 @@ def test_healthbench_reward_through_the_trainer(tiny_policy_dir, tmp_path):
     assert torch.all(hb.last_rtt["rewards"] == 0)
     w, _ = _train(tiny_policy_dir, items, _args(tmp_path / "w", max_steps=1, rtt_beta=0.0, rtt_reward="weighted"))
     assert torch.allclose(w.last_rtt["rewards"], torch.full_like(w.last_rtt["rewards"], 0.6))
+
+
+# ----------------------------------------------------------------------------- trainer == reference, rewards varying
+
+
+def _reference(trainer, **kw):
+    """rtt_advantages recomputed from the trainer's verdicts and relevance only (rewards recomputed too)."""
+    from grpo.advantages import rtt_advantages
+
+    last = trainer.last_rtt
+    s, use, weights = last["verdicts"].arrays.tensors()
+    b = s.shape[0]
+    gid = torch.arange(b) // trainer.num_generations
+    rel = last["relevance"]
+    if rel is None:
+        rel = torch.zeros(b, s.shape[1], last["mask"].shape[1])
+    return rtt_advantages(s, rel[:, : s.shape[1]], last["mask"], gid, rubric_mask=use, rubric_weights=weights, **kw)
+
+
+@pytest.mark.parametrize("norm", ["intra", "inter"])
+def test_trainer_advantages_equal_reference_with_varying_rewards(norm, tiny_policy_dir, tiny_decoder_disc_dir,
+                                                                 fast_scorer, tmp_path):
+    """Non-default alpha, the weighted reward (a negative weight: abs() matters), both norms, rewards that vary
+    inside each group: the (B, T) advantages the trainer hands TRL's loss are exactly rtt_advantages'."""
+    from grpo_items import varying_items
+
+    spy = []
+    args = _args(tmp_path, max_steps=1, rtt_alpha=0.7, rtt_beta=0.5, rtt_reward="weighted", rtt_token_norm=norm,
+                 discriminator_path=str(tiny_decoder_disc_dir))
+    tr, _ = _train(tiny_policy_dir, varying_items(), args, fast_scorer, spy)
+    last = tr.last_rtt
+    ref = _reference(tr, reward="weighted", alpha=0.7, beta=0.5, token_norm=norm)
+    # the premise: rewards vary inside every group, so the response advantage is not 0
+    for g in range(2):
+        assert float(ref.reward[4 * g : 4 * g + 4].std()) > 0.05, ref.reward
+    assert float(ref.resp_adv.abs().min()) > 0.1
+    assert bool((last["verdicts"].arrays.weights < 0).any())
+    torch.testing.assert_close(last["rewards"], ref.reward.float(), atol=1e-6, rtol=0)
+    torch.testing.assert_close(last["resp_adv"], ref.resp_adv.float(), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(last["tok_adv"], ref.tok_adv.float(), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(last["adv"], ref.adv.float(), atol=1e-5, rtol=1e-5)
+    # ... and those are what TRL's loss consumed (rows reshuffled by TRL)
+    got = spy[-1]["advantages"]
+    assert sorted(map(tuple, got.round(decimals=4).tolist())) == sorted(map(tuple, ref.adv.float().round(decimals=4).tolist()))
+
+
+@pytest.mark.parametrize("response_advantage", ["trl", "design"])
+def test_beta_zero_trl_mode_is_bit_for_bit_trl_grpo(response_advantage, tiny_policy_dir, tmp_path):
+    """rtt_beta = 0 with rtt_response_advantage='trl' hands the loss exactly TRL GRPO's advantages and ends with
+    exactly TRL GRPO's weights (same data, seed, reward function). The design's eps (1e-6 vs TRL's 1e-4) does not."""
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    from grpo_items import varying_items
+
+    items = varying_items()
+    common = dict(per_device_train_batch_size=8, num_generations=4, max_completion_length=16, max_steps=2,
+                  logging_steps=1, report_to=[], use_cpu=True, bf16=False, gradient_checkpointing=False,
+                  save_strategy="no", seed=0, learning_rate=1e-2, loss_type="grpo", temperature=1.0)
+    trl_spy, rtt_spy = [], []
+
+    def spying(trainer, spy):
+        orig = trainer._compute_loss
+
+        def recording(model, inputs):
+            spy.append(inputs["advantages"].detach().clone())
+            return orig(model, inputs)
+
+        trainer._compute_loss = recording
+        return trainer
+
+    ds = Dataset.from_list(rows_from_items(items))
+    plain = spying(GRPOTrainer(str(tiny_policy_dir), reward_funcs=RubricReward("weighted"),
+                               args=GRPOConfig(output_dir=str(tmp_path / "trl"), **common), train_dataset=ds), trl_spy)
+    plain.train()
+    rtt, _ = _train(tiny_policy_dir, items, _args(tmp_path / "rtt", rtt_beta=0.0, rtt_reward="weighted",
+                                                  rtt_response_advantage=response_advantage), spy=rtt_spy)
+    assert len(trl_spy) == len(rtt_spy) == 2
+    assert float(trl_spy[0].abs().max()) > 0.1  # rewards vary: a real advantage, not all zeros
+    rtt_adv = [x["advantages"] for x in rtt_spy]
+    same_adv = all(torch.equal(a, b.unsqueeze(1).expand_as(a)) for a, b in zip(rtt_adv, trl_spy))
+    w_trl = dict(plain.model.named_parameters())
+    same_w = all(torch.equal(p.detach(), w_trl[n].detach()) for n, p in rtt.model.named_parameters())
+    if response_advantage == "trl":
+        assert same_adv and same_w
+    else:  # eps 1e-6 instead of 1e-4: close (~1e-4 relative) but not equal
+        assert not same_adv and not same_w
+        a, b = rtt_adv[0], trl_spy[0]  # the same first rollouts (later ones come from different weights)
+        torch.testing.assert_close(a, b.unsqueeze(1).expand_as(a), atol=2e-3, rtol=2e-3)

@@ -17,18 +17,29 @@ def _fail(message: str) -> None:
 @app.command("policy")
 def policy(
     config: str = typer.Option(
-        ..., "--config", "-c", help="Preset (cpu-smoke, single-gpu, multi-gpu, paper) or a YAML file."
+        ..., "--config", "-c", help="Preset (cpu-smoke, single-gpu, multi-gpu, paper, paper-multinode) or a YAML file."
     ),
     sets: list[str] = typer.Option(
         [], "--set", help="Override a config key: --set rtt.beta=0 --set grpo.max_steps=10 (value parsed as YAML)."
     ),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and print the resolved config; do not train."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run",
+        help="Validate and print the resolved config and launch layout (processes, prompts and completions per RL "
+        "step, optimiser steps per RL step, generation, judge, discriminator placement); do not train. Works on any "
+        "machine, GPUs or not.",
+    ),
+    processes: int | None = typer.Option(
+        None, "--processes", min=1, help="Plan the layout for N training processes (with --dry-run)."
+    ),
+    nodes: int | None = typer.Option(
+        None, "--nodes", min=1, help="Plan the layout for N training nodes of launch.gpus_per_node GPUs (with --dry-run)."
+    ),
     save: bool = typer.Option(True, "--save/--no-save", help="Save the final policy to <output_dir>/final."),
 ) -> None:
     """Train a policy with RTT-GRPO (TRL GRPOTrainer + token-level rubric advantages).
 
     Multi-GPU: `accelerate launch --config_file grpo/configs/accelerate/deepspeed_zero3.yaml -m grpo.run
-    --config multi-gpu` (same --set syntax).
+    --config multi-gpu` (same --set syntax); `--dry-run` prints the command for a layout.
     """
     import yaml
     from rich.console import Console
@@ -36,15 +47,30 @@ def policy(
 
     from grpo.config import ConfigError, load_config
 
+    from grpo.layout import resolve_layout, validation_overrides
+
     console = Console()
+    if (processes is not None or nodes is not None) and not dry_run:
+        _fail("--processes / --nodes plan a layout: use them with --dry-run (a real run takes its process count "
+              "from accelerate launch)")
     try:
         cfg = load_config(config, sets)
-        args = cfg.grpo_args()
+        layout = resolve_layout(cfg, processes=processes, nodes=nodes)
+        # dry run: validate every field here, without this machine's GPU / bf16 support deciding
+        args = cfg.grpo_args(**(validation_overrides(cfg, layout) if dry_run else layout.grpo_overrides()))
     except ConfigError as exc:
         _fail(str(exc))
     if dry_run:
-        console.print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), highlight=False)
+        resolved = cfg.model_dump(mode="json")
+        resolved["grpo"] = {**resolved["grpo"], **layout.grpo_overrides()}
+        console.print(yaml.safe_dump(resolved, sort_keys=False), highlight=False)
         console.print(f"output_dir: {args.output_dir}", highlight=False)
+        table = Table(title=f"launch layout: {cfg.name}")
+        table.add_column("setting")
+        table.add_column("value", overflow="fold")
+        for k, v in layout.rows():
+            table.add_row(k, v)
+        console.print(table)
         return
     from grpo.run import run_training
 
