@@ -47,21 +47,25 @@ from rubrics.schema import RubricItem
 
 
 class DataFlowParams(BaseModel):
-    """Parameters of :func:`build_discriminator_data` (same meaning as ``rtt data negatives``)."""
+    """Build positives, minimal-modification negatives and span labels (same options as rtt data negatives)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    inputs: list[str] = Field(min_length=1, description="rubric item files (any format `rtt rubrics` imports)")
-    out_dir: str
-    build: BuildConfig = Field(default_factory=BuildConfig)
-    llm: LLMConfig | None = Field(None, description="generator endpoint (mode llm/both)")
-    judge: LLMConfig | None = Field(None, description="judge endpoint for LLM-judged rubrics (optional)")
-    positives: str | None = Field(None, description="JSONL {item_id, response}: existing responses as positives")
-    max_items: int | None = Field(None, ge=1)
-    batch_size: int = Field(16, ge=1, description="items per task")
-    concurrency_limit: str | None = Field(None, description="Prefect global concurrency limit name per request")
-    create_limit: bool = Field(True, description="create the concurrency limit (max_concurrency slots) if missing")
-    rate_limit: str | None = Field(None, description="Prefect rate-limit name (a limit with slot decay)")
+    inputs: list[str] = Field(min_length=1, description="Rubric item files (any format rtt rubrics imports), e.g. "
+                              "the train and val splits of build-rubric-dataset.")
+    out_dir: str = Field(min_length=1, description="Output folder: spans.parquet, report.md and resumable shards.")
+    build: BuildConfig = Field(default_factory=BuildConfig, description="How negatives and spans are built.")
+    llm: LLMConfig | None = Field(None, description="Generator endpoint (needed by mode llm and both).")
+    judge: LLMConfig | None = Field(None, description="Judge endpoint for LLM-judged rubrics; empty: none.")
+    positives: str | None = Field(None, description="JSONL of {item_id, response}: existing responses used as "
+                                  "positives; empty: generated.")
+    max_items: int | None = Field(None, ge=1, description="Use the first N items only; empty: all.")
+    batch_size: int = Field(16, ge=1, description="Items per task.")
+    concurrency_limit: str | None = Field(None, description="Name of a Prefect global concurrency limit that every "
+                                          "LLM request occupies (bounds the endpoint across runs); empty: none.")
+    create_limit: bool = Field(True, description="Create the concurrency limit (max_concurrency slots) if missing.")
+    rate_limit: str | None = Field(None, description="Name of a Prefect rate limit (a limit with slot decay) taken "
+                                   "per request; empty: none.")
 
 
 def artifact_key(out_dir: str) -> str:
@@ -169,7 +173,11 @@ def _store(store: ShardStore, source: str, batch: list[RubricItem], records: lis
 
 @flow(name="build-discriminator-data", log_prints=False)
 async def build_discriminator_data(params: DataFlowParams) -> BuildReport:
-    """Build (or resume) the span-labelled discriminator dataset; publish per-family counts and sample diffs."""
+    """Build (or resume) the span-labelled discriminator dataset; publish per-family counts and sample diffs.
+
+    Args:
+        params: Rubric item files, output folder, build mode and the optional LLM endpoints.
+    """
     logger = get_run_logger()
     config = params.build
     if "llm" in config.sources and params.llm is None:

@@ -12,6 +12,7 @@ their config asks for several processes (:mod:`flows.subprocess_launch`).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,9 @@ def build_deployments(params: PipelineParams | None = None, only: list[str] | No
         raise ServeError(f"unknown flow(s) {', '.join(unknown)}; known: {', '.join(FLOWS)}")
     params = absolute(params or PipelineParams())
     defaults = stage_defaults(params)
+    # the form trains on the reviewed spans as soon as a pull has written them
+    defaults["train-discriminator"] = {"params": json.loads(
+        params.disc_train_params(deployment=True).model_dump_json(exclude_none=True))}
     deployments = []
     for name in FLOWS:
         if only and name not in only:

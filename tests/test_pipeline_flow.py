@@ -242,9 +242,8 @@ def test_distributed_discriminator_training_runs_under_accelerate_launch(prefect
         "ACCELERATE_USE_CPU": "1"}  # no CUDA here
     with caplog.at_level(logging.INFO, logger="prefect.task_runs"):
         res = train_discriminator(TrainDiscriminatorParams(
-            config=str(ROOT / "discriminator" / "configs" / "tiny.yaml"),
-            overrides={"data": str(rows), "backbone": str(tiny_bert_dir), "out": str(tmp_path / "ddp"),
-                       "max_steps": 2, "eval_steps": 2, "num_processes": 2},
+            preset="tiny", data=str(rows), backbone=str(tiny_bert_dir), out=str(tmp_path / "ddp"), max_steps=2,
+            eval_steps=2, num_processes=2,
         ))
     assert res["global_step"] == 2 and Path(res["model_dir"], "config.json").is_file()
     assert json.loads((tmp_path / "ddp" / "train_summary.json").read_text())["global_step"] == 2
