@@ -34,14 +34,41 @@ def fmt_cell(value: Any, digits: int = 3) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
-    """A GitHub markdown table of ``rows`` (dicts); columns default to the union of keys in first-seen order."""
+#: characters per line of a text cell: the Prefect UI never wraps table cells, so long ones are cut off
+CELL_WIDTH = 32
+
+
+def wrap_text(text: str, width: int = CELL_WIDTH, sep: str = "\n") -> str:
+    """``text`` as lines of at most ``width`` characters joined by ``sep`` (a table artifact cell renders ``\n``
+    as a line break; a markdown table needs ``<br>``)."""
+    import textwrap
+
+    text = str(text)
+    if len(text) <= width:
+        return text
+    return sep.join(textwrap.wrap(text, width, break_on_hyphens=False)) or text
+
+
+def wrap_rows(rows: Sequence[Mapping[str, Any]], width: int = CELL_WIDTH) -> list[dict[str, Any]]:
+    """``rows`` with every long text cell wrapped (for ``create_table_artifact``)."""
+    return [{k: wrap_text(v, width) if isinstance(v, str) else v for k, v in r.items()} for r in rows]
+
+
+def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None,
+                   wrap: int | None = None) -> str:
+    """A GitHub markdown table of ``rows`` (dicts); columns default to the union of keys in first-seen order.
+    ``wrap``: text cells longer than that many characters break into lines (``<br>``)."""
     if not rows:
         return "_(no rows)_\n"
     cols = list(columns) if columns else list(dict.fromkeys(k for r in rows for k in r))
     numeric = [all(isinstance(r.get(c), (int, float)) or r.get(c) is None for r in rows) for c in cols]
+
+    def cell(v: Any) -> str:
+        text = fmt_cell(v)
+        return wrap_text(text, wrap, "<br>") if wrap and isinstance(v, str) else text
+
     out = ["| " + " | ".join(cols) + " |", "|" + "|".join("---:" if n else "---" for n in numeric) + "|"]
-    out += ["| " + " | ".join(fmt_cell(r.get(c)) for c in cols) + " |" for r in rows]
+    out += ["| " + " | ".join(cell(r.get(c)) for c in cols) + " |" for r in rows]
     return "\n".join(out) + "\n"
 
 
@@ -60,3 +87,36 @@ def md_link(path: str | Path, base: str | Path | None = None, label: str | None 
     """A markdown link to a local file/folder, relative to ``base`` (the report's folder) when inside it."""
     target = rel_path(path, base)
     return f"[{label or target}]({target})"
+
+
+IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
+#: plots larger than this are not embedded in an artifact (the path is shown instead)
+MAX_EMBED_BYTES = 2_000_000
+
+
+def data_uri(path: str | Path) -> str:
+    """``data:image/png;base64,...`` of an image file (PNG, JPEG, SVG by suffix)."""
+    import base64
+
+    p = Path(path)
+    mime = IMAGE_TYPES.get(p.suffix.lower(), "application/octet-stream")
+    return f"data:{mime};base64,{base64.b64encode(p.read_bytes()).decode('ascii')}"
+
+
+def md_image(path: str | Path, alt: str) -> str:
+    """A markdown image that renders anywhere (the Prefect UI included): the file embedded as a data URI, followed
+    by its absolute path; a missing or too large file becomes a line naming it instead of a broken image."""
+    p = Path(path).resolve()
+    if not p.is_file():
+        return f"- {alt}: `{p}` (missing)"
+    if p.suffix.lower() not in IMAGE_TYPES:  # e.g. an HTML heatmap: open the file itself
+        return f"- {alt}: `{p}`"
+    if p.stat().st_size > MAX_EMBED_BYTES:
+        return f"- {alt}: `{p}` ({p.stat().st_size / 1e6:.1f} MB, not embedded)"
+    return f"![{alt}]({data_uri(p)})\n\n_{alt}: `{p}`_"
+
+
+def abs_path(path: str | Path) -> str:
+    """An output location for the Prefect UI: the absolute path as inline code (a relative markdown link would
+    resolve against the UI's address)."""
+    return f"`{Path(path).expanduser().resolve()}`"

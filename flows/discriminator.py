@@ -16,6 +16,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from flows.artifacts import abs_path, md_image
 from flows.pipeline_params import Baseline
 
 
@@ -194,9 +195,10 @@ def train_discriminator(params: TrainDiscriminatorParams) -> dict[str, Any]:
                           description=f"validation metrics of {res['model_dir']}")
     create_markdown_artifact(
         key=f"{key}-summary",
-        markdown=(f"# Discriminator training\n\nModel: `{res['model_dir']}` after {res['global_step']} steps "
-                  f"({res['seconds']:.0f} s). Decision threshold {res['threshold']:.4f} ({res['threshold_source']}), "
-                  f"pos_weight {res['pos_weight']}. Loss curve: `{Path(res['out']) / 'loss_curve.png'}`.\n"),
+        markdown=(f"# Discriminator training\n\nModel: {abs_path(res['model_dir'])} after {res['global_step']} steps "
+                  f"({res['seconds']:.0f} s), trained on {abs_path(params.rows())}. Decision threshold "
+                  f"{res['threshold']:.4f} ({res['threshold_source']}), pos_weight {res['pos_weight']}.\n\n"
+                  + md_image(Path(res["out"]) / "loss_curve.png", "loss curve") + "\n"),
         description="discriminator training summary",
     )
     get_run_logger().info("trained %s: val F1 %.3f", res["model_dir"], res["val_metrics"].get("f1", 0.0))
@@ -232,7 +234,9 @@ def evaluate_discriminator(params: EvaluateDiscriminatorParams) -> dict[str, Any
                        else Path(params.model).name)
     create_table_artifact(table=_metric_rows(res["overall"]), key=key,
                           description=f"test split, {res['counts']['test_rows']} rows")
-    create_markdown_artifact(markdown=res["markdown"], key=f"{key}-report", description="discriminator evaluation")
+    plot = (res.get("files") or {}).get("pr_curve")
+    markdown = res["markdown"] + (f"\n\n{md_image(plot, 'precision-recall curves')}\n" if plot else "")
+    create_markdown_artifact(markdown=markdown, key=f"{key}-report", description="discriminator evaluation")
     return res
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from flows.artifacts import artifact_key
+from pathlib import Path
+
+from flows.artifacts import abs_path, artifact_key, md_image
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, ConfigDict, Field
@@ -106,11 +108,12 @@ def train_policy(params: TrainPolicyParams) -> dict[str, Any]:
             if isinstance(v, (int, float))]
     create_table_artifact(table=rows, key=key,
                           description=f"{summary['name']}: {summary['steps']} steps, output {summary['output_dir']}")
-    lines = [f"# {summary['name']}", "", f"- steps: {summary['steps']}", f"- output: `{summary['output_dir']}`",
-             f"- policy: `{summary['saved_model']}`", f"- seconds: {summary['seconds']:.0f}"]
-    lines += [f"- heatmap: `{h}`" for h in summary["heatmaps"][-3:]]
+    lines = [f"# {summary['name']}", "", f"- steps: {summary['steps']}", f"- output: {abs_path(summary['output_dir'])}",
+             f"- policy: {abs_path(summary['saved_model']) if summary['saved_model'] else 'not saved'}",
+             f"- seconds: {summary['seconds']:.0f}"]
     lines += [f"- policy eval step {e['step']}: prompt strict {e['prompt_strict']:.3f}, rubric strict "
               f"{e['rubric_strict']:.3f}" for e in summary["policy_evals"]]
+    lines += [md_image(h, f"token-advantage heatmap {Path(h).stem} (HTML)") for h in summary["heatmaps"][-3:]]
     create_markdown_artifact(markdown="\n".join(lines) + "\n", key=f"{key}-summary", description="RTT-GRPO run")
     get_run_logger().info("trained %s: %d steps -> %s", summary["name"], summary["steps"], summary["output_dir"])
     return summary
