@@ -143,3 +143,23 @@ def test_train_policy_typed_fields_become_overrides(deployments):
     bare = TrainPolicyParams(max_steps=2, reward="aon", output_dir=str(run / "p"))
     cfg = load_config(bare.config, bare.all_overrides())
     assert (cfg.grpo["max_steps"], cfg.rtt.reward, cfg.grpo["output_dir"]) == (2, "aon", str(run / "p"))
+
+
+def test_describe_prints_the_same_descriptions_as_the_form():
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from flows.discriminator import TrainDiscriminatorParams
+    from flows.param_docs import form_rows
+
+    for name in FLOWS:
+        rows = form_rows(name)
+        assert rows and all(r["description"] for r in rows), name
+    r = CliRunner().invoke(app, ["serve", "--describe", "train-discriminator"])
+    assert r.exit_code == 0, r.output
+    for field in ("data", "reviewed", "preset", "max_steps"):
+        desc = TrainDiscriminatorParams.model_fields[field].description
+        assert f"| {field} |" in r.output and desc in r.output
+    assert "| preset | one of minilm, tiny, paper |" in r.output and "| max_steps | int \\| null | null | >= 1 |" in r.output
+    r = CliRunner().invoke(app, ["serve", "--describe", "nope"])
+    assert r.exit_code == 1 and "unknown deployment" in r.output

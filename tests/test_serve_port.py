@@ -110,3 +110,20 @@ def test_serve_targets_or_starts_a_server_on_any_port_and_stops_cleanly_on_sigte
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_make_targets_pass_the_port_to_server_ui_and_clients():
+    import subprocess
+
+    def dry(target: str) -> str:
+        r = subprocess.run(["make", "-n", target, "PREFECT_PORT=4301", "POOL=gpu"], cwd=ROOT, capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.replace("\\\n", " ")
+
+    assert "rtt serve --host 127.0.0.1 --port 4301" in dry("serve")
+    server = dry("prefect-server")
+    assert "PREFECT_SERVER_API_PORT=4301" in server and "PREFECT_UI_API_URL=http://127.0.0.1:4301/api" in server
+    assert "prefect server start --host 127.0.0.1 --port 4301" in server
+    assert "rtt deploy --host 127.0.0.1 --port 4301 --work-pool gpu" in dry("deploy")
+    assert "PREFECT_API_URL=http://127.0.0.1:4301/api" in dry("worker")

@@ -82,10 +82,22 @@ def register(app: typer.Typer) -> None:
         tag: list[str] = typer.Option([], "--tag", help="Extra tag on every deployment (repeatable)."),
         port: Optional[int] = typer.Option(None, "--port", "-p", min=1, max=65535, help=PORT_HELP),
         host: str = typer.Option("127.0.0.1", "--host", help="Host of the Prefect server of --port."),
+        describe: Optional[str] = typer.Option(None, "--describe", help="Print the run form of this deployment "
+                                               "(field, type, default, bounds, description) as markdown and exit."),
     ) -> None:
         """Serve all flows (every stage and the whole pipeline) as deployments of a Prefect server; trigger them
         from the UI's Deployments page. Runs execute in subprocesses of this command. Stop with Ctrl-C or SIGTERM
         (a server started by --port stops too)."""
+        if describe is not None:
+            from flows.cli.pipeline import fail
+            from flows.registry import FLOWS
+
+            if describe not in FLOWS:
+                fail(f"unknown deployment {describe!r}; known: {', '.join(FLOWS)}")
+            from flows.param_docs import markdown
+
+            typer.echo(markdown(describe), nl=False)
+            return
         server = connect(host, port)
         try:
             from rich.console import Console
