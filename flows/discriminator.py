@@ -8,6 +8,7 @@ Training and local file IO are not retried (a failed run is resumed with ``resum
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from flows.artifacts import abs_path, md_image
 from flows.pipeline_params import Baseline
+from flows.subprocess_launch import ACCELERATE_ENV
 
 
 def artifact_key(prefix: str, name: str) -> str:
@@ -67,7 +69,8 @@ class TrainDiscriminatorParams(BaseModel):
     num_processes: int | None = Field(None, ge=1, description="Training processes (GPUs); above 1 the flow "
                                       "starts accelerate launch; empty: the preset's.")
     accelerate_config: str | None = Field(None, description="accelerate config file (DeepSpeed, FSDP) of a "
-                                          "multi-process run; empty: the preset's.")
+                                          "multi-process run; empty: the preset's, else $RTT_ACCELERATE_CONFIG "
+                                          "of the machine running the flow.")
     extra: dict[str, Any] = Field(default_factory=dict, description="Any other training option by name (a field "
                                   "of discriminator.config.TrainConfig, e.g. pos_weight or logging_steps).")
     resume: bool = Field(False, description="Continue from the last checkpoint in out.")
@@ -117,6 +120,16 @@ class TrainDiscriminatorParams(BaseModel):
         typed = {k: getattr(self, k) for k in TYPED_OVERRIDES if getattr(self, k) is not None}
         return {**self.extra, **typed, "data": self.rows(), "out": self.out}
 
+    def machine_overrides(self) -> dict[str, Any]:
+        """:attr:`overrides`, plus the machine's accelerate config (``$RTT_ACCELERATE_CONFIG``, a job variable of
+        a GPU worker) when neither these parameters nor the preset name one."""
+        from discriminator.config import TrainConfig
+
+        machine = os.environ.get(ACCELERATE_ENV)
+        if machine and TrainConfig.from_yaml(self.config, **self.overrides).accelerate_config is None:
+            return {**self.overrides, "accelerate_config": machine}
+        return self.overrides
+
 
 class EvaluateDiscriminatorParams(BaseModel):
     """Evaluate a trained discriminator on the item-disjoint test split against baselines."""
@@ -161,13 +174,14 @@ def train_task(params: TrainDiscriminatorParams) -> dict[str, Any]:
     from discriminator.config import TrainConfig
     from discriminator.train import train
 
-    cfg = TrainConfig.from_yaml(params.config, **params.overrides)
+    overrides = params.machine_overrides()
+    cfg = TrainConfig.from_yaml(params.config, **overrides)
     logger = get_run_logger()
     from flows.subprocess_launch import disc_launch, launch_disc_training
 
     launch = disc_launch(cfg)  # num_processes > 1: `accelerate launch` subprocesses, logs streamed here
     if launch is not None:
-        return launch_disc_training(params.config, params.overrides, launch, logger, resume=params.resume,
+        return launch_disc_training(params.config, overrides, launch, logger, resume=params.resume,
                                     overwrite=params.overwrite)
 
     def progress(logs: dict[str, Any]) -> None:

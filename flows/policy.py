@@ -58,7 +58,8 @@ class TrainPolicyParams(BaseModel):
     num_generations: int | None = Field(None, ge=2, description="Completions per prompt (the GRPO group); empty: "
                                         "the preset's.")
     accelerate_config: str | None = Field(None, description="accelerate config file: with several processes the "
-                                          "flow starts accelerate launch; empty: the preset's.")
+                                          "flow starts accelerate launch; empty: the preset's, else "
+                                          "$RTT_ACCELERATE_CONFIG of the machine running the flow.")
     overrides: list[str] = Field(default_factory=list, description="Further section.key=value overrides (values "
                                  "parsed as YAML), applied after the fields above, e.g. grpo.beta=0.04.")
     save: bool = Field(True, description="Save the final policy under output_dir/final.")
@@ -76,6 +77,20 @@ class TrainPolicyParams(BaseModel):
                  if getattr(self, f) is not None]
         return typed + list(self.overrides)
 
+    def machine_overrides(self) -> list[str]:
+        """:meth:`all_overrides`, plus the machine's accelerate config (``$RTT_ACCELERATE_CONFIG``, a job variable
+        of a GPU worker) when neither these parameters nor the preset name one."""
+        import json
+        import os
+
+        from flows.subprocess_launch import ACCELERATE_ENV
+        from grpo.config import load_config
+
+        machine = os.environ.get(ACCELERATE_ENV)
+        if machine and load_config(self.config, self.all_overrides()).accelerate_config is None:
+            return [*self.all_overrides(), f"accelerate_config={json.dumps(machine)}"]
+        return self.all_overrides()
+
 
 @task(name="train-policy")
 def train_task(params: TrainPolicyParams) -> dict[str, Any]:
@@ -83,10 +98,11 @@ def train_task(params: TrainPolicyParams) -> dict[str, Any]:
     from grpo.config import load_config
     from grpo.run import run_training
 
-    cfg = load_config(params.config, params.all_overrides())
+    overrides = params.machine_overrides()
+    cfg = load_config(params.config, overrides)
     launch = policy_launch(cfg)  # accelerate_config with num_processes > 1: `accelerate launch -m grpo.run`
     if launch is not None:
-        return launch_policy_training(params.config, params.all_overrides(), launch, get_run_logger())
+        return launch_policy_training(params.config, overrides, launch, get_run_logger())
     return run_training(cfg, save=params.save).model_dump()
 
 

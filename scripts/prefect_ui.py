@@ -2,12 +2,17 @@
 
 * ``check``: open every artifact of a flow run and report what does not render: broken images, table cells cut
   off by their table's frame, links relative to the UI's address. Exit code 1 when anything is found.
-* ``shot``: screenshot one UI page (the README's docs/img/prefect-*.png), waiting for a CSS selector.
+* ``shot``: screenshot one UI page, waiting for a CSS selector.
+* ``readme``: the README's screenshots from a running ``rtt serve``: the run form of train-discriminator, an
+  ``rtt-pipeline`` run triggered through the API while it runs (its graph), and the finished run's report.
 
 Needs Debian's ``chromium``.
 
     .venv/bin/python scripts/prefect_ui.py check --url http://127.0.0.1:4200 --flow-run <id>
     .venv/bin/python scripts/prefect_ui.py shot --url http://127.0.0.1:4200/deployments --wait '.p-table' --out x.png
+    rtt serve --port 4200 --run-dir runs/ui &
+    .venv/bin/python scripts/prefect_ui.py readme --url http://127.0.0.1:4200 --out docs/img \
+        --set 'policy.overrides=["grpo.max_steps=2"]'
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
 from labelstudio_browser import Browser  # noqa: E402
 
@@ -90,6 +96,71 @@ async def shot(url: str, out: Path, wait: str, width: int = 1400, height: int = 
         await b.screenshot(out)
 
 
+def deployment_id(url: str, name: str) -> str:
+    r = httpx.post(f"{url}/api/deployments/filter", json={"deployments": {"name": {"any_": [name]}}}, timeout=30)
+    r.raise_for_status()
+    found = r.json()
+    if not found:
+        raise SystemExit(f"no deployment {name!r} on {url}: is `rtt serve` running?")
+    return found[0]["id"]
+
+
+async def readme_shots(url: str, out: Path, overrides: list[str], timeout: float = 3600.0) -> dict[str, str]:
+    """Run form, running pipeline graph, finished report: ``prefect-run-form.png``, ``prefect-pipeline-graph.png``,
+    ``prefect-pipeline-artifacts.png`` (and ``prefect-pipeline-report.png``) under ``out``."""
+    from flows.pipeline import PipelineParams
+
+    out.mkdir(parents=True, exist_ok=True)
+    files = {}
+    form = out / "prefect-run-form.png"
+    await shot(f"{url}/deployments/deployment/{deployment_id(url, 'train-discriminator')}/run", form, "form",
+               height=1300)
+    files["form"] = str(form)
+    dep = httpx.get(f"{url}/api/deployments/{deployment_id(url, 'rtt-pipeline')}", timeout=30).json()
+    base = PipelineParams.model_validate(dep["parameters"]["params"])
+    from grpo.config import apply_overrides
+
+    params = PipelineParams.model_validate(apply_overrides(base.model_dump(mode="json"), overrides))
+    run = httpx.post(f"{url}/api/deployments/{dep['id']}/create_flow_run",
+                     json={"parameters": {"params": params.model_dump(mode="json")}}, timeout=30)
+    run.raise_for_status()
+    run_id = run.json()["id"]
+    started = time.monotonic()
+
+    def task_runs() -> int:
+        r = httpx.post(f"{url}/api/task_runs/count", json={"flow_runs": {"id": {"any_": [run_id]}}}, timeout=30)
+        return int(r.json()) if r.status_code == 200 else 0
+
+    while task_runs() < 4 and time.monotonic() - started < timeout:  # a few stages in: the graph has content
+        await asyncio.sleep(5)
+    graph = out / "prefect-pipeline-graph.png"
+    await shot(f"{url}/runs/flow-run/{run_id}", graph, "canvas", settle=6.0)
+    files["graph"] = str(graph)
+    while time.monotonic() - started < timeout:
+        state = httpx.get(f"{url}/api/flow_runs/{run_id}", timeout=30).json()["state"]["type"]
+        if state in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+            break
+        await asyncio.sleep(10)
+    else:
+        raise SystemExit(f"flow run {run_id} not finished after {timeout:.0f} s")
+    if state != "COMPLETED":
+        raise SystemExit(f"flow run {run_id} ended {state}")
+    report = next(a for a in artifacts_of(url, run_id) if a["type"] == "markdown" and a["key"].startswith(
+        "rtt-pipeline-"))
+    art = out / "prefect-pipeline-report.png"
+    await shot(f"{url}/artifacts/artifact/{report['id']}", art, ".markdown-renderer", height=1800)
+    files["report"] = str(art)
+    async with Browser(1400, 1000) as b:
+        await b.open(f"{url}/runs/flow-run/{run_id}", {})
+        await b.click_text("li.p-tab", "Artifacts")
+        await b.wait_for("document.body.innerText.includes('Flow run')", 60)
+        await asyncio.sleep(3)
+        await b.screenshot(out / "prefect-pipeline-artifacts.png")
+    files["artifacts"] = str(out / "prefect-pipeline-artifacts.png")
+    files["run"] = run_id
+    return files
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -103,7 +174,14 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--wait", default="main", help="CSS selector to wait for")
     s.add_argument("--width", type=int, default=1400)
     s.add_argument("--height", type=int, default=1000)
+    r = sub.add_parser("readme", help="the README's screenshots from a running rtt serve")
+    r.add_argument("--url", required=True)
+    r.add_argument("--out", type=Path, default=Path("docs/img"))
+    r.add_argument("--set", action="append", default=[], help="section.key=value override of the pipeline run")
     args = ap.parse_args(argv)
+    if args.cmd == "readme":
+        print(json.dumps(asyncio.run(readme_shots(args.url.rstrip("/"), args.out, args.set)), indent=2))
+        return 0
     if args.cmd == "check":
         found = asyncio.run(check_artifacts(args.url.rstrip("/"), args.flow_run, args.shots))
         print(json.dumps(found, indent=2))

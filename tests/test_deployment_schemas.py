@@ -163,3 +163,24 @@ def test_describe_prints_the_same_descriptions_as_the_form():
     assert "| preset | one of minilm, tiny, paper |" in r.output and "| max_steps | int \\| null | null | >= 1 |" in r.output
     r = CliRunner().invoke(app, ["serve", "--describe", "nope"])
     assert r.exit_code == 1 and "unknown deployment" in r.output
+
+
+def test_a_gpu_workers_accelerate_config_applies_only_when_the_form_and_preset_name_none(tmp_path, monkeypatch):
+    from discriminator.config import TrainConfig
+    from flows.discriminator import TrainDiscriminatorParams
+    from flows.policy import TrainPolicyParams
+    from grpo.config import load_config
+
+    machine = str(ROOT / "grpo" / "configs" / "accelerate" / "deepspeed_zero3.yaml")
+    disc = TrainDiscriminatorParams(data="rows.parquet", preset="tiny")
+    pol = TrainPolicyParams()
+    assert "accelerate_config" not in disc.machine_overrides()
+    assert load_config(pol.config, pol.machine_overrides()).accelerate_config is None
+    monkeypatch.setenv("RTT_ACCELERATE_CONFIG", machine)
+    assert TrainConfig.from_yaml(disc.config, **disc.machine_overrides()).accelerate_config == machine
+    assert load_config(pol.config, pol.machine_overrides()).accelerate_config == machine
+    own = str(tmp_path / "mine.yaml")
+    assert disc.model_copy(update={"accelerate_config": own}).machine_overrides()["accelerate_config"] == own
+    assert load_config("multi-gpu", []).accelerate_config  # a preset naming its own file keeps it
+    mg = TrainPolicyParams(preset="multi-gpu")
+    assert load_config(mg.config, mg.machine_overrides()).accelerate_config != machine
