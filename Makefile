@@ -20,6 +20,8 @@ LS_PORT ?= 8080
 # PREFECT_UI_API_URL say so too (set together below and by `rtt serve --port`).
 PREFECT_HOST ?= 127.0.0.1
 PREFECT_PORT ?= 4200
+# the host name a browser uses to reach the server (differs from PREFECT_HOST when binding 0.0.0.0)
+PREFECT_UI_HOST ?= $(PREFECT_HOST)
 POOL ?= rtt
 
 .PHONY: install demo test bench lint clean labelstudio-install labelstudio-start labelstudio-stop \
@@ -62,7 +64,7 @@ labelstudio-stop:
 # A Prefect server alone (foreground), its UI calling the API on PREFECT_PORT.
 prefect-server: $(STAMP)
 	PREFECT_SERVER_API_HOST=$(PREFECT_HOST) PREFECT_SERVER_API_PORT=$(PREFECT_PORT) \
-	PREFECT_UI_API_URL=http://$(PREFECT_HOST):$(PREFECT_PORT)/api \
+	PREFECT_UI_API_URL=http://$(PREFECT_UI_HOST):$(PREFECT_PORT)/api \
 	$(VENV)/bin/prefect server start --host $(PREFECT_HOST) --port $(PREFECT_PORT)
 
 # Every flow as a deployment served in-process; starts a server on PREFECT_PORT unless one answers there.

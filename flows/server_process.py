@@ -29,11 +29,19 @@ def base_url(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
+WILDCARD = ("0.0.0.0", "::")
+
+
 def server_env(host: str, port: int) -> dict[str, str]:
-    """Environment of a server on ``host:port`` and of its clients: API port, UI API URL and client URL agree."""
-    url = base_url(host, port)
+    """Environment of a server on ``host:port`` and of its clients: API port, UI API URL and client URL agree.
+    A server bound to every interface (0.0.0.0) is reached by browsers through this machine's host name and by
+    local clients through 127.0.0.1."""
+    import socket
+
+    ui = base_url(socket.gethostname() if host in WILDCARD else host, port)
+    local = base_url("127.0.0.1" if host in WILDCARD else host, port)
     return {"PREFECT_SERVER_API_HOST": host, "PREFECT_SERVER_API_PORT": str(port),
-            "PREFECT_UI_API_URL": f"{url}/api", "PREFECT_API_URL": f"{url}/api", "PREFECT_UI_URL": url}
+            "PREFECT_UI_API_URL": f"{ui}/api", "PREFECT_API_URL": f"{local}/api", "PREFECT_UI_URL": ui}
 
 
 def _get_json(url: str, timeout: float = 3.0) -> object | None:
@@ -46,12 +54,12 @@ def _get_json(url: str, timeout: float = 3.0) -> object | None:
 
 def healthy(host: str, port: int) -> bool:
     """True when a Prefect API answers ``/api/health`` on ``host:port``."""
-    return _get_json(f"{base_url(host, port)}/api/health") is True
+    return _get_json(f"{base_url('127.0.0.1' if host in WILDCARD else host, port)}/api/health") is True
 
 
 def ui_api_url(host: str, port: int) -> str | None:
     """The API address the server's UI calls (its ``/ui-settings``), None when it does not say."""
-    data = _get_json(f"{base_url(host, port)}/ui-settings")
+    data = _get_json(f"{base_url('127.0.0.1' if host in WILDCARD else host, port)}/ui-settings")
     return data.get("api_url") if isinstance(data, dict) else None
 
 
@@ -66,7 +74,7 @@ class LocalServer:
 
     @property
     def url(self) -> str:
-        return base_url(self.host, self.port)
+        return base_url("127.0.0.1" if self.host in WILDCARD else self.host, self.port)
 
     @property
     def api_url(self) -> str:
@@ -110,7 +118,7 @@ def ensure_server(host: str, port: int, log_path: Path, *, timeout: float = 180.
     if healthy(host, port):
         server = LocalServer(host, port)
         ui_api = ui_api_url(host, port)
-        if ui_api and ui_api.rstrip("/") != server.api_url:
+        if ui_api and ui_api.rstrip("/") != server_env(host, port)["PREFECT_UI_API_URL"]:
             warnings.append(f"the server on {server.url} serves a UI that calls the API at {ui_api}: restart it with "
                             f"PREFECT_SERVER_API_PORT={port} PREFECT_UI_API_URL={server.api_url} (or let rtt start "
                             "it on a free port)")

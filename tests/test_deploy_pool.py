@@ -50,6 +50,9 @@ def test_plan_merges_job_variables_default_training_then_deployment(tmp_path):
                                                         "working_dir": "/srv/rtt"}
     assert plan.variables_of("train-policy") == {
         "env": {"HF_HOME": "/data/hf", "A": "2", "CUDA_VISIBLE_DEVICES": "0,1"}, "working_dir": "/scratch"}
+    example = DeployPlan.from_yaml(ROOT / "configs" / "job-vars.example.yaml", work_pool="cpu")  # the README's
+    assert example.variables_of("train-policy")["env"]["CUDA_VISIBLE_DEVICES"] == "0,1"
+    assert "RTT_ACCELERATE_CONFIG" not in example.variables_of("train-discriminator")["env"]
     f.write_text("train-polcy: {env: {A: '1'}}\n")
     with pytest.raises(DeployError, match=r"jobs\.yaml.*unknown key\(s\) train-polcy"):
         DeployPlan.from_yaml(f, work_pool="cpu")

@@ -127,3 +127,16 @@ def test_make_targets_pass_the_port_to_server_ui_and_clients():
     assert "prefect server start --host 127.0.0.1 --port 4301" in server
     assert "rtt deploy --host 127.0.0.1 --port 4301 --work-pool gpu" in dry("deploy")
     assert "PREFECT_API_URL=http://127.0.0.1:4301/api" in dry("worker")
+
+
+def test_server_env_sets_port_and_ui_api_url_together():
+    import socket
+
+    from flows.server_process import server_env
+
+    env = server_env("127.0.0.1", 4301)
+    assert env["PREFECT_SERVER_API_PORT"] == "4301" and env["PREFECT_UI_API_URL"] == "http://127.0.0.1:4301/api"
+    assert env["PREFECT_API_URL"] == "http://127.0.0.1:4301/api"
+    wide = server_env("0.0.0.0", 4302)  # browsers on other machines cannot call 0.0.0.0
+    assert wide["PREFECT_UI_API_URL"] == f"http://{socket.gethostname()}:4302/api"
+    assert wide["PREFECT_API_URL"] == "http://127.0.0.1:4302/api"
