@@ -69,6 +69,13 @@ def absolute(params: PipelineParams) -> PipelineParams:
                                      "rubrics": params.rubrics.model_copy(update={"sources": sources})})
 
 
+def summary(doc: str | None) -> str | None:
+    """The first paragraph of a flow's docstring on one line (the deployment's description in the UI)."""
+    if not doc:
+        return None
+    return " ".join(doc.strip().split("\n\n")[0].split())
+
+
 def build_deployments(params: PipelineParams | None = None, only: list[str] | None = None,
                       tags: list[str] | None = None, version: str | None = None) -> list[Any]:
     """One ``RunnerDeployment`` per registered flow (named like the registry key), with default parameters."""
@@ -90,7 +97,7 @@ def build_deployments(params: PipelineParams | None = None, only: list[str] | No
         deployments.append(fl.to_deployment(
             name=name,
             parameters=defaults.get(name),
-            description=(fl.description or "").strip().splitlines()[0] if fl.description else None,
+            description=summary(fl.description),
             tags=[*TAGS, *(tags or [])],
             version=version,
             entrypoint_type=EntrypointType.MODULE_PATH,

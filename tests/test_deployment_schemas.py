@@ -64,6 +64,7 @@ def test_every_field_of_every_deployment_form_has_a_plain_text_description(deplo
         fields += len(schema["properties"]) + sum(len(d.get("properties", {})) for d in
                                                    schema.get("definitions", {}).values())
         assert schema_problems(schema) == [], name
+        assert dep.description and not MARKUP.search(dep.description) and dep.description.endswith("."), name
     assert fields > 200  # the nested models are walked too
 
 
