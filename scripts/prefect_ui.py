@@ -127,11 +127,12 @@ async def readme_shots(url: str, out: Path, overrides: list[str], timeout: float
     run_id = run.json()["id"]
     started = time.monotonic()
 
-    def task_runs() -> int:
-        r = httpx.post(f"{url}/api/task_runs/count", json={"flow_runs": {"id": {"any_": [run_id]}}}, timeout=30)
-        return int(r.json()) if r.status_code == 200 else 0
+    def policy_training() -> bool:  # the stage task of the pipeline, e.g. policy-train-c62
+        r = httpx.post(f"{url}/api/task_runs/filter", timeout=30, json={
+            "flow_runs": {"id": {"any_": [run_id]}}, "task_runs": {"name": {"like_": "policy-train"}}})
+        return r.status_code == 200 and bool(r.json())
 
-    while task_runs() < 4 and time.monotonic() - started < timeout:  # a few stages in: the graph has content
+    while not policy_training() and time.monotonic() - started < timeout:  # most stages in: a full graph
         await asyncio.sleep(5)
     graph = out / "prefect-pipeline-graph.png"
     await shot(f"{url}/runs/flow-run/{run_id}", graph, "canvas", settle=6.0)
