@@ -38,15 +38,111 @@ def fmt_cell(value: Any, digits: int = 3) -> str:
 CELL_WIDTH = 32
 
 
+#: the width a table may take in the Prefect UI's artifact page at a 1400 px wide window, and an estimate of
+#: what a cell takes (the UI font averages under 8 px a character; cells have 24 px of padding)
+TABLE_BUDGET_PX = 760
+CHAR_PX, CELL_PAD_PX = 8, 26
+
+
 def wrap_text(text: str, width: int = CELL_WIDTH, sep: str = "\n") -> str:
     """``text`` as lines of at most ``width`` characters joined by ``sep`` (a table artifact cell renders ``\n``
-    as a line break; a markdown table needs ``<br>``)."""
-    import textwrap
-
+    as a line break; a markdown table needs ``<br>``). Breaks after spaces, ``:``, ``/``, ``_`` and commas, so
+    rubric families (``ifeval:length_constraints:number_words``) and paths wrap too."""
     text = str(text)
     if len(text) <= width:
         return text
-    return sep.join(textwrap.wrap(text, width, break_on_hyphens=False)) or text
+    lines, line = [], ""
+    for piece in re.split(r"(?<=[\s:/_,])", text):
+        while len(piece) > width:  # one unbreakable run longer than a line
+            if line:
+                lines.append(line)
+                line = ""
+            lines.append(piece[:width])
+            piece = piece[width:]
+        if len(line) + len(piece) > width and line:
+            lines.append(line)
+            line = ""
+        line += piece
+    lines.append(line)
+    return sep.join(x.strip() for x in lines if x.strip())
+
+
+def cell_px(text: str) -> int:
+    """Estimated rendered width of a table cell (its longest line)."""
+    return max((len(x) for x in re.split(r"<br>|\n", str(text))), default=0) * CHAR_PX + CELL_PAD_PX
+
+
+def column_groups(widths: Sequence[int], budget: int = TABLE_BUDGET_PX) -> list[list[int]]:
+    """Column indices per table so that each fits ``budget``: the first column is repeated in every group."""
+    if sum(widths) <= budget or len(widths) <= 2:
+        return [list(range(len(widths)))]
+    groups: list[list[int]] = [[0]]
+    for i in range(1, len(widths)):
+        if len(groups[-1]) > 1 and sum(widths[j] for j in groups[-1]) + widths[i] > budget:
+            groups.append([0])
+        groups[-1].append(i)
+    return groups
+
+
+def fit_rows(rows: Sequence[Mapping[str, Any]], width: int = CELL_WIDTH,
+             budget: int = TABLE_BUDGET_PX) -> list[list[dict[str, Any]]]:
+    """``rows`` for ``create_table_artifact`` that the UI shows uncut: long text cells wrapped, and the columns
+    split over several tables (each repeating the first column) when they are too wide together."""
+    wrapped = wrap_rows(rows, width)
+    if not wrapped:
+        return [wrapped]
+    cols = list(dict.fromkeys(k for r in wrapped for k in r))
+    widths = [max([cell_px(c), *(cell_px(fmt_cell(r.get(c))) for r in wrapped)]) for c in cols]
+    return [[{cols[i]: r.get(cols[i]) for i in g} for r in wrapped] for g in column_groups(widths, budget)]
+
+
+def fit_markdown(markdown: str, width: int = CELL_WIDTH, budget: int = TABLE_BUDGET_PX) -> str:
+    """``markdown`` whose tables the UI shows uncut: long text cells wrapped with ``<br>``, too wide tables split
+    by columns (each part repeating the first column). Other lines are kept as they are."""
+    lines = markdown.split("\n")
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        if not (lines[i].lstrip().startswith("|") and i + 1 < len(lines)
+                and re.fullmatch(r"\s*\|?(\s*:?-{3,}:?\s*\|)+\s*:?-*:?\s*", lines[i + 1])):
+            out.append(lines[i])
+            i += 1
+            continue
+        block = [lines[i], lines[i + 1]]
+        i += 2
+        while i < len(lines) and lines[i].lstrip().startswith("|"):
+            block.append(lines[i])
+            i += 1
+        out += _fit_table_lines(block, width, budget)
+    return "\n".join(out)
+
+
+def _cells(line: str) -> list[str]:
+    body = line.strip()
+    body = body[1:] if body.startswith("|") else body
+    body = body[:-1] if body.endswith("|") and not body.endswith("\\|") else body
+    return [c.strip() for c in re.split(r"(?<!\\)\|", body)]
+
+
+def _fit_table_lines(block: list[str], width: int, budget: int) -> list[str]:
+    head, align, rows = _cells(block[0]), _cells(block[1]), [_cells(x) for x in block[2:]]
+    n = len(head)
+    rows = [(r + [""] * n)[:n] for r in rows]
+    align = (align + ["---"] * n)[:n]
+
+    def numeric(text: str) -> bool:
+        return bool(re.fullmatch(r"[-+]?[\d.,%/ ]+|—|n/a", text))
+
+    rows = [[c if numeric(c) or "<br>" in c else wrap_text(c, width, "<br>") for c in r] for r in rows]
+    widths = [max([cell_px(head[j]), *(cell_px(r[j]) for r in rows)]) for j in range(n)]
+    parts: list[str] = []
+    for k, g in enumerate(column_groups(widths, budget)):
+        if k:
+            parts.append("")
+        parts.append("| " + " | ".join(head[j] for j in g) + " |")
+        parts.append("|" + "|".join(align[j] for j in g) + "|")
+        parts += ["| " + " | ".join(r[j] for j in g) + " |" for r in rows]
+    return parts
 
 
 def wrap_rows(rows: Sequence[Mapping[str, Any]], width: int = CELL_WIDTH) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from flows.artifacts import artifact_key as _artifact_key
+from flows.artifacts import fit_markdown, fit_rows
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import INPUTS, TASK_SOURCE
@@ -220,11 +221,16 @@ async def build_discriminator_data(params: DataFlowParams) -> BuildReport:
     report = consolidate_task(params.out_dir, config, items)
     report.llm = llm_stats
     key = artifact_key(params.out_dir)
-    await create_table_artifact(
-        table=report.table_rows(), key=key,
-        description=f"{report.items} items, {report.pairs} pairs, {report.rows} rows ({config.mode}, policy {config.policy})",
-    )
-    await create_markdown_artifact(markdown=report.to_markdown(), key=f"{key}-report",
+    first = ("family", "source", "accepted", "coverage", "acceptance")
+    rows = [{**{k: r[k] for k in first if k in r}, **r} for r in report.table_rows()]
+    parts = fit_rows(rows)
+    for k, part in enumerate(parts, start=1):
+        await create_table_artifact(
+            table=part, key=key if k == 1 else f"{key}-{k}",
+            description=f"{report.items} items, {report.pairs} pairs, {report.rows} rows ({config.mode}, policy "
+                        f"{config.policy})" + (f", columns {k}/{len(parts)}" if len(parts) > 1 else ""),
+        )
+    await create_markdown_artifact(markdown=fit_markdown(report.to_markdown()), key=f"{key}-report",
                                    description="Discriminator data report with sample diffs")
     logger.info("built %d pairs / %d rows into %s", report.pairs, report.rows, params.out_dir)
     return report

@@ -17,7 +17,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from flows.artifacts import abs_path, md_image
+from flows.artifacts import abs_path, fit_markdown, md_image
 from flows.pipeline_params import Baseline
 from flows.subprocess_launch import ACCELERATE_ENV
 
@@ -249,7 +249,7 @@ def evaluate_discriminator(params: EvaluateDiscriminatorParams) -> dict[str, Any
     create_table_artifact(table=_metric_rows(res["overall"]), key=key,
                           description=f"test split, {res['counts']['test_rows']} rows")
     plot = (res.get("files") or {}).get("pr_curve")
-    markdown = res["markdown"] + (f"\n\n{md_image(plot, 'precision-recall curves')}\n" if plot else "")
+    markdown = fit_markdown(res["markdown"]) + (f"\n\n{md_image(plot, 'precision-recall curves')}\n" if plot else "")
     create_markdown_artifact(markdown=markdown, key=f"{key}-report", description="discriminator evaluation")
     return res
 

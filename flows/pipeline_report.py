@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from flows.artifacts import (CELL_WIDTH, abs_path, artifact_key, markdown_table, md_image, md_link, rel_path,
-                             wrap_rows)
+from flows.artifacts import (CELL_WIDTH, abs_path, artifact_key, fit_markdown, markdown_table, md_image, md_link,
+                             rel_path, wrap_rows)
 
 Status = Literal["ran", "cached", "skipped", "failed"]
 POLICY_METRICS = ("prompt_strict", "prompt_loose", "rubric_strict", "rubric_loose")
@@ -261,7 +261,7 @@ def publish_report(report: PipelineReport) -> PipelineReport:
     write_text(root / "report.md", markdown)
     write_text(root / "report.json", json.dumps(_jsonable(report), indent=2, default=str) + "\n")
     key = artifact_key("rtt-pipeline", report.name)
-    create_markdown_artifact(markdown=report.to_markdown(inline=True), key=key,
+    create_markdown_artifact(markdown=fit_markdown(report.to_markdown(inline=True)), key=key,
                              description=f"RTT pipeline report ({report.run_dir})")
     create_table_artifact(table=wrap_rows(report.stage_rows()), key=f"{key}-stages",
                           description=f"stages of {report.name}")

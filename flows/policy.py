@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pathlib import Path
 
-from flows.artifacts import abs_path, artifact_key, md_image
+from flows.artifacts import abs_path, artifact_key, fit_markdown, md_image
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, ConfigDict, Field
@@ -147,7 +147,8 @@ def evaluate_policy(cfg: PolicyEvalConfig) -> EvalReport:
     header = ["subset", "prompts", "rubrics", "prompt_strict", "prompt_loose", "rubric_strict", "rubric_loose"]
     create_table_artifact(table=[dict(zip(header, r)) for r in report.table_rows()], key=key,
                           description=f"{report.benchmark}: {report.overall.prompts} prompts, model {report.model}")
-    create_markdown_artifact(markdown=report.markdown(), key=f"{key}-report", description="policy evaluation")
+    create_markdown_artifact(markdown=fit_markdown(report.markdown()), key=f"{key}-report",
+                             description="policy evaluation")
     get_run_logger().info(
         "%s on %s: prompt strict %.3f, rubric strict %.3f", report.model, report.benchmark,
         report.overall.prompt_strict, report.overall.rubric_strict,

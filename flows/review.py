@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Literal
 
 from flows.artifacts import artifact_key as _artifact_key
+from flows.artifacts import wrap_rows
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -138,7 +139,7 @@ def pull_reviews(params: PullReviewsParams) -> PullResult:
     snapshot = export_task(params)
     result = merge_task(params, snapshot)
     key = artifact_key("review-pull", params.project)
-    create_table_artifact(table=result.agreement.table(), key=key,
+    create_table_artifact(table=wrap_rows(result.agreement.table()), key=key,
                           description=f"Automatic vs human spans ({result.agreement.rows_compared} rows, "
                           f"{result.agreement.annotators} annotators) in {params.out}")
     s = result.stats

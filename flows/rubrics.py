@@ -11,6 +11,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from flows.artifacts import artifact_key as _artifact_key
+from flows.artifacts import fit_markdown, wrap_rows
 from rubrics.build import build_dataset
 from rubrics.exporters import PitfallMode
 from rubrics.importers import SourceSpec
@@ -74,13 +75,13 @@ def build_rubric_dataset(params: BuildRubricsParams) -> BuildReport:
     report = build_task(params)
     key = artifact_key(params.name)
     create_table_artifact(
-        table=report.table_rows(),
+        table=wrap_rows(report.table_rows()),
         key=key,
         description=f"{report.name}: {report.items} items, {report.rubrics} rubrics, "
         f"{report.duplicates_dropped} duplicates dropped, {report.rejected_total} rejected",
     )
     create_markdown_artifact(
-        markdown=report.to_markdown(), key=f"{key}-report", description=f"Build report of {report.name}"
+        markdown=fit_markdown(report.to_markdown()), key=f"{key}-report", description=f"Build report of {report.name}"
     )
     get_run_logger().info(
         "built %s: %d items (%s) in %s",

@@ -1,5 +1,6 @@
-"""Run by tests/test_prefect_ui.py against a real server (PREFECT_API_URL): the real rubric-dataset flow on the demo
-items, and the real pipeline report publisher on a report with real plot files. Prints the two flow run ids."""
+"""Run by tests/test_prefect_ui.py against a real server (PREFECT_API_URL): the real rubric-dataset and
+discriminator-data flows on demo items (long rubric family names, wide tables), and the real pipeline report
+publisher on a report with real plot files. Prints the three flow run ids."""
 
 from __future__ import annotations
 
@@ -60,4 +61,11 @@ if __name__ == "__main__":
         sources=[SourceSpec(path=str(ROOT / "data" / "demo" / name)) for name in ("items.jsonl", "rar_style.jsonl")],
         out_dir=str(out / "rubrics"), name="ui check"), return_state=True)
     print(rubrics.state_details.flow_run_id)
+    import asyncio
+
+    from flows.data import DataFlowParams, build_discriminator_data
+
+    data = asyncio.run(build_discriminator_data(DataFlowParams(
+        inputs=[str(out / "rubrics" / "train.jsonl")], out_dir=str(out / "data")), return_state=True))
+    print(data.state_details.flow_run_id)
     print(report_flow(str(out)))
