@@ -185,3 +185,12 @@ def test_a_gpu_workers_accelerate_config_applies_only_when_the_form_and_preset_n
     assert load_config("multi-gpu", []).accelerate_config  # a preset naming its own file keeps it
     mg = TrainPolicyParams(preset="multi-gpu")
     assert load_config(mg.config, mg.machine_overrides()).accelerate_config != machine
+
+
+def test_readme_form_tables_are_the_current_forms():
+    from flows.param_docs import markdown
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name in ("train-discriminator", "train-policy"):
+        assert f"<code>rtt serve --describe {name}</code></summary>\n\n{markdown(name)}\n</details>" in readme, (
+            f"README's table of {name} is stale: paste the output of `rtt serve --describe {name}`")
