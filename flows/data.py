@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from flows.artifacts import artifact_key as _artifact_key
+from flows.artifacts import fit_markdown, fit_rows
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import INPUTS, TASK_SOURCE
@@ -47,21 +48,25 @@ from rubrics.schema import RubricItem
 
 
 class DataFlowParams(BaseModel):
-    """Parameters of :func:`build_discriminator_data` (same meaning as ``rtt data negatives``)."""
+    """Build positives, minimal-modification negatives and span labels (same options as rtt data negatives)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    inputs: list[str] = Field(min_length=1, description="rubric item files (any format `rtt rubrics` imports)")
-    out_dir: str
-    build: BuildConfig = Field(default_factory=BuildConfig)
-    llm: LLMConfig | None = Field(None, description="generator endpoint (mode llm/both)")
-    judge: LLMConfig | None = Field(None, description="judge endpoint for LLM-judged rubrics (optional)")
-    positives: str | None = Field(None, description="JSONL {item_id, response}: existing responses as positives")
-    max_items: int | None = Field(None, ge=1)
-    batch_size: int = Field(16, ge=1, description="items per task")
-    concurrency_limit: str | None = Field(None, description="Prefect global concurrency limit name per request")
-    create_limit: bool = Field(True, description="create the concurrency limit (max_concurrency slots) if missing")
-    rate_limit: str | None = Field(None, description="Prefect rate-limit name (a limit with slot decay)")
+    inputs: list[str] = Field(min_length=1, description="Rubric item files (any format rtt rubrics imports), e.g. "
+                              "the train and val splits of build-rubric-dataset.")
+    out_dir: str = Field(min_length=1, description="Output folder: spans.parquet, report.md and resumable shards.")
+    build: BuildConfig = Field(default_factory=BuildConfig, description="How negatives and spans are built.")
+    llm: LLMConfig | None = Field(None, description="Generator endpoint (needed by mode llm and both).")
+    judge: LLMConfig | None = Field(None, description="Judge endpoint for LLM-judged rubrics; empty: none.")
+    positives: str | None = Field(None, description="JSONL of {item_id, response}: existing responses used as "
+                                  "positives; empty: generated.")
+    max_items: int | None = Field(None, ge=1, description="Use the first N items only; empty: all.")
+    batch_size: int = Field(16, ge=1, description="Items per task.")
+    concurrency_limit: str | None = Field(None, description="Name of a Prefect global concurrency limit that every "
+                                          "LLM request occupies (bounds the endpoint across runs); empty: none.")
+    create_limit: bool = Field(True, description="Create the concurrency limit (max_concurrency slots) if missing.")
+    rate_limit: str | None = Field(None, description="Name of a Prefect rate limit (a limit with slot decay) taken "
+                                   "per request; empty: none.")
 
 
 def artifact_key(out_dir: str) -> str:
@@ -169,7 +174,11 @@ def _store(store: ShardStore, source: str, batch: list[RubricItem], records: lis
 
 @flow(name="build-discriminator-data", log_prints=False)
 async def build_discriminator_data(params: DataFlowParams) -> BuildReport:
-    """Build (or resume) the span-labelled discriminator dataset; publish per-family counts and sample diffs."""
+    """Build (or resume) the span-labelled discriminator dataset; publish per-family counts and sample diffs.
+
+    Args:
+        params: Rubric item files, output folder, build mode and the optional LLM endpoints.
+    """
     logger = get_run_logger()
     config = params.build
     if "llm" in config.sources and params.llm is None:
@@ -212,11 +221,16 @@ async def build_discriminator_data(params: DataFlowParams) -> BuildReport:
     report = consolidate_task(params.out_dir, config, items)
     report.llm = llm_stats
     key = artifact_key(params.out_dir)
-    await create_table_artifact(
-        table=report.table_rows(), key=key,
-        description=f"{report.items} items, {report.pairs} pairs, {report.rows} rows ({config.mode}, policy {config.policy})",
-    )
-    await create_markdown_artifact(markdown=report.to_markdown(), key=f"{key}-report",
+    first = ("family", "source", "accepted", "coverage", "acceptance")
+    rows = [{**{k: r[k] for k in first if k in r}, **r} for r in report.table_rows()]
+    parts = fit_rows(rows)
+    for k, part in enumerate(parts, start=1):
+        await create_table_artifact(
+            table=part, key=key if k == 1 else f"{key}-{k}",
+            description=f"{report.items} items, {report.pairs} pairs, {report.rows} rows ({config.mode}, policy "
+                        f"{config.policy})" + (f", columns {k}/{len(parts)}" if len(parts) > 1 else ""),
+        )
+    await create_markdown_artifact(markdown=fit_markdown(report.to_markdown()), key=f"{key}-report",
                                    description="Discriminator data report with sample diffs")
     logger.info("built %d pairs / %d rows into %s", report.pairs, report.rows, params.out_dir)
     return report

@@ -247,7 +247,11 @@ class _Runner:
 @flow(name="rtt-pipeline", log_prints=False)
 def rtt_pipeline(params: PipelineParams = PipelineParams()) -> PipelineReport:
     """The whole pipeline: rubric dataset -> discriminator data -> (review) -> discriminator train / eval /
-    export -> RTT-GRPO policy training -> policy evaluation; resumable, with a final report."""
+    export -> RTT-GRPO policy training -> policy evaluation; resumable, with a final report.
+
+    Args:
+        params: Every stage's settings, the run folder and the retry policy (defaults: the offline demo).
+    """
     log = get_run_logger()
     t0 = time.time()
     for warning in params.check():

@@ -24,6 +24,7 @@ DEMO_SOURCES = ("items.jsonl", "ifeval_style.jsonl", "muldimif_style.json", "rar
                 "tulu_style.jsonl")
 DISC_CONFIGS = ROOT / "discriminator" / "configs"
 
+Baseline = Literal["all_relevant", "random", "lexical", "cort", "greedy"]
 StageName = Literal["rubrics", "data", "review", "disc-train", "disc-eval", "disc-export", "policy-train",
                     "policy-eval"]
 STAGES: tuple[str, ...] = ("rubrics", "data", "review", "disc-train", "disc-eval", "disc-export", "policy-train",
@@ -42,49 +43,61 @@ class _Section(BaseModel):
 
 
 class RubricsStage(_Section):
-    """Rubric dataset (``build-rubric-dataset``): import, dedupe, split."""
+    """Rubric dataset (build-rubric-dataset): import, dedupe, split."""
 
     sources: list[SourceSpec] = Field(default_factory=demo_sources, min_length=1,
-                                      description="rubric files / folders / hub ids (default: data/demo)")
-    name: str = "rubrics"
-    seed: int = 0
-    val_frac: float = Field(0.1, ge=0, le=1)
-    test_frac: float = Field(0.2, ge=0, le=1, description="held out: the policy is evaluated on this split")
-    strict: bool = True
+                                      description="Rubric files, folders or hub ids (default: the bundled demo "
+                                      "files of data/demo).")
+    name: str = Field("rubrics", min_length=1, description="Dataset name (report and artifact key).")
+    seed: int = Field(0, description="Seed of the train / val / test split.")
+    val_frac: float = Field(0.1, ge=0, le=1, description="Fraction of items in the validation split.")
+    test_frac: float = Field(0.2, ge=0, le=1, description="Fraction of items held out: the policy is evaluated "
+                             "on this split.")
+    strict: bool = Field(True, description="Fail on an invalid record (off: skip it and count it in the report).")
 
 
 class DataStage(_Section):
-    """Discriminator data (``build-discriminator-data``) from the train + val rubric splits."""
+    """Discriminator data (build-discriminator-data) from the train and val rubric splits."""
 
-    build: BuildConfig = Field(default_factory=BuildConfig, description="mode programmatic (offline) by default")
-    llm: LLMConfig | None = Field(None, description="generator endpoint (mode llm / both)")
-    judge: LLMConfig | None = Field(None, description="judge endpoint for LLM-judged rubrics")
-    max_items: int | None = Field(None, ge=1)
-    batch_size: int = Field(16, ge=1)
+    build: BuildConfig = Field(default_factory=BuildConfig, description="How negatives and spans are built "
+                               "(mode programmatic, offline, by default).")
+    llm: LLMConfig | None = Field(None, description="Generator endpoint (needed by mode llm and both).")
+    judge: LLMConfig | None = Field(None, description="Judge endpoint for LLM-judged rubrics; empty: none.")
+    max_items: int | None = Field(None, ge=1, description="Use the first N rubric items only; empty: all.")
+    batch_size: int = Field(16, ge=1, description="Items per task.")
 
 
 class ReviewStage(_Section):
-    """Label Studio review (``push-for-review`` + ``pull-reviews``); skipped without a server URL."""
+    """Label Studio review (push-for-review, then pull-reviews); skipped without a server URL."""
 
-    url: str | None = Field(None, description="Label Studio URL (default: $LABEL_STUDIO_URL; none: skipped)")
-    api_key: SecretStr | None = Field(None, description="default: $LABEL_STUDIO_API_KEY")
-    project: str | None = Field(None, description="project title (default: rtt-<pipeline name>)")
-    batch_size: int = Field(500, ge=1, le=10_000)
-    on_invalid: Literal["error", "skip"] = "skip"
-    enabled: bool = Field(True, description="false: never review, even with a URL")
+    url: str | None = Field(None, description="Label Studio URL; empty: $LABEL_STUDIO_URL, and without it the "
+                            "review is skipped.")
+    api_key: SecretStr | None = Field(None, description="Label Studio API key; empty: $LABEL_STUDIO_API_KEY.")
+    project: str | None = Field(None, description="Project title; empty: rtt- followed by the pipeline name "
+                                "(rtt-demo for the name demo).")
+    batch_size: int = Field(500, ge=1, le=10_000, description="Tasks per import request.")
+    on_invalid: Literal["error", "skip"] = Field("skip", description="An annotation that cannot be used (spans "
+                                                 "out of range...): skip it or fail the pull.")
+    enabled: bool = Field(True, description="Off: never review, even with a URL.")
 
     def resolved_url(self) -> str | None:
         return (self.url or os.environ.get("LABEL_STUDIO_URL") or None) if self.enabled else None
 
 
 class DiscriminatorStage(_Section):
-    """Discriminator training / evaluation / export (``train-``, ``evaluate-``, ``export-discriminator``)."""
+    """Discriminator training, evaluation and export (train-, evaluate-, export-discriminator)."""
 
-    config: str = Field("minilm", description="preset of discriminator/configs (minilm, tiny, paper) or YAML path")
-    overrides: dict[str, Any] = Field(default_factory=dict, description="TrainConfig fields (data/out are set)")
-    baselines: list[str] = Field(default_factory=lambda: ["all_relevant", "random", "lexical"])
-    cort_policy: str | None = None
-    max_test_rows: int | None = Field(None, ge=1)
+    config: str = Field("minilm", description="Training preset of discriminator/configs (minilm, tiny, paper) or "
+                        "a YAML file of training options.")
+    overrides: dict[str, Any] = Field(default_factory=dict, description="Training options set on top of the "
+                                      "config (fields of discriminator.config.TrainConfig; data and out are set "
+                                      "by the pipeline).")
+    baselines: list[Baseline] = Field(default_factory=lambda: ["all_relevant", "random", "lexical"],
+                                      description="Baselines the discriminator is compared with on the test split.")
+    cort_policy: str | None = Field(None, description="Causal LM folder of the CoRT baseline; empty: the offline "
+                                    "SmolLM2.")
+    max_test_rows: int | None = Field(None, ge=1, description="Evaluate on a seeded random subset of test rows; "
+                                      "empty: all.")
 
     def config_path(self) -> str:
         p = Path(self.config)
@@ -98,45 +111,54 @@ class DiscriminatorStage(_Section):
 
 
 class PolicyStage(_Section):
-    """Policy training with RTT-GRPO (``train-policy``) on the train split, with the exported discriminator."""
+    """Policy training with RTT-GRPO (train-policy) on the train split, with the exported discriminator."""
 
-    config: str = Field("cpu-smoke", description="preset of grpo/configs or YAML path")
-    overrides: list[str] = Field(default_factory=list, description="section.key=value, applied last")
+    config: str = Field("cpu-smoke", description="Preset of grpo/configs (cpu-smoke, single-gpu, multi-gpu, paper) "
+                        "or a YAML policy config.")
+    overrides: list[str] = Field(default_factory=list, description="section.key=value overrides of the policy "
+                                 "config (values parsed as YAML), applied last.")
 
 
 class PolicyEvalStage(_Section):
-    """Policy evaluation (``evaluate-policy``) of the trained policy and, optionally, the base policy."""
+    """Policy evaluation (evaluate-policy) of the trained policy and, optionally, the base policy."""
 
-    benchmark: str | None = Field(None, description="benchmark name or file (default: the rubric test split)")
-    limit: int | None = Field(8, ge=1)
-    max_new_tokens: int = Field(128, ge=1)
-    batch_size: int = Field(8, ge=1)
-    compare_base: bool = Field(True, description="also evaluate the untrained policy on the same prompts")
-    judge: dict[str, Any] | None = Field(None, description="LLM judge config for LLM-judged rubrics")
+    benchmark: str | None = Field(None, description="Benchmark name (ifeval, muldimif) or rubric item file; "
+                                  "empty: the rubric test split.")
+    limit: int | None = Field(8, ge=1, description="Evaluate the first N prompts; empty: all.")
+    max_new_tokens: int = Field(128, ge=1, description="Longest answer, in tokens.")
+    batch_size: int = Field(8, ge=1, description="Prompts generated together.")
+    compare_base: bool = Field(True, description="Also evaluate the untrained policy on the same prompts.")
+    judge: dict[str, Any] | None = Field(None, description="LLM judge endpoint (base_url, model...) for LLM-judged "
+                                         "rubrics; empty: such rubrics count as not followed.")
 
 
 class RetryPolicy(_Section):
     """Retries of the service stages (transient errors only) and per-stage time limits."""
 
-    retries: int = Field(2, ge=0, le=20)
-    retry_delay_seconds: float = Field(10.0, ge=0)
-    timeout_seconds: dict[StageName, float] = Field(default_factory=dict)
+    retries: int = Field(2, ge=0, le=20, description="Retries of a service stage after a transient error.")
+    retry_delay_seconds: float = Field(10.0, ge=0, description="Wait before a retry, in seconds.")
+    timeout_seconds: dict[StageName, float] = Field(default_factory=dict, description="Time limit per stage in "
+                                                    "seconds, e.g. {\"policy-train\": 3600}; a stage not listed "
+                                                    "has none.")
 
 
 class PipelineParams(_Section):
-    """Parameters of :func:`rtt_pipeline`; every default is the offline demo (``configs/demo.yaml``)."""
+    """Parameters of the whole pipeline, one section per stage; every default is the offline demo
+    (configs/demo.yaml)."""
 
-    name: str = Field("rtt", min_length=1, description="run name (artifact keys, Label Studio project)")
-    run_dir: str = Field("runs/pipeline", description="every stage writes under this folder")
-    rubrics: RubricsStage = Field(default_factory=RubricsStage)
-    data: DataStage = Field(default_factory=DataStage)
-    review: ReviewStage = Field(default_factory=ReviewStage)
-    discriminator: DiscriminatorStage = Field(default_factory=DiscriminatorStage)
-    policy: PolicyStage = Field(default_factory=PolicyStage)
-    policy_eval: PolicyEvalStage = Field(default_factory=PolicyEvalStage)
-    retries: RetryPolicy = Field(default_factory=RetryPolicy)
-    stop_after: StageName | None = Field(None, description="run the stages up to this one")
-    resume: bool = Field(True, description="reuse finished stages of an earlier run of run_dir (cache)")
+    name: str = Field("rtt", min_length=1, description="Run name (artifact keys, Label Studio project).")
+    run_dir: str = Field("runs/pipeline", description="Every stage writes under this folder (absolute, or "
+                         "relative to the working directory of the process running the flow).")
+    rubrics: RubricsStage = Field(default_factory=RubricsStage, description="Rubric dataset stage.")
+    data: DataStage = Field(default_factory=DataStage, description="Discriminator data stage.")
+    review: ReviewStage = Field(default_factory=ReviewStage, description="Label Studio review stage.")
+    discriminator: DiscriminatorStage = Field(default_factory=DiscriminatorStage, description="Discriminator "
+                                              "training, evaluation and export.")
+    policy: PolicyStage = Field(default_factory=PolicyStage, description="RTT-GRPO policy training.")
+    policy_eval: PolicyEvalStage = Field(default_factory=PolicyEvalStage, description="Policy evaluation.")
+    retries: RetryPolicy = Field(default_factory=RetryPolicy, description="Retries and time limits.")
+    stop_after: StageName | None = Field(None, description="Run the stages up to this one; empty: all.")
+    resume: bool = Field(True, description="Reuse finished stages of an earlier run of run_dir (cache).")
 
     @field_validator("run_dir")
     @classmethod
@@ -211,11 +233,16 @@ class PipelineParams(_Section):
         """The discriminator's training rows: the reviewed file when reviews are pulled, else the built one."""
         return self.path("reviewed") if self.review.resolved_url() else self.path("data") / "spans.parquet"
 
-    def disc_train_params(self):
+    def disc_train_params(self, deployment: bool = False):
+        """The train-discriminator parameters of this run. ``deployment``: the form's default, which trains on the
+        reviewed spans whenever a pull has written them (the pipeline itself decides by its review settings)."""
         from flows.discriminator import TrainDiscriminatorParams
 
-        overrides = {**self.discriminator.overrides, "data": str(self.training_rows()), "out": str(self.path("disc"))}
-        return TrainDiscriminatorParams(config=self.discriminator.config_path(), overrides=overrides)
+        d = self.discriminator
+        rows = self.path("data") / "spans.parquet" if deployment else self.training_rows()
+        reviewed = str(self.path("reviewed")) if deployment else None
+        return TrainDiscriminatorParams.from_options(d.config_path(), d.overrides, data=str(rows), reviewed=reviewed,
+                                                     out=str(self.path("disc")))
 
     def disc_eval_params(self):
         from flows.discriminator import EvaluateDiscriminatorParams
@@ -235,17 +262,21 @@ class PipelineParams(_Section):
     def policy_params(self):
         from flows.policy import TrainPolicyParams
 
-        rb = self.path("rubrics")
-        base = [f"name={self.name}-policy", f"data.train={rb / 'train.jsonl'}", "data.format=auto",
-                f"rtt.discriminator={self.path('export')}", f"grpo.output_dir={self.path('policy')}"]
-        return TrainPolicyParams(config=self.policy.config, overrides=base + list(self.policy.overrides), save=True)
+        from grpo.config import PRESETS
+
+        rb, cfg = self.path("rubrics"), self.policy.config
+        where = {"preset": cfg} if cfg in PRESETS else {"config_file": cfg}
+        return TrainPolicyParams(**where, train_data=[str(rb / "train.jsonl")], discriminator=str(self.path("export")),
+                                 output_dir=str(self.path("policy")),
+                                 overrides=[f"name={self.name}-policy", "data.format=auto", *self.policy.overrides],
+                                 save=True)
 
     def policy_config(self):
         """The validated policy config (errors name the file and the dotted key)."""
         from grpo.config import load_config
 
         p = self.policy_params()
-        return load_config(p.config, p.overrides)
+        return load_config(p.config, p.all_overrides())
 
     def policy_eval_params(self, model: str, out: Path):
         from grpo.evaluate import GenerationConfig, PolicyEvalConfig

@@ -11,7 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from flows.artifacts import artifact_key, markdown_table, md_link, rel_path
+from flows.artifacts import (CELL_WIDTH, abs_path, artifact_key, fit_markdown, markdown_table, md_image, md_link,
+                             rel_path, wrap_rows)
 
 Status = Literal["ran", "cached", "skipped", "failed"]
 POLICY_METRICS = ("prompt_strict", "prompt_loose", "rubric_strict", "rubric_loose")
@@ -89,14 +90,16 @@ class PipelineReport(BaseModel):
 
     # ---------------------------------------------------------------------------------------- markdown
 
-    def to_markdown(self) -> str:
+    def to_markdown(self, inline: bool = False) -> str:
+        """The report. ``inline`` (the Prefect artifact): plots embedded as data URIs and outputs as absolute
+        paths, so it renders in the UI; otherwise (``report.md``) links and images relative to the run folder."""
         base = Path(self.run_dir)
         head = "FAILED" if self.failed else "finished"
         lines = [f"# RTT pipeline `{self.name}`", "",
                  f"{head} in {self.seconds:.1f} s — run folder `{self.run_dir}`", ""]
         if self.failed:
             lines += [f"**Error:** `{self.failed.splitlines()[0]}`", ""]
-        lines += ["## Stages", "", markdown_table(self.stage_rows())]
+        lines += ["## Stages", "", markdown_table(self.stage_rows(), wrap=CELL_WIDTH)]
         if self.disc_rows():
             lines += ["## Discriminator (token level, item-disjoint test split)", "", markdown_table(self.disc_rows())]
         if self.policy_rows():
@@ -109,13 +112,16 @@ class PipelineReport(BaseModel):
                 lines += ["## RTT-GRPO training (last logged step)", "",
                           markdown_table([{"metric": k, "value": round(float(v), 5)} for k, v in shown.items()])]
         lines += ["## Outputs", ""]
-        lines += [f"- {what}: {md_link(path, base)}" for what, path in self.outputs.items()]
+        lines += [f"- {what}: {abs_path(path) if inline else md_link(path, base)}" for what, path in self.outputs.items()]
         plots = self.plot_paths()
         if plots:
             lines += ["", "## Plots", ""]
             for label, path in plots.items():
-                lines.append(f"![{label}]({rel_path(path, base)})" if path.endswith(".png")
-                             else f"- {md_link(path, base, label)}")
+                if inline:
+                    lines += [md_image(path, label), ""]
+                else:
+                    lines.append(f"![{label}]({rel_path(path, base)})" if path.endswith(".png")
+                                 else f"- {md_link(path, base, label)}")
         return "\n".join(lines).rstrip() + "\n"
 
     def plot_paths(self) -> dict[str, str]:
@@ -255,9 +261,10 @@ def publish_report(report: PipelineReport) -> PipelineReport:
     write_text(root / "report.md", markdown)
     write_text(root / "report.json", json.dumps(_jsonable(report), indent=2, default=str) + "\n")
     key = artifact_key("rtt-pipeline", report.name)
-    create_markdown_artifact(markdown=markdown, key=key, description=f"RTT pipeline report ({report.run_dir})")
-    create_table_artifact(table=report.stage_rows(), key=f"{key}-stages",
-                          description=f"stages of {report.name}: status, seconds, key numbers")
+    create_markdown_artifact(markdown=fit_markdown(report.to_markdown(inline=True)), key=key,
+                             description=f"RTT pipeline report ({report.run_dir})")
+    create_table_artifact(table=wrap_rows(report.stage_rows()), key=f"{key}-stages",
+                          description=f"stages of {report.name}")
     if report.disc_rows():
         create_table_artifact(table=report.disc_rows(), key=f"{key}-discriminator",
                               description="discriminator vs baselines on the test split")

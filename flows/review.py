@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Literal
 
 from flows.artifacts import artifact_key as _artifact_key
+from flows.artifacts import wrap_rows
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -22,13 +23,15 @@ from discriminator.data.schema import read_rows
 
 
 class LabelStudioConnection(BaseModel):
-    """Server and key; unset fields come from ``LABEL_STUDIO_URL`` / ``LABEL_STUDIO_API_KEY`` (or the local server)."""
+    """Label Studio server and key; empty fields come from LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY (or the local
+    server started by rtt review server)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    url: str | None = None
-    api_key: SecretStr | None = None
-    offset_unit: Literal["auto", "codepoint", "utf16"] | None = None
+    url: str | None = Field(None, description="Label Studio URL; empty: $LABEL_STUDIO_URL or the local server.")
+    api_key: SecretStr | None = Field(None, description="Label Studio API key; empty: $LABEL_STUDIO_API_KEY.")
+    offset_unit: Literal["auto", "codepoint", "utf16"] | None = Field(
+        None, description="How the server counts span offsets; empty or auto: detected from its version.")
 
     def settings(self) -> LabelStudioSettings:
         s = LabelStudioSettings.from_env(self.url, self.api_key.get_secret_value() if self.api_key else None)
@@ -36,28 +39,33 @@ class LabelStudioConnection(BaseModel):
 
 
 class PushForReviewParams(BaseModel):
-    """Parameters of :func:`push_for_review` (same meaning as ``rtt review push``)."""
+    """Push span rows to a Label Studio project for review (same options as rtt review push)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    rows: str  # SpanRow Parquet / JSONL
-    project: str = Field(min_length=1)
-    batch_size: int = Field(500, ge=1, le=10_000)
-    model_version: str = "auto"
-    instructions: str = DEFAULT_INSTRUCTIONS
-    connection: LabelStudioConnection = Field(default_factory=LabelStudioConnection)
+    rows: str = Field(min_length=1, description="SpanRow Parquet or JSONL to review (e.g. RUN_DIR/data/spans.parquet).")
+    project: str = Field(min_length=1, description="Project title (created when missing).")
+    batch_size: int = Field(500, ge=1, le=10_000, description="Tasks per import request.")
+    model_version: str = Field("auto", description="Version label of the pre-annotations shown to reviewers.")
+    instructions: str = Field(DEFAULT_INSTRUCTIONS, description="Instructions shown to annotators.")
+    connection: LabelStudioConnection = Field(default_factory=LabelStudioConnection,
+                                              description="Label Studio server and key.")
 
 
 class PullReviewsParams(BaseModel):
-    """Parameters of :func:`pull_reviews` (same meaning as ``rtt review pull``)."""
+    """Pull the reviews of a Label Studio project into span rows (same options as rtt review pull)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    project: str = Field(min_length=1)
-    out: str
-    base: str | None = None
-    on_invalid: Literal["error", "skip"] = "error"
-    connection: LabelStudioConnection = Field(default_factory=LabelStudioConnection)
+    project: str = Field(min_length=1, description="Project title.")
+    out: str = Field(min_length=1, description="Reviewed rows to write (e.g. RUN_DIR/review/spans.parquet), "
+                     "replaced atomically.")
+    base: str | None = Field(None, description="The pushed rows: their automatic labels are kept next to the "
+                             "human ones for the agreement table; empty: none.")
+    on_invalid: Literal["error", "skip"] = Field("error", description="An annotation that cannot be used: fail, "
+                                                 "or skip it and list it in the summary.")
+    connection: LabelStudioConnection = Field(default_factory=LabelStudioConnection,
+                                              description="Label Studio server and key.")
 
 
 def artifact_key(prefix: str, title: str) -> str:
@@ -85,7 +93,11 @@ def import_tasks_task(params: PushForReviewParams, project: ProjectRef) -> PushR
 
 @flow(name="push-for-review", log_prints=False)
 def push_for_review(params: PushForReviewParams) -> PushResult:
-    """Create (or find) the review project and import the rows with pre-annotations, in batches."""
+    """Create (or find) the review project and import the rows with pre-annotations, in batches.
+
+    Args:
+        params: Rows to review, Label Studio project and connection.
+    """
     read_rows(params.rows)  # a bad file fails before anything is sent
     project = ensure_project_task(params)
     result = import_tasks_task(params, project)
@@ -119,11 +131,15 @@ def merge_task(params: PullReviewsParams, snapshot: ExportSnapshot) -> PullResul
 
 @flow(name="pull-reviews", log_prints=False)
 def pull_reviews(params: PullReviewsParams) -> PullResult:
-    """Export the reviews, merge them as human rows into ``out`` (atomically) and report agreement."""
+    """Export the reviews, merge them as human rows into the output file (atomically) and report agreement.
+
+    Args:
+        params: Label Studio project and connection, and where the reviewed rows go.
+    """
     snapshot = export_task(params)
     result = merge_task(params, snapshot)
     key = artifact_key("review-pull", params.project)
-    create_table_artifact(table=result.agreement.table(), key=key,
+    create_table_artifact(table=wrap_rows(result.agreement.table()), key=key,
                           description=f"Automatic vs human spans ({result.agreement.rows_compared} rows, "
                           f"{result.agreement.annotators} annotators) in {params.out}")
     s = result.stats

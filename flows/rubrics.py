@@ -11,6 +11,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from flows.artifacts import artifact_key as _artifact_key
+from flows.artifacts import fit_markdown, wrap_rows
 from rubrics.build import build_dataset
 from rubrics.exporters import PitfallMode
 from rubrics.importers import SourceSpec
@@ -18,19 +19,21 @@ from rubrics.report import BuildReport
 
 
 class BuildRubricsParams(BaseModel):
-    """Parameters of :func:`build_rubric_dataset` (same meaning as ``rtt rubrics build``)."""
+    """Import rubric sources, validate, dedupe and split them (same options as rtt rubrics build)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    sources: list[SourceSpec] = Field(min_length=1)
-    out_dir: str
-    name: str = "rubrics"
-    seed: int = 0
-    val_frac: float = Field(0.1, ge=0, le=1)
-    test_frac: float = Field(0.1, ge=0, le=1)
-    strict: bool = True
-    export_rtt: bool = False
-    rtt_pitfalls: PitfallMode = "negate"
+    sources: list[SourceSpec] = Field(min_length=1, description="Rubric files, folders or hub ids, each with its "
+                                      "format and name.")
+    out_dir: str = Field(min_length=1, description="Folder for train / val / test JSONL and report.json.")
+    name: str = Field("rubrics", min_length=1, description="Dataset name (report and artifact key).")
+    seed: int = Field(0, description="Seed of the split.")
+    val_frac: float = Field(0.1, ge=0, le=1, description="Fraction of items in the validation split.")
+    test_frac: float = Field(0.1, ge=0, le=1, description="Fraction of items in the test split.")
+    strict: bool = Field(True, description="Fail on an invalid record (off: skip it and count it in the report).")
+    export_rtt: bool = Field(False, description="Also write the splits in the RTT paper's format.")
+    rtt_pitfalls: PitfallMode = Field("negate", description="Pitfall rubrics (negative weight) in the RTT format: "
+                                      "negate (rewritten as a must-not rubric), drop or keep.")
 
     @model_validator(mode="after")
     def _fractions(self) -> "BuildRubricsParams":
@@ -64,17 +67,21 @@ def build_task(params: BuildRubricsParams) -> BuildReport:
 
 @flow(name="build-rubric-dataset", log_prints=False)
 def build_rubric_dataset(params: BuildRubricsParams) -> BuildReport:
-    """Import, validate, dedupe and split rubric sources; publish the report as artifacts."""
+    """Import, validate, dedupe and split rubric sources; publish the report as artifacts.
+
+    Args:
+        params: Sources, output folder and split of the rubric dataset.
+    """
     report = build_task(params)
     key = artifact_key(params.name)
     create_table_artifact(
-        table=report.table_rows(),
+        table=wrap_rows(report.table_rows()),
         key=key,
         description=f"{report.name}: {report.items} items, {report.rubrics} rubrics, "
         f"{report.duplicates_dropped} duplicates dropped, {report.rejected_total} rejected",
     )
     create_markdown_artifact(
-        markdown=report.to_markdown(), key=f"{key}-report", description=f"Build report of {report.name}"
+        markdown=fit_markdown(report.to_markdown()), key=f"{key}-report", description=f"Build report of {report.name}"
     )
     get_run_logger().info(
         "built %s: %d items (%s) in %s",

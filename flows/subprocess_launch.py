@@ -88,6 +88,11 @@ class LaunchConfig(BaseModel):
         return cls.model_validate(data)
 
 
+#: environment variable naming the accelerate config file of this machine (a job variable of a GPU worker); the
+#: training flows use it when neither their parameters nor their preset name one
+ACCELERATE_ENV = "RTT_ACCELERATE_CONFIG"
+
+
 class LaunchError(RuntimeError):
     """The launched command failed; the message carries the exit status and the last output lines."""
 

@@ -33,12 +33,14 @@ Progress = Callable[[int, int], None]
 
 
 class GenerationConfig(BaseModel):
-    max_new_tokens: int = Field(1024, ge=1)
-    temperature: float = Field(0.0, ge=0)
-    top_p: float = Field(1.0, gt=0, le=1)
-    batch_size: int = Field(8, ge=1)
-    system_prompt: str | None = None
-    seed: int = 0
+    """How the policy's answers are generated."""
+
+    max_new_tokens: int = Field(1024, ge=1, description="Longest answer, in tokens.")
+    temperature: float = Field(0.0, ge=0, description="Sampling temperature (0: greedy).")
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling mass.")
+    batch_size: int = Field(8, ge=1, description="Prompts generated together (local model).")
+    system_prompt: str | None = Field(None, description="System message before every prompt; empty: none.")
+    seed: int = Field(0, description="Sampling seed.")
 
 
 class Accuracy(BaseModel):
@@ -296,20 +298,23 @@ def evaluate_policy(
 
 
 class PolicyEvalConfig(BaseModel):
-    """One evaluation run: a local model (``model`` is a folder / hub id) or an endpoint (``base_url`` set,
-    ``model`` is the served name), a benchmark name or file, generation settings and an optional judge."""
+    """One evaluation run: a local model (model is a folder or hub id) or an endpoint (base_url set, model is the
+    served name), a benchmark name or file, generation settings and an optional judge."""
 
-    model: str = Field(min_length=1)
-    base_url: str | None = None
-    api_key: str | None = None
-    max_concurrency: int = Field(8, ge=1)
-    benchmark: str = "ifeval"
-    format: str = "auto"
-    limit: int | None = Field(None, ge=1)
-    out: str | None = None
-    dtype: str | None = None
-    generation: GenerationConfig = Field(default_factory=GenerationConfig)
-    judge: dict[str, Any] | None = None
+    model: str = Field(min_length=1, description="Policy folder or hub id; with base_url, the served model name.")
+    base_url: str | None = Field(None, description="OpenAI-compatible endpoint serving the policy; empty: load "
+                                 "the model locally.")
+    api_key: str | None = Field(None, description="API key of base_url.")
+    max_concurrency: int = Field(8, ge=1, description="Endpoint requests in flight at most.")
+    benchmark: str = Field("ifeval", description="Benchmark name (ifeval, muldimif) or a rubric item file.")
+    format: str = Field("auto", description="Record format of a benchmark file (auto: detected).")
+    limit: int | None = Field(None, ge=1, description="Evaluate the first N prompts only; empty: all.")
+    out: str | None = Field(None, description="Folder for report.md, metrics.json and the answers; empty: none.")
+    dtype: str | None = Field(None, description="Torch dtype of a local model (float32, bfloat16...); empty: "
+                              "the model's own.")
+    generation: GenerationConfig = Field(default_factory=GenerationConfig, description="Generation settings.")
+    judge: dict[str, Any] | None = Field(None, description="LLM judge endpoint (base_url, model...) for "
+                                         "LLM-judged rubrics; empty: such rubrics count as undecided.")
 
     def make_generator(self) -> LocalGenerator | EndpointGenerator:
         if self.base_url:

@@ -43,29 +43,30 @@ _FORMAT_REJECT_STATUS = {400, 404, 415, 422, 501}  # what servers answer to an u
 
 
 class LLMConfig(BaseModel):
-    """Where and how to call an OpenAI-compatible ``/v1/chat/completions`` endpoint."""
+    """Where and how to call an OpenAI-compatible chat completions endpoint (/v1/chat/completions)."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    base_url: str = Field(min_length=1, description="e.g. http://127.0.0.1:8000/v1")
-    model: str = Field(min_length=1)
-    api_key: SecretStr | None = Field(None, description="falls back to $OPENAI_API_KEY, else 'EMPTY'")
-    max_concurrency: int = Field(8, ge=1)
-    timeout_s: float = Field(120.0, gt=0)
-    max_retries: int = Field(5, ge=0, description="retries after the first attempt")
-    backoff_initial_s: float = Field(1.0, gt=0, description="first back-off (doubles, full jitter)")
-    backoff_max_s: float = Field(60.0, gt=0)
-    temperature: float = Field(0.0, ge=0)
-    max_tokens: int = Field(1024, ge=1)
+    base_url: str = Field(min_length=1, description="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1")
+    model: str = Field(min_length=1, description="Model name the endpoint serves.")
+    api_key: SecretStr | None = Field(None, description="API key; empty: $OPENAI_API_KEY, else 'EMPTY'.")
+    max_concurrency: int = Field(8, ge=1, description="Requests in flight at most (per process).")
+    timeout_s: float = Field(120.0, gt=0, description="Time limit of one request, in seconds.")
+    max_retries: int = Field(5, ge=0, description="Retries after the first attempt.")
+    backoff_initial_s: float = Field(1.0, gt=0, description="First back-off in seconds (doubles, full jitter).")
+    backoff_max_s: float = Field(60.0, gt=0, description="Longest back-off between retries, in seconds.")
+    temperature: float = Field(0.0, ge=0, description="Sampling temperature (0: greedy).")
+    max_tokens: int = Field(1024, ge=1, description="Longest answer, in tokens.")
     max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = Field(
         "max_tokens", description="request field for max_tokens (newer OpenAI models want max_completion_tokens)"
     )
-    requests_per_minute: float | None = Field(None, gt=0)
+    requests_per_minute: float | None = Field(None, gt=0, description="Client-side rate limit; empty: none.")
     json_mode: JsonMode = Field(
         "auto", description="auto: json_schema, falling back to json_object then prompt-only; "
         "json_schema / json_object: that mode only; off: prompt-only"
     )
-    extra_body: dict[str, Any] = Field(default_factory=dict)
+    extra_body: dict[str, Any] = Field(default_factory=dict, description="Extra JSON fields sent with every "
+                                       "request (server-specific options).")
 
     @field_validator("base_url")
     @classmethod

@@ -48,9 +48,7 @@ def test_flows_train_evaluate_export_publish_artifacts(prefect_harness, rows_pat
 
     run = tmp_path / "flow-run"
     res = train_discriminator(TrainDiscriminatorParams(
-        config=str(CONFIGS / "tiny.yaml"),
-        overrides={"data": str(rows_path), "backbone": str(tiny_bert_dir), "out": str(run), "max_steps": 6,
-                   "eval_steps": 3},
+        preset="tiny", data=str(rows_path), backbone=str(tiny_bert_dir), out=str(run), max_steps=6, eval_steps=3,
     ))
     assert Path(res["model_dir"]).is_dir() and res["global_step"] == 6
     table = Artifact.get("disc-train-flow-run")

@@ -194,10 +194,9 @@ def test_bad_parameters_are_rejected_naming_the_field(prefect_harness, tiny_bert
     with pytest.raises(ValueError, match=r"rtt\.token_norm"):
         rtt_pipeline(bad)
     assert not (tmp_path / "bad" / "rubrics").exists()
-    bad = tiny_params(tmp_path / "bad2", tiny_bert_dir, tiny_policy_dir,
-                      discriminator={"config": "tiny", "baselines": ["oracle"]})
-    with pytest.raises(ValueError, match=r"discriminator\.baselines.*oracle"):
-        rtt_pipeline(bad)
+    with pytest.raises(ValueError, match=r"discriminator\.baselines[\s\S]*oracle"):  # a typed list now
+        tiny_params(tmp_path / "bad2", tiny_bert_dir, tiny_policy_dir,
+                    discriminator={"config": "tiny", "baselines": ["oracle"]})
 
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("run_dir: out\ndiscriminator:\n  max_test_rows: -3\n")
@@ -242,9 +241,8 @@ def test_distributed_discriminator_training_runs_under_accelerate_launch(prefect
         "ACCELERATE_USE_CPU": "1"}  # no CUDA here
     with caplog.at_level(logging.INFO, logger="prefect.task_runs"):
         res = train_discriminator(TrainDiscriminatorParams(
-            config=str(ROOT / "discriminator" / "configs" / "tiny.yaml"),
-            overrides={"data": str(rows), "backbone": str(tiny_bert_dir), "out": str(tmp_path / "ddp"),
-                       "max_steps": 2, "eval_steps": 2, "num_processes": 2},
+            preset="tiny", data=str(rows), backbone=str(tiny_bert_dir), out=str(tmp_path / "ddp"), max_steps=2,
+            eval_steps=2, num_processes=2,
         ))
     assert res["global_step"] == 2 and Path(res["model_dir"], "config.json").is_file()
     assert json.loads((tmp_path / "ddp" / "train_summary.json").read_text())["global_step"] == 2

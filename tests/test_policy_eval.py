@@ -112,7 +112,7 @@ def test_flows_evaluate_and_train_policy(prefect_harness, tiny_policy_dir, tiny_
                  "num_generations": 4, "max_completion_length": 8, "save_strategy": "no", "logging_steps": 1},
         "eval": {"every": 1, "benchmark": str(ifeval_path), "limit": 2, "max_new_tokens": 8},
     }))
-    summary = train_policy(TrainPolicyParams(config=str(run_cfg), save=False))
+    summary = train_policy(TrainPolicyParams(config_file=str(run_cfg), save=False))
     assert summary["steps"] == 1 and "rtt/tok_adv/std" in summary["final_metrics"]
     # the in-training evaluation callback ran at step 1 and logged through the trainer
     assert summary["policy_evals"] and summary["policy_evals"][0]["step"] == 1

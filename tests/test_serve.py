@@ -49,7 +49,7 @@ def test_build_deployments_defaults_follow_the_pipeline_layout(tmp_path):
     rubric = deps["build-rubric-dataset"].parameters["params"]
     assert rubric["out_dir"] == str(tmp_path / "run" / "rubrics") and Path(rubric["sources"][0]["path"]).is_absolute()
     policy = deps["train-policy"].parameters["params"]
-    assert f"rtt.discriminator={tmp_path / 'run' / 'discriminator-export'}" in policy["overrides"]
+    assert policy["discriminator"] == str(tmp_path / "run" / "discriminator-export")
     assert deps["rtt-pipeline"].parameters["params"]["run_dir"] == str(tmp_path / "run")
     assert all("rtt" in d.tags for d in deps.values())
     with pytest.raises(Exception, match="unknown flow"):

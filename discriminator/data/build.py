@@ -45,16 +45,20 @@ class BuildConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    mode: Mode = "programmatic"
-    policy: Literal["reject", "flag"] = Field("reject", description="collateral flips: drop the pair or keep it flagged")
-    seed: int = 0
-    val_frac: float = Field(0.1, ge=0, le=1)
-    test_frac: float = Field(0.1, ge=0, le=1)
-    spans: SpanOptions = Field(default_factory=SpanOptions)
-    paper_jsonl: bool = False
-    llm_repairs: int = Field(1, ge=0, description="repair turns after an unusable negative answer")
-    positive_attempts: int = Field(2, ge=1)
-    sample_diffs: int = Field(12, ge=0, description="diffs shown in report.md")
+    mode: Mode = Field("programmatic", description="How negatives are made: programmatic (offline rule edits), "
+                       "llm (an LLM rewrites the response to break one rubric) or both.")
+    policy: Literal["reject", "flag"] = Field("reject", description="Collateral flips (an edit that also breaks "
+                                              "another rubric): reject drops the pair, flag keeps it flagged.")
+    seed: int = Field(0, description="Random seed of the edits and of the split.")
+    val_frac: float = Field(0.1, ge=0, le=1, description="Fraction of items in the validation split.")
+    test_frac: float = Field(0.1, ge=0, le=1, description="Fraction of items in the test split.")
+    spans: SpanOptions = Field(default_factory=SpanOptions, description="How a positive/negative diff becomes "
+                               "labelled character spans.")
+    paper_jsonl: bool = Field(False, description="Also write the paper's JSONL format next to spans.parquet.")
+    llm_repairs: int = Field(1, ge=0, description="Repair turns after an unusable negative answer.")
+    positive_attempts: int = Field(2, ge=1, description="Tries to obtain a positive response that follows every "
+                                   "rubric.")
+    sample_diffs: int = Field(12, ge=0, description="Diffs shown in report.md.")
 
     @model_validator(mode="after")
     def _fractions(self) -> "BuildConfig":

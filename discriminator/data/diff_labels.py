@@ -44,11 +44,13 @@ class SpanOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    algorithm: Literal["indel", "levenshtein", "difflib"] = "indel"
-    min_equal: int = Field(3, ge=0, description="equal runs shorter than this between two edits join the edit")
-    anchor: Literal["word", "adjacent", "none"] = "word"
-    expand_words: bool = True
-    merge_gap: int = Field(2, ge=0, description="merge spans separated by <= this many non-word characters")
+    algorithm: Literal["indel", "levenshtein", "difflib"] = Field("indel", description="Character diff algorithm.")
+    min_equal: int = Field(3, ge=0, description="Equal runs shorter than this between two edits join the edit.")
+    anchor: Literal["word", "adjacent", "none"] = Field("word", description="Where a pure insertion is anchored in "
+                                                        "the other text: the word around it, the adjacent "
+                                                        "characters, or nowhere.")
+    expand_words: bool = Field(True, description="Grow spans to whole words.")
+    merge_gap: int = Field(2, ge=0, description="Merge spans separated by at most this many non-word characters.")
 
 
 @dataclass

@@ -41,23 +41,20 @@ CONVERTERS: dict[str, Converter] = {
 
 
 class SourceSpec(BaseModel):
-    """One input: a file, a ``save_to_disk`` folder or a hub id, with its format and naming.
-
-    ``format``: a record format, ``auto`` (detected from the first record), or a container (``jsonl``,
-    ``parquet``, ``hf``) whose records are then auto-detected. ``name`` prefixes item ids
-    (``"{name}:{original id}"``) and defaults to the detected record format. ``columns`` maps the generic
-    importer's roles (id, prompt, messages, rubrics) to column names or dotted paths (``reward_model.rubrics``).
-    ``split`` picks a Hugging Face split. ``pitfall_polarity`` says what a negative-weight criterion's text
-    describes (:mod:`rubrics.importers.polarity`).
-    """
+    """One rubric source: a file, a save_to_disk folder or a Hugging Face hub id, with its format and naming."""
 
     model_config = ConfigDict(extra="forbid")
 
-    path: str = Field(min_length=1)
-    format: FormatName = "auto"
-    name: str | None = Field(default=None, pattern=r"^[\w.\-]+$")
-    split: str | None = None
-    columns: dict[ColumnRole, str] = Field(default_factory=dict)
+    path: str = Field(min_length=1, description="A rubric file (JSONL, JSON, Parquet), a save_to_disk folder or a "
+                      "Hugging Face hub id.")
+    format: FormatName = Field("auto", description="Record format; auto detects it from the first record, and "
+                               "jsonl / parquet / hf read that container and detect the records inside.")
+    name: str | None = Field(default=None, pattern=r"^[\w.\-]+$",
+                             description="Prefix of the item ids (name:original id); empty: the detected format.")
+    split: str | None = Field(None, description="Hugging Face split to read (hub ids and save_to_disk folders).")
+    columns: dict[ColumnRole, str] = Field(default_factory=dict, description="Column names for the generic "
+                                           "importer's roles (id, prompt, messages, rubrics) when they differ; dotted paths such as "
+                                           "reward_model.rubrics reach nested fields.")
     pitfall_polarity: PitfallPolarity = Field(
         default="auto",
         description="What a negative-weight criterion's text describes: describes-bad (kept as a pitfall), "
