@@ -32,7 +32,7 @@ from discriminator.data.compose import compose_positive
 from discriminator.data.diff_labels import SpanOptions, diff_spans, render_diff_markdown, spans_from_opcodes
 from discriminator.data.programmatic import family_key, make_negative, verify_pair
 from discriminator.data.schema import SpanRow, spans_to_char_labels, write_rows
-from rubrics.io import atomic_open, iter_jsonl, write_jsonl
+from rubrics.io import atomic_open, fsync_append, iter_jsonl, truncate_torn_tail, write_jsonl
 from rubrics.schema import RubricItem, stable_id
 
 Mode = Literal["programmatic", "llm", "both"]
@@ -107,52 +107,129 @@ def _safe(name: str) -> str:
     return f"{stem}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
 
 
-class ShardStore:
-    """Append-only per-item shards plus a done index: the resumable part of the build."""
+class ShardError(ValueError):
+    """A corrupt line inside a shard or ``done.jsonl`` (not a torn tail): named by file and line."""
 
-    def __init__(self, out_dir: str | os.PathLike):
+    def __init__(self, path: Path, line: int, reason: str):
+        self.path, self.line = path, line
+        super().__init__(f"{path}:{line}: {reason}")
+
+
+def _sha256_file(path: Path) -> tuple[int, str]:
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+            size += len(chunk)
+    return size, h.hexdigest()
+
+
+class ShardStore:
+    """Append-only per-item shards plus a done index: the resumable part of the build.
+
+    Durability: every shard line and done line is appended whole and fsynced. A done line records the size
+    and sha256 of the item's shard at that moment, and an item counts as done only while its shard still
+    matches, so a shard cut after the fact makes its item be redone instead of silently losing rows. A last line
+    without its newline is a torn append (a crash): it is truncated and its work redone. A bad line anywhere
+    else is corruption: :class:`ShardError` names file:line, and ``repair=True`` moves the shard aside (or drops
+    the done line) so the affected item is redone."""
+
+    def __init__(self, out_dir: str | os.PathLike, *, repair: bool = False):
         self.root = Path(out_dir)
         self.done_path = self.root / "done.jsonl"
-        self._done: set[tuple[str, str]] | None = None
+        self.repair = repair
+        self._done: dict[tuple[str, str], dict] | None = None
+        self._verified: set[tuple[str, str]] = set()
+        self._clean: set[Path] = set()  # shards whose torn tail was already checked this run
+        self.repaired: list[str] = []
 
     def shard(self, source: str, item_id: str) -> Path:
         return self.root / "shards" / source / f"{_safe(item_id)}.jsonl"
 
+    def _load_done(self) -> dict[tuple[str, str], dict]:
+        out: dict[tuple[str, str], dict] = {}
+        if not self.done_path.exists():
+            return out
+        truncate_torn_tail(self.done_path)
+        bad: list[int] = []
+        for i, obj in _read_lines(self.done_path, bad if self.repair else None):
+            if not isinstance(obj.get("source"), str) or not isinstance(obj.get("item_id"), str):
+                if not self.repair:
+                    raise ShardError(self.done_path, i, "done line without 'source' / 'item_id'")
+                bad.append(i)
+                continue
+            out[(obj["source"], obj["item_id"])] = obj  # a later line of an item supersedes an earlier one
+        if bad:  # --repair: rewrite the index without the corrupt lines (their items are re-verified / redone)
+            keep = [raw for k, raw in enumerate(self.done_path.read_bytes().split(b"\n"), start=1)
+                    if raw.strip() and k not in bad]
+            with atomic_open(self.done_path, "wb") as fh:
+                fh.write(b"".join(r + b"\n" for r in keep))
+            self.repaired.append(f"{self.done_path}: dropped corrupt line(s) {bad}")
+        return out
+
     def done(self) -> set[tuple[str, str]]:
         if self._done is None:
-            self._done = set()
-            if self.done_path.exists():
-                for _, obj in _tolerant_jsonl(self.done_path):
-                    self._done.add((obj["source"], obj["item_id"]))
-        return self._done
+            self._done = self._load_done()
+        return set(self._done)
 
     def is_done(self, source: str, item_id: str) -> bool:
-        return (source, item_id) in self.done()
+        """Done and its shard still holds exactly what was there when it was marked done."""
+        if self._done is None:
+            self._done = self._load_done()
+        key = (source, item_id)
+        entry = self._done.get(key)
+        if entry is None:
+            return False
+        if key in self._verified or "shard_sha256" not in entry:  # (done lines of older versions: trusted)
+            return True
+        path = self.shard(source, item_id)
+        ok = path.exists() and _sha256_file(path) == (entry.get("shard_bytes"), entry["shard_sha256"])
+        if ok:
+            self._verified.add(key)
+        else:
+            del self._done[key]
+        return ok
+
+    def _read_shard(self, path: Path) -> list[tuple[int, dict]]:
+        if path not in self._clean:
+            truncate_torn_tail(path)
+            self._clean.add(path)
+        try:
+            return list(_read_lines(path))
+        except ShardError:
+            if not self.repair:
+                raise
+            aside = path.with_name(path.name + ".corrupt")
+            os.replace(path, aside)
+            self.repaired.append(f"{path}: corrupt, moved to {aside.name}; its item is redone")
+            return []
 
     def recorded(self, source: str, item_id: str) -> dict[str, PairRecord]:
         path = self.shard(source, item_id)
         if not path.exists():
             return {}
-        return {r.rubric_id: r for r in (PairRecord.model_validate(o) for _, o in _tolerant_jsonl(path))}
+        return {r.rubric_id: r for r in (PairRecord.model_validate(o) for _, o in self._read_shard(path))}
 
     def append(self, record: PairRecord) -> None:
         path = self.shard(record.source, record.item_id)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "ab") as fh:
-            if fh.tell() > 0:  # a torn last line (crash mid-write) must not swallow this record
-                with open(path, "rb") as rd:
-                    rd.seek(-1, os.SEEK_END)
-                    if rd.read(1) != b"\n":
-                        fh.write(b"\n")
-            fh.write(record.model_dump_json().encode() + b"\n")
-            fh.flush()
+        if path not in self._clean:  # a torn last line (crash mid-write) must not swallow this record
+            truncate_torn_tail(path)
+            self._clean.add(path)
+        fsync_append(path, record.model_dump_json().encode() + b"\n")
 
     def mark_done(self, source: str, item_id: str, n: int) -> None:
+        """Record the item as done, with its shard's size and checksum (the shard is already fsynced)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.done_path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"source": source, "item_id": item_id, "records": n}) + "\n")
-            fh.flush()
-        self.done().add((source, item_id))
+        if self._done is None:
+            self._done = self._load_done()  # also truncates a torn tail before this append
+        path = self.shard(source, item_id)
+        size, digest = _sha256_file(path) if path.exists() else (0, hashlib.sha256(b"").hexdigest())
+        entry = {"source": source, "item_id": item_id, "records": n, "shard_bytes": size, "shard_sha256": digest}
+        fsync_append(self.done_path, (json.dumps(entry) + "\n").encode())
+        self._done[(source, item_id)] = entry
+        self._verified.add((source, item_id))
 
     def all_records(self) -> list[PairRecord]:
         out = []
@@ -161,20 +238,16 @@ class ShardStore:
             return out
         for path in sorted(base.glob("*/*.jsonl")):
             seen: dict[str, PairRecord] = {}
-            for _, obj in _tolerant_jsonl(path):
+            for _, obj in self._read_shard(path):
                 rec = PairRecord.model_validate(obj)
                 seen[rec.rubric_id] = rec  # the last record of a rubric wins
             out.extend(seen.values())
         return out
 
 
-def _torn(raw: bytes) -> bool:
-    """A line cut by a crash: valid JSON never stops mid-object, so a prefix that does not close is torn."""
-    return not raw.rstrip().endswith(b"}")
-
-
-def _tolerant_jsonl(path: Path) -> Iterable[tuple[int, dict]]:
-    """JSONL lines of an append-only file; a truncated last line (a crash mid-write) is skipped."""
+def _read_lines(path: Path, bad: list[int] | None = None) -> Iterable[tuple[int, dict]]:
+    """JSON-object lines of an append-only file whose torn tail was already truncated: any bad line is corrupt
+    (:class:`ShardError`; with ``bad`` given, its number is collected instead)."""
     with open(path, "rb") as fh:
         lines = fh.read().split(b"\n")
     for i, raw in enumerate(lines, start=1):
@@ -182,12 +255,13 @@ def _tolerant_jsonl(path: Path) -> Iterable[tuple[int, dict]]:
             continue
         try:
             obj = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            if i >= len(lines) - 1 or not any(x.strip() for x in lines[i:]) or _torn(raw):
-                continue  # torn line of an interrupted write
-            from rubrics.io import RecordError
-
-            raise RecordError(path, i, None, "malformed shard line (not the last line: the shard is corrupt)") from None
+            if not isinstance(obj, dict):
+                raise ValueError("not a JSON object")
+        except (UnicodeDecodeError, ValueError):
+            if bad is None:
+                raise ShardError(path, i, "corrupt line (not a torn tail: the file was damaged)") from None
+            bad.append(i)
+            continue
         yield i, obj
 
 
@@ -399,6 +473,9 @@ class BuildReport(BaseModel):
     llm: dict[str, Any] = Field(default_factory=dict)
     files: dict[str, str] = Field(default_factory=dict)
     samples: list[str] = Field(default_factory=list)
+    failed_items: int = Field(0, description="items with a failed LLM call: not done, retried by a rerun")
+    failures: list[str] = Field(default_factory=list, description="the first failures, 'item: reason'")
+    repaired: list[str] = Field(default_factory=list, description="what --repair redid")
 
     def table_rows(self) -> list[dict[str, Any]]:
         return [
@@ -468,10 +545,10 @@ ProgressFn = Callable[[str, int, int], None]
 
 
 def consolidate(out_dir: str | os.PathLike, config: BuildConfig, *, tokenizer: Any = None,
-                items: Sequence[RubricItem] | None = None) -> BuildReport:
+                items: Sequence[RubricItem] | None = None, store: ShardStore | None = None) -> BuildReport:
     """Read every shard and (re)write ``spans.parquet``, the optional paper JSONL and the report, atomically."""
     out = Path(out_dir)
-    store = ShardStore(out)
+    store = store or ShardStore(out)
     records = store.all_records()
     if items is not None:  # restrict to the requested items (a shared out dir may hold more)
         wanted = {it.id for it in items}
@@ -497,12 +574,15 @@ def consolidate(out_dir: str | os.PathLike, config: BuildConfig, *, tokenizer: A
 
 def build_dataset(items: Sequence[RubricItem], out_dir: str | os.PathLike, config: BuildConfig | None = None, *,
                   llm_config: Any = None, judge_config: Any = None, positives: dict[str, str] | None = None,
-                  progress: ProgressFn | None = None, tokenizer: Any = None) -> BuildReport:
-    """Build (or resume) the dataset for ``items`` into ``out_dir`` and consolidate it."""
+                  progress: ProgressFn | None = None, tokenizer: Any = None, repair: bool = False) -> BuildReport:
+    """Build (or resume) the dataset for ``items`` into ``out_dir`` and consolidate it.
+
+    Items whose LLM calls failed are not marked done (``report.failed_items``); a corrupt shard line raises
+    :class:`ShardError` unless ``repair`` (then its item is redone)."""
     config = config or BuildConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    store = ShardStore(out)
+    store = ShardStore(out, repair=repair)
     positives = positives or {}
     skipped = 0
     llm_stats = None
@@ -519,9 +599,12 @@ def build_dataset(items: Sequence[RubricItem], out_dir: str | os.PathLike, confi
         todo = [it for it in items if not store.is_done("llm", it.id)]
         skipped += len(items) - len(todo)
         llm_stats = asyncio.run(_run_llm(store, todo, config, llm_config, judge_config, positives, progress))
-    report = consolidate(out, config, tokenizer=tokenizer, items=items)
+    report = consolidate(out, config, tokenizer=tokenizer, items=items, store=store)
     report.items_skipped = skipped
+    report.repaired = store.repaired
     if llm_stats is not None:
+        report.failed_items = llm_stats.pop("failed_items", 0)
+        report.failures = llm_stats.pop("failures", [])
         report.llm = llm_stats
     with atomic_open(out / "report.json") as fh:
         fh.write(report.model_dump_json(indent=2))
@@ -538,13 +621,23 @@ def run_item_sync(store: ShardStore, item: RubricItem, config: BuildConfig, *, p
     return [*recorded.values(), *new]
 
 
-def write_item_records(store: ShardStore, source: str, item_id: str, records: Sequence[PairRecord]) -> None:
-    """Append computed records (e.g. returned by a cached flow task) and mark the item done."""
+def call_failed(rec: PairRecord) -> bool:
+    """A record that only says an LLM request failed (connection, HTTP error): never stored, never done."""
+    return rec.positive_status == "error" or rec.reason.startswith(("request_error", "request failed"))
+
+
+def write_item_records(store: ShardStore, source: str, item_id: str, records: Sequence[PairRecord]) -> bool:
+    """Append computed records (e.g. returned by a cached flow task) and mark the item done, unless some LLM call
+    of the item failed: then only the good records are kept and the item stays to do (returns False)."""
     recorded = store.recorded(source, item_id)
+    failed = [r for r in records if call_failed(r)]
     for rec in records:
-        if rec.rubric_id not in recorded:
+        if rec.rubric_id not in recorded and not call_failed(rec):
             store.append(rec)
+    if failed:
+        return False
     store.mark_done(source, item_id, len(set(recorded) | {r.rubric_id for r in records}))
+    return True
 
 
 async def _run_llm(store: ShardStore, items: Sequence[RubricItem], config: BuildConfig, llm_config: Any,
@@ -563,6 +656,12 @@ async def _run_llm(store: ShardStore, items: Sequence[RubricItem], config: Build
     # items run concurrently; the client's semaphore bounds the requests in flight
     sem = asyncio.Semaphore(max(1, llm_config.max_concurrency))
 
+    failures: list[str] = []
+
+    def keep(rec: PairRecord) -> None:
+        if not call_failed(rec):  # a failed request is not a result: the rerun asks again
+            store.append(rec)
+
     async def one(item: RubricItem) -> None:
         nonlocal done
         async with sem:
@@ -570,8 +669,12 @@ async def _run_llm(store: ShardStore, items: Sequence[RubricItem], config: Build
             # a resumed item keeps the positive its finished pairs were made from
             earlier = next((r.positive for r in recorded.values() if r.positive), None)
             records = await llm_item(item, config, client, judge=judge, positive=earlier or positives.get(item.id),
-                                     skip=set(recorded), stats=stats, on_record=store.append)
-            store.mark_done("llm", item.id, len(recorded) + len(records))
+                                     skip=set(recorded), stats=stats, on_record=keep)
+            failed = [r for r in records if call_failed(r)]
+            if failed:
+                failures.append(f"{item.id}: {failed[0].reason}")
+            else:
+                store.mark_done("llm", item.id, len(recorded) + len(records))
         done += 1
         if progress:
             progress("llm", done, len(items))
@@ -585,6 +688,8 @@ async def _run_llm(store: ShardStore, items: Sequence[RubricItem], config: Build
     out = stats.model_dump()
     out["rejected"] = dict(stats.rejected)
     out["client"] = client.stats.model_dump()
+    out["failed_items"] = len(failures)
+    out["failures"] = failures[:20]
     return out
 
 

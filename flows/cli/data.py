@@ -44,6 +44,15 @@ def negatives(
     max_items: Optional[int] = typer.Option(None, "--max-items", min=1, help="Only the first N items."),
     anchor: str = typer.Option("word", "--anchor", help="Span anchor of insertions: word | adjacent | none."),
     expand_words: bool = typer.Option(True, "--expand-words/--no-expand-words", help="Snap spans to whole words."),
+    strict: bool = typer.Option(True, "--strict/--lenient",
+                                help="Strict: stop at the first bad record or conflicting duplicate id. Lenient: "
+                                     "leave it out and list it."),
+    allow_empty: bool = typer.Option(False, "--allow-empty", help="Accept an --items file without any record."),
+    repair: bool = typer.Option(False, "--repair", help="Redo items whose shard or done line is corrupt (default: "
+                                                         "stop with an error naming file:line)."),
+    max_failure_rate: float = typer.Option(0.0, "--max-failure-rate", min=0.0, max=1.0,
+                                           help="Exit 1 when more than this fraction of items had failed LLM calls "
+                                                "(those items are not marked done: a rerun retries them)."),
 ) -> None:
     """Build span-labelled (positive, minimal-modification negative) pairs, resumably."""
     from pydantic import ValidationError
@@ -53,7 +62,8 @@ def negatives(
 
     from discriminator.data.build import BuildConfig, build_dataset, load_positives
     from discriminator.data.diff_labels import SpanOptions
-    from rubrics.importers import import_items
+    from discriminator.data.build import ShardError
+    from rubrics.importers import import_all
     from rubrics.io import RecordError
 
     console, err = Console(), Console(stderr=True)
@@ -72,10 +82,18 @@ def negatives(
     if judge_base_url or judge_model:
         judge = _llm_config(judge_base_url, judge_model, max_concurrency, "the judge")
     try:
-        loaded = [it for spec in items for it in import_items(spec)]
+        imported = import_all(items, strict=strict, allow_empty=allow_empty)
         given = load_positives(positives) if positives else None
-    except (RecordError, FileNotFoundError, ValueError) as exc:
+    except RecordError as exc:
+        _fail(f"{exc}" + (" (use --lenient to leave it out)" if strict else ""))
+    except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
+    loaded = imported.items
+    if imported.rejected:
+        err.print(f"[yellow]{len(imported.rejected)} records left out[/], first: {imported.rejected[0]}",
+                  highlight=False, soft_wrap=True)
+    if imported.empty_sources:
+        err.print(f"[yellow]warning:[/] no records in {', '.join(imported.empty_sources)}", highlight=False)
     if max_items:
         loaded = loaded[:max_items]
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -87,7 +105,13 @@ def negatives(
                 bars[source] = progress.add_task(f"{source} pairs", total=total)
             progress.update(bars[source], completed=done, total=total)
 
-        report = build_dataset(loaded, out, config, llm_config=llm, judge_config=judge, positives=given, progress=tick)
+        try:
+            report = build_dataset(loaded, out, config, llm_config=llm, judge_config=judge, positives=given,
+                                   progress=tick, repair=repair)
+        except ShardError as exc:
+            _fail(f"{exc} (rerun with --repair to redo the affected item)")
+        except OSError as exc:
+            _fail(str(exc))
     table = Table(title=f"discriminator data ({mode}, policy {policy})")
     table.add_column("family", overflow="fold", min_width=24)
     for col in ("src", "tried", "ok", "flag", "rej", "unsup", "cov"):
@@ -103,6 +127,13 @@ def negatives(
         console.print("LLM: accepted {} flagged {} rejected {} ({})".format(
             report.llm.get("accepted", 0), report.llm.get("flagged", 0), sum(rej.values()),
             ", ".join(f"{k} {v}" for k, v in rej.items()) or "-"))
+    if report.failed_items:
+        rate = report.failed_items / max(1, report.items + report.failed_items)
+        msg = (f"{report.failed_items} items had failed LLM calls (not marked done; a rerun retries them), "
+               f"first: {report.failures[0] if report.failures else '?'}")
+        if rate > max_failure_rate:
+            _fail(msg + f" - failure rate {rate:.0%} is above --max-failure-rate {max_failure_rate:g}")
+        err.print(f"[yellow]warning:[/] {msg}", highlight=False, soft_wrap=True)
 
 
 @app.command("greedy")

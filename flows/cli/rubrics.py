@@ -39,6 +39,9 @@ def build(
     messages_col: Optional[str] = typer.Option(None, "--messages-col", help="Generic format: the chat column."),
     rubrics_col: Optional[str] = typer.Option(None, "--rubrics-col", help="Generic format: the rubric column."),
     rtt: bool = typer.Option(False, "--rtt/--no-rtt", help="Also write the RTT paper's training JSONL (rtt/)."),
+    allow_empty: bool = typer.Option(
+        False, "--allow-empty", help="Accept a SOURCE file without any record (default: warn and exit 1)."
+    ),
 ) -> None:
     """Import rubric sources into one deduplicated, split dataset with a report."""
     from pydantic import ValidationError
@@ -94,6 +97,7 @@ def build(
                 name=name,
                 export_rtt=rtt,
                 on_progress=on_progress,
+                allow_empty=allow_empty,
             )
         except RecordError as exc:
             fail(f"{exc} (use --lenient to skip bad records)")

@@ -9,12 +9,16 @@ from rubrics.importers.base import Context, FieldError
 from rubrics.importers.source import (
     CONVERTERS,
     FORMATS,
+    DuplicateIndex,
+    EmptyInputError,
+    ImportResult,
     FormatName,
     Imported,
     RecordFormat,
     SourceReader,
     SourceSpec,
     detect_format,
+    import_all,
     import_items,
     validate_item,
 )
@@ -22,6 +26,9 @@ from rubrics.importers.source import (
 __all__ = [
     "CONVERTERS",
     "FORMATS",
+    "DuplicateIndex",
+    "EmptyInputError",
+    "ImportResult",
     "Context",
     "FieldError",
     "FormatName",
@@ -30,6 +37,7 @@ __all__ = [
     "SourceReader",
     "SourceSpec",
     "detect_format",
+    "import_all",
     "import_items",
     "validate_item",
 ]
