@@ -17,12 +17,12 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
-def _llm_config(base_url: Optional[str], model: Optional[str], max_concurrency: int, what: str):
+def _llm_config(base_url: Optional[str], model: Optional[str], max_concurrency: int, what: str, retries: int = 5):
     from rubrics.llm import LLMConfig
 
     if not base_url or not model:
         _fail(f"{what} needs --llm-base-url and --llm-model")
-    return LLMConfig(base_url=base_url, model=model, max_concurrency=max_concurrency)
+    return LLMConfig(base_url=base_url, model=model, max_concurrency=max_concurrency, max_retries=retries)
 
 
 @app.command("negatives")
@@ -33,6 +33,7 @@ def negatives(
     llm_base_url: Optional[str] = typer.Option(None, "--llm-base-url", help="OpenAI-compatible endpoint (…/v1)."),
     llm_model: Optional[str] = typer.Option(None, "--llm-model", help="Model name at the endpoint."),
     max_concurrency: int = typer.Option(8, "--max-concurrency", min=1, help="Requests in flight to the endpoint."),
+    llm_retries: int = typer.Option(5, "--llm-retries", min=0, help="Retries of a failed request (with back-off)."),
     judge_base_url: Optional[str] = typer.Option(None, "--judge-base-url", help="Judge endpoint for LLM rubrics."),
     judge_model: Optional[str] = typer.Option(None, "--judge-model", help="Judge model name."),
     seed: int = typer.Option(0, help="Seed of the item-level train/val/test split."),
@@ -57,12 +58,22 @@ def negatives(
     """Build span-labelled (positive, minimal-modification negative) pairs, resumably."""
     from pydantic import ValidationError
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
     from rich.table import Table
 
-    from discriminator.data.build import BuildConfig, build_dataset, load_positives
+    from discriminator.data.build import (
+        BuildConfig,
+        ShardError,
+        build_dataset,
+        load_positives,
+    )
     from discriminator.data.diff_labels import SpanOptions
-    from discriminator.data.build import ShardError
     from rubrics.importers import import_all
     from rubrics.io import RecordError
 
@@ -78,9 +89,9 @@ def negatives(
         _fail(exc.errors()[0]["msg"])
     llm = judge = None
     if mode != "programmatic":
-        llm = _llm_config(llm_base_url, llm_model, max_concurrency, f"--mode {mode}")
+        llm = _llm_config(llm_base_url, llm_model, max_concurrency, f"--mode {mode}", llm_retries)
     if judge_base_url or judge_model:
-        judge = _llm_config(judge_base_url, judge_model, max_concurrency, "the judge")
+        judge = _llm_config(judge_base_url, judge_model, max_concurrency, "the judge", llm_retries)
     try:
         imported = import_all(items, strict=strict, allow_empty=allow_empty)
         given = load_positives(positives) if positives else None
