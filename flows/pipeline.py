@@ -176,25 +176,36 @@ def report_stage(report: PipelineReport) -> PipelineReport:
 UPSTREAM_MARK = ".rtt-upstream"
 
 
-def _disc_restart(params: Any, upstream: str) -> dict[str, bool]:
-    """Resume an interrupted discriminator run (same config, same upstream data) from its last checkpoint;
-    otherwise start over (old checkpoints removed)."""
-    from discriminator.config import TrainConfig
-
-    cfg = TrainConfig.from_yaml(params.config, **params.overrides)
-    out = Path(cfg.out)
-    if not any(out.glob("checkpoint-*")):
+def disc_restart(out: Path, config_yaml: str, upstream: str) -> dict[str, bool]:
+    """How the discriminator stage starts in ``out``: ``{}`` (fresh folder), resume from the last checkpoint
+    (same config, same upstream data, and no summary newer than that checkpoint: an interrupted run), or start
+    over (old checkpoints removed). A ``train_summary.json`` left by an earlier *finished* run is older than the
+    checkpoints of the interrupted one and does not force a restart from step 0."""
+    ckpts = [p for p in out.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    if not ckpts:
         out.mkdir(parents=True, exist_ok=True)
         (out / UPSTREAM_MARK).write_text(upstream, encoding="utf-8")
         return {}
-    same = ((out / "config.yaml").is_file() and (out / "config.yaml").read_text(encoding="utf-8") == cfg.dump_yaml()
+    newest = max(c.stat().st_mtime for c in ckpts)
+    summary = out / "train_summary.json"
+    finished = summary.is_file() and summary.stat().st_mtime >= newest
+    same = ((out / "config.yaml").is_file() and (out / "config.yaml").read_text(encoding="utf-8") == config_yaml
             and (out / UPSTREAM_MARK).is_file() and (out / UPSTREAM_MARK).read_text(encoding="utf-8") == upstream
-            and not (out / "train_summary.json").is_file())
+            and not finished)
     if same:
-        get_run_logger().info("resuming the interrupted discriminator run in %s from its last checkpoint", out)
         return {"resume": True, "overwrite": False}
     (out / UPSTREAM_MARK).write_text(upstream, encoding="utf-8")
     return {"resume": False, "overwrite": True}
+
+
+def _disc_restart(params: Any, upstream: str) -> dict[str, bool]:
+    from discriminator.config import TrainConfig
+
+    cfg = TrainConfig.from_yaml(params.config, **params.overrides)
+    decision = disc_restart(Path(cfg.out), cfg.dump_yaml(), upstream)
+    if decision.get("resume"):
+        get_run_logger().info("resuming the interrupted discriminator run in %s from its last checkpoint", cfg.out)
+    return decision
 
 
 # ---------------------------------------------------------------------------------------------- the flow

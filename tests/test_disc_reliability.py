@@ -1,0 +1,72 @@
+"""Issue 11: discriminator presets in every command, a tokenizer that does not fit the checkpoint is an error,
+an explicit ``early_stopping_patience: null`` override is honoured, a leftover summary does not force step 0."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from discriminator.config import TrainConfig, resolve_config
+from flows.cli import app
+
+
+def test_disc_train_accepts_a_preset_name(tmp_path):
+    assert resolve_config("minilm").name == "minilm.yaml"
+    cfg = TrainConfig.from_yaml("tiny", data=tmp_path / "rows.parquet")
+    assert cfg.learning_rate == 1e-2
+    # the README's command: a missing --data is reported, not "No such file or directory: 'minilm'"
+    res = CliRunner().invoke(app, ["disc", "train", "--config", "minilm", "--data", str(tmp_path / "none.parquet"),
+                                   "--out", str(tmp_path / "run")])
+    assert "No such file or directory: 'minilm'" not in res.output
+    assert "none.parquet" in res.output and res.exit_code == 1
+    res = CliRunner().invoke(app, ["disc", "train", "--config", "nosuchpreset", "--data", "x.parquet"])
+    assert res.exit_code == 1 and "minilm" in res.output and "paper" in res.output
+
+
+def test_explicit_null_override_is_honoured():
+    cfg = TrainConfig.from_yaml("minilm", data="rows.parquet", early_stopping_patience=None)
+    assert cfg.early_stopping_patience is None
+    from flows.pipeline_params import PipelineParams
+
+    p = PipelineParams.from_yaml("configs/demo.yaml")
+    tp = p.disc_train_params()
+    cfg = TrainConfig.from_yaml(tp.config, **tp.overrides)
+    assert cfg.early_stopping_patience is None  # configs/demo.yaml sets it to null
+
+
+def test_checkpoint_without_tokenizer_files_is_a_clear_error(tiny_bert_dir, tmp_path):
+    from discriminator.model import DiscriminatorMeta, load_discriminator, read_meta, save_discriminator  # noqa: F401
+    from discriminator.model import load_backbone
+
+    model, tok = load_backbone(tiny_bert_dir)
+    meta = DiscriminatorMeta(backbone=str(tiny_bert_dir))
+    ckpt = save_discriminator(model, tok, meta, tmp_path / "model")
+    load_discriminator(ckpt, device="cpu")  # loads as saved
+    (ckpt / "tokenizer.json").unlink()
+    conf = json.loads((ckpt / "tokenizer_config.json").read_text())
+    conf["tokenizer_class"] = "BertTokenizer"  # the slow class, which builds a 5-token vocabulary without vocab.txt
+    (ckpt / "tokenizer_config.json").write_text(json.dumps(conf))
+    with pytest.raises(ValueError, match=r"tokenizer has 5 tokens but the checkpoint's vocabulary has \d+ .*missing "
+                                         r"tokenizer.json"):
+        load_discriminator(ckpt, device="cpu")
+
+
+def test_leftover_summary_of_a_finished_run_does_not_restart_an_interrupted_one(tmp_path):
+    from flows.pipeline import disc_restart
+
+    out = tmp_path / "disc"
+    out.mkdir()
+    assert disc_restart(out, "cfg", "up") == {}
+    (out / "train_summary.json").write_text("{}")  # from an earlier, finished run
+    time.sleep(0.05)
+    (out / "checkpoint-4").mkdir()  # the interrupted run's checkpoint, newer
+    (out / "config.yaml").write_text("cfg")
+    assert disc_restart(out, "cfg", "up") == {"resume": True, "overwrite": False}
+    os.utime(out / "train_summary.json")  # a summary newer than the checkpoints: that run finished
+    assert disc_restart(out, "cfg", "up") == {"resume": False, "overwrite": True}
+    shutil.rmtree(out / "checkpoint-4")
