@@ -55,14 +55,14 @@ class TrainConfig(BaseModel):
     # optimisation (paper recipe: lr 9e-6, 1-2 epochs, batch 128-256, cosine, 3% warm-up)
     learning_rate: float = Field(9e-6, gt=0)
     num_train_epochs: float = Field(2.0, gt=0)
-    max_steps: int = -1
+    max_steps: int = Field(-1, ge=-1)
     per_device_train_batch_size: int = Field(16, ge=1)
     per_device_eval_batch_size: int = Field(32, ge=1)
     gradient_accumulation_steps: int = Field(1, ge=1)
     lr_scheduler_type: str = "cosine"
     warmup_ratio: float = Field(0.03, ge=0, lt=1)
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
+    weight_decay: float = Field(0.0, ge=0)
+    max_grad_norm: float = Field(1.0, ge=0)
     seed: int = 0
     bf16: bool | Literal["auto"] = "auto"
     gradient_checkpointing: bool = False

@@ -70,3 +70,27 @@ def test_leftover_summary_of_a_finished_run_does_not_restart_an_interrupted_one(
     os.utime(out / "train_summary.json")  # a summary newer than the checkpoints: that run finished
     assert disc_restart(out, "cfg", "up") == {"resume": False, "overwrite": True}
     shutil.rmtree(out / "checkpoint-4")
+
+
+def test_combining_accent_falls_in_the_span_of_its_letter(tiny_bert_dir, tmp_path):
+    import numpy as np
+
+    from discriminator.projection import absorb_combining_marks
+    from discriminator.scoring import RelevanceScorer
+
+    text = "cafe\u0301 ok"
+    assert absorb_combining_marks([(0, 4), (6, 8)], text) == [(0, 5), (6, 8)]
+    scorer = RelevanceScorer.from_pretrained(tiny_bert_dir, device="cpu")
+    _, offsets = scorer.encoder.tokenize_responses([text])
+    covered = {i for s, e in offsets[0] for i in range(s, e)}
+    assert 4 in covered  # the accent belongs to a token
+    chars = scorer.score_chars([("Mentions a cafe.", text)], fill_value=-1.0)[0]
+    assert chars[4] == chars[3] and chars[4] != -1.0
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"id": "r", "criteria": "Mentions a cafe.", "response": text}) + "\n")
+    res = CliRunner().invoke(app, ["disc", "score", "--model", str(tiny_bert_dir), "--data", str(rows), "--out",
+                                   str(tmp_path / "scored.jsonl")])
+    assert res.exit_code == 0, res.output
+    row = json.loads((tmp_path / "scored.jsonl").read_text())
+    assert any(s <= 4 < e for s, e, _ in row["tokens"])
+    assert np.all(np.isfinite(chars))
