@@ -98,8 +98,8 @@ class TrainConfig(BaseModel):
 
     @classmethod
     def from_yaml(cls, path: str | Path | None, **overrides: Any) -> "TrainConfig":
-        """Load ``path`` (a YAML mapping, or a preset name) and apply ``overrides`` (an explicit None included:
-        callers leave out what is not set); errors name the file and field."""
+        """Load ``path`` (a YAML mapping, or a preset name) and apply ``overrides``; an explicit None is applied to
+        fields that accept None and ignored for the others. Errors name the file and field."""
         data: dict[str, Any] = {}
         if path is not None:
             path = resolve_config(path)
@@ -110,13 +110,29 @@ class TrainConfig(BaseModel):
             if not isinstance(loaded, dict):
                 raise ValueError(f"{path}: expected a mapping of options, got {type(loaded).__name__}")
             data.update(loaded)
-        data.update(overrides)  # an explicit None is honoured (early_stopping_patience: null = no early stopping)
+        for key, value in overrides.items():
+            # None sets a field that accepts None (early_stopping_patience: null = no early stopping), and means
+            # "not given" for one that does not (seed=None keeps the file's seed)
+            if value is not None or cls._accepts_none(key):
+                data[key] = value
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
             where = str(path) if path is not None else "<overrides>"
             errs = "; ".join(f"field {'.'.join(map(str, e['loc']))!r}: {e['msg']}" for e in exc.errors())
             raise ValueError(f"{where}: {errs}") from None
+
+    @classmethod
+    def _accepts_none(cls, key: str) -> bool:
+        import types
+        import typing
+
+        field = cls.model_fields.get(key)
+        if field is None:
+            return True  # unknown keys reach validation and are reported there
+        ann = field.annotation
+        return ann is type(None) or (typing.get_origin(ann) in (typing.Union, types.UnionType)
+                                     and type(None) in typing.get_args(ann))
 
     def dump_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
