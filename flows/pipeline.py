@@ -9,7 +9,8 @@ show up nested under it in the UI). Resuming: the stage tasks persist their resu
 parameters plus a fingerprint of what its upstream stages wrote (their completion files). A re-run of the same
 parameters therefore finishes every completed stage in state ``Cached`` without recomputing it; a stage whose
 parameters or upstream outputs changed runs again, and so does every stage after it. A stage whose completion
-file was deleted is recomputed (``refresh_cache``). ``resume=False`` recomputes everything. Inside a stage the
+files are missing, unreadable or changed since it wrote them (:mod:`flows.stage_outputs`) is recomputed
+(``refresh_cache``), with one log line saying why. ``resume=False`` recomputes everything. Inside a stage the
 discriminator training resumes from its last checkpoint when the run was interrupted with the same config.
 
 Retries: only stages that may talk to a service (hub sources, LLM endpoints, Label Studio) are retried, and only
@@ -222,9 +223,14 @@ class _Runner:
 
     def run(self, stage: str, fn, args: tuple, *, done: list[Path], label: str | None = None,
             cache: bool = True) -> Any:
+        from flows.stage_outputs import output_problem, record_outputs
+
         label = label or stage
         p = self.params
-        refresh = not p.resume or not all(f.exists() for f in done)
+        problem = output_problem(self.store, label, done) if p.resume and cache else None
+        if problem and all(f.exists() for f in done):  # (missing files are the normal "not run yet" case)
+            self.log.warning("[verify] %s: %s; recomputing the stage", label, problem)
+        refresh = not p.resume or problem is not None
         opts: dict[str, Any] = {
             "persist_result": True, "result_storage": self.store, "cache_result_in_memory": True,
             "cache_policy": (INPUTS + TASK_SOURCE) if cache else NO_CACHE, "refresh_cache": refresh,
@@ -244,6 +250,8 @@ class _Runner:
             state.result()  # raises the stage's exception
         result = state.result()
         status = "cached" if state.name == "Cached" else "ran"
+        if status == "ran":
+            record_outputs(self.store, label, done)
         rec = StageRecord(stage=label, status=status, seconds=seconds, **stage_numbers(stage, result),
                           computed_seconds=self.earlier.get(label) if status == "cached" else None)
         self.report.stages.append(rec)
