@@ -90,3 +90,28 @@ def test_kill9_of_pipeline_run_takes_its_temporary_prefect_api_down(tmp_path):
     if still:
         os.kill(server, signal.SIGKILL)
     assert not still, "the temporary Prefect API outlived `rtt pipeline run`"
+
+
+def test_a_stage_failure_is_one_error_line_not_one_per_logger():
+    import logging
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from flows.cli.pipeline import _StageHandler
+
+    console = Console(record=True, width=200)
+    with Progress(console=console, transient=True) as progress:
+        overall = progress.add_task("x", total=3)
+        handler = _StageHandler.make(progress, overall, console, ["data", "disc-train"], verbose=False)
+        err = "ArrowInvalid: Parquet file size is 0 bytes"
+        for name in ("prefect.task_runs", "prefect.flow_runs", "prefect.flow_runs", "prefect.engine"):
+            handler.emit(logging.LogRecord(name, logging.ERROR, __file__, 1, f"Finished in state Failed: {err}",
+                                           None, None))
+        handler.emit(logging.LogRecord("p", logging.INFO, __file__, 1, "[stage] disc-train start", None, None))
+        handler.emit(logging.LogRecord("p", logging.ERROR, __file__, 1, f"[stage] disc-train failed after 1.0 s: {err}",
+                                       None, None))
+        handler.emit(logging.LogRecord("p", logging.WARNING, __file__, 1, "[verify] data: x is unreadable", None, None))
+    text = console.export_text()
+    assert text.count("ArrowInvalid") == 0  # said once, by the command's final error line
+    assert "disc-train" in text and "failed" in text and "[verify] data" in text

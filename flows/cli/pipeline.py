@@ -93,8 +93,10 @@ class _StageHandler:
                 elif record.levelno >= logging.ERROR and not verbose:
                     pass  # the stage's ✗ line and the final error line say it once (not once per logger)
                 elif record.levelno >= logging.WARNING and not verbose:
-                    console.print(f"[yellow]{record.levelname.lower()}:[/] {msg.splitlines()[0][:300]}",
-                                  highlight=False)
+                    from rich.markup import escape
+
+                    console.print(f"[yellow]{record.levelname.lower()}:[/] {escape(msg.splitlines()[0][:300])}",
+                                  highlight=False, emoji=False)
                 elif self.current:
                     line = msg.splitlines()[0] if msg else ""
                     progress.update(overall, description=f"[bold]{self.current}[/] {line[:90]}")
