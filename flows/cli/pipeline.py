@@ -113,8 +113,10 @@ class _StageHandler:
                 mark = {"ran": "✓", "cached": "↺", "skipped": "–", "failed": "✗"}[event]
                 if event == "failed":  # the error itself is the command's final error line
                     detail = "(see the error below)"
-                console.print(f"[{color}]{mark}[/] [bold]{stage:<17}[/] [{color}]{event:<8}[/] {detail[:160]}",
-                              highlight=False)
+                from rich.markup import escape
+
+                console.print(f"[{color}]{mark}[/] [bold]{stage:<17}[/] [{color}]{event:<8}[/] {escape(detail[:160])}",
+                              highlight=False, emoji=False)
                 self.current = None
 
         return Handler()
