@@ -8,7 +8,8 @@ It runs the same library code as ``rtt data negatives`` (:mod:`discriminator.dat
 * ``llm-pairs`` computes the LLM records of a batch (async, retried; cached on the items, the build config and
   the endpoint *configs* - clients are built inside the task, so no client object is part of a cache key);
 * the flow appends every record to the per-item shards and the done index (resumable: a re-run skips
-  finished items), then ``consolidate-spans`` writes ``spans.parquet`` / paper JSONL / report atomically.
+  finished items; an item with a failed LLM call is not done, and a cached task result holding failed calls is
+  recomputed, never replayed), then ``consolidate-spans`` writes ``spans.parquet`` / paper JSONL / report atomically.
 
 Endpoint concurrency. Inside a process the :class:`rubrics.llm.LLMClient` semaphore bounds the requests in
 flight (``max_concurrency``). With ``concurrency_limit`` set, every request also occupies one slot of that
@@ -36,6 +37,7 @@ from discriminator.data.build import (
     BuildReport,
     PairRecord,
     ShardStore,
+    call_failed,
     consolidate,
     llm_item,
     load_positives,
@@ -195,8 +197,12 @@ async def build_discriminator_data(params: DataFlowParams) -> BuildReport:
         failed: list[str] = []
         for k, batch in enumerate(batches, start=1):
             given = {it.id: positives[it.id] for it in batch if it.id in positives}
-            out = await llm_task(batch, config, params.llm, params.judge, given, params.concurrency_limit,
-                                 params.rate_limit)
+            args = (batch, config, params.llm, params.judge, given, params.concurrency_limit, params.rate_limit)
+            out = await llm_task(*args)
+            if any(call_failed(r) for r in out["records"]):
+                # failed calls are never reused from the task cache: an earlier run's outage would else be
+                # replayed forever; ask again (this overwrites the cached result)
+                out = await llm_task.with_options(refresh_cache=True)(*args)
             failed.extend(_store(store, "llm", batch, out["records"]))
             for key, v in out["stats"].items():
                 if isinstance(v, dict):

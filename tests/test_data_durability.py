@@ -125,3 +125,27 @@ def test_llm_outage_marks_nothing_done_exits_non_zero_and_a_rerun_retries(tmp_pa
     report = build_dataset(items, out, cfg, llm_config=LLMConfig(base_url=server.base_url, model="m", max_retries=0))
     assert server.count > 0 and report.failed_items == 0  # the rerun asked again
     assert len(done.read_text().splitlines()) == 2
+
+
+@pytest.mark.prefect
+def test_flow_never_replays_a_cached_outage(prefect_harness, tmp_path, scripted_openai):
+    """A batch whose LLM calls failed is not done and its cached task result is not reused: once the endpoint
+    works again (same config, so the same task cache key), the next flow run asks it."""
+    import asyncio
+
+    from llm_server import Reply
+
+    from flows.data import DataFlowParams, build_discriminator_data
+
+    items = _items(2)
+    src = _jsonl(tmp_path, items)
+    server = scripted_openai(default=Reply(status=503))
+    params = DataFlowParams(inputs=[str(src)], out_dir=str(tmp_path / "out"), build={"mode": "llm"},
+                            llm=LLMConfig(base_url=server.base_url, model="m", max_retries=0))
+    first = asyncio.run(build_discriminator_data(params))
+    assert first.failed_items == 2 and not (tmp_path / "out" / "done.jsonl").exists()
+    server.default = Reply(content="A harbor at dawn, quiet and grey.")
+    before = server.count
+    second = asyncio.run(build_discriminator_data(params))
+    assert server.count > before and second.failed_items == 0
+    assert len((tmp_path / "out" / "done.jsonl").read_text().splitlines()) == 2

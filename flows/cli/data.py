@@ -139,7 +139,7 @@ def negatives(
             report.llm.get("accepted", 0), report.llm.get("flagged", 0), sum(rej.values()),
             ", ".join(f"{k} {v}" for k, v in rej.items()) or "-"))
     if report.failed_items:
-        rate = report.failed_items / max(1, report.items + report.failed_items)
+        rate = report.failed_items / max(1, len(loaded))
         msg = (f"{report.failed_items} items had failed LLM calls (not marked done; a rerun retries them), "
                f"first: {report.failures[0] if report.failures else '?'}")
         if rate > max_failure_rate:
