@@ -178,8 +178,8 @@ def staged_dir(out: str | os.PathLike, *, kind: str = "output", known: Iterable[
     The block writes into the yielded folder. On success the staged folder replaces ``out`` (one atomic
     ``renameat2`` exchange where supported, else two renames with the old folder moved aside first), so ``out``
     is always either the complete old or the complete new folder, never a mix. On failure ``out`` is untouched.
-    A non-empty ``out`` that no staged write produced (no marker, and names outside ``known``) is refused. Orphaned staging folders of killed runs are
-    removed first. OS errors name ``out``."""
+    A non-empty ``out`` that no staged write produced (no marker, and names outside ``known``) is refused.
+    Orphaned staging folders of killed runs are removed first. OS errors name ``out``."""
     import shutil
     import uuid
 
