@@ -63,7 +63,8 @@ def test_kill9_during_data_negatives_then_resume_gives_the_uninterrupted_result(
     assert fresh.returncode == 0, fresh.stderr
 
     def rows(out: Path):
-        return sorted((r.id, r.response, tuple(map(tuple, r.char_spans)), r.split) for r in read_rows(out / "spans.parquet"))
+        return sorted((r.id, r.response, tuple(map(tuple, r.char_spans)), r.split)
+                      for r in read_rows(out / "spans.parquet"))
 
     assert rows(killed) == rows(clean)
     assert _lines(killed / "done.jsonl") == 40  # each item exactly once: the killed run's items were not redone

@@ -139,7 +139,9 @@ def judge(
         None, "--llm-max-tokens", min=1, help="Token budget of a judge answer (default: the client's)."
     ),
     cache_dir: Optional[Path] = typer.Option(
-        None, "--cache-dir", help="On-disk cache of decided judge verdicts (key: model, endpoint, max tokens, template)."
+        None,
+        "--cache-dir",
+        help="On-disk cache of decided judge verdicts (key: model, endpoint, max tokens, template).",
     ),
     refresh: bool = typer.Option(False, "--refresh", help="Ask the judge again even for cached verdicts."),
     max_judge_failure_rate: float = typer.Option(
@@ -249,7 +251,10 @@ def judge(
     failed = sum(report.judge_failures.values())
     if failed:
         kinds = ", ".join(f"{k} {v}" for k, v in report.judge_failures.items() if v)
-        line = f"{failed} LLM verdicts failed ({kinds}; {report.judge_failure_rate:.0%} of judged): counted as not followed"
+        line = (
+            f"{failed} LLM verdicts failed ({kinds}; {report.judge_failure_rate:.0%} of judged): "
+            "counted as not followed"
+        )
         if report.judge_failure_rate > max_judge_failure_rate and not allow_judge_failures:
             fail(f"{line}; above --max-judge-failure-rate {max_judge_failure_rate:g} (pass --allow-judge-failures "
                  "to accept)")
