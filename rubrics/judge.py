@@ -4,8 +4,8 @@ The prompt template is versioned (:data:`TEMPLATES`); the cache key holds the ju
 answer-changing settings (max tokens, temperature, JSON verdict), the template version, the item and rubric ids,
 a hash of the instruction + criterion text and the sha256 of the response, so changing any of them asks again.
 Only decided (YES/NO) verdicts are cached; failed calls and unparseable answers are asked again. A pitfall
-rubric (``weight < 0``) is asked exactly like any other: the
-verdict says whether the *criterion text* holds; the sign is applied downstream.
+rubric (``weight < 0``) is asked exactly like any other: the verdict says whether the *criterion text* holds;
+the sign is applied downstream.
 """
 
 from __future__ import annotations
