@@ -110,3 +110,31 @@ def test_missing_nltk_resource_is_named_with_how_to_get_it():
     msg = str(missing_error("ifbench:words:start_verb", exc))
     assert "'averaged_perceptron_tagger_eng'" in msg
     assert "python -m nltk.downloader averaged_perceptron_tagger_eng" in msg and "NLTK_DATA" in msg
+
+
+def test_cli_names_the_missing_nltk_resource(tmp_path):
+    """End to end in a fresh process whose NLTK_DATA lacks the tagger (downloads disabled: no network)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    nltk_dir = tmp_path / "nltk_data"
+    shared = Path(os.environ.get("NLTK_DATA", ""))
+    for sub in ("tokenizers/punkt_tab", "corpora/stopwords"):  # everything but the tagger
+        if (shared / sub).is_dir():
+            shutil.copytree(shared / sub, nltk_dir / sub)  # (NLTK refuses symlinks out of its path)
+    item = RubricItem(id="v", prompt="Start with a verb.", rubrics=[
+        Rubric(id="v0", text="starts with a verb", verifier=RuleVerifier(family="ifbench", rule_id="words:start_verb"))
+    ])
+    items, resp = _files(tmp_path, [item], [("v", "Write the poem now.")])
+    code = ("import nltk; nltk.download = lambda *a, **k: False; from flows.cli import main; main()")
+    env = {**os.environ, "PYTHONPATH": str(root), "NLTK_DATA": str(nltk_dir)}
+    res = subprocess.run([sys.executable, "-c", code, "rubrics", "judge", str(items), str(resp), "--out",
+                          str(tmp_path / "o")], env=env, capture_output=True, text=True, timeout=300)
+    out = res.stdout + res.stderr
+    assert res.returncode == 1, out[-2000:]
+    assert "averaged_perceptron_tagger_eng" in out and "nltk.downloader averaged_perceptron_tagger_eng" in out
+    assert "Traceback" not in out
