@@ -182,11 +182,15 @@ def disc_restart(out: Path, config_yaml: str, upstream: str) -> dict[str, bool]:
     (same config, same upstream data, and no summary newer than that checkpoint: an interrupted run), or start
     over (old checkpoints removed). A ``train_summary.json`` left by an earlier *finished* run is older than the
     checkpoints of the interrupted one and does not force a restart from step 0."""
-    ckpts = [p for p in out.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
-    if not ckpts:
+    found = [p for p in out.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    if not found:
         out.mkdir(parents=True, exist_ok=True)
         (out / UPSTREAM_MARK).write_text(upstream, encoding="utf-8")
         return {}
+    ckpts = [p for p in found if (p / "trainer_state.json").is_file()]  # (one cut while saving is not usable)
+    if not ckpts:
+        (out / UPSTREAM_MARK).write_text(upstream, encoding="utf-8")
+        return {"resume": False, "overwrite": True}
     newest = max(c.stat().st_mtime for c in ckpts)
     summary = out / "train_summary.json"
     finished = summary.is_file() and summary.stat().st_mtime >= newest

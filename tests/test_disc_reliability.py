@@ -65,6 +65,7 @@ def test_leftover_summary_of_a_finished_run_does_not_restart_an_interrupted_one(
     (out / "train_summary.json").write_text("{}")  # from an earlier, finished run
     time.sleep(0.05)
     (out / "checkpoint-4").mkdir()  # the interrupted run's checkpoint, newer
+    (out / "checkpoint-4" / "trainer_state.json").write_text("{}")
     (out / "config.yaml").write_text("cfg")
     assert disc_restart(out, "cfg", "up") == {"resume": True, "overwrite": False}
     os.utime(out / "train_summary.json")  # a summary newer than the checkpoints: that run finished
@@ -94,3 +95,20 @@ def test_combining_accent_falls_in_the_span_of_its_letter(tiny_bert_dir, tmp_pat
     row = json.loads((tmp_path / "scored.jsonl").read_text())
     assert any(s <= 4 < e for s, e, _ in row["tokens"])
     assert np.all(np.isfinite(chars))
+
+
+def test_resume_skips_a_checkpoint_cut_while_saving(tiny_bert_dir, tmp_path):
+    from discriminator.data.schema import write_rows
+    from discriminator.splits import assign_splits
+    from discriminator.synthetic import toy_rows
+    from discriminator.train import train
+
+    data = tmp_path / "rows.parquet"
+    write_rows(data, assign_splits(toy_rows(40, seed=0), 0.2, 0.2, seed=0))
+    cfg = TrainConfig.from_yaml("tiny", data=data, out=tmp_path / "run", backbone=str(tiny_bert_dir), max_steps=4,
+                                eval_steps=2, save_total_limit=3)
+    train(cfg, disable_tqdm=True)
+    (tmp_path / "run" / "checkpoint-4" / "trainer_state.json").unlink()  # as if killed while saving step 4
+    result = train(cfg.model_copy(update={"max_steps": 6}), resume=True, disable_tqdm=True)
+    summary = json.loads((tmp_path / "run" / "train_summary.json").read_text())
+    assert summary["resumed_from_step"] == 2 and result.meta.extra["global_step"] == 6
