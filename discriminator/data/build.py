@@ -468,8 +468,7 @@ def run_item_sync(store: ShardStore, item: RubricItem, config: BuildConfig, *, p
     """Programmatic records of one item, skipping rubrics already recorded; marks the item done."""
     recorded = store.recorded("program", item.id)
     new = programmatic_item(item, config, positive=positive, skip=set(recorded))
-    for rec in new:
-        store.append(rec)
+    store.append_many(new)
     store.mark_done("program", item.id, len(recorded) + len(new))
     return [*recorded.values(), *new]
 
@@ -484,9 +483,7 @@ def write_item_records(store: ShardStore, source: str, item_id: str, records: Se
     of the item failed: then only the good records are kept and the item stays to do (returns False)."""
     recorded = store.recorded(source, item_id)
     failed = [r for r in records if call_failed(r)]
-    for rec in records:
-        if rec.rubric_id not in recorded and not call_failed(rec):
-            store.append(rec)
+    store.append_many([r for r in records if r.rubric_id not in recorded and not call_failed(r)])
     if failed:
         return False
     store.mark_done(source, item_id, len(set(recorded) | {r.rubric_id for r in records}))

@@ -133,12 +133,18 @@ class DurableShards:
         return {r.rubric_id: r for r in (self.record_type.model_validate(o) for _, o in self._read_shard(path))}
 
     def append(self, record: Any) -> None:
-        path = self.shard(record.source, record.item_id)
+        self.append_many([record])
+
+    def append_many(self, records: list[Any]) -> None:
+        """Append records of one item as whole lines with one write and one fsync."""
+        if not records:
+            return
+        path = self.shard(records[0].source, records[0].item_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         if path not in self._clean:  # a torn last line (crash mid-write) must not swallow this record
             truncate_torn_tail(path)
             self._clean.add(path)
-        fsync_append(path, record.model_dump_json().encode() + b"\n")
+        fsync_append(path, b"".join(r.model_dump_json().encode() + b"\n" for r in records))
 
     def mark_done(self, source: str, item_id: str, n: int) -> None:
         """Record the item as done, with its shard's size and checksum (the shard is already fsynced)."""
