@@ -138,3 +138,13 @@ def test_cli_names_the_missing_nltk_resource(tmp_path):
     assert res.returncode == 1, out[-2000:]
     assert "averaged_perceptron_tagger_eng" in out and "nltk.downloader averaged_perceptron_tagger_eng" in out
     assert "Traceback" not in out
+
+
+def test_error_messages_are_printed_verbatim(tmp_path):
+    bad = tmp_path / "items.jsonl"
+    bad.write_text(json.dumps({"id": "x", "prompt": "p", "rubrics": [
+        {"id": "x#0", "text": "t", "verifier": {"kind": "rule", "family": "ifbench", "rule_id": "repeat:repeat_span",
+                                                "kwargs": {"[verify]": 1}}}]}) + "\n")
+    res = CliRunner().invoke(app, ["rubrics", "build", str(bad), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 1
+    assert "kwargs.[verify]" in res.output  # the bracketed key is not swallowed as rich markup

@@ -12,8 +12,11 @@ app = typer.Typer(no_args_is_help=True)
 
 def _fail(message: str) -> None:
     from rich.console import Console
+    from rich.markup import escape
 
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    Console(stderr=True).print(
+        f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True, emoji=False
+    )
     raise typer.Exit(1)
 
 
@@ -58,6 +61,7 @@ def negatives(
     """Build span-labelled (positive, minimal-modification negative) pairs, resumably."""
     from pydantic import ValidationError
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -101,10 +105,10 @@ def negatives(
         _fail(str(exc))
     loaded = imported.items
     if imported.rejected:
-        err.print(f"[yellow]{len(imported.rejected)} records left out[/], first: {imported.rejected[0]}",
-                  highlight=False, soft_wrap=True)
+        err.print(f"[yellow]{len(imported.rejected)} records left out[/], first: {escape(str(imported.rejected[0]))}",
+                  highlight=False, soft_wrap=True, emoji=False)
     if imported.empty_sources:
-        err.print(f"[yellow]warning:[/] no records in {', '.join(imported.empty_sources)}", highlight=False)
+        err.print(f"[yellow]warning:[/] no records in {escape(', '.join(imported.empty_sources))}", highlight=False)
     if max_items:
         loaded = loaded[:max_items]
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -144,7 +148,7 @@ def negatives(
                f"first: {report.failures[0] if report.failures else '?'}")
         if rate > max_failure_rate:
             _fail(msg + f" - failure rate {rate:.0%} is above --max-failure-rate {max_failure_rate:g}")
-        err.print(f"[yellow]warning:[/] {msg}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]warning:[/] {escape(msg)}", highlight=False, soft_wrap=True, emoji=False)
 
 
 @app.command("greedy")

@@ -9,6 +9,12 @@ import typer
 
 app = typer.Typer(no_args_is_help=True)
 
+
+def escape_markup(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
 FORMAT_HELP = (
     "Record format (auto-detected from the first record by default): ifeval, ifbench, muldimif, rar, tulu, rtt, "
     "generic; or a container (jsonl, parquet, hf) whose records are auto-detected."
@@ -56,7 +62,7 @@ def build(
     console, err = Console(), Console(stderr=True)
 
     def fail(message: str) -> None:
-        err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape_markup(message)}", highlight=False, soft_wrap=True, emoji=False)
         raise typer.Exit(1)
 
     if format not in FORMATS:
@@ -171,7 +177,7 @@ def judge(
     console, err = Console(), Console(stderr=True)
 
     def fail(message: str) -> None:
-        err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape_markup(message)}", highlight=False, soft_wrap=True, emoji=False)
         raise typer.Exit(1)
 
     if bool(llm_base_url) != bool(llm_model):
