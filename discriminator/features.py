@@ -135,8 +135,11 @@ class DiscriminatorEncoder:
         return [self._prefix_cache[r] for r in rubrics]
 
     def tokenize_responses(self, responses: Sequence[str]) -> tuple[list[list[int]], list[list[tuple[int, int]]]]:
+        from discriminator.projection import absorb_combining_marks
+
         enc = self.tokenizer(list(responses), add_special_tokens=False, return_offsets_mapping=True, verbose=False)
-        return [list(x) for x in enc["input_ids"]], [[tuple(o) for o in offs] for offs in enc["offset_mapping"]]
+        offsets = [absorb_combining_marks(offs, text) for offs, text in zip(enc["offset_mapping"], responses)]
+        return [list(x) for x in enc["input_ids"]], offsets
 
     def overhead(self, prefix: Sequence[int]) -> int:
         """Tokens of one input that are not response tokens."""

@@ -138,10 +138,37 @@ def load_discriminator(path: str | Path, device: torch.device | str | None = Non
     model = AutoModelForTokenClassification.from_pretrained(str(path), dtype=dtype)
     if model.config.num_labels != 1:
         raise ValueError(f"{path}: expected num_labels=1, got {model.config.num_labels}")
-    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot load the tokenizer ({_tokenizer_files(path)}): "
+                         f"{str(exc).strip().splitlines()[0]}") from None
+    check_tokenizer_fits(tokenizer, model, path)
     ensure_pad_token(tokenizer, model)
     tokenizer.padding_side = "right"
     return model.to(device).eval(), tokenizer, meta
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
+
+
+def _tokenizer_files(path: Path) -> str:
+    missing = [f for f in TOKENIZER_FILES if not (path / f).exists()]
+    return f"missing {', '.join(missing)}" if missing else "tokenizer files present"
+
+
+def check_tokenizer_fits(tokenizer, model, path: str | Path) -> None:
+    """Refuse a tokenizer that does not match the checkpoint's vocabulary: more tokens than embedding rows
+    (ids out of range), or far fewer (a fallback tokenizer built from special tokens when the vocabulary files
+    are missing, which scores every response as unknown tokens)."""
+    vocab = getattr(model.config, "vocab_size", None)
+    if not vocab:
+        return
+    n = len(tokenizer)
+    if n > vocab or n < vocab // 2:
+        raise ValueError(
+            f"{path}: the tokenizer has {n} tokens but the checkpoint's vocabulary has {vocab} "
+            f"({_tokenizer_files(Path(path))}); copy the tokenizer files of the backbone into the folder")
 
 
 def token_logits(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

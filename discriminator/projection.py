@@ -88,6 +88,24 @@ def chars_to_tokens(
 _FINGERPRINTS: dict[int, tuple[object, int, str]] = {}
 
 
+def absorb_combining_marks(offsets: Sequence[tuple[int, int]], text: str) -> list[tuple[int, int]]:
+    """Extend each token's character span over the combining marks (Unicode category M*) right after it that no
+    token covers: tokenizers that strip accents (BERT uncased) map ``e\u0301`` to the token of ``e`` with an
+    offset that ends before the accent, which would leave the accent outside every span."""
+    import unicodedata
+
+    out = [(int(s), int(e)) for s, e in offsets]
+    n = len(text)
+    for i, (s, e) in enumerate(out):
+        if e <= s:
+            continue
+        limit = out[i + 1][0] if i + 1 < len(out) and out[i + 1][1] > out[i + 1][0] else n
+        while e < min(limit, n) and unicodedata.category(text[e]).startswith("M"):
+            e += 1
+        out[i] = (s, e)
+    return out
+
+
 def vocab_fingerprint(tokenizer) -> str:
     """A hash of the token -> id mapping: equal fingerprints mean ids can be fed across tokenizers unchanged."""
     key = id(tokenizer)

@@ -181,6 +181,12 @@ def _checkpoints(out: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
 
 
+def checkpoint_complete(path: Path) -> bool:
+    """The Trainer writes ``trainer_state.json`` after the weights, optimizer and RNG states: a checkpoint folder
+    without it was cut by a kill while saving."""
+    return (path / "trainer_state.json").is_file()
+
+
 def train(
     cfg: TrainConfig,
     *,
@@ -195,7 +201,15 @@ def train(
     t0 = time.time()
     out = Path(cfg.out)
     existing = _checkpoints(out) if out.is_dir() else []
-    if resume and not existing:
+    resume_from: Path | None = None
+    if resume:
+        for p in existing:
+            if not checkpoint_complete(p):  # cut while saving (killed): unusable, and newest by number
+                log.warning("removing the incomplete checkpoint %s (no trainer_state.json)", p)
+                shutil.rmtree(p)
+        existing = [p for p in existing if p.exists()]
+        resume_from = existing[-1] if existing else None
+    if resume and resume_from is None:
         raise FileNotFoundError(f"{out}: --resume given but no checkpoint-* folder to resume from")
     if existing and not resume:
         if not overwrite:
@@ -203,6 +217,10 @@ def train(
         for p in existing:
             shutil.rmtree(p)
     out.mkdir(parents=True, exist_ok=True)
+    # a summary of an earlier finished run must not outlive the checkpoints of this one: an interrupted run then
+    # has checkpoints and no summary, which is what "resume it" means (flows.pipeline.disc_restart)
+    (out / "train_summary.json").unlink(missing_ok=True)
+    resumed_from = int(resume_from.name.split("-")[-1]) if resume_from is not None else 0
     write_text(out / "config.yaml", cfg.dump_yaml())
     set_seed(cfg.seed)
 
@@ -293,7 +311,7 @@ def train(
         callbacks=callbacks,
     )
     trainer.loss_is_scaled_for_ga = True  # MaskedBCELoss divides by num_items_in_batch of the accumulated batch
-    trainer.train(resume_from_checkpoint=True if resume else None)
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
 
     # validation predictions of the best model: threshold tuning
     pred = trainer.predict(TokenDataset(val_enc), metric_key_prefix="val")
@@ -331,6 +349,7 @@ def train(
     plot_loss_curve(history, out / "loss_curve.png")
     seconds = time.time() - t0
     summary = {"val_metrics": meta.val_metrics, "threshold": threshold, "pos_weight": pos_weight,
-               "global_step": trainer.state.global_step, "seconds": seconds, "log_history": history}
+               "global_step": trainer.state.global_step, "resumed_from_step": resumed_from, "seconds": seconds,
+               "log_history": history}
     write_text(out / "train_summary.json", json.dumps(summary, indent=2, default=str) + "\n")
     return TrainResult(out, model_dir, meta, meta.val_metrics, history, seconds)

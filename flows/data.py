@@ -8,7 +8,8 @@ It runs the same library code as ``rtt data negatives`` (:mod:`discriminator.dat
 * ``llm-pairs`` computes the LLM records of a batch (async, retried; cached on the items, the build config and
   the endpoint *configs* - clients are built inside the task, so no client object is part of a cache key);
 * the flow appends every record to the per-item shards and the done index (resumable: a re-run skips
-  finished items), then ``consolidate-spans`` writes ``spans.parquet`` / paper JSONL / report atomically.
+  finished items; an item with a failed LLM call is not done, and a cached task result holding failed calls is
+  recomputed, never replayed), then ``consolidate-spans`` writes ``spans.parquet`` / paper JSONL / report atomically.
 
 Endpoint concurrency. Inside a process the :class:`rubrics.llm.LLMClient` semaphore bounds the requests in
 flight (``max_concurrency``). With ``concurrency_limit`` set, every request also occupies one slot of that
@@ -37,6 +38,7 @@ from discriminator.data.build import (
     BuildReport,
     PairRecord,
     ShardStore,
+    call_failed,
     consolidate,
     llm_item,
     load_positives,
@@ -109,11 +111,9 @@ async def ensure_limit(name: str, slots: int) -> None:
 
 @task(name="load-rubric-items", retries=1)
 def load_items_task(inputs: list[str], max_items: int | None) -> list[RubricItem]:
-    from rubrics.importers import import_items
+    from rubrics.importers import import_all
 
-    items: list[RubricItem] = []
-    for spec in inputs:
-        items.extend(import_items(spec))
+    items = import_all(list(inputs)).items  # one duplicate rule across all inputs; an empty file is an error
     return items[:max_items] if max_items else items
 
 
@@ -164,12 +164,12 @@ def _batches(items: list[RubricItem], size: int) -> list[list[RubricItem]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
-def _store(store: ShardStore, source: str, batch: list[RubricItem], records: list[PairRecord]) -> None:
+def _store(store: ShardStore, source: str, batch: list[RubricItem], records: list[PairRecord]) -> list[str]:
+    """Write a batch's records; return the items left undone because an LLM call failed (a rerun retries them)."""
     by_item: dict[str, list[PairRecord]] = {it.id: [] for it in batch}
     for rec in records:
         by_item.setdefault(rec.item_id, []).append(rec)
-    for item_id, recs in by_item.items():
-        write_item_records(store, source, item_id, recs)
+    return [item_id for item_id, recs in by_item.items() if not write_item_records(store, source, item_id, recs)]
 
 
 @flow(name="build-discriminator-data", log_prints=False)
@@ -203,11 +203,16 @@ async def build_discriminator_data(params: DataFlowParams) -> BuildReport:
             await ensure_limit(params.concurrency_limit, params.llm.max_concurrency)
         todo = [it for it in items if not store.is_done("llm", it.id)]
         batches = _batches(todo, params.batch_size)
+        failed: list[str] = []
         for k, batch in enumerate(batches, start=1):
             given = {it.id: positives[it.id] for it in batch if it.id in positives}
-            out = await llm_task(batch, config, params.llm, params.judge, given, params.concurrency_limit,
-                                 params.rate_limit)
-            _store(store, "llm", batch, out["records"])
+            args = (batch, config, params.llm, params.judge, given, params.concurrency_limit, params.rate_limit)
+            out = await llm_task(*args)
+            if any(call_failed(r) for r in out["records"]):
+                # failed calls are never reused from the task cache: an earlier run's outage would else be
+                # replayed forever; ask again (this overwrites the cached result)
+                out = await llm_task.with_options(refresh_cache=True)(*args)
+            failed.extend(_store(store, "llm", batch, out["records"]))
             for key, v in out["stats"].items():
                 if isinstance(v, dict):
                     llm_stats.setdefault(key, {})
@@ -220,6 +225,10 @@ async def build_discriminator_data(params: DataFlowParams) -> BuildReport:
             logger.info("llm: %d/%d batches", k, len(batches))
     report = consolidate_task(params.out_dir, config, items)
     report.llm = llm_stats
+    if "llm" in config.sources and failed:
+        report.failed_items, report.failures = len(failed), failed[:20]
+        logger.warning("%d items had failed LLM calls and are not done (a rerun retries them), first: %s",
+                       len(failed), failed[0])
     key = artifact_key(params.out_dir)
     first = ("family", "source", "accepted", "coverage", "acceptance")
     rows = [{**{k: r[k] for k in first if k in r}, **r} for r in report.table_rows()]

@@ -9,7 +9,8 @@ show up nested under it in the UI). Resuming: the stage tasks persist their resu
 parameters plus a fingerprint of what its upstream stages wrote (their completion files). A re-run of the same
 parameters therefore finishes every completed stage in state ``Cached`` without recomputing it; a stage whose
 parameters or upstream outputs changed runs again, and so does every stage after it. A stage whose completion
-file was deleted is recomputed (``refresh_cache``). ``resume=False`` recomputes everything. Inside a stage the
+files are missing, unreadable or changed since it wrote them (:mod:`flows.stage_outputs`) is recomputed
+(``refresh_cache``), with one log line saying why. ``resume=False`` recomputes everything. Inside a stage the
 discriminator training resumes from its last checkpoint when the run was interrupted with the same config.
 
 Retries: only stages that may talk to a service (hub sources, LLM endpoints, Label Studio) are retried, and only
@@ -176,25 +177,40 @@ def report_stage(report: PipelineReport) -> PipelineReport:
 UPSTREAM_MARK = ".rtt-upstream"
 
 
-def _disc_restart(params: Any, upstream: str) -> dict[str, bool]:
-    """Resume an interrupted discriminator run (same config, same upstream data) from its last checkpoint;
-    otherwise start over (old checkpoints removed)."""
-    from discriminator.config import TrainConfig
-
-    cfg = TrainConfig.from_yaml(params.config, **params.overrides)
-    out = Path(cfg.out)
-    if not any(out.glob("checkpoint-*")):
+def disc_restart(out: Path, config_yaml: str, upstream: str) -> dict[str, bool]:
+    """How the discriminator stage starts in ``out``: ``{}`` (fresh folder), resume from the last checkpoint
+    (same config, same upstream data, and no summary newer than that checkpoint: an interrupted run), or start
+    over (old checkpoints removed). A ``train_summary.json`` left by an earlier *finished* run is older than the
+    checkpoints of the interrupted one and does not force a restart from step 0."""
+    found = [p for p in out.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    if not found:
         out.mkdir(parents=True, exist_ok=True)
         (out / UPSTREAM_MARK).write_text(upstream, encoding="utf-8")
         return {}
-    same = ((out / "config.yaml").is_file() and (out / "config.yaml").read_text(encoding="utf-8") == cfg.dump_yaml()
+    ckpts = [p for p in found if (p / "trainer_state.json").is_file()]  # (one cut while saving is not usable)
+    if not ckpts:
+        (out / UPSTREAM_MARK).write_text(upstream, encoding="utf-8")
+        return {"resume": False, "overwrite": True}
+    newest = max(c.stat().st_mtime for c in ckpts)
+    summary = out / "train_summary.json"
+    finished = summary.is_file() and summary.stat().st_mtime >= newest
+    same = ((out / "config.yaml").is_file() and (out / "config.yaml").read_text(encoding="utf-8") == config_yaml
             and (out / UPSTREAM_MARK).is_file() and (out / UPSTREAM_MARK).read_text(encoding="utf-8") == upstream
-            and not (out / "train_summary.json").is_file())
+            and not finished)
     if same:
-        get_run_logger().info("resuming the interrupted discriminator run in %s from its last checkpoint", out)
         return {"resume": True, "overwrite": False}
     (out / UPSTREAM_MARK).write_text(upstream, encoding="utf-8")
     return {"resume": False, "overwrite": True}
+
+
+def _disc_restart(params: Any, upstream: str) -> dict[str, bool]:
+    from discriminator.config import TrainConfig
+
+    cfg = TrainConfig.from_yaml(params.config, **params.overrides)
+    decision = disc_restart(Path(cfg.out), cfg.dump_yaml(), upstream)
+    if decision.get("resume"):
+        get_run_logger().info("resuming the interrupted discriminator run in %s from its last checkpoint", cfg.out)
+    return decision
 
 
 # ---------------------------------------------------------------------------------------------- the flow
@@ -211,9 +227,14 @@ class _Runner:
 
     def run(self, stage: str, fn, args: tuple, *, done: list[Path], label: str | None = None,
             cache: bool = True) -> Any:
+        from flows.stage_outputs import output_problem, record_outputs
+
         label = label or stage
         p = self.params
-        refresh = not p.resume or not all(f.exists() for f in done)
+        problem = output_problem(self.store, label, done) if p.resume and cache else None
+        if problem and all(f.exists() for f in done):  # (missing files are the normal "not run yet" case)
+            self.log.warning("[verify] %s: %s; recomputing the stage", label, problem)
+        refresh = not p.resume or problem is not None
         opts: dict[str, Any] = {
             "persist_result": True, "result_storage": self.store, "cache_result_in_memory": True,
             "cache_policy": (INPUTS + TASK_SOURCE) if cache else NO_CACHE, "refresh_cache": refresh,
@@ -233,6 +254,8 @@ class _Runner:
             state.result()  # raises the stage's exception
         result = state.result()
         status = "cached" if state.name == "Cached" else "ran"
+        if status == "ran":
+            record_outputs(self.store, label, done)
         rec = StageRecord(stage=label, status=status, seconds=seconds, **stage_numbers(stage, result),
                           computed_seconds=self.earlier.get(label) if status == "cached" else None)
         self.report.stages.append(rec)

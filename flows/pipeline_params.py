@@ -100,14 +100,12 @@ class DiscriminatorStage(_Section):
                                       "empty: all.")
 
     def config_path(self) -> str:
-        p = Path(self.config)
-        preset = DISC_CONFIGS / f"{self.config}.yaml"
-        if p.suffix not in (".yaml", ".yml") and preset.is_file():
-            return str(preset)
-        if p.is_file():
-            return str(p.resolve())
-        known = ", ".join(sorted(q.stem for q in DISC_CONFIGS.glob("*.yaml")))
-        raise ValueError(f"discriminator.config: {self.config!r} is neither a YAML file nor a preset ({known})")
+        from discriminator.config import resolve_config  # the one preset-or-path rule of every command
+
+        try:
+            return str(resolve_config(self.config).resolve())
+        except FileNotFoundError as exc:
+            raise ValueError(f"discriminator.config: {exc}") from None
 
 
 class PolicyStage(_Section):

@@ -30,9 +30,9 @@ class _Section(BaseModel):
 
 
 class LoraSection(_Section):
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
+    r: int = Field(16, ge=1)
+    alpha: int = Field(32, ge=1)
+    dropout: float = Field(0.05, ge=0.0, lt=1.0)
     target_modules: list[str] | str = "all-linear"
 
     def peft_config(self):
@@ -174,6 +174,9 @@ class PolicyTrainConfig(_Section):
         clash = sorted(set(v) & set(RTT_FIELD_MAP.values()))
         if clash:
             raise ValueError(f"set {clash} in the 'rtt' section, not in 'grpo'")
+        bad = grpo_range_error(v)
+        if bad:
+            raise ValueError(f"grpo.{bad[0]}: {bad[1]}")
         return v
 
     def grpo_args(self, **extra: Any):
@@ -197,6 +200,56 @@ class PolicyTrainConfig(_Section):
             return RTTGRPOConfig(**kw)
         except (ValueError, TypeError) as exc:
             raise ConfigError(self.source, "grpo", str(exc)) from None
+
+
+#: numeric ``grpo`` fields checked at load time (TRL / transformers check some of them only after both models
+#: are loaded): name -> (lower bound, lower inclusive, upper bound or None, integer required)
+GRPO_RANGES: dict[str, tuple[float, bool, float | None, bool]] = {
+    "learning_rate": (0, False, None, False),
+    "num_train_epochs": (0, False, None, False),
+    "max_steps": (-1, True, None, True),
+    "per_device_train_batch_size": (1, True, None, True),
+    "per_device_eval_batch_size": (1, True, None, True),
+    "gradient_accumulation_steps": (1, True, None, True),
+    "num_generations": (1, True, None, True),
+    "max_completion_length": (1, True, None, True),
+    "max_prompt_length": (1, True, None, True),
+    "num_iterations": (1, True, None, True),
+    "temperature": (0, True, None, False),
+    "top_p": (0, False, 1, False),
+    "top_k": (0, True, None, True),
+    "beta": (0, True, None, False),
+    "epsilon": (0, True, None, False),
+    "warmup_ratio": (0, True, 1, False),
+    "warmup_steps": (0, True, None, False),
+    "weight_decay": (0, True, None, False),
+    "max_grad_norm": (0, True, None, False),
+    "adam_beta1": (0, True, 1, False),
+    "adam_beta2": (0, True, 1, False),
+    "adam_epsilon": (0, False, None, False),
+    "logging_steps": (0, False, None, False),
+    "save_steps": (0, False, None, False),
+    "eval_steps": (0, False, None, False),
+    "save_total_limit": (1, True, None, True),
+    "seed": (0, True, None, True),
+    "generation_batch_size": (1, True, None, True),
+}
+
+
+def grpo_range_error(grpo: Any) -> tuple[str, str] | None:
+    """``(field, reason)`` of the first out-of-range numeric ``grpo`` field (see :data:`GRPO_RANGES`), else None."""
+    if not isinstance(grpo, dict):
+        return None
+    for key, (lo, lo_incl, hi, integer) in GRPO_RANGES.items():
+        if key not in grpo or grpo[key] is None:
+            continue
+        v = grpo[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and not float(v).is_integer()):
+            return key, f"must be {'an integer' if integer else 'a number'}, got {v!r}"
+        if v < lo or (v == lo and not lo_incl) or (hi is not None and v > hi):
+            rng = f"{'>=' if lo_incl else '>'} {lo:g}" + (f" and <= {hi:g}" if hi is not None else "")
+            return key, f"must be {rng}, got {v!r}"
+    return None
 
 
 #: ``rtt`` section key -> :class:`grpo.trainer.RTTGRPOConfig` field (``beta`` is TRL's KL coefficient there).
@@ -274,6 +327,9 @@ def load_config(name_or_path: str | Path, overrides: list[str] | tuple[str, ...]
     if not isinstance(data, dict):
         raise ConfigError(str(path), None, "top level must be a mapping")
     data = apply_overrides(data, overrides)
+    bad = grpo_range_error(data.get("grpo"))
+    if bad:
+        raise ConfigError(str(path), f"grpo.{bad[0]}", bad[1])
     try:
         cfg = PolicyTrainConfig.model_validate(data)
     except ValidationError as exc:

@@ -7,8 +7,9 @@ Output folder layout::
     rtt/{train,val,test}.jsonl the RTT paper's training rows (export_rtt=True)
     report.json, report.md     BuildReport
 
-Everything is first written to a staging folder beside ``out_dir`` and moved in only when all files are
-complete, so a failure never leaves a half-written dataset. With ``strict=True`` the first bad record raises
+Everything is first written to a ``.staging-*`` folder beside ``out_dir`` and swapped in as a whole
+(:func:`rubrics.io.staged_dir`) only when all files are complete, so a failure never leaves a half-written or
+mixed dataset: files of an earlier build that this one does not write are gone with the old folder. With ``strict=True`` the first bad record raises
 :class:`rubrics.io.RecordError` before anything is written.
 """
 
@@ -16,15 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rubrics.exporters import PitfallMode, write_items, write_rtt_jsonl
-from rubrics.importers import SourceReader, SourceSpec
-from rubrics.io import RecordError, write_text
+from rubrics.importers import DuplicateIndex, EmptyInputError, SourceReader, SourceSpec
+from rubrics.io import staged_dir, write_text
 from rubrics.report import BuildReport, Duplicate, Rejection, SourceStats
 from rubrics.schema import RubricItem
 
@@ -77,7 +76,8 @@ def build_dataset(
 ) -> BuildReport:
     """Import ``sources`` into one split dataset in ``out_dir`` and return its report (also written there).
 
-    A lenient build whose every record was rejected raises :class:`EmptyDataset` before anything is written,
+    A source without any record raises :class:`rubrics.importers.EmptyInputError`, and a lenient build whose every
+    record was rejected raises :class:`EmptyDataset`, both before anything is written,
     unless ``allow_empty``."""
     t0 = time.perf_counter()
     fractions = check_fractions(split_fractions)
@@ -87,6 +87,9 @@ def build_dataset(
     out = Path(out_dir)
     report = BuildReport(name=name, out_dir=str(out), seed=seed, split_fractions=fractions, strict=strict)
     items = _collect(specs, report, strict=strict, on_progress=on_progress)
+    empty = [s.path for s in report.sources if s.read == 0]
+    if empty and not allow_empty:
+        raise EmptyInputError(f"{', '.join(empty)}: no records (an empty input; pass --allow-empty to accept it)")
     if not items and report.rejected_total and not allow_empty:
         raise EmptyDataset(report)
     for item in items:
@@ -100,8 +103,7 @@ def _collect(
     specs: list[SourceSpec], report: BuildReport, *, strict: bool, on_progress: Progress | None
 ) -> list[RubricItem]:
     items: list[RubricItem] = []
-    by_id: dict[str, tuple[str, str | None, int | None]] = {}  # id -> (content hash, path, line)
-    by_hash: dict[str, str] = {}  # content hash -> kept id
+    index = DuplicateIndex()
     for spec in specs:
         reader = SourceReader(spec)
         total = reader.total() if on_progress else None
@@ -115,21 +117,12 @@ def _collect(
             stats.name, stats.format = reader.name or stats.name, reader.format or stats.format
             error, item = got.error, got.item
             if item is not None:
-                digest = item.content_hash()
-                seen = by_id.get(item.id)
-                if seen is not None and seen[0] != digest:
-                    where = ":".join(str(p) for p in seen[1:] if p is not None)
-                    error = RecordError(
-                        got.path,
-                        got.line,
-                        "id",
-                        f"duplicate item id {item.id!r} (first at {where}) "
-                        "with different content; give sources distinct names (name=path)",
-                    )
-                elif seen is not None or digest in by_hash:
+                dup = index.check(item, got.path, got.line)
+                if isinstance(dup, str):
                     stats.duplicates += 1
-                    report.add_duplicate(Duplicate(id=item.id, kept=by_hash[digest], path=got.path, line=got.line))
+                    report.add_duplicate(Duplicate(id=item.id, kept=dup, path=got.path, line=got.line))
                     continue
+                error = dup
             if error is not None:
                 if strict:
                     raise error
@@ -140,8 +133,6 @@ def _collect(
                     )
                 )
                 continue
-            by_id[item.id] = (digest, got.path, got.line)
-            by_hash[digest] = item.id
             stats.imported += 1
             items.append(item)
         if on_progress:
@@ -159,9 +150,8 @@ def _write(
     on_progress: Progress | None,
     t0: float,
 ) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
-    try:
+    known = {f"{s}.{ext}" for s in SPLITS for ext in ("parquet", "jsonl")} | {"rtt"}
+    with staged_dir(out, kind="rubrics-build", known=known) as staging:
         by_split = {s: [it for it in items if it.split == s] for s in SPLITS}
         steps = len(SPLITS) * (3 if export_rtt else 2) + 2
         done = 0
@@ -183,10 +173,3 @@ def _write(
         write_text(staging / "report.json", report.model_dump_json(indent=2))
         if on_progress:
             on_progress("write", steps, steps)
-        out.mkdir(parents=True, exist_ok=True)
-        for rel in report.files:
-            (out / rel).parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging / rel, out / rel)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-

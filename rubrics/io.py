@@ -77,6 +77,8 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise RecordError(path, lineno, None, f"not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+            if lineno == 1:
+                text = text.removeprefix("\ufeff")  # a UTF-8 byte-order mark (Windows editors)
             if not text.strip():
                 continue
             try:
@@ -86,3 +88,189 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
             if not isinstance(obj, dict):
                 raise RecordError(path, lineno, None, f"expected a JSON object, got {type(obj).__name__}")
             yield lineno, obj
+
+
+# ----------------------------------------------------------------------------------------------- staged folders
+
+STAGING_PREFIX = ".staging-"
+OUTPUT_MARKER = ".rtt-output.json"  # written into every staged output folder: "this folder is ours to replace"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _staging_glob(out: Path) -> list[Path]:
+    return sorted(out.parent.glob(f"{STAGING_PREFIX}{out.name}-*")) if out.parent.is_dir() else []
+
+
+def remove_orphaned_staging(out: str | os.PathLike) -> list[Path]:
+    """Remove ``.staging-<name>-<pid>-*`` folders beside ``out`` left by killed runs (their pid is gone).
+
+    A folder ending in ``-old`` is the previous output moved aside during a swap: when ``out`` itself is
+    missing (the run died between the two renames) it is moved back instead of removed. Returns what was removed."""
+    import shutil
+
+    out = Path(out)
+    removed = []
+    for p in _staging_glob(out):
+        parts = p.name[len(STAGING_PREFIX) + len(out.name) + 1 :].split("-")
+        if not parts or not parts[0].isdigit() or _pid_alive(int(parts[0])):
+            continue
+        if p.name.endswith("-old") and not out.exists():
+            os.rename(p, out)
+            continue
+        shutil.rmtree(p, ignore_errors=True)
+        removed.append(p)
+    return removed
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _rename_exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    rc = fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (22, 38, 95):  # EINVAL / ENOSYS / EOPNOTSUPP: filesystem or kernel without it
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def is_our_output(out: Path, known: Iterable[str] = ()) -> bool:
+    """A folder a staged write produced (marker file), or one holding only names the writer itself writes."""
+    if (out / OUTPUT_MARKER).exists():
+        return True
+    names = set(known) | {"report.json", "report.md"}
+    return all(p.name in names for p in out.iterdir())
+
+
+class OutputError(OSError):
+    """The output folder could not be written or swapped in; the message names ``--out``, not the staging path."""
+
+
+@contextlib.contextmanager
+def staged_dir(out: str | os.PathLike, *, kind: str = "output", known: Iterable[str] = ()) -> Iterator[Path]:
+    """Build an output folder in ``.staging-<name>-<pid>-*`` beside ``out`` and swap it in as a whole.
+
+    The block writes into the yielded folder. On success the staged folder replaces ``out`` (one atomic
+    ``renameat2`` exchange where supported, else two renames with the old folder moved aside first), so ``out``
+    is always either the complete old or the complete new folder, never a mix. On failure ``out`` is untouched.
+    A non-empty ``out`` that no staged write produced (no marker, and names outside ``known``) is refused.
+    Orphaned staging folders of killed runs are removed first. OS errors name ``out``."""
+    import shutil
+    import uuid
+
+    out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        remove_orphaned_staging(out)
+        if out.exists() and not out.is_dir():
+            raise OutputError(f"{out}: exists and is not a folder")
+        if out.is_dir() and any(out.iterdir()) and not is_our_output(out, known):
+            raise OutputError(f"{out}: a non-empty folder this tool did not write; choose an empty or new --out")
+        staging = out.parent / f"{STAGING_PREFIX}{out.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        staging.mkdir()
+    except OutputError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot write the output folder ({exc.strerror or exc})") from None
+    old = staging.with_name(staging.name + "-old")
+    try:
+        try:
+            yield staging
+        except OutputError:
+            raise
+        except OSError as exc:  # a write into the staging folder failed (read-only, disk full): name --out
+            if exc.filename is None or not str(exc.filename).startswith(str(staging)):
+                raise
+            raise OutputError(f"{out}: cannot write the output folder ({exc.strerror or exc})") from None
+        try:
+            (staging / OUTPUT_MARKER).write_text(json.dumps({"kind": kind}) + "\n", encoding="utf-8")
+            os.chmod(staging, 0o777 & ~_UMASK)
+            _fsync_dir(staging)
+            if out.is_dir():
+                if _rename_exchange(staging, out):
+                    pass  # the old content now sits at the staging path and is removed below
+                else:
+                    os.rename(out, old)
+                    try:
+                        os.rename(staging, out)
+                    except OSError:
+                        os.rename(old, out)
+                        raise
+            else:
+                os.rename(staging, out)
+            _fsync_dir(out.parent)
+        except OSError as exc:
+            raise OutputError(f"{out}: cannot write the output folder ({exc.strerror or exc})") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------------------------- durable appends
+
+
+def fsync_append(path: str | os.PathLike, data: bytes) -> int:
+    """Append ``data`` (whole lines) to ``path`` and fsync; returns the file size afterwards."""
+    with open(path, "ab") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+        return fh.tell()
+
+
+def truncate_torn_tail(path: str | os.PathLike) -> int:
+    """Cut a last line that does not end in a newline (a write interrupted by a crash); return bytes removed.
+
+    Every writer appends whole lines ending in ``\\n`` in one write, so a missing final newline can only be an
+    interrupted append."""
+    path = Path(path)
+    if not path.exists():
+        return 0
+    with open(path, "r+b") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        if size == 0:
+            return 0
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return 0
+        # scan backwards for the last newline
+        pos, block = size, 65536
+        keep = 0
+        while pos > 0:
+            start = max(0, pos - block)
+            fh.seek(start)
+            chunk = fh.read(pos - start)
+            nl = chunk.rfind(b"\n")
+            if nl >= 0:
+                keep = start + nl + 1
+                break
+            pos = start
+        fh.truncate(keep)
+        fh.flush()
+        os.fsync(fh.fileno())
+        return size - keep

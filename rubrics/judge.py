@@ -1,9 +1,11 @@
 """LLM judge: one YES/NO question per (response, criterion), with an on-disk verdict cache.
 
-The prompt template is versioned (:data:`TEMPLATES`); the cache key holds the judge model, the template
-version, the item and rubric ids, a hash of the instruction + criterion text and the sha256 of the response,
-so changing any of them asks again. A pitfall rubric (``weight < 0``) is asked exactly like any other: the
-verdict says whether the *criterion text* holds; the sign is applied downstream.
+The prompt template is versioned (:data:`TEMPLATES`); the cache key holds the judge model and endpoint, the
+answer-changing settings (max tokens, temperature, JSON verdict), the template version, the item and rubric ids,
+a hash of the instruction + criterion text and the sha256 of the response, so changing any of them asks again.
+Only decided (YES/NO) verdicts are cached; failed calls and unparseable answers are asked again. A pitfall
+rubric (``weight < 0``) is asked exactly like any other: the verdict says whether the *criterion text* holds;
+the sign is applied downstream.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -64,13 +66,19 @@ class JudgeRequest(BaseModel):
     response: str
 
 
+FailureKind = Literal["connection", "http_error", "parse_failure"]
+
+
 class JudgeVerdict(BaseModel):
-    """``satisfied`` is None when the judge's answer could not be parsed (or the call failed: ``error``)."""
+    """``satisfied`` is None when the call failed or the answer could not be parsed; ``failure`` says which:
+    ``connection`` (refused, reset, timed out), ``http_error`` (an error status from the server) or
+    ``parse_failure`` (an answer without a YES/NO verdict)."""
 
     satisfied: bool | None
     raw: str | None
     cached: bool = False
     error: str | None = None
+    failure: FailureKind | None = None
 
 
 class JudgeStats(BaseModel):
@@ -78,6 +86,25 @@ class JudgeStats(BaseModel):
     cache_hits: int = 0
     parse_failures: int = 0
     errors: int = 0
+    connection_errors: int = 0
+    http_errors: int = 0
+
+
+def failure_kind(exc: BaseException) -> FailureKind:
+    """Classify a failed judge call: the server was unreachable, answered with an error status, or sent
+    something that is not a completion."""
+    try:
+        import openai
+    except ImportError:  # pragma: no cover - openai is a dependency of rubrics.llm
+        openai = None  # type: ignore[assignment]
+    if openai is not None:
+        if isinstance(exc, openai.APIConnectionError):  # also APITimeoutError
+            return "connection"
+        if isinstance(exc, openai.APIStatusError):
+            return "http_error"
+    if isinstance(exc, (ConnectionError, TimeoutError, asyncio.TimeoutError)):
+        return "connection"
+    return "parse_failure"
 
 
 def render_instruction(item: RubricItem) -> str:
@@ -170,6 +197,7 @@ class LLMJudge:
         template: JudgeTemplate | None = None,
         json_verdict: bool = False,
         max_tokens: int | None = None,
+        refresh: bool = False,
     ):
         if template is None:
             if template_version not in TEMPLATES:
@@ -180,6 +208,7 @@ class LLMJudge:
         self.template_version = template_version
         self.json_verdict = json_verdict
         self.max_tokens = max_tokens
+        self.refresh = refresh
         self.cache = DiskCache(cache_dir, "judge_verdicts") if cache_dir is not None else None
         self.stats = JudgeStats()
         self._lock = threading.Lock()
@@ -188,9 +217,14 @@ class LLMJudge:
         return f"LLMJudge({self.client!r}, template_version={self.template_version!r}, cache={self.cache!r})"
 
     def key(self, req: JudgeRequest) -> str:
-        """Cache key: judge model, template version (+ text), item id, rubric id, content and response hashes."""
+        """Cache key: judge model and endpoint, the settings that change the answer (max tokens, JSON verdict),
+        template version (+ text), item id, rubric id, content and response hashes."""
         return cache_key(
+            "judge-v2",
             self.client.config.model,
+            str(self.client.config.base_url).rstrip("/"),
+            self.max_tokens,
+            getattr(self.client.config, "temperature", None),
             self.template_version,
             sha256_text(self.template.model_dump_json())[:16],
             req.item.id,
@@ -210,19 +244,21 @@ class LLMJudge:
         if satisfied is None:
             self._bump(parse_failures=1)
             logger.debug("unparseable judge answer: %r", raw[:200])
+            return JudgeVerdict(satisfied=None, raw=raw, cached=cached, failure="parse_failure")
         return JudgeVerdict(satisfied=satisfied, raw=raw, cached=cached)
 
     async def ajudge(
         self, requests: Sequence[JudgeRequest], *, progress: Callable[[int, int], None] | None = None
     ) -> list[JudgeVerdict]:
-        """Verdicts in request order. Cached answers are re-parsed (no HTTP); identical requests are asked once;
-        a failed call gives ``satisfied=None`` with ``error`` set and is not cached."""
+        """Verdicts in request order. Cached answers are re-parsed (no HTTP); identical requests are asked once.
+        Only decided verdicts are cached: a failed call (``error`` and ``failure`` set) or an unparseable answer
+        is asked again next time. ``refresh=True`` on the judge ignores cached entries (and overwrites them)."""
         keys = [self.key(r) for r in requests]
-        found = self.cache.get_many(keys) if self.cache is not None else {}
+        found = self.cache.get_many(keys) if self.cache is not None and not self.refresh else {}
         out: list[JudgeVerdict | None] = [None] * len(requests)
         todo: dict[str, list[int]] = {}
         for i, k in enumerate(keys):
-            if isinstance(found.get(k, {}).get("raw"), str):
+            if isinstance(found.get(k, {}).get("raw"), str) and parse_yes_no(found[k]["raw"]) is not None:
                 out[i] = self._verdict(found[k]["raw"], cached=True)
                 self._bump(cache_hits=1)
             else:
@@ -239,11 +275,13 @@ class LLMJudge:
             try:
                 raw = await self.client.chat(judge_messages(req, self.template), json_schema=schema, **overrides)
             except Exception as exc:  # noqa: BLE001 - reported in the verdict
-                self._bump(errors=1)
-                verdict = JudgeVerdict(satisfied=None, raw=None, error=f"{type(exc).__name__}: {exc}"[:500])
+                kind = failure_kind(exc)
+                self._bump(errors=1, connection_errors=int(kind == "connection"), http_errors=int(kind == "http_error"))
+                verdict = JudgeVerdict(satisfied=None, raw=None, error=f"{type(exc).__name__}: {exc}"[:500],
+                                       failure=kind)
             else:
                 verdict = self._verdict(raw, cached=False)
-                if self.cache is not None:
+                if self.cache is not None and verdict.satisfied is not None:
                     self.cache.put(k, {"raw": raw, "satisfied": verdict.satisfied, "model": self.client.config.model,
                                        "template_version": self.template_version, "item_id": req.item.id,
                                        "rubric_id": req.rubric.id})

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from rubrics.schema import RubricItem, RuleVerifier
-from rubrics.verdicts import METHODS, VerdictBatch
+from rubrics.verdicts import JUDGE_FAILURES, METHODS, VerdictBatch
 
 
 def rubric_key(rubric: Any) -> tuple[str, str]:
@@ -53,6 +53,10 @@ class JudgeReport(BaseModel):
     undecided: dict[str, int]
     unsupported: dict[str, int] = Field(description="'family:rule_id' -> count of unsupported verdicts")
     counters: dict[str, int]
+    judge_failures: dict[str, int] = Field(
+        default_factory=dict, description="failed LLM verdicts by kind: connection, http_error, parse_failure"
+    )
+    judge_failure_rate: float = Field(0.0, description="failed / LLM-judged verdicts (0 when nothing was judged)")
 
 
 def accuracy(items: list[RubricItem], batch: VerdictBatch) -> Accuracy:
@@ -106,10 +110,16 @@ def build_report(items: list[RubricItem], strict: VerdictBatch, loose: VerdictBa
         strict=accuracy(items, strict),
         loose=accuracy(items, loose),
         methods={m: methods.get(m, 0) for m in METHODS},
-        undecided={m: methods.get(m, 0) for m in ("unsupported", "no_judge", "parse_failure")},
+        undecided={m: methods.get(m, 0) for m in ("unsupported", "no_judge", *JUDGE_FAILURES)},
         unsupported=dict(sorted(unsupported.items())),
         counters=counters,
+        judge_failures={m: methods.get(m, 0) for m in JUDGE_FAILURES},
+        judge_failure_rate=_rate(sum(methods.get(m, 0) for m in JUDGE_FAILURES), methods.get("llm", 0)),
     )
+
+
+def _rate(failed: int, ok: int) -> float:
+    return failed / (failed + ok) if failed + ok else 0.0
 
 
 def _pct(x: float) -> str:
@@ -137,7 +147,8 @@ def to_markdown(report: JudgeReport, title: str = "Rubric verdicts") -> str:
         "|---|---:|",
         *[f"| {m} | {n} |" for m, n in report.methods.items()],
         "",
-        "Undecided verdicts (unsupported / no_judge / parse_failure) count as not followed.",
+        "Undecided verdicts (unsupported / no_judge / parse_failure / connection / http_error) count as not "
+        "followed.",
         "",
     ]
     if report.unsupported:
@@ -266,7 +277,7 @@ async def ajudge_files(
     """Judge a response file against a rubric dataset; write ``verdicts.jsonl``, ``report.json``, ``report.md``."""
     from pathlib import Path
 
-    from rubrics.io import write_jsonl, write_text
+    from rubrics.io import staged_dir, write_jsonl, write_text
     from rubrics.verdicts import acompute_verdict_modes
 
     items = read_rubric_items(items_path)
@@ -274,8 +285,8 @@ async def ajudge_files(
     modes = await acompute_verdict_modes(pairs, judge=judge, modes=(False, True), progress=progress)
     strict, loose = modes[False], modes[True]
     report = build_report([it for it, _ in pairs], strict, loose)
-    out = Path(out_dir)
-    write_jsonl(out / "verdicts.jsonl", verdict_rows(pairs, strict, loose))
-    write_text(out / "report.json", report.model_dump_json(indent=2))
-    write_text(out / "report.md", to_markdown(report, title or f"Rubric verdicts: {Path(responses_path).name}"))
+    with staged_dir(out_dir, kind="rubrics-judge", known=("verdicts.jsonl",)) as out:
+        write_jsonl(out / "verdicts.jsonl", verdict_rows(pairs, strict, loose))
+        write_text(out / "report.json", report.model_dump_json(indent=2))
+        write_text(out / "report.md", to_markdown(report, title or f"Rubric verdicts: {Path(responses_path).name}"))
     return report

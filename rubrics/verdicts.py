@@ -8,10 +8,12 @@
 * ``llm``: decided by the LLM judge (the same verdict in strict and loose mode);
 * ``unsupported``: a rule whose family / id has no checker or whose kwargs cannot build one;
 * ``no_judge``: an LLM rubric and no judge was given;
-* ``parse_failure``: the judge's answer could not be parsed, or the call failed;
+* ``parse_failure``: the judge's answer could not be parsed;
+* ``connection``: the judge call failed to reach the server (refused, reset, timed out);
+* ``http_error``: the judge server answered with an error status;
 * ``""``: padding (``rubric_mask`` False).
 
-**Undecided verdicts** (``unsupported``, ``no_judge``, ``parse_failure``) are stored as ``-1`` in ``s`` so that
+**Undecided verdicts** (``unsupported``, ``no_judge``, ``parse_failure``, ``connection``, ``http_error``) are stored as ``-1`` in ``s`` so that
 reward code that ignores ``decided`` is conservative, and ``decided`` is False there: mask them out (or count
 them as failures, as the accuracy report does) explicitly.
 
@@ -33,9 +35,10 @@ from rubrics import rules
 from rubrics.rules.base import RuleArgumentError, UnsupportedRule, loose_variants
 from rubrics.schema import RubricItem, RuleVerifier
 
-Method = Literal["rule", "llm", "unsupported", "no_judge", "parse_failure", ""]
-METHODS: tuple[str, ...] = ("rule", "llm", "unsupported", "no_judge", "parse_failure")
-UNDECIDED: frozenset[str] = frozenset({"unsupported", "no_judge", "parse_failure"})
+Method = Literal["rule", "llm", "unsupported", "no_judge", "parse_failure", "connection", "http_error", ""]
+METHODS: tuple[str, ...] = ("rule", "llm", "unsupported", "no_judge", "parse_failure", "connection", "http_error")
+JUDGE_FAILURES: tuple[str, ...] = ("connection", "http_error", "parse_failure")
+UNDECIDED: frozenset[str] = frozenset({"unsupported", "no_judge", *JUDGE_FAILURES})
 
 
 @dataclass
@@ -47,6 +50,8 @@ class VerdictCounters:
     unsupported: int = 0
     no_judge: int = 0
     parse_failure: int = 0
+    connection: int = 0
+    http_error: int = 0
     llm_cached: int = 0
     judge_errors: int = 0
     rule_errors: int = 0
@@ -124,7 +129,7 @@ def _empty(pairs: Sequence[tuple[RubricItem, str]], loose: bool) -> VerdictBatch
         s=np.zeros((B, R), dtype=np.int8),
         rubric_mask=np.zeros((B, R), dtype=bool),
         decided=np.zeros((B, R), dtype=bool),
-        method=np.full((B, R), "", dtype="<U13"),
+        method=np.full((B, R), "", dtype="<U16"),
         weights=np.zeros((B, R), dtype=np.float32),
         rubric_ids=[[r.id for r in it.rubrics] for it, _ in pairs],
         item_ids=[it.id for it, _ in pairs],
@@ -218,10 +223,11 @@ async def _llm_verdicts(
     for sl, verdict in zip(slots, verdicts):
         for batch in batches.values():
             if verdict.satisfied is None:
-                batch.method[sl.b, sl.k] = "parse_failure"
                 err = getattr(verdict, "error", None)
+                kind = getattr(verdict, "failure", None) or "parse_failure"
+                batch.method[sl.b, sl.k] = kind
                 batch.notes[sl.b][sl.k] = f"judge call failed: {err}" if err else "unparseable judge answer"
-                batch.counters.parse_failure += 1
+                setattr(batch.counters, kind, getattr(batch.counters, kind) + 1)
                 batch.counters.judge_errors += bool(err)
                 continue
             batch.s[sl.b, sl.k] = 1 if verdict.satisfied else -1

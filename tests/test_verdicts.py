@@ -116,7 +116,7 @@ def test_report_matches_ifeval_reporting():
     assert rep.strict.instructions == 6 and rep.strict.instructions_followed == 4
     assert rep.strict.tier0["ifeval:punctuation"] == 1.0 and rep.strict.tier1["llm"] == 0.0
     assert rep.unsupported == {"ifeval:keywords:nope": 1}
-    assert rep.undecided == {"unsupported": 1, "no_judge": 1, "parse_failure": 0}
+    assert rep.undecided == {"unsupported": 1, "no_judge": 1, "parse_failure": 0, "connection": 0, "http_error": 0}
     md = to_markdown(rep)
     assert "| prompt-level accuracy (%) | 50.00 |" in md and "`ifeval:keywords:nope`" in md
 
@@ -205,7 +205,8 @@ def test_cli_judge_llm_rubrics_over_http(tmp_path, scripted_openai):
     res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "out")])
     assert res.exit_code == 0, res.output
     report = json.loads((tmp_path / "out" / "report.json").read_text())
-    assert report["methods"] == {"rule": 7, "llm": 2, "unsupported": 2, "no_judge": 0, "parse_failure": 0}
+    assert report["methods"] == {"rule": 7, "llm": 2, "unsupported": 2, "no_judge": 0, "parse_failure": 0,
+                                 "connection": 0, "http_error": 0}
     assert report["strict"]["tier1"]["llm"] == 0.5 and server.count == 2
     assert server.bodies[0]["max_tokens"] == 4
     rows = [json.loads(x) for x in (tmp_path / "out" / "verdicts.jsonl").read_text().splitlines()]

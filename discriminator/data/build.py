@@ -10,7 +10,7 @@ Layout of ``out_dir``::
     paper/{train,val,test}.jsonl   optional RTT-paper discriminator JSONL (criteria, response, char_labels)
     report.json / report.md        per-family counts and acceptance rates, a sample of diffs
 
-Re-running skips finished items and, inside an unfinished item, rubrics already recorded; consolidation
+Shards and the done index are durable (see discriminator/data/shards.py). Re-running skips finished items and, inside an unfinished item, rubrics already recorded; consolidation
 rewrites the outputs atomically from all shards.
 """
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import os
 import re
 from collections import Counter, defaultdict
@@ -29,9 +28,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from discriminator.data.compose import compose_positive
-from discriminator.data.diff_labels import SpanOptions, diff_spans, render_diff_markdown, spans_from_opcodes
+from discriminator.data.diff_labels import (
+    SpanOptions,
+    diff_spans,
+    render_diff_markdown,
+    spans_from_opcodes,
+)
 from discriminator.data.programmatic import family_key, make_negative, verify_pair
 from discriminator.data.schema import SpanRow, spans_to_char_labels, write_rows
+from discriminator.data.shards import DurableShards, ShardError  # noqa: F401 - re-exported
 from rubrics.io import atomic_open, iter_jsonl, write_jsonl
 from rubrics.schema import RubricItem, stable_id
 
@@ -106,93 +111,10 @@ class PairRecord(BaseModel):
 # ----------------------------------------------------------------------------------------------- shards
 
 
-def _safe(name: str) -> str:
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:80]
-    return f"{stem}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+class ShardStore(DurableShards):
+    """The build's shards of :class:`PairRecord` (see :class:`discriminator.data.shards.DurableShards`)."""
 
-
-class ShardStore:
-    """Append-only per-item shards plus a done index: the resumable part of the build."""
-
-    def __init__(self, out_dir: str | os.PathLike):
-        self.root = Path(out_dir)
-        self.done_path = self.root / "done.jsonl"
-        self._done: set[tuple[str, str]] | None = None
-
-    def shard(self, source: str, item_id: str) -> Path:
-        return self.root / "shards" / source / f"{_safe(item_id)}.jsonl"
-
-    def done(self) -> set[tuple[str, str]]:
-        if self._done is None:
-            self._done = set()
-            if self.done_path.exists():
-                for _, obj in _tolerant_jsonl(self.done_path):
-                    self._done.add((obj["source"], obj["item_id"]))
-        return self._done
-
-    def is_done(self, source: str, item_id: str) -> bool:
-        return (source, item_id) in self.done()
-
-    def recorded(self, source: str, item_id: str) -> dict[str, PairRecord]:
-        path = self.shard(source, item_id)
-        if not path.exists():
-            return {}
-        return {r.rubric_id: r for r in (PairRecord.model_validate(o) for _, o in _tolerant_jsonl(path))}
-
-    def append(self, record: PairRecord) -> None:
-        path = self.shard(record.source, record.item_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "ab") as fh:
-            if fh.tell() > 0:  # a torn last line (crash mid-write) must not swallow this record
-                with open(path, "rb") as rd:
-                    rd.seek(-1, os.SEEK_END)
-                    if rd.read(1) != b"\n":
-                        fh.write(b"\n")
-            fh.write(record.model_dump_json().encode() + b"\n")
-            fh.flush()
-
-    def mark_done(self, source: str, item_id: str, n: int) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.done_path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"source": source, "item_id": item_id, "records": n}) + "\n")
-            fh.flush()
-        self.done().add((source, item_id))
-
-    def all_records(self) -> list[PairRecord]:
-        out = []
-        base = self.root / "shards"
-        if not base.exists():
-            return out
-        for path in sorted(base.glob("*/*.jsonl")):
-            seen: dict[str, PairRecord] = {}
-            for _, obj in _tolerant_jsonl(path):
-                rec = PairRecord.model_validate(obj)
-                seen[rec.rubric_id] = rec  # the last record of a rubric wins
-            out.extend(seen.values())
-        return out
-
-
-def _torn(raw: bytes) -> bool:
-    """A line cut by a crash: valid JSON never stops mid-object, so a prefix that does not close is torn."""
-    return not raw.rstrip().endswith(b"}")
-
-
-def _tolerant_jsonl(path: Path) -> Iterable[tuple[int, dict]]:
-    """JSONL lines of an append-only file; a truncated last line (a crash mid-write) is skipped."""
-    with open(path, "rb") as fh:
-        lines = fh.read().split(b"\n")
-    for i, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            if i >= len(lines) - 1 or not any(x.strip() for x in lines[i:]) or _torn(raw):
-                continue  # torn line of an interrupted write
-            from rubrics.io import RecordError
-
-            raise RecordError(path, i, None, "malformed shard line (not the last line: the shard is corrupt)") from None
-        yield i, obj
+    record_type = PairRecord
 
 
 # ----------------------------------------------------------------------------------------------- programmatic
@@ -268,7 +190,12 @@ async def llm_item(item: RubricItem, config: BuildConfig, client: Any, *, judge:
 
     ``on_record`` is called as soon as each record is known (the build appends it to the item's shard, so an
     interrupted run keeps every finished pair)."""
-    from discriminator.data.llm_generation import GenerationStats, PositiveResult, generate_negative, generate_positive
+    from discriminator.data.llm_generation import (
+        GenerationStats,
+        PositiveResult,
+        generate_negative,
+        generate_positive,
+    )
 
     stats = stats if stats is not None else GenerationStats()
     todo = [r for r in item.rubrics if r.id not in skip]
@@ -403,6 +330,9 @@ class BuildReport(BaseModel):
     llm: dict[str, Any] = Field(default_factory=dict)
     files: dict[str, str] = Field(default_factory=dict)
     samples: list[str] = Field(default_factory=list)
+    failed_items: int = Field(0, description="items with a failed LLM call: not done, retried by a rerun")
+    failures: list[str] = Field(default_factory=list, description="the first failures, 'item: reason'")
+    repaired: list[str] = Field(default_factory=list, description="what --repair redid")
 
     def table_rows(self) -> list[dict[str, Any]]:
         return [
@@ -472,10 +402,10 @@ ProgressFn = Callable[[str, int, int], None]
 
 
 def consolidate(out_dir: str | os.PathLike, config: BuildConfig, *, tokenizer: Any = None,
-                items: Sequence[RubricItem] | None = None) -> BuildReport:
+                items: Sequence[RubricItem] | None = None, store: ShardStore | None = None) -> BuildReport:
     """Read every shard and (re)write ``spans.parquet``, the optional paper JSONL and the report, atomically."""
     out = Path(out_dir)
-    store = ShardStore(out)
+    store = store or ShardStore(out)
     records = store.all_records()
     if items is not None:  # restrict to the requested items (a shared out dir may hold more)
         wanted = {it.id for it in items}
@@ -501,12 +431,15 @@ def consolidate(out_dir: str | os.PathLike, config: BuildConfig, *, tokenizer: A
 
 def build_dataset(items: Sequence[RubricItem], out_dir: str | os.PathLike, config: BuildConfig | None = None, *,
                   llm_config: Any = None, judge_config: Any = None, positives: dict[str, str] | None = None,
-                  progress: ProgressFn | None = None, tokenizer: Any = None) -> BuildReport:
-    """Build (or resume) the dataset for ``items`` into ``out_dir`` and consolidate it."""
+                  progress: ProgressFn | None = None, tokenizer: Any = None, repair: bool = False) -> BuildReport:
+    """Build (or resume) the dataset for ``items`` into ``out_dir`` and consolidate it.
+
+    Items whose LLM calls failed are not marked done (``report.failed_items``); a corrupt shard line raises
+    :class:`ShardError` unless ``repair`` (then its item is redone)."""
     config = config or BuildConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    store = ShardStore(out)
+    store = ShardStore(out, repair=repair)
     positives = positives or {}
     skipped = 0
     llm_stats = None
@@ -523,9 +456,12 @@ def build_dataset(items: Sequence[RubricItem], out_dir: str | os.PathLike, confi
         todo = [it for it in items if not store.is_done("llm", it.id)]
         skipped += len(items) - len(todo)
         llm_stats = asyncio.run(_run_llm(store, todo, config, llm_config, judge_config, positives, progress))
-    report = consolidate(out, config, tokenizer=tokenizer, items=items)
+    report = consolidate(out, config, tokenizer=tokenizer, items=items, store=store)
     report.items_skipped = skipped
+    report.repaired = store.repaired
     if llm_stats is not None:
+        report.failed_items = llm_stats.pop("failed_items", 0)
+        report.failures = llm_stats.pop("failures", [])
         report.llm = llm_stats
     with atomic_open(out / "report.json") as fh:
         fh.write(report.model_dump_json(indent=2))
@@ -536,19 +472,26 @@ def run_item_sync(store: ShardStore, item: RubricItem, config: BuildConfig, *, p
     """Programmatic records of one item, skipping rubrics already recorded; marks the item done."""
     recorded = store.recorded("program", item.id)
     new = programmatic_item(item, config, positive=positive, skip=set(recorded))
-    for rec in new:
-        store.append(rec)
+    store.append_many(new)
     store.mark_done("program", item.id, len(recorded) + len(new))
     return [*recorded.values(), *new]
 
 
-def write_item_records(store: ShardStore, source: str, item_id: str, records: Sequence[PairRecord]) -> None:
-    """Append computed records (e.g. returned by a cached flow task) and mark the item done."""
+def call_failed(rec: PairRecord) -> bool:
+    """A record that only says an LLM request failed (connection, HTTP error): never stored, never done."""
+    return rec.positive_status == "error" or rec.reason.startswith(("request_error", "request failed"))
+
+
+def write_item_records(store: ShardStore, source: str, item_id: str, records: Sequence[PairRecord]) -> bool:
+    """Append computed records (e.g. returned by a cached flow task) and mark the item done, unless some LLM call
+    of the item failed: then only the good records are kept and the item stays to do (returns False)."""
     recorded = store.recorded(source, item_id)
-    for rec in records:
-        if rec.rubric_id not in recorded:
-            store.append(rec)
+    failed = [r for r in records if call_failed(r)]
+    store.append_many([r for r in records if r.rubric_id not in recorded and not call_failed(r)])
+    if failed:
+        return False
     store.mark_done(source, item_id, len(set(recorded) | {r.rubric_id for r in records}))
+    return True
 
 
 async def _run_llm(store: ShardStore, items: Sequence[RubricItem], config: BuildConfig, llm_config: Any,
@@ -567,6 +510,12 @@ async def _run_llm(store: ShardStore, items: Sequence[RubricItem], config: Build
     # items run concurrently; the client's semaphore bounds the requests in flight
     sem = asyncio.Semaphore(max(1, llm_config.max_concurrency))
 
+    failures: list[str] = []
+
+    def keep(rec: PairRecord) -> None:
+        if not call_failed(rec):  # a failed request is not a result: the rerun asks again
+            store.append(rec)
+
     async def one(item: RubricItem) -> None:
         nonlocal done
         async with sem:
@@ -574,8 +523,12 @@ async def _run_llm(store: ShardStore, items: Sequence[RubricItem], config: Build
             # a resumed item keeps the positive its finished pairs were made from
             earlier = next((r.positive for r in recorded.values() if r.positive), None)
             records = await llm_item(item, config, client, judge=judge, positive=earlier or positives.get(item.id),
-                                     skip=set(recorded), stats=stats, on_record=store.append)
-            store.mark_done("llm", item.id, len(recorded) + len(records))
+                                     skip=set(recorded), stats=stats, on_record=keep)
+            failed = [r for r in records if call_failed(r)]
+            if failed:
+                failures.append(f"{item.id}: {failed[0].reason}")
+            else:
+                store.mark_done("llm", item.id, len(recorded) + len(records))
         done += 1
         if progress:
             progress("llm", done, len(items))
@@ -589,6 +542,8 @@ async def _run_llm(store: ShardStore, items: Sequence[RubricItem], config: Build
     out = stats.model_dump()
     out["rejected"] = dict(stats.rejected)
     out["client"] = client.stats.model_dump()
+    out["failed_items"] = len(failures)
+    out["failures"] = failures[:20]
     return out
 
 

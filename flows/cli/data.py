@@ -12,17 +12,20 @@ app = typer.Typer(no_args_is_help=True)
 
 def _fail(message: str) -> None:
     from rich.console import Console
+    from rich.markup import escape
 
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    Console(stderr=True).print(
+        f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True, emoji=False
+    )
     raise typer.Exit(1)
 
 
-def _llm_config(base_url: Optional[str], model: Optional[str], max_concurrency: int, what: str):
+def _llm_config(base_url: Optional[str], model: Optional[str], max_concurrency: int, what: str, retries: int = 5):
     from rubrics.llm import LLMConfig
 
     if not base_url or not model:
         _fail(f"{what} needs --llm-base-url and --llm-model")
-    return LLMConfig(base_url=base_url, model=model, max_concurrency=max_concurrency)
+    return LLMConfig(base_url=base_url, model=model, max_concurrency=max_concurrency, max_retries=retries)
 
 
 @app.command("negatives")
@@ -33,6 +36,7 @@ def negatives(
     llm_base_url: Optional[str] = typer.Option(None, "--llm-base-url", help="OpenAI-compatible endpoint (…/v1)."),
     llm_model: Optional[str] = typer.Option(None, "--llm-model", help="Model name at the endpoint."),
     max_concurrency: int = typer.Option(8, "--max-concurrency", min=1, help="Requests in flight to the endpoint."),
+    llm_retries: int = typer.Option(5, "--llm-retries", min=0, help="Retries of a failed request (with back-off)."),
     judge_base_url: Optional[str] = typer.Option(None, "--judge-base-url", help="Judge endpoint for LLM rubrics."),
     judge_model: Optional[str] = typer.Option(None, "--judge-model", help="Judge model name."),
     seed: int = typer.Option(0, help="Seed of the item-level train/val/test split."),
@@ -44,16 +48,37 @@ def negatives(
     max_items: Optional[int] = typer.Option(None, "--max-items", min=1, help="Only the first N items."),
     anchor: str = typer.Option("word", "--anchor", help="Span anchor of insertions: word | adjacent | none."),
     expand_words: bool = typer.Option(True, "--expand-words/--no-expand-words", help="Snap spans to whole words."),
+    strict: bool = typer.Option(True, "--strict/--lenient",
+                                help="Strict: stop at the first bad record or conflicting duplicate id. Lenient: "
+                                     "leave it out and list it."),
+    allow_empty: bool = typer.Option(False, "--allow-empty", help="Accept an --items file without any record."),
+    repair: bool = typer.Option(False, "--repair", help="Redo items whose shard or done line is corrupt (default: "
+                                                         "stop with an error naming file:line)."),
+    max_failure_rate: float = typer.Option(0.0, "--max-failure-rate", min=0.0, max=1.0,
+                                           help="Exit 1 when more than this fraction of items had failed LLM calls "
+                                                "(those items are not marked done: a rerun retries them)."),
 ) -> None:
     """Build span-labelled (positive, minimal-modification negative) pairs, resumably."""
     from pydantic import ValidationError
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.markup import escape
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
     from rich.table import Table
 
-    from discriminator.data.build import BuildConfig, build_dataset, load_positives
+    from discriminator.data.build import (
+        BuildConfig,
+        ShardError,
+        build_dataset,
+        load_positives,
+    )
     from discriminator.data.diff_labels import SpanOptions
-    from rubrics.importers import import_items
+    from rubrics.importers import import_all
     from rubrics.io import RecordError
 
     console, err = Console(), Console(stderr=True)
@@ -68,14 +93,22 @@ def negatives(
         _fail(exc.errors()[0]["msg"])
     llm = judge = None
     if mode != "programmatic":
-        llm = _llm_config(llm_base_url, llm_model, max_concurrency, f"--mode {mode}")
+        llm = _llm_config(llm_base_url, llm_model, max_concurrency, f"--mode {mode}", llm_retries)
     if judge_base_url or judge_model:
-        judge = _llm_config(judge_base_url, judge_model, max_concurrency, "the judge")
+        judge = _llm_config(judge_base_url, judge_model, max_concurrency, "the judge", llm_retries)
     try:
-        loaded = [it for spec in items for it in import_items(spec)]
+        imported = import_all(items, strict=strict, allow_empty=allow_empty)
         given = load_positives(positives) if positives else None
-    except (RecordError, FileNotFoundError, ValueError) as exc:
+    except RecordError as exc:
+        _fail(f"{exc}" + (" (use --lenient to leave it out)" if strict else ""))
+    except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
+    loaded = imported.items
+    if imported.rejected:
+        err.print(f"[yellow]{len(imported.rejected)} records left out[/], first: {escape(str(imported.rejected[0]))}",
+                  highlight=False, soft_wrap=True, emoji=False)
+    if imported.empty_sources:
+        err.print(f"[yellow]warning:[/] no records in {escape(', '.join(imported.empty_sources))}", highlight=False)
     if max_items:
         loaded = loaded[:max_items]
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -87,7 +120,13 @@ def negatives(
                 bars[source] = progress.add_task(f"{source} pairs", total=total)
             progress.update(bars[source], completed=done, total=total)
 
-        report = build_dataset(loaded, out, config, llm_config=llm, judge_config=judge, positives=given, progress=tick)
+        try:
+            report = build_dataset(loaded, out, config, llm_config=llm, judge_config=judge, positives=given,
+                                   progress=tick, repair=repair)
+        except ShardError as exc:
+            _fail(f"{exc} (rerun with --repair to redo the affected item)")
+        except OSError as exc:
+            _fail(str(exc))
     table = Table(title=f"discriminator data ({mode}, policy {policy})")
     table.add_column("family", overflow="fold", min_width=24)
     for col in ("src", "tried", "ok", "flag", "rej", "unsup", "cov"):
@@ -103,6 +142,13 @@ def negatives(
         console.print("LLM: accepted {} flagged {} rejected {} ({})".format(
             report.llm.get("accepted", 0), report.llm.get("flagged", 0), sum(rej.values()),
             ", ".join(f"{k} {v}" for k, v in rej.items()) or "-"))
+    if report.failed_items:
+        rate = report.failed_items / max(1, len(loaded))
+        msg = (f"{report.failed_items} items had failed LLM calls (not marked done; a rerun retries them), "
+               f"first: {report.failures[0] if report.failures else '?'}")
+        if rate > max_failure_rate:
+            _fail(msg + f" - failure rate {rate:.0%} is above --max-failure-rate {max_failure_rate:g}")
+        err.print(f"[yellow]warning:[/] {escape(msg)}", highlight=False, soft_wrap=True, emoji=False)
 
 
 @app.command("greedy")

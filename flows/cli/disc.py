@@ -12,8 +12,11 @@ app = typer.Typer(no_args_is_help=True)
 
 def _fail(message: str) -> None:
     from rich.console import Console
+    from rich.markup import escape
 
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    Console(stderr=True).print(
+        f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True, emoji=False
+    )
     raise typer.Exit(1)
 
 
@@ -31,7 +34,9 @@ def _parse_sets(sets: list[str]) -> dict[str, Any]:
 
 @app.command("train")
 def train_cmd(
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML of TrainConfig options."),
+    config: Optional[str] = typer.Option(
+        None, "--config", "-c", help="Preset (minilm, tiny, paper) or a YAML file of TrainConfig options."
+    ),
     data: Optional[Path] = typer.Option(None, "--data", help="SpanRow Parquet/JSONL (overrides the config)."),
     backbone: Optional[str] = typer.Option(None, "--backbone", help="HF folder/id (default: bundled MiniLM-L6)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (checkpoints, model/, loss curve)."),
@@ -72,7 +77,8 @@ def train_cmd(
         overrides["pos_weight"] = pos_weight
     if threshold is not None:
         overrides["threshold"] = threshold
-    overrides.update(_parse_sets(sets))
+    overrides = {k: v for k, v in overrides.items() if v is not None}  # options not given
+    overrides.update(_parse_sets(sets))  # --set key=null is an explicit None
     try:
         cfg = TrainConfig.from_yaml(config, **overrides)
         if no_pos_weight:

@@ -7,6 +7,7 @@ temporary local API started for this process, runs recorded in ``$PREFECT_HOME``
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -61,8 +62,11 @@ def prefect_mode() -> str:
 
 def fail(message: str) -> None:
     from rich.console import Console
+    from rich.markup import escape
 
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    Console(stderr=True).print(
+        f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True, emoji=False
+    )
     raise typer.Exit(1)
 
 
@@ -89,9 +93,13 @@ class _StageHandler:
                 m = STAGE_EVENT.match(msg)
                 if m:
                     self._stage(m.group(1), m.group(2), m.group(3).lstrip(": ").strip())
+                elif record.levelno >= logging.ERROR and not verbose:
+                    pass  # the stage's ✗ line and the final error line say it once (not once per logger)
                 elif record.levelno >= logging.WARNING and not verbose:
-                    console.print(f"[yellow]{record.levelname.lower()}:[/] {msg.splitlines()[0][:300]}",
-                                  highlight=False)
+                    from rich.markup import escape
+
+                    console.print(f"[yellow]{record.levelname.lower()}:[/] {escape(msg.splitlines()[0][:300])}",
+                                  highlight=False, emoji=False)
                 elif self.current:
                     line = msg.splitlines()[0] if msg else ""
                     progress.update(overall, description=f"[bold]{self.current}[/] {line[:90]}")
@@ -106,8 +114,12 @@ class _StageHandler:
                 progress.update(overall, completed=min(self.done, n), description=f"[bold]{stage}[/] {event}")
                 color = {"ran": "green", "cached": "cyan", "skipped": "yellow", "failed": "red"}[event]
                 mark = {"ran": "✓", "cached": "↺", "skipped": "–", "failed": "✗"}[event]
-                console.print(f"[{color}]{mark}[/] [bold]{stage:<17}[/] [{color}]{event:<8}[/] {detail[:160]}",
-                              highlight=False)
+                if event == "failed":  # the error itself is the command's final error line
+                    detail = "(see the error below)"
+                from rich.markup import escape
+
+                console.print(f"[{color}]{mark}[/] [bold]{stage:<17}[/] [{color}]{event:<8}[/] {escape(detail[:160])}",
+                              highlight=False, emoji=False)
                 self.current = None
 
         return Handler()
@@ -150,12 +162,16 @@ def run_pipeline(params: Any, *, verbose: bool = False, title: str = "RTT pipeli
         for lg in loggers:
             lg.addHandler(handler)
         try:
-            if mode == "ephemeral":
-                progress.update(overall, description="starting Prefect's temporary local API (ephemeral mode)")
-                ts = time.perf_counter()
-                _warm_up_api()
-                console.print(f"[dim]Prefect ephemeral API up in {time.perf_counter() - ts:.1f} s[/]")
-            report = rtt_pipeline(params)
+            with contextlib.ExitStack() as stack:
+                if mode == "ephemeral":
+                    from flows.prefect_local import temporary_api
+
+                    progress.update(overall, description="starting Prefect's temporary local API (ephemeral mode)")
+                    ts = time.perf_counter()
+                    stack.enter_context(temporary_api())  # dies with this process, even on kill -9
+                    _warm_up_api()
+                    console.print(f"[dim]Prefect temporary API up in {time.perf_counter() - ts:.1f} s[/]")
+                report = rtt_pipeline(params)
         finally:
             for lg in loggers:
                 lg.removeHandler(handler)

@@ -9,6 +9,12 @@ import typer
 
 app = typer.Typer(no_args_is_help=True)
 
+
+def escape_markup(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
 FORMAT_HELP = (
     "Record format (auto-detected from the first record by default): ifeval, ifbench, muldimif, rar, healthbench, "
     "tulu, rtt, generic; or a container (jsonl, parquet, hf) whose records are auto-detected."
@@ -47,10 +53,11 @@ def build(
         "(becomes a requirement of weight |w|) or auto (the rubric's/record's 'polarity' field, else the format's "
         "convention, else a heuristic; counted in the report).",
     ),
-    allow_empty: bool = typer.Option(
-        False, "--allow-empty", help="With --lenient: write an empty dataset when every record is rejected."
-    ),
     rtt: bool = typer.Option(False, "--rtt/--no-rtt", help="Also write the RTT paper's training JSONL (rtt/)."),
+    allow_empty: bool = typer.Option(
+        False, "--allow-empty", help="Accept a SOURCE file without any record, and (with --lenient) write an empty dataset when every "
+        "record is rejected (default: both exit 1)."
+    ),
 ) -> None:
     """Import rubric sources into one deduplicated, split dataset with a report."""
     from pydantic import ValidationError
@@ -65,7 +72,7 @@ def build(
     console, err = Console(), Console(stderr=True)
 
     def fail(message: str) -> None:
-        err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape_markup(message)}", highlight=False, soft_wrap=True, emoji=False)
         raise typer.Exit(1)
 
     if format not in FORMATS:
@@ -151,16 +158,34 @@ def judge(
     ),
     llm_model: Optional[str] = typer.Option(None, "--llm-model", help="Judge model name (with --llm-base-url)."),
     llm_concurrency: int = typer.Option(8, "--llm-concurrency", min=1, help="Concurrent judge requests."),
+    llm_retries: int = typer.Option(5, "--llm-retries", min=0, help="Retries of a failed judge request (back-off)."),
     llm_max_tokens: Optional[int] = typer.Option(
         None, "--llm-max-tokens", min=1, help="Token budget of a judge answer (default: the client's)."
     ),
-    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="On-disk cache of judge verdicts."),
+    cache_dir: Optional[Path] = typer.Option(
+        None,
+        "--cache-dir",
+        help="On-disk cache of decided judge verdicts (key: model, endpoint, max tokens, template).",
+    ),
+    refresh: bool = typer.Option(False, "--refresh", help="Ask the judge again even for cached verdicts."),
+    max_judge_failure_rate: float = typer.Option(
+        0.1,
+        "--max-judge-failure-rate",
+        min=0.0,
+        max=1.0,
+        help="Exit 1 when more than this fraction of LLM verdicts failed (connection, http_error, parse_failure).",
+    ),
+    allow_judge_failures: bool = typer.Option(
+        False, "--allow-judge-failures", help="Exit 0 whatever the judge failure rate (the summary still says it)."
+    ),
     title: Optional[str] = typer.Option(None, "--title", help="Report title."),
 ) -> None:
     """Verdict of every response on every rubric (rules first, then the LLM judge); strict and loose accuracy."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
+
+    from rich.markup import escape
 
     from rubrics.io import RecordError
     from rubrics.judge_report import ajudge_files
@@ -170,7 +195,7 @@ def judge(
     console, err = Console(), Console(stderr=True)
 
     def fail(message: str) -> None:
-        err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape_markup(message)}", highlight=False, soft_wrap=True, emoji=False)
         raise typer.Exit(1)
 
     if bool(llm_base_url) != bool(llm_model):
@@ -184,9 +209,14 @@ def judge(
         from rubrics.llm import LLMClient, LLMConfig
 
         judge_obj = LLMJudge(
-            LLMClient(LLMConfig(base_url=llm_base_url, model=llm_model, max_concurrency=llm_concurrency)),
+            LLMClient(
+                LLMConfig(
+                    base_url=llm_base_url, model=llm_model, max_concurrency=llm_concurrency, max_retries=llm_retries
+                )
+            ),
             cache_dir=cache_dir,
             max_tokens=llm_max_tokens,
+            refresh=refresh,
         )
 
     with Progress(
@@ -229,6 +259,27 @@ def judge(
         f"{100 * report.loose.instruction_level:.2f}%",
     )
     console.print(table)
-    console.print("methods: " + ", ".join(f"{k} {v}" for k, v in report.methods.items() if v), highlight=False)
+    console.print(
+        "methods: " + ", ".join(f"{k} {v}" for k, v in report.methods.items() if v),
+        highlight=False,
+        markup=False,
+        emoji=False,
+    )
     if report.unsupported:
-        console.print(f"[yellow]unsupported rules[/] (counted as not followed): {report.unsupported}", highlight=False)
+        # rule ids such as ifbench:repeat:repeat_span must print as they are (no markup, no :emoji: codes)
+        console.print(
+            f"[yellow]unsupported rules[/] (counted as not followed): {escape(str(report.unsupported))}",
+            highlight=False,
+            emoji=False,
+        )
+    failed = sum(report.judge_failures.values())
+    if failed:
+        kinds = ", ".join(f"{k} {v}" for k, v in report.judge_failures.items() if v)
+        line = (
+            f"{failed} LLM verdicts failed ({kinds}; {report.judge_failure_rate:.0%} of judged): "
+            "counted as not followed"
+        )
+        if report.judge_failure_rate > max_judge_failure_rate and not allow_judge_failures:
+            fail(f"{line}; above --max-judge-failure-rate {max_judge_failure_rate:g} (pass --allow-judge-failures "
+                 "to accept)")
+        err.print(f"[bold yellow]warning:[/] {line}", highlight=False, soft_wrap=True)

@@ -11,12 +11,16 @@ from rubrics.importers.polarity import PitfallPolarity
 from rubrics.importers.source import (
     CONVERTERS,
     FORMATS,
+    DuplicateIndex,
+    EmptyInputError,
+    ImportResult,
     FormatName,
     Imported,
     RecordFormat,
     SourceReader,
     SourceSpec,
     detect_format,
+    import_all,
     import_items,
     validate_item,
 )
@@ -24,6 +28,9 @@ from rubrics.importers.source import (
 __all__ = [
     "CONVERTERS",
     "FORMATS",
+    "DuplicateIndex",
+    "EmptyInputError",
+    "ImportResult",
     "Context",
     "FieldError",
     "FormatName",
@@ -33,6 +40,7 @@ __all__ = [
     "SourceReader",
     "SourceSpec",
     "detect_format",
+    "import_all",
     "import_items",
     "validate_item",
 ]

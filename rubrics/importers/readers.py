@@ -19,23 +19,48 @@ HF_DISK_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
-def container_of(path: str) -> Container:
-    """Pick the reader from the path: suffix, a ``save_to_disk`` folder, or a hub id (``owner/name``)."""
-    p = Path(path)
+_FILE_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet", ".csv", ".tsv", ".txt", ".gz", ".zst", ".arrow", ".yaml",
+                  ".yml")
+
+
+def looks_like_hub_id(path: str) -> bool:
+    """Only a bare ``owner/name`` that names nothing local is a hub id.
+
+    Anything that looks like a path is one: a file suffix, a leading ``.`` / ``/`` / ``~``, more than one ``/``,
+    or a first component that exists locally (``in/missing.jsonl`` when ``in/`` exists)."""
+    if not _HUB_ID.match(path) or path.startswith((".", "/", "~")):
+        return False
+    if path.lower().endswith(_FILE_SUFFIXES):
+        return False
+    return not Path(path.split("/", 1)[0]).exists()
+
+
+def resolve_source(path: str) -> tuple[Container, str]:
+    """``(container, path)`` of a local file / ``save_to_disk`` folder, or ``("hf", hub id)``.
+
+    The one "path or hub id" rule of every command: a missing path is an immediate ``FileNotFoundError``; only a
+    bare ``owner/name`` goes to the hub (and fails at once when ``HF_HUB_OFFLINE`` / ``HF_DATASETS_OFFLINE`` is set
+    and it is not cached, instead of retrying the network)."""
+    p = Path(path).expanduser()
     if p.is_dir():
         if any((p / m).exists() for m in HF_DISK_MARKERS):
-            return "hf"
+            return "hf", str(p)
         raise FileNotFoundError(f"{path}: a folder that is not a saved Hugging Face dataset")
     if p.exists():
         suffixes = "".join(p.suffixes[-2:]).lower()
         if suffixes.endswith(".parquet"):
-            return "parquet"
+            return "parquet", str(p)
         if suffixes.endswith(".json"):
-            return "json"
-        return "jsonl"  # .jsonl, .ndjson and anything else: one JSON object per line
-    if _HUB_ID.match(path):
-        return "hf"
-    raise FileNotFoundError(f"{path}: no such file (and not a Hugging Face hub id)")
+            return "json", str(p)
+        return "jsonl", str(p)  # .jsonl, .ndjson and anything else: one JSON object per line
+    if looks_like_hub_id(path):
+        return "hf", path
+    raise FileNotFoundError(f"{path}: no such file")
+
+
+def container_of(path: str) -> Container:
+    """Pick the reader from the path: suffix, a ``save_to_disk`` folder, or a hub id (see :func:`resolve_source`)."""
+    return resolve_source(path)[0]
 
 
 def count_records(path: str, container: Container) -> int | None:
@@ -85,6 +110,8 @@ def iter_jsonl_records(path: str) -> Iterator[Record | ReadError]:
             if isinstance(text, ReadError):
                 yield text
                 continue
+            if lineno == 1:
+                text = text.removeprefix("\ufeff")  # a UTF-8 byte-order mark (Windows editors)
             if not text.strip():
                 continue
             try:
@@ -106,6 +133,7 @@ def iter_json_records(path: str) -> Iterator[Record | ReadError]:
     if isinstance(text, ReadError):
         yield text
         return
+    text = text.removeprefix("\ufeff")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -159,7 +187,15 @@ def iter_hf_records(path: str, *, split: str | None = None) -> Iterator[Record |
     if p.is_dir() and any((p / m).exists() for m in HF_DISK_MARKERS):
         ds = datasets.load_from_disk(str(p))
     else:
-        ds = datasets.load_dataset(path, split=split)
+        import os
+
+        offline = any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on")
+                      for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+        try:
+            ds = datasets.load_dataset(path, split=split)
+        except Exception as exc:  # noqa: BLE001 - hub errors are many types; report one line
+            why = "offline (HF_HUB_OFFLINE) and not in the local cache" if offline else str(exc).splitlines()[0]
+            raise FileNotFoundError(f"{path}: not a local file, and the hub dataset could not be loaded: {why}") from None
     if isinstance(ds, datasets.DatasetDict):
         parts = [(name, ds[name]) for name in ds if split is None or name == split]
         if not parts:

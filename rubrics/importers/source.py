@@ -166,17 +166,82 @@ class SourceReader:
         return Imported(item, None, rec.path, rec.line)
 
 
+class DuplicateIndex:
+    """The one duplicate rule of every command that reads items.
+
+    A second item with the same id *and* the same content, or with the same content under another id, is an
+    exact duplicate: dropped and counted. A second item with the same id and *different* content is an error
+    naming both places (``--lenient``: reported and left out)."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, tuple[str, str | None, int | None]] = {}  # id -> (content hash, path, line)
+        self.by_hash: dict[str, str] = {}  # content hash -> kept id
+
+    def check(self, item: RubricItem, path: str | None, line: int | None) -> RecordError | str | None:
+        """None: new (and remembered); the kept id (str): an exact duplicate to drop; RecordError: a conflict."""
+        digest = item.content_hash()
+        seen = self.by_id.get(item.id)
+        if seen is not None and seen[0] != digest:
+            where = ":".join(str(p) for p in seen[1:] if p is not None) or "<input>"
+            return RecordError(path, line, "id", f"duplicate item id {item.id!r} with different content (first at "
+                               f"{where}); give sources distinct names (name=path) or fix one of the records")
+        if seen is not None or digest in self.by_hash:
+            return self.by_hash.get(digest, item.id)
+        self.by_id[item.id] = (digest, path, line)
+        self.by_hash[digest] = item.id
+        return None
+
+
+class EmptyInputError(ValueError):
+    """An input file holds no records at all (pass ``allow_empty`` / ``--allow-empty`` to accept that)."""
+
+
+@dataclass
+class ImportResult:
+    """Items of several sources after the duplicate rule, with what was left out."""
+
+    items: list[RubricItem]
+    rejected: list[RecordError]
+    duplicates: int
+    empty_sources: list[str]
+
+
+def import_all(specs: "list[SourceSpec | str]", *, strict: bool = True, allow_empty: bool = False) -> ImportResult:
+    """Items of every source with one shared :class:`DuplicateIndex` (strict: raise the first bad record or
+    conflicting duplicate; lenient: leave them out and list them). A source with no records raises
+    :class:`EmptyInputError` unless ``allow_empty``."""
+    index = DuplicateIndex()
+    result = ImportResult([], [], 0, [])
+    for spec in specs:
+        spec = SourceSpec.parse(spec) if isinstance(spec, str) else spec
+        read = 0
+        for out in SourceReader(spec):
+            read += 1
+            error = out.error
+            if out.item is not None:
+                dup = index.check(out.item, out.path, out.line)
+                if isinstance(dup, str):
+                    result.duplicates += 1
+                    continue
+                error = dup
+            if error is not None:
+                if strict:
+                    raise error
+                result.rejected.append(error)
+                continue
+            result.items.append(out.item)
+        if read == 0:
+            result.empty_sources.append(spec.path)
+    if result.empty_sources and not allow_empty:
+        raise EmptyInputError(f"{', '.join(result.empty_sources)}: no records (an empty input; pass --allow-empty "
+                              "to accept it)")
+    return result
+
+
 def import_items(spec: SourceSpec | str, *, strict: bool = True) -> list[RubricItem]:
-    """All items of one source (strict: raise the first :class:`RecordError`; lenient: skip bad records)."""
-    spec = SourceSpec.parse(spec) if isinstance(spec, str) else spec
-    items = []
-    for out in SourceReader(spec):
-        if out.error is not None:
-            if strict:
-                raise out.error
-            continue
-        items.append(out.item)
-    return items
+    """All items of one source (strict: raise the first :class:`RecordError`; lenient: skip bad records); the
+    duplicate rule of :class:`DuplicateIndex` applies. An empty source gives an empty list."""
+    return import_all([spec], strict=strict, allow_empty=True).items
 
 
 def _stem(path: str) -> str:

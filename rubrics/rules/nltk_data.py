@@ -55,13 +55,25 @@ def try_download_missing() -> list[str]:
     return missing
 
 
+def missing_resource(exc: LookupError) -> str | None:
+    """The resource name in NLTK's ``LookupError`` ("Resource averaged_perceptron_tagger_eng not found")."""
+    import re
+
+    text = str(exc)
+    m = re.search(r"Resource\s+\x1b?\[?[0-9;]*m?([\w.-]+)", text)
+    if m and m.group(1) in RESOURCES:
+        return m.group(1)
+    return next((name for name, path in RESOURCES.items() if name in text or path in text), m.group(1) if m else None)
+
+
 def missing_error(rule: str, exc: LookupError) -> NltkDataMissing:
-    first = str(exc).strip().splitlines()
-    hint = next((ln.strip() for ln in first if "Resource" in ln), first[0] if first else "")
+    name = missing_resource(exc)
+    names = name or " ".join(RESOURCES)
+    what = f"the NLTK resource '{name}'" if name else "NLTK data"
     return NltkDataMissing(
-        f"rule {rule} needs NLTK data that is not installed and could not be downloaded ({hint}). "
-        "Set NLTK_DATA to a directory holding punkt_tab, stopwords and averaged_perceptron_tagger_eng, "
-        "or run: python -m nltk.downloader punkt_tab stopwords averaged_perceptron_tagger_eng"
+        f"rule {rule} needs {what}, which is not installed and could not be downloaded. Put it in a directory "
+        f"named by NLTK_DATA (e.g. NLTK_DATA=../shared/nltk_data), or fetch it with: "
+        f"python -m nltk.downloader {names}"
     )
 
 
