@@ -21,7 +21,7 @@ from grpo.evaluate import EvalReport, PolicyEvalConfig, run_evaluation
 
 
 #: the RTT-GRPO presets of grpo/configs (a test checks this list against the folder)
-PolicyPreset = Literal["cpu-smoke", "single-gpu", "multi-gpu", "paper"]
+PolicyPreset = Literal["cpu-smoke", "single-gpu", "multi-gpu", "paper", "paper-multinode"]
 #: typed field -> the section.key it sets in the policy config
 POLICY_FIELDS = {"model": "model.name_or_path", "train_data": "data.train", "train_limit": "data.limit",
                  "discriminator": "rtt.discriminator", "reward": "rtt.reward", "beta": "rtt.beta",
@@ -37,7 +37,8 @@ class TrainPolicyParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     preset: PolicyPreset = Field("cpu-smoke", description="Preset of grpo/configs: cpu-smoke (SmolLM2-135M on CPU, "
-                                 "minutes), single-gpu, multi-gpu (accelerate, DeepSpeed ZeRO-3), paper.")
+                                 "minutes), single-gpu, multi-gpu (accelerate, DeepSpeed ZeRO-3), paper (one 8-GPU node, vLLM colocate), "
+                                 "paper-multinode (training nodes + a vLLM server node + a judge server).")
     config_file: str | None = Field(None, description="A YAML policy config used instead of the preset; empty: "
                                     "the preset.")
     model: str | None = Field(None, description="Policy model: Hugging Face id or folder; empty: the preset's.")
@@ -47,9 +48,9 @@ class TrainPolicyParams(BaseModel):
                                     "preset's.")
     discriminator: str | None = Field(None, description="Exported discriminator folder for the token term; empty: "
                                       "the preset's.")
-    reward: Literal["aon", "csr", "weighted"] | None = Field(None, description="Sequence reward: aon (all rubrics "
-                                                             "met), csr (fraction met) or weighted; empty: the "
-                                                             "preset's.")
+    reward: Literal["aon", "csr", "weighted", "healthbench"] | None = Field(
+        None, description="Sequence reward: aon (all rubrics met), csr (fraction met), weighted (|w|-weighted "
+        "fraction met) or healthbench (achieved / total positive points, clipped to [0, 1]); empty: the preset's.")
     beta: float | None = Field(None, ge=0, description="Weight of the token-level term; empty: the preset's.")
     output_dir: str | None = Field(None, description="Run folder: checkpoints, final policy, heatmaps, "
                                    "summary.json; empty: the preset's.")
