@@ -55,6 +55,9 @@ class BuildConfig(BaseModel):
     llm_repairs: int = Field(1, ge=0, description="repair turns after an unusable negative answer")
     positive_attempts: int = Field(2, ge=1)
     sample_diffs: int = Field(12, ge=0, description="diffs shown in report.md")
+    workers: int = Field(0, ge=0, description="processes for programmatic pairs: 0 = one per CPU core when there "
+                                              "are at least pool_min_items items, 1 = in this process")
+    pool_min_items: int = Field(200, ge=1, description="smallest input that starts a process pool (workers=0)")
 
     @model_validator(mode="after")
     def _fractions(self) -> "BuildConfig":
@@ -509,8 +512,12 @@ def build_dataset(items: Sequence[RubricItem], out_dir: str | os.PathLike, confi
     if "program" in config.sources:
         todo = [it for it in items if not store.is_done("program", it.id)]
         skipped += len(items) - len(todo)
-        for k, item in enumerate(todo, start=1):
-            run_item_sync(store, item, config, positive=positives.get(item.id))
+        recorded = {it.id: store.recorded("program", it.id) for it in todo}
+        jobs = [(it, positives.get(it.id), frozenset(recorded[it.id])) for it in todo]
+        for k, (item, new) in enumerate(programmatic_records(jobs, config), start=1):
+            for rec in new:
+                store.append(rec)
+            store.mark_done("program", item.id, len(recorded[item.id]) + len(new))
             if progress:
                 progress("program", k, len(todo))
     if "llm" in config.sources:
@@ -536,6 +543,48 @@ def run_item_sync(store: ShardStore, item: RubricItem, config: BuildConfig, *, p
         store.append(rec)
     store.mark_done("program", item.id, len(recorded) + len(new))
     return [*recorded.values(), *new]
+
+
+Job = tuple[RubricItem, "str | None", frozenset]  # item, given positive (None: template), rubric ids to skip
+
+
+def pool_workers(config: BuildConfig, n_items: int) -> int:
+    """Processes :func:`programmatic_records` uses for ``n_items`` items."""
+    if config.workers:
+        return config.workers
+    return max(1, os.cpu_count() or 1) if n_items >= config.pool_min_items else 1
+
+
+def _records_chunk(jobs: list[Job], config: BuildConfig) -> list[list[PairRecord]]:
+    return [programmatic_item(item, config, positive=pos, skip=set(skip)) for item, pos, skip in jobs]
+
+
+def programmatic_records(jobs: Sequence[Job], config: BuildConfig, *, workers: int | None = None,
+                         chunk: int = 8) -> Iterable[tuple[RubricItem, list[PairRecord]]]:
+    """``(item, records)`` in input order: in this process, or in a process pool for large inputs.
+
+    The records are pure functions of the job, so the pool changes nothing but the time; the caller writes
+    them (the shards stay single-writer)."""
+    n = pool_workers(config, len(jobs)) if workers is None else workers
+    if n <= 1 or len(jobs) <= chunk:
+        for item, pos, skip in jobs:
+            yield item, programmatic_item(item, config, positive=pos, skip=set(skip))
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork: workers inherit the loaded checkers (NLTK, langdetect) instead of importing them again
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+    first, *rest = jobs  # the first item runs here: the forked workers inherit its warmed checkers
+    yield first[0], programmatic_item(first[0], config, positive=first[1], skip=set(first[2]))
+    chunks = [list(rest[i:i + chunk]) for i in range(0, len(rest), chunk)]
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx)
+    try:
+        for part, out in zip(chunks, pool.map(_records_chunk, chunks, [config] * len(chunks))):
+            for (item, _, _), records in zip(part, out):
+                yield item, records
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def write_item_records(store: ShardStore, source: str, item_id: str, records: Sequence[PairRecord]) -> None:

@@ -58,17 +58,23 @@ def family_key(rubric: Rubric) -> str:
 
 
 _CHECKERS: dict[tuple[int, str], tuple[RuleVerifier, Any]] = {}
+_VERDICTS: dict[tuple[int, str, str], tuple[RuleVerifier, bool | None]] = {}
 
 
 def rule_passes(rubric: Rubric, text: str, prompt: str = "") -> bool | None:
     """The rule verdict, or ``None`` when the rubric is not rule-checkable (LLM rubric, unknown rule, bad kwargs).
 
-    Built checkers are memoised per verifier object (edits call this thousands of times per item)."""
+    Built checkers and verdicts are memoised per verifier object (edits, the positive search and the pair
+    verification ask the same (rule, text) question many times per item)."""
     from rubrics import rules
 
     v = rubric.verifier
     if not isinstance(v, RuleVerifier):
         return None
+    memo_key = (id(v), prompt, text)
+    known = _VERDICTS.get(memo_key)
+    if known is not None and known[0] is v:
+        return known[1]
     key = (id(v), prompt)
     hit = _CHECKERS.get(key)
     if hit is None or hit[0] is not v:
@@ -79,7 +85,11 @@ def rule_passes(rubric: Rubric, text: str, prompt: str = "") -> bool | None:
         if len(_CHECKERS) > 20000:
             _CHECKERS.clear()
         hit = _CHECKERS[key] = (v, checker)
-    return None if hit[1] is None else bool(rules.evaluate(hit[1], text))
+    verdict = None if hit[1] is None else bool(rules.evaluate(hit[1], text))
+    if len(_VERDICTS) > 50000:
+        _VERDICTS.clear()
+    _VERDICTS[memo_key] = (v, verdict)
+    return verdict
 
 
 class EditContext:
