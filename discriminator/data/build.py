@@ -58,6 +58,9 @@ class BuildConfig(BaseModel):
     workers: int = Field(0, ge=0, description="processes for programmatic pairs: 0 = one per CPU core when there "
                                               "are at least pool_min_items items, 1 = in this process")
     pool_min_items: int = Field(200, ge=1, description="smallest input that starts a process pool (workers=0)")
+    content_match: Literal["minilm", "lexical"] = Field(
+        "minilm", description="how the sentence carrying an LLM-judged criterion is found in a real response "
+                              "(MiniLM embedding similarity, or word overlap); a judge, when set, chooses among them")
 
     @model_validator(mode="after")
     def _fractions(self) -> "BuildConfig":
@@ -92,10 +95,25 @@ class PairRecord(BaseModel):
     unverified: list[str] = Field(default_factory=list)
     positive_status: str = ""
     note: str = ""
+    positive_source: Literal["template", "given", "policy", "llm"] = Field(
+        "template", description="where the positive came from: a template, a given response, a policy sample, an LLM")
+    edit: Literal["break", "repair"] = Field(
+        "break", description="break: the positive was edited into the negative; repair: a failing response (the "
+                             "negative) was edited into the positive")
+    sample: int = Field(0, ge=0, description="which response of the item (several policy samples per prompt)")
+    verification: Literal["rule", "judge", "unverified"] = Field(
+        "rule", description="what checked the target verdicts; unverified pairs never enter val/test")
+
+    @property
+    def key(self) -> str:
+        """The record's key inside its item shard (one per rubric and response)."""
+        return self.rubric_id if self.sample == 0 else f"{self.rubric_id}@{self.sample}"
 
     @property
     def pair_id(self) -> str:
-        return stable_id(self.item_id, self.rubric_id, self.source)
+        if self.sample == 0:
+            return stable_id(self.item_id, self.rubric_id, self.source)
+        return stable_id(self.item_id, self.rubric_id, self.source, self.sample)
 
     @property
     def usable(self) -> bool:
@@ -136,7 +154,7 @@ class ShardStore:
         path = self.shard(source, item_id)
         if not path.exists():
             return {}
-        return {r.rubric_id: r for r in (PairRecord.model_validate(o) for _, o in _tolerant_jsonl(path))}
+        return {r.key: r for r in (PairRecord.model_validate(o) for _, o in _tolerant_jsonl(path))}
 
     def append(self, record: PairRecord) -> None:
         path = self.shard(record.source, record.item_id)
@@ -166,7 +184,7 @@ class ShardStore:
             seen: dict[str, PairRecord] = {}
             for _, obj in _tolerant_jsonl(path):
                 rec = PairRecord.model_validate(obj)
-                seen[rec.rubric_id] = rec  # the last record of a rubric wins
+                seen[rec.key] = rec  # the last record of a rubric (and response) wins
             out.extend(seen.values())
         return out
 
@@ -223,8 +241,17 @@ def _records_from_pair(item: RubricItem, rubric, source: Source, positive: str, 
 
 
 def programmatic_item(item: RubricItem, config: BuildConfig, *, positive: str | None = None,
-                      skip: set[str] = frozenset()) -> list[PairRecord]:
-    """Template positive (or the given one) + one programmatic negative per rule rubric, verified."""
+                      skip: set[str] = frozenset(), responses: Sequence[str] | None = None,
+                      positive_source: str = "given", judge: Any = None) -> list[PairRecord]:
+    """Pairs of one item. Real responses (``responses``, or one given ``positive``) are broken where they pass a
+    rule and repaired where they fail it (:func:`discriminator.data.positives.response_records`); without any, a
+    template positive + one programmatic negative per rule rubric (``positive_source="template"``)."""
+    if responses is None and positive is not None:
+        responses = [positive]
+    if responses:
+        from discriminator.data.positives import response_records
+
+        return response_records(item, responses, positive_source, config, skip=skip, judge=judge)  # type: ignore[arg-type]
     unverified: list[str] = []
     if positive is None:
         composed = compose_positive(item)
@@ -279,9 +306,11 @@ async def llm_item(item: RubricItem, config: BuildConfig, client: Any, *, judge:
         pos = PositiveResult(text=positive, status="verified")
     emit = on_record or (lambda rec: None)
 
+    source = "llm" if positive is None else "given"
+
     def common(r):
         return dict(item_id=item.id, rubric_id=r.id, source="llm", family=family_key(r), criteria=r.text,
-                    instruction=item.instruction, positive_status=pos.status)
+                    instruction=item.instruction, positive_status=pos.status, positive_source=source)
 
     usable = pos.text is not None and (pos.status == "verified" or (pos.status == "unverified" and config.policy == "flag"))
     if not usable:
@@ -333,7 +362,8 @@ def rows_from_records(records: Iterable[PairRecord], splits: dict[str, str]) -> 
     for rec in records:
         if not rec.usable:
             continue
-        meta = {"source": rec.source, "status": rec.status}
+        split = splits.get(rec.item_id)
+        meta = {"source": rec.source, "status": rec.status, "edit": rec.edit, "sample": rec.sample}
         if rec.collateral:
             meta["collateral"] = rec.collateral
         if rec.unverified:
@@ -344,7 +374,9 @@ def rows_from_records(records: Iterable[PairRecord], splits: dict[str, str]) -> 
                 id=f"{rec.pair_id}:{polarity[:3]}", item_id=rec.item_id, rubric_id=rec.rubric_id, pair_id=rec.pair_id,
                 criteria=rec.criteria, response=text, instruction=rec.instruction, char_spans=spans,
                 label_source=rec.label_source, polarity=polarity, verdict=verdict, family=rec.family,
-                split=splits.get(rec.item_id), meta=meta,  # type: ignore[arg-type]
+                # unverified pairs train but never score: they are left out of the val/test splits
+                split=split if rec.verification != "unverified" or split == "train" else None,
+                positive_source=rec.positive_source, verification=rec.verification, meta=meta,  # type: ignore[arg-type]
             ))
     return rows
 
@@ -400,6 +432,11 @@ class BuildReport(BaseModel):
     families: list[FamilyStats] = Field(default_factory=list)
     reasons: dict[str, int] = Field(default_factory=dict)
     llm: dict[str, Any] = Field(default_factory=dict)
+    positive_sources: dict[str, int] = Field(
+        default_factory=dict, description="pairs per positive source and edit direction, e.g. 'policy/repair'")
+    template_fallback_items: int = Field(0, description="items whose pairs use a template positive")
+    unverified_pairs: int = Field(0, description="pairs no checker or judge verified (kept out of val/test)")
+    given: dict[str, Any] = Field(default_factory=dict, description="how --positives rows matched the items")
     files: dict[str, str] = Field(default_factory=dict)
     samples: list[str] = Field(default_factory=list)
 
@@ -422,6 +459,10 @@ class BuildReport(BaseModel):
         for f in self.families:
             lines.append(f"| {f.family} | {f.source} | {f.attempted} | {f.accepted} | {f.flagged} | {f.rejected} | "
                          f"{f.unsupported} | {f.collateral_flips} | {f.coverage:.1%} |")
+        if self.positive_sources:
+            lines += ["", "Pairs by positive source / edit: " + ", ".join(
+                f"{k} {v}" for k, v in sorted(self.positive_sources.items()))
+                + f"; template fallback items {self.template_fallback_items}; unverified pairs {self.unverified_pairs}"]
         if self.reasons:
             lines += ["", "## Why pairs were not produced", ""]
             lines += [f"- {k}: {v}" for k, v in sorted(self.reasons.items(), key=lambda kv: -kv[1])[:20]]
@@ -445,7 +486,12 @@ def make_report(records: Sequence[PairRecord], rows: Sequence[SpanRow], config: 
         f.collateral_flips += len(rec.collateral)
         if rec.status in ("rejected", "unsupported"):
             reasons[f"{rec.status}: {_reason_key(rec.reason)}"] += 1
+    usable = [r for r in records if r.usable]
+    sources = Counter(f"{r.positive_source}/{r.edit}" for r in usable)
+    template_items = {r.item_id for r in records if r.positive_source == "template" and r.source == "program"}
     report = BuildReport(out_dir=str(out_dir), mode=config.mode, items=len({r.item_id for r in records}),
+                         positive_sources=dict(sources), template_fallback_items=len(template_items),
+                         unverified_pairs=sum(r.verification == "unverified" for r in usable),
                          pairs=sum(r.usable for r in records), rows=len(rows),
                          splits=dict(Counter(r.split for r in rows if r.split)),
                          families=sorted(fams.values(), key=lambda f: (f.source, f.family)), reasons=dict(reasons))
@@ -499,9 +545,13 @@ def consolidate(out_dir: str | os.PathLike, config: BuildConfig, *, tokenizer: A
 
 
 def build_dataset(items: Sequence[RubricItem], out_dir: str | os.PathLike, config: BuildConfig | None = None, *,
-                  llm_config: Any = None, judge_config: Any = None, positives: dict[str, str] | None = None,
+                  llm_config: Any = None, judge_config: Any = None,
+                  positives: dict[str, str] | dict[str, list[str]] | None = None, positive_source: str = "given",
                   progress: ProgressFn | None = None, tokenizer: Any = None) -> BuildReport:
-    """Build (or resume) the dataset for ``items`` into ``out_dir`` and consolidate it."""
+    """Build (or resume) the dataset for ``items`` into ``out_dir`` and consolidate it.
+
+    ``positives`` maps item ids to real responses (``positive_source``: ``given`` responses or ``policy``
+    samples); items without one get a template positive (counted in the report)."""
     config = config or BuildConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -514,12 +564,18 @@ def build_dataset(items: Sequence[RubricItem], out_dir: str | os.PathLike, confi
         skipped += len(items) - len(todo)
         recorded = {it.id: store.recorded("program", it.id) for it in todo}
         jobs = [(it, positives.get(it.id), frozenset(recorded[it.id])) for it in todo]
-        for k, (item, new) in enumerate(programmatic_records(jobs, config), start=1):
-            for rec in new:
-                store.append(rec)
-            store.mark_done("program", item.id, len(recorded[item.id]) + len(new))
-            if progress:
-                progress("program", k, len(todo))
+        judge = _content_judge(judge_config) if judge_config is not None and positives else None
+        try:
+            for k, (item, new) in enumerate(programmatic_records(jobs, config, positive_source=positive_source,
+                                                                 judge=judge), start=1):
+                for rec in new:
+                    store.append(rec)
+                store.mark_done("program", item.id, len(recorded[item.id]) + len(new))
+                if progress:
+                    progress("program", k, len(todo))
+        finally:
+            if judge is not None:
+                judge.client.close()
     if "llm" in config.sources:
         if llm_config is None:
             raise ValueError("mode 'llm'/'both' needs an LLM endpoint (llm_config: base URL and model)")
@@ -545,7 +601,7 @@ def run_item_sync(store: ShardStore, item: RubricItem, config: BuildConfig, *, p
     return [*recorded.values(), *new]
 
 
-Job = tuple[RubricItem, "str | None", frozenset]  # item, given positive (None: template), rubric ids to skip
+Job = tuple[RubricItem, "str | list[str] | None", frozenset]  # item, real response(s) (None: template), keys to skip
 
 
 def pool_workers(config: BuildConfig, n_items: int) -> int:
@@ -555,20 +611,27 @@ def pool_workers(config: BuildConfig, n_items: int) -> int:
     return max(1, os.cpu_count() or 1) if n_items >= config.pool_min_items else 1
 
 
-def _records_chunk(jobs: list[Job], config: BuildConfig) -> list[list[PairRecord]]:
-    return [programmatic_item(item, config, positive=pos, skip=set(skip)) for item, pos, skip in jobs]
+def _job_records(job: Job, config: BuildConfig, source: str = "given", judge: Any = None) -> list[PairRecord]:
+    item, pos, skip = job
+    responses = [pos] if isinstance(pos, str) else (list(pos) if pos else None)
+    return programmatic_item(item, config, responses=responses, positive_source=source, skip=set(skip), judge=judge)
+
+
+def _records_chunk(jobs: list[Job], config: BuildConfig, source: str = "given") -> list[list[PairRecord]]:
+    return [_job_records(job, config, source) for job in jobs]
 
 
 def programmatic_records(jobs: Sequence[Job], config: BuildConfig, *, workers: int | None = None,
-                         chunk: int = 8) -> Iterable[tuple[RubricItem, list[PairRecord]]]:
+                         chunk: int = 8, positive_source: str = "given",
+                         judge: Any = None) -> Iterable[tuple[RubricItem, list[PairRecord]]]:
     """``(item, records)`` in input order: in this process, or in a process pool for large inputs.
 
     The records are pure functions of the job, so the pool changes nothing but the time; the caller writes
     them (the shards stay single-writer)."""
     n = pool_workers(config, len(jobs)) if workers is None else workers
-    if n <= 1 or len(jobs) <= chunk:
-        for item, pos, skip in jobs:
-            yield item, programmatic_item(item, config, positive=pos, skip=set(skip))
+    if n <= 1 or len(jobs) <= chunk or judge is not None:  # a judge client lives in this process
+        for job in jobs:
+            yield job[0], _job_records(job, config, positive_source, judge)
         return
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
@@ -576,15 +639,23 @@ def programmatic_records(jobs: Sequence[Job], config: BuildConfig, *, workers: i
     # fork: workers inherit the loaded checkers (NLTK, langdetect) instead of importing them again
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
     first, *rest = jobs  # the first item runs here: the forked workers inherit its warmed checkers
-    yield first[0], programmatic_item(first[0], config, positive=first[1], skip=set(first[2]))
+    yield first[0], _job_records(first, config, positive_source)
     chunks = [list(rest[i:i + chunk]) for i in range(0, len(rest), chunk)]
     pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx)
     try:
-        for part, out in zip(chunks, pool.map(_records_chunk, chunks, [config] * len(chunks))):
+        for part, out in zip(chunks, pool.map(_records_chunk, chunks, [config] * len(chunks),
+                                              [positive_source] * len(chunks))):
             for (item, _, _), records in zip(part, out):
                 yield item, records
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _content_judge(judge_config: Any) -> Any:
+    from rubrics.judge import LLMJudge
+    from rubrics.llm import LLMClient
+
+    return LLMJudge(LLMClient(judge_config))
 
 
 def write_item_records(store: ShardStore, source: str, item_id: str, records: Sequence[PairRecord]) -> None:
@@ -618,7 +689,9 @@ async def _run_llm(store: ShardStore, items: Sequence[RubricItem], config: Build
             recorded = store.recorded("llm", item.id)
             # a resumed item keeps the positive its finished pairs were made from
             earlier = next((r.positive for r in recorded.values() if r.positive), None)
-            records = await llm_item(item, config, client, judge=judge, positive=earlier or positives.get(item.id),
+            given = positives.get(item.id)
+            given = given[0] if isinstance(given, list) else given
+            records = await llm_item(item, config, client, judge=judge, positive=earlier or given,
                                      skip=set(recorded), stats=stats, on_record=store.append)
             store.mark_done("llm", item.id, len(recorded) + len(records))
         done += 1
