@@ -167,10 +167,13 @@ def test_content_negative_drops_the_sentence_that_carries_the_criterion_unverifi
     assert rec.status == "accepted" and rec.verification == "unverified"
     assert "price" not in rec.negative and [VISIT[s:e].strip() for s, e in rec.positive_spans] == \
         ["The ticket price was twelve dollars for adults."]
-    build_dataset([CONTENT_ITEM], tmp_path / "o", BuildConfig(content_match="lexical", val_frac=0, test_frac=1),
+    test = build_dataset([CONTENT_ITEM], tmp_path / "t", BuildConfig(content_match="lexical", val_frac=0, test_frac=1),
+                         positives={"c:1": [VISIT]}, positive_source="policy")
+    assert test.unverified_pairs == 1 and read_rows(tmp_path / "t" / "spans.parquet") == []  # never in test metrics
+    build_dataset([CONTENT_ITEM], tmp_path / "o", BuildConfig(content_match="lexical", val_frac=0, test_frac=0),
                   positives={"c:1": [VISIT]}, positive_source="policy")
     rows = read_rows(tmp_path / "o" / "spans.parquet")
-    assert rows and all(r.verification == "unverified" and r.split is None for r in rows)  # never in test metrics
+    assert len(rows) == 2 and all(r.verification == "unverified" and r.split == "train" for r in rows)  # trains
 
 
 def test_minilm_ranking_finds_the_sentence_too():

@@ -363,6 +363,8 @@ def rows_from_records(records: Iterable[PairRecord], splits: dict[str, str]) -> 
         if not rec.usable:
             continue
         split = splits.get(rec.item_id)
+        if rec.verification == "unverified" and split in ("val", "test"):
+            continue  # unverified pairs train but never score (a split-less row would be re-split downstream)
         meta = {"source": rec.source, "status": rec.status, "edit": rec.edit, "sample": rec.sample}
         if rec.collateral:
             meta["collateral"] = rec.collateral
@@ -374,8 +376,7 @@ def rows_from_records(records: Iterable[PairRecord], splits: dict[str, str]) -> 
                 id=f"{rec.pair_id}:{polarity[:3]}", item_id=rec.item_id, rubric_id=rec.rubric_id, pair_id=rec.pair_id,
                 criteria=rec.criteria, response=text, instruction=rec.instruction, char_spans=spans,
                 label_source=rec.label_source, polarity=polarity, verdict=verdict, family=rec.family,
-                # unverified pairs train but never score: they are left out of the val/test splits
-                split=split if rec.verification != "unverified" or split == "train" else None,
+                split=split,
                 positive_source=rec.positive_source, verification=rec.verification, meta=meta,  # type: ignore[arg-type]
             ))
     return rows
