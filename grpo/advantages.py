@@ -8,7 +8,10 @@ them, so there is no Python loop over groups or rubrics.
 Formulas (``docs: shared/design/rtt-algorithm.md``):
 
 * reward ``r[g]``: ``aon`` = 1 if every rubric passed else 0; ``csr`` = fraction of rubrics passed;
-  ``weighted`` = ``sum_k |w_k| pass_k / sum_k |w_k|``.
+  ``weighted`` = ``sum_k |w_k| pass_k / sum_k |w_k|``; ``healthbench`` (HealthBench's score) =
+  ``clip((sum_{w_k>0} w_k pass_k + sum_{w_k<0} w_k (1 - pass_k)) / sum_{w_k>0} w_k, 0, 1)``: achieved points
+  (a pitfall's negative points count when its criterion is met, i.e. not passed) over total positive points;
+  0 when an item has no positive points.
 * ``A_resp[g] = (r[g] - mean_group r) / (std_group r + eps)``, std unbiased (Bessel), ``eps = 1e-6``;
   ``scale_rewards`` = ``group`` (that), ``batch`` (one unbiased std over the whole batch) or ``none``.
 * token reward ``x[g,k,t] = s[g,k] * w[g,k,t]``.
@@ -30,7 +33,8 @@ from typing import Literal, NamedTuple
 import torch
 from torch import Tensor
 
-RewardKind = Literal["aon", "csr", "weighted"]
+RewardKind = Literal["aon", "csr", "weighted", "healthbench"]
+WEIGHTED_KINDS = ("weighted", "healthbench")  # rewards that read rubric weights (and weight the token term by |w|)
 TokenNorm = Literal["intra", "inter", "none"]
 Combine = Literal["add", "mix"]
 ScaleRewards = Literal["group", "batch", "none"]
@@ -99,7 +103,16 @@ def response_rewards(
             raise ValueError("reward='weighted' needs rubric_weights")
         wa = rubric_weights.abs().to(dtype) * rubric_mask
         return (wa * ok).sum(-1) / wa.sum(-1).clamp(min=torch.finfo(dtype).tiny)
-    raise ValueError(f"unknown reward kind {kind!r}; expected 'aon', 'csr' or 'weighted'")
+    if kind == "healthbench":
+        if rubric_weights is None:
+            raise ValueError("reward='healthbench' needs rubric_weights")
+        w = rubric_weights.to(dtype) * rubric_mask
+        pos = w.clamp(min=0)
+        achieved = (pos * ok).sum(-1) + (w.clamp(max=0) * (~ok & rubric_mask)).sum(-1)
+        total = pos.sum(-1)
+        score = achieved / total.clamp(min=torch.finfo(dtype).tiny)
+        return torch.where(total > 0, score.clamp(0.0, 1.0), torch.zeros_like(score))
+    raise ValueError(f"unknown reward kind {kind!r}; expected 'aon', 'csr', 'weighted' or 'healthbench'")
 
 
 def group_advantages(
@@ -273,8 +286,8 @@ def rtt_advantages(
         response_mask: ``(B, T)`` 1 on generated tokens.
         group_ids: ``(B,)`` prompt group of each response.
         rubric_mask: ``(B, R)`` used rubric slots (default: ``verdicts != 0``).
-        rubric_weights: ``(B, R)`` rubric weights (``weighted`` reward; with it the token term's rubric mean
-            is weighted by ``|w_k|`` too).
+        rubric_weights: ``(B, R)`` rubric weights (``weighted`` / ``healthbench`` reward; with them the token
+            term's rubric mean is weighted by ``|w_k|`` too).
         rewards: ``(B,)`` response rewards computed elsewhere (e.g. TRL reward functions); overrides ``reward``.
         alpha, beta, combine: the joint advantage (``beta = 0`` is plain GRPO).
         token_norm: ``intra`` (paper), ``inter`` (baseline) or ``none``.
@@ -304,7 +317,7 @@ def rtt_advantages(
     resp_adv = group_advantages(rewards, group_ids, scale_rewards=scale_rewards, eps=eps, num_groups=num_groups)
 
     coef = rubric_mask.to(dtype)
-    if reward == "weighted" and rubric_weights is not None:
+    if reward in WEIGHTED_KINDS and rubric_weights is not None:
         coef = coef * rubric_weights.abs()
     if token_norm == "none" or beta == 0.0:
         tok_adv = torch.zeros_like(relevance[:, 0])

@@ -78,7 +78,7 @@ class RTTSection(_Section):
     beta: float = Field(0.5, ge=0.0)
     token_norm: Literal["intra", "inter", "none"] = "intra"
     combine: Literal["add", "mix"] = "add"
-    reward: Literal["aon", "csr", "weighted"] = "aon"
+    reward: Literal["aon", "csr", "weighted", "healthbench"] = "aon"
     eps: float = Field(1e-6, gt=0)
     #: discriminator folder (``rtt disc train`` output); required when the token term is on.
     discriminator: str | None = None

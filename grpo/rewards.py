@@ -3,7 +3,7 @@
 :class:`RubricReward` is an ordinary (async) TRL reward function. For each completion it reads the row's
 :class:`~rubrics.schema.RubricItem` (dataset column ``rubric_item``, JSON), asks
 :func:`rubrics.verdicts.acompute_verdicts` for one verdict per rubric (rule checker first, LLM judge otherwise;
-cached) and returns the response reward (``aon`` / ``csr`` / ``weighted``). TRL then logs it like any reward
+cached) and returns the response reward (``aon`` / ``csr`` / ``weighted`` / ``healthbench``). TRL then logs it like any reward
 (``rewards/rtt_aon/mean`` ...) and the RTT trainer reuses the verdicts it keeps (:attr:`RubricReward.last`) for
 the token-level term, so nothing is judged twice. It also works with a plain ``trl.GRPOTrainer``.
 """
@@ -25,7 +25,8 @@ from rubrics.schema import RubricItem
 logger = logging.getLogger(__name__)
 
 RUBRIC_COLUMN = "rubric_item"
-RewardKind = Literal["aon", "csr", "weighted"]
+RewardKind = Literal["aon", "csr", "weighted", "healthbench"]
+REWARD_KINDS = ("aon", "csr", "weighted", "healthbench")
 
 
 def completion_text(completion: Any) -> str:
@@ -136,7 +137,8 @@ class RubricReward:
     """TRL reward function (async): rubric verdicts -> AON / CSR / weighted reward per completion.
 
     Args:
-        kind: ``aon`` (all rubrics passed), ``csr`` (fraction passed) or ``weighted``.
+        kind: ``aon`` (all rubrics passed), ``csr`` (fraction passed), ``weighted`` (|w|-weighted fraction) or
+            ``healthbench`` (achieved / total positive points, clipped to [0, 1]; see :mod:`grpo.advantages`).
         judge: an :class:`rubrics.judge.LLMJudge` for rubrics without a rule checker (None: rules only).
         loose: IFEval-style loose rule checking.
         max_rubrics: use the first ``max_rubrics`` rubrics of each item (paper: 20).
@@ -154,8 +156,8 @@ class RubricReward:
         undecided: Literal["fail", "skip"] = "fail",
         verdict_fn: Any = None,
     ):
-        if kind not in ("aon", "csr", "weighted"):
-            raise ValueError(f"unknown reward kind {kind!r}; expected 'aon', 'csr' or 'weighted'")
+        if kind not in REWARD_KINDS:
+            raise ValueError(f"unknown reward kind {kind!r}; expected one of {list(REWARD_KINDS)}")
         self.kind, self.judge, self.loose, self.max_rubrics, self.undecided = kind, judge, loose, max_rubrics, undecided
         self.verdict_fn = verdict_fn
         self.__name__ = f"rtt_{kind}"

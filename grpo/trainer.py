@@ -52,7 +52,7 @@ logger = logging.getLogger(__name__)
 _CHOICES = {
     "rtt_token_norm": ("intra", "inter", "none"),
     "rtt_combine": ("add", "mix"),
-    "rtt_reward": ("aon", "csr", "weighted"),
+    "rtt_reward": ("aon", "csr", "weighted", "healthbench"),
     "relevance_reduce": ("max", "mean"),
     "verdicts_undecided": ("fail", "skip"),
 }
@@ -70,7 +70,7 @@ class RTTGRPOConfig(GRPOConfig):
         default="intra", metadata={"help": "'intra' (paper), 'inter' (baseline) or 'none' (no token term)."}
     )
     rtt_combine: str = field(default="add", metadata={"help": "'add': a*A_resp + b*A_tok; 'mix': (1-b)*A_resp + b*A_tok."})
-    rtt_reward: str = field(default="aon", metadata={"help": "Rubric reward: 'aon', 'csr' or 'weighted'."})
+    rtt_reward: str = field(default="aon", metadata={"help": "Rubric reward: 'aon', 'csr', 'weighted' or 'healthbench'."})
     rtt_eps: float = field(default=1e-6, metadata={"help": "Added to every std (response and token)."})
     rtt_compat_public_reshape: bool = field(
         default=False, metadata={"help": "Reproduce the public code's reshape defect (comparison runs only)."}
@@ -241,7 +241,7 @@ class RTTGRPOTrainer(GRPOTrainer):
                 weights = torch.nn.functional.pad(weights, (0, pad))
                 rel = torch.nn.functional.pad(rel, (0, 0, 0, pad))
             x = A.token_rewards(s, rel, use)
-            coef = use.float() * (weights.abs() if args.rtt_reward == "weighted" else 1.0)
+            coef = use.float() * (weights.abs() if args.rtt_reward in A.WEIGHTED_KINDS else 1.0)
             if args.rtt_compat_public_reshape:
                 if b % num_gen:
                     raise ValueError("rtt_compat_public_reshape needs whole groups on each process")

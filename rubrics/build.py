@@ -31,7 +31,20 @@ from rubrics.schema import RubricItem
 SPLITS = ("train", "val", "test")
 Progress = Callable[[str, int, "int | None"], None]  # (label, done, total); label "write" for the last phase
 
-__all__ = ["SPLITS", "BuildReport", "SourceSpec", "assign_split", "build_dataset", "check_fractions"]
+__all__ = ["SPLITS", "BuildReport", "EmptyDataset", "SourceSpec", "assign_split", "build_dataset", "check_fractions"]
+
+
+class EmptyDataset(ValueError):
+    """Nothing was imported because every record was rejected (lenient build): no dataset is written."""
+
+    def __init__(self, report: BuildReport):
+        self.report = report
+        read = sum(s.read for s in report.sources)
+        msg = f"nothing imported: {read} records read, {report.rejected_total} rejected"
+        if report.rejected:
+            r = report.rejected[0]
+            msg += f" (first: {r.where}: {(r.field + ': ') if r.field else ''}{r.reason})"
+        super().__init__(msg + "; nothing written (allow_empty / --allow-empty writes an empty dataset)")
 
 
 def check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
@@ -60,8 +73,12 @@ def build_dataset(
     export_rtt: bool = False,
     rtt_pitfalls: PitfallMode = "negate",
     on_progress: Progress | None = None,
+    allow_empty: bool = False,
 ) -> BuildReport:
-    """Import ``sources`` into one split dataset in ``out_dir`` and return its report (also written there)."""
+    """Import ``sources`` into one split dataset in ``out_dir`` and return its report (also written there).
+
+    A lenient build whose every record was rejected raises :class:`EmptyDataset` before anything is written,
+    unless ``allow_empty``."""
     t0 = time.perf_counter()
     fractions = check_fractions(split_fractions)
     specs = [SourceSpec.parse(s) if isinstance(s, str) else s for s in sources]
@@ -70,6 +87,8 @@ def build_dataset(
     out = Path(out_dir)
     report = BuildReport(name=name, out_dir=str(out), seed=seed, split_fractions=fractions, strict=strict)
     items = _collect(specs, report, strict=strict, on_progress=on_progress)
+    if not items and report.rejected_total and not allow_empty:
+        raise EmptyDataset(report)
     for item in items:
         item.split = assign_split(item.id, seed, fractions)  # type: ignore[assignment]
     report.count_items(items)

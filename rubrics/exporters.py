@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 from rubrics.io import RecordError, atomic_open, atomic_path, iter_jsonl
+from rubrics.negation import affirmative
 from rubrics.schema import RubricItem, RuleVerifier
 
 PitfallMode = Literal["negate", "drop", "keep"]
@@ -157,12 +158,18 @@ def read_items(path: str | os.PathLike) -> list[RubricItem]:
 # ------------------------------------------------------------------------------------------------ RTT rows
 
 
+NEGATED_PITFALL = "The response must NOT do the following: "
+
+
 def _criterion(text: str, weight: float, pitfalls: PitfallMode) -> str | None:
+    """A criterion the public judge rewards when *satisfied*. A pitfall (its text describes the bad behaviour)
+    is negated: a negation-led text becomes its affirmative ("Fails to mention X" -> "Mentions X"), never
+    "must NOT ... fails to ..."; any other text gets :data:`NEGATED_PITFALL` in front."""
     if weight >= 0 or pitfalls == "keep":
         return text
     if pitfalls == "drop":
         return None
-    return f"The response must NOT do the following: {text}"
+    return affirmative(text) or NEGATED_PITFALL + text
 
 
 def to_rtt_row(item: RubricItem, *, pitfalls: PitfallMode = "negate", max_rubrics: int | None = None) -> dict[str, Any]:
@@ -172,7 +179,8 @@ def to_rtt_row(item: RubricItem, *, pitfalls: PitfallMode = "negate", max_rubric
     ``type1`` when some rubric has an IFEval/IFBench rule (LLM rubrics get the id ``"llm"``, which the public
     judge falls back on), ``type3`` when every rubric is a MulDimIF constraint, else ``type4`` with ``[llm]``
     checkers. The public judge has no weights and rewards *satisfied* criteria, so a pitfall (weight < 0) is
-    negated in words (``pitfalls="negate"``), dropped, or kept as is.
+    negated in words (``pitfalls="negate"``, without double negatives, see :func:`_criterion`), dropped, or
+    kept as is.
     """
     kept = [r for r in item.rubrics if _criterion(r.text, r.weight, pitfalls) is not None]
     if max_rubrics is not None:
@@ -180,7 +188,7 @@ def to_rtt_row(item: RubricItem, *, pitfalls: PitfallMode = "negate", max_rubric
     texts = [_criterion(r.text, r.weight, pitfalls) for r in kept]
     src, gt = item.meta.get("rtt_source"), item.meta.get("rtt_ground_truth")
     if not (src and isinstance(gt, dict) and len(kept) == len(item.rubrics) and all(r.weight >= 0 for r in kept)):
-        src, gt = _rtt_ground_truth(item, kept)
+        src, gt = _rtt_ground_truth(item, kept, texts)
     return {
         "id": item.id,
         "messages": item.chat(),
@@ -202,7 +210,7 @@ def to_open_instruct_kwargs(rule_id: str, kwargs: dict[str, Any]) -> dict[str, A
     return kw
 
 
-def _rtt_ground_truth(item: RubricItem, rubrics: list) -> tuple[str, dict[str, Any]]:
+def _rtt_ground_truth(item: RubricItem, rubrics: list, texts: list) -> tuple[str, dict[str, Any]]:
     rules = [r.verifier for r in rubrics]
     if any(isinstance(v, RuleVerifier) and v.family in ("ifeval", "ifbench") for v in rules):
         ids, kwargs = [], []
@@ -224,7 +232,8 @@ def _rtt_ground_truth(item: RubricItem, rubrics: list) -> tuple[str, dict[str, A
                 cat, _, sub = (r.title or "Other / Other").partition(" / ")
                 constraints.append([cat, sub, r.text])
         return "type3", {"constraints": constraints}
-    return "type4", {"checker": ["[llm] " + r.text for r in rubrics], "functions": ["" for _ in rubrics]}
+    # the checker names the criterion as written in ``rubrics`` (a pitfall negated), so both say the same
+    return "type4", {"checker": ["[llm] " + t for t in texts], "functions": ["" for _ in rubrics]}
 
 
 def write_rtt_jsonl(

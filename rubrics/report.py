@@ -68,6 +68,11 @@ class BuildReport(BaseModel):
     items: int = 0
     rubrics: int = 0
     pitfalls: int = 0
+    pitfall_polarity: dict[str, int] = Field(
+        default_factory=dict,
+        description="Negative-weight source criteria by decision, 'how:polarity' -> count (how: declared / record "
+        "/ format / heuristic); describes-good ones became requirements (see rubrics.importers.polarity).",
+    )
     splits: dict[str, int] = Field(default_factory=dict)
     verifiers: dict[str, int] = Field(default_factory=dict)  # ifeval / ifbench / muldimif / custom / llm
     families: dict[str, int] = Field(default_factory=dict)  # "ifeval:punctuation", "muldimif:Length", "llm"
@@ -92,8 +97,11 @@ class BuildReport(BaseModel):
     def count_items(self, items: Iterable[RubricItem]) -> None:
         """Fill the item / rubric / split / family statistics."""
         per_item, splits, verifiers, families = [], Counter(), Counter(), Counter()
-        pitfalls = 0
+        pitfalls, polarity = 0, Counter()
         for it in items:
+            decisions = it.meta.get("pitfall_polarity")
+            if isinstance(decisions, dict):
+                polarity.update(str(v) for v in decisions.values())
             per_item.append(len(it.rubrics))
             splits[it.split or "none"] += 1
             for r in it.rubrics:
@@ -101,6 +109,7 @@ class BuildReport(BaseModel):
                 families[rubric_family(r.verifier)] += 1
                 pitfalls += r.weight < 0
         self.items, self.rubrics, self.pitfalls = len(per_item), sum(per_item), pitfalls
+        self.pitfall_polarity = dict(sorted(polarity.items()))
         self.splits = {k: splits.get(k, 0) for k in ("train", "val", "test")} | {
             k: v for k, v in splits.items() if k not in ("train", "val", "test")
         }
@@ -138,6 +147,19 @@ class BuildReport(BaseModel):
             f"| {s.name} | `{s.path}` | {s.format} | {s.read} | {s.imported} | {s.duplicates} | {s.rejected} |"
             for s in self.sources
         ]
+        if self.pitfall_polarity:
+            lines += [
+                "",
+                "## Pitfall polarity",
+                "",
+                "Negative-weight source criteria: describes-bad stay pitfalls, describes-good became requirements.",
+                "",
+                "| decided by | polarity | criteria |",
+                "|---|---|---:|",
+            ]
+            for key, n in self.pitfall_polarity.items():
+                how, _, pol = key.partition(":")
+                lines.append(f"| {how} | {pol} | {n} |")
         lines += ["", "## Splits", "", "| split | items |", "|---|---:|"]
         lines += [f"| {k} | {v} |" for k, v in self.splits.items()]
         lines += ["", "## Verifiers", "", "| verifier | rubrics |", "|---|---:|"]

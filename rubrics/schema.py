@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Family = Literal["ifeval", "ifbench", "muldimif", "custom"]
+Family = Literal["ifeval", "ifbench", "muldimif", "tulu", "custom"]
 
 
 class RuleVerifier(BaseModel):

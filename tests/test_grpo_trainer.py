@@ -290,3 +290,17 @@ def test_two_processes_match_one(tiny_policy_dir, tiny_decoder_disc_dir, ifeval_
     alone = rtt_advantages(s[:2], rel[:2], mask[:2], torch.zeros(2, dtype=torch.long), rubric_mask=use[:2],
                            rewards=rewards[:2], token_norm="inter", beta=0.5)
     assert not torch.allclose(alone.tok_adv * mask[:2], ref.tok_adv[:2] * mask[:2], atol=1e-4)
+
+
+def test_healthbench_reward_through_the_trainer(tiny_policy_dir, tmp_path):
+    """rtt_reward='healthbench': a pitfall never met (no 16-token completion has 300 words) adds nothing, the
+    impossible requirement scores 0 of its 2 points -> 0; 'weighted' gives the same verdicts 3/5."""
+    words = RuleVerifier(family="ifeval", rule_id="length_constraints:number_words",
+                         kwargs={"relation": "at least", "num_words": 300})
+    rubrics = [Rubric(id="need", text="At least 300 words.", weight=2.0, verifier=words),
+               Rubric(id="pit", text="Writes at least 300 words.", weight=-3.0, verifier=words)]
+    items = [RubricItem(id=f"hb{i}", prompt=f"Write essay {i}.", rubrics=rubrics) for i in range(2)]
+    hb, _ = _train(tiny_policy_dir, items, _args(tmp_path / "hb", max_steps=1, rtt_beta=0.0, rtt_reward="healthbench"))
+    assert torch.all(hb.last_rtt["rewards"] == 0)
+    w, _ = _train(tiny_policy_dir, items, _args(tmp_path / "w", max_steps=1, rtt_beta=0.0, rtt_reward="weighted"))
+    assert torch.allclose(w.last_rtt["rewards"], torch.full_like(w.last_rtt["rewards"], 0.6))

@@ -220,6 +220,7 @@ def test_rar_rows_keep_pitfall_sign():
         "reference_answer": "Paracetamol in the right dose.",
         "question_source": "demo",
         "rubric_count": 3,
+        "pitfall_polarity": {item.rubrics[2].id: "heuristic:describes-bad"},
     }
     with pytest.raises(FieldError, match=r"rubric\[1\]\.description"):
         convert("rar", {**row, "rubric": [row["rubric"][0], {"title": "t", "weight": 1}]})
@@ -227,7 +228,7 @@ def test_rar_rows_keep_pitfall_sign():
         convert("rar", {**row, "rubric": []})
 
 
-def test_tulu_rlvr_rows_map_to_ifeval_rules_or_llm():
+def test_tulu_rlvr_rows_map_to_tulu_rules():
     nulls = {
         k: None
         for k in (
@@ -258,18 +259,19 @@ def test_tulu_rlvr_rows_map_to_ifeval_rules_or_llm():
 
     assert detect_format(row("validate_lowercase")) == "tulu"
     item = convert("tulu", row("validate_lowercase"), "tulu")
-    assert item.rubrics[0].verifier == RuleVerifier(family="ifeval", rule_id="change_case:english_lowercase")
+    assert item.rubrics[0].verifier == RuleVerifier(family="tulu", rule_id="validate_lowercase")
     assert item.meta == {"dataset": "ifeval", "constraint_type": "x", "constraint": "c"}
     at_most = convert("tulu", row("validate_word_constraint", N=50, quantifier="at most")).rubrics[0]
     assert at_most.text == "The response must contain at most 50 words."
-    assert at_most.verifier.kwargs == {"num_words": 51, "relation": "less than"}
-    assert isinstance(
-        convert("tulu", row("verify_sentence_constraint", N=4, quantifier="around")).rubrics[0].verifier, LLMVerifier
+    assert at_most.verifier.kwargs == {"N": 50, "quantifier": "at most"}
+    around = convert("tulu", row("verify_sentence_constraint", N=4, quantifier="around")).rubrics[0].verifier
+    assert around == RuleVerifier(
+        family="tulu", rule_id="verify_sentence_constraint", kwargs={"N": 4, "quantifier": "around"}
     )
     exact = convert("tulu", row("verify_keyword_frequency", word="tea", N=3)).rubrics[0]
-    assert exact.text == 'The word "tea" must appear exactly 3 times in the response.' and not exact.is_rule
+    assert exact.text == 'The word "tea" must appear exactly 3 times in the response.' and exact.is_rule
     para = convert("tulu", row("validate_paragraphs", N=3, i=2, first_word="Tea")).rubrics[0].verifier
-    assert para.kwargs == {"num_paragraphs": 3, "nth_paragraph": 2, "first_word": "Tea"}
+    assert para.kwargs == {"N": 3, "first_word": "Tea", "i": 2}
     multi = {
         "messages": [{"role": "user", "content": "Hi"}],
         "dataset": "ifeval_multi",

@@ -82,6 +82,10 @@ def test_cli_build_prints_summary_and_fails_in_one_line(tmp_path):
     assert not (tmp_path / "bad-out").exists()
 
     result = runner.invoke(app, ["rubrics", "build", str(bad), "--out", str(tmp_path / "bad-out"), "--lenient"])
+    assert result.exit_code == 1 and "nothing imported: 1 records read, 1 rejected" in result.output
+    result = runner.invoke(
+        app, ["rubrics", "build", str(bad), "--out", str(tmp_path / "bad-out"), "--lenient", "--allow-empty"]
+    )
     assert result.exit_code == 0 and "1 records rejected" in result.output
     result = runner.invoke(app, ["rubrics", "build", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "x")])
     assert result.exit_code == 1 and "no such file" in result.output

@@ -10,8 +10,8 @@ import typer
 app = typer.Typer(no_args_is_help=True)
 
 FORMAT_HELP = (
-    "Record format (auto-detected from the first record by default): ifeval, ifbench, muldimif, rar, tulu, rtt, "
-    "generic; or a container (jsonl, parquet, hf) whose records are auto-detected."
+    "Record format (auto-detected from the first record by default): ifeval, ifbench, muldimif, rar, healthbench, "
+    "tulu, rtt, generic; or a container (jsonl, parquet, hf) whose records are auto-detected."
 )
 
 
@@ -37,7 +37,19 @@ def build(
     id_col: Optional[str] = typer.Option(None, "--id-col", help="Generic format: the id column."),
     prompt_col: Optional[str] = typer.Option(None, "--prompt-col", help="Generic format: the prompt column."),
     messages_col: Optional[str] = typer.Option(None, "--messages-col", help="Generic format: the chat column."),
-    rubrics_col: Optional[str] = typer.Option(None, "--rubrics-col", help="Generic format: the rubric column."),
+    rubrics_col: Optional[str] = typer.Option(
+        None, "--rubrics-col", help="Generic format: the rubric column, or a dotted path (reward_model.rubrics)."
+    ),
+    pitfall_polarity: str = typer.Option(
+        "auto",
+        "--pitfall-polarity",
+        help="What a negative-weight criterion's text describes: describes-bad (kept as a pitfall), describes-good "
+        "(becomes a requirement of weight |w|) or auto (the rubric's/record's 'polarity' field, else the format's "
+        "convention, else a heuristic; counted in the report).",
+    ),
+    allow_empty: bool = typer.Option(
+        False, "--allow-empty", help="With --lenient: write an empty dataset when every record is rejected."
+    ),
     rtt: bool = typer.Option(False, "--rtt/--no-rtt", help="Also write the RTT paper's training JSONL (rtt/)."),
 ) -> None:
     """Import rubric sources into one deduplicated, split dataset with a report."""
@@ -47,7 +59,7 @@ def build(
     from rich.table import Table
 
     from rubrics.build import build_dataset
-    from rubrics.importers import FORMATS, SourceSpec
+    from rubrics.importers import FORMATS, PitfallPolarity, SourceSpec
     from rubrics.io import RecordError
 
     console, err = Console(), Console(stderr=True)
@@ -58,13 +70,19 @@ def build(
 
     if format not in FORMATS:
         fail(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
+    polarities = PitfallPolarity.__args__  # type: ignore[attr-defined]
+    if pitfall_polarity not in polarities:
+        fail(f"--pitfall-polarity must be one of {', '.join(polarities)}, got {pitfall_polarity!r}")
     columns = {
         k: v
         for k, v in (("id", id_col), ("prompt", prompt_col), ("messages", messages_col), ("rubrics", rubrics_col))
         if v
     }
     try:
-        specs = [SourceSpec.parse(s, format=format, split=split, columns=columns) for s in sources]
+        specs = [
+            SourceSpec.parse(s, format=format, split=split, columns=columns, pitfall_polarity=pitfall_polarity)
+            for s in sources
+        ]
     except ValidationError as exc:
         fail(f"bad SOURCE: {exc.errors()[0]['msg']}")
     fractions = (1.0 - val_frac - test_frac, val_frac, test_frac)
@@ -94,6 +112,7 @@ def build(
                 name=name,
                 export_rtt=rtt,
                 on_progress=on_progress,
+                allow_empty=allow_empty,
             )
         except RecordError as exc:
             fail(f"{exc} (use --lenient to skip bad records)")
@@ -109,6 +128,8 @@ def build(
     splits = ", ".join(f"{k} {v}" for k, v in report.splits.items())
     verifiers = ", ".join(f"{k} {v}" for k, v in report.verifiers.items())
     console.print(f"splits: {splits}; verifiers: {verifiers}; report: {Path(report.out_dir) / 'report.md'}")
+    if report.pitfall_polarity:
+        console.print("pitfall polarity: " + ", ".join(f"{k} {v}" for k, v in report.pitfall_polarity.items()))
     if report.rejected_total:
         first = report.rejected[0]
         console.print(

@@ -41,10 +41,13 @@ class ReadError:
 
 @dataclass
 class Context:
-    """What a converter knows besides the record: the source name (item-id prefix) and options."""
+    """What a converter knows besides the record: the source name (item-id prefix) and options
+    (``columns``: the generic importer's column mapping; ``pitfall_polarity``: see
+    :mod:`rubrics.importers.polarity`)."""
 
     source: str
     columns: Mapping[str, str] = field(default_factory=dict)
+    pitfall_polarity: str = "auto"
 
 
 Converter = Callable[[Mapping[str, Any], Context], RubricItem]
@@ -72,6 +75,27 @@ def require(rec: Mapping[str, Any], key: str, kind: type | tuple[type, ...] | No
     return value
 
 
+def get_path(rec: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted path (``reward_model.rubrics``); a key containing a dot wins over the path.
+    Raises ``KeyError`` naming the first missing part."""
+    if path in rec:
+        return rec[path]
+    value: Any = rec
+    parts = path.split(".")
+    for n, part in enumerate(parts):
+        if not isinstance(value, Mapping) or part not in value:
+            raise KeyError(".".join(parts[: n + 1]))
+        value = value[part]
+    return value
+
+
+def has_path(rec: Mapping[str, Any], path: str) -> bool:
+    try:
+        return get_path(rec, path) is not None
+    except KeyError:
+        return False
+
+
 def first_present(rec: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
     """The first key of ``keys`` whose value is present and not null."""
     return next((k for k in keys if rec.get(k) is not None), None)
@@ -87,7 +111,12 @@ def as_list(value: Any, name: str) -> list[Any]:
     if hasattr(value, "tolist") and not isinstance(value, (list, tuple)):
         value = value.tolist()
     if not isinstance(value, (list, tuple)):
-        raise FieldError(name, f"expected a list, got {type(value).__name__}")
+        hint = ""
+        if isinstance(value, Mapping):
+            lists = [k for k, v in value.items() if isinstance(v, (list, tuple)) or hasattr(v, "tolist")]
+            tip = f"; point at a list with a dotted path, e.g. {name}.{lists[0]})" if lists else ")"
+            hint = f" (keys {sorted(value)[:8]}" + tip
+        raise FieldError(name, f"expected a list, got {type(value).__name__}{hint}")
     return list(value)
 
 

@@ -1,6 +1,9 @@
 """Rubrics-as-Rewards (RaR) rows: ``question`` (or ``prompt``), ``rubric: [{title, description, weight}]``.
 
-All RaR criteria are judged by an LLM. A negative weight marks a pitfall and keeps its sign.
+All RaR criteria are judged by an LLM. A negative weight marks a pitfall; RaR phrases pitfalls both ways
+("Claims that ..." describes the bad behaviour, "Does not misinterpret ..." the good one), so each one's
+polarity is resolved by :mod:`rubrics.importers.polarity` (a ``polarity`` field on the rubric entry or the
+record, ``--pitfall-polarity``, else the heuristic). The item id comes from ``uid`` / ``id`` when present.
 ``reference_answer`` / ``question_source`` go to ``meta``.
 """
 
@@ -20,11 +23,14 @@ from rubrics.importers.base import (
     make_item,
     rubric_id,
 )
+from rubrics.importers.polarity import META_KEY as POLARITY_META
+from rubrics.importers.polarity import apply_polarity, record_polarities
 from rubrics.schema import RubricItem
 
 PROMPT_KEYS = ("question", "prompt")
 RUBRIC_KEYS = ("rubric", "rubrics")
 META_KEYS = ("reference_answer", "question_source", "rubric_count")
+ID_KEYS = ("uid", "id")
 
 
 def looks_like(rec: Mapping[str, Any]) -> bool:
@@ -55,7 +61,8 @@ def convert(rec: Mapping[str, Any], ctx: Context) -> RubricItem:
     entries = as_list(rec[rkey], rkey)
     if not entries:
         raise FieldError(rkey, "empty: the item has no rubrics")
-    iid = item_id(ctx.source, rec.get("id"), prompt or messages, entries)
+    id_key = first_present(rec, ID_KEYS)
+    iid = item_id(ctx.source, rec[id_key] if id_key else None, prompt or messages, entries)
     rubrics = []
     for i, entry in enumerate(entries):
         name = f"{rkey}[{i}]"
@@ -75,4 +82,13 @@ def convert(rec: Mapping[str, Any], ctx: Context) -> RubricItem:
             }
         )
     meta = {k: rec[k] for k in META_KEYS if rec.get(k) is not None}
+    decisions = apply_polarity(
+        rubrics,
+        mode=ctx.pitfall_polarity,  # type: ignore[arg-type]
+        entry_values=[e.get("polarity") for e in entries],
+        record_values=record_polarities(rec, len(entries)),
+        field=rkey,
+    )
+    if decisions:
+        meta[POLARITY_META] = decisions
     return make_item(id=iid, prompt=prompt, messages=messages, rubrics=rubrics, source=ctx.source, meta=meta)

@@ -12,7 +12,8 @@ shape depends on ``source`` and is aligned with ``rubrics`` by index:
 * ``type4`` (VerIF): ``{"checker": ["[rule] ..." | "[llm] ...", ...], "functions": [python source, ...]}``;
   we never execute the code -> LLM.
 
-Rubric entries given as objects (``{"description": ..., "type"/"source"/"weight": ...}``) are accepted too.
+Rubric entries given as objects (``{"description": ..., "type"/"source"/"weight": ...}``) are accepted too; a
+negative weight goes through :mod:`rubrics.importers.polarity`. The item id is ``id`` (else ``uid``).
 The row's ``source`` and parsed ``ground_truth`` are kept in ``meta`` so :mod:`rubrics.exporters` can write the
 row back unchanged.
 """
@@ -36,6 +37,8 @@ from rubrics.importers.base import (
     rubric_id,
     rule,
 )
+from rubrics.importers.polarity import META_KEY as POLARITY_META
+from rubrics.importers.polarity import apply_polarity, record_polarities
 from rubrics.importers.tulu import parse_ground_truth
 from rubrics.rubric_text import RuleArgumentError, check_rule, family_of
 from rubrics.schema import LLMVerifier, RubricItem
@@ -109,7 +112,7 @@ def convert(rec: Mapping[str, Any], ctx: Context) -> RubricItem:
     gt = parse_ground_truth(rec["ground_truth"]) if rec.get("ground_truth") is not None else {}
     if not isinstance(gt, Mapping):
         raise FieldError("ground_truth", f"expected an object, got {type(gt).__name__}")
-    iid = item_id(ctx.source, rec.get("id"), messages or prompt, entries)
+    iid = item_id(ctx.source, rec.get("id", rec.get("uid")), messages or prompt, entries)
     rubrics = []
     for i, entry in enumerate(entries):
         text, weight, title = _rubric_text(entry, f"rubrics[{i}]")
@@ -124,4 +127,12 @@ def convert(rec: Mapping[str, Any], ctx: Context) -> RubricItem:
             }
         )
     meta: dict[str, Any] = {"rtt_source": source, "rtt_ground_truth": dict(gt)} if source else {}
+    decisions = apply_polarity(
+        rubrics,
+        mode=ctx.pitfall_polarity,  # type: ignore[arg-type]
+        entry_values=[e.get("polarity") if isinstance(e, Mapping) else None for e in entries],
+        record_values=record_polarities(rec, len(entries)),
+    )
+    if decisions:
+        meta[POLARITY_META] = decisions
     return make_item(id=iid, prompt=prompt, messages=messages, rubrics=rubrics, source=ctx.source, meta=meta)

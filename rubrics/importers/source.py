@@ -10,15 +10,21 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rubrics.importers import generic, ifeval, muldimif, rar, rtt, tulu
+from rubrics.importers import generic, healthbench, ifeval, muldimif, rar, rtt, tulu
 from rubrics.importers.base import Context, Converter, FieldError, Record, ReadError
+from rubrics.importers.polarity import PitfallPolarity
 from rubrics.importers.readers import Container, container_of, count_records, read_records
 from rubrics.io import RecordError
 from rubrics.rubric_text import RULE_FAMILIES, RuleArgumentError, check_rule
+from rubrics.rules import tulu as tulu_rules
+from rubrics.rules.base import RuleArgumentError as TuluArgumentError
+from rubrics.rules.base import UnsupportedRule
 from rubrics.schema import RubricItem, RuleVerifier
 
-RecordFormat = Literal["ifeval", "ifbench", "muldimif", "rar", "tulu", "rtt", "generic"]
-FormatName = Literal["auto", "ifeval", "ifbench", "muldimif", "rar", "tulu", "rtt", "generic", "jsonl", "parquet", "hf"]
+RecordFormat = Literal["ifeval", "ifbench", "muldimif", "rar", "healthbench", "tulu", "rtt", "generic"]
+FormatName = Literal[
+    "auto", "ifeval", "ifbench", "muldimif", "rar", "healthbench", "tulu", "rtt", "generic", "jsonl", "parquet", "hf"
+]
 FORMATS: tuple[str, ...] = FormatName.__args__  # type: ignore[attr-defined]
 ColumnRole = Literal["id", "prompt", "messages", "rubrics"]
 
@@ -27,6 +33,7 @@ CONVERTERS: dict[str, Converter] = {
     "ifbench": partial(ifeval.convert, family="ifbench"),
     "muldimif": muldimif.convert,
     "rar": rar.convert,
+    "healthbench": healthbench.convert,
     "tulu": tulu.convert,
     "rtt": rtt.convert,
     "generic": generic.convert,
@@ -39,7 +46,9 @@ class SourceSpec(BaseModel):
     ``format``: a record format, ``auto`` (detected from the first record), or a container (``jsonl``,
     ``parquet``, ``hf``) whose records are then auto-detected. ``name`` prefixes item ids
     (``"{name}:{original id}"``) and defaults to the detected record format. ``columns`` maps the generic
-    importer's roles (id, prompt, messages, rubrics) to column names. ``split`` picks a Hugging Face split.
+    importer's roles (id, prompt, messages, rubrics) to column names or dotted paths (``reward_model.rubrics``).
+    ``split`` picks a Hugging Face split. ``pitfall_polarity`` says what a negative-weight criterion's text
+    describes (:mod:`rubrics.importers.polarity`).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -49,6 +58,12 @@ class SourceSpec(BaseModel):
     name: str | None = Field(default=None, pattern=r"^[\w.\-]+$")
     split: str | None = None
     columns: dict[ColumnRole, str] = Field(default_factory=dict)
+    pitfall_polarity: PitfallPolarity = Field(
+        default="auto",
+        description="What a negative-weight criterion's text describes: describes-bad (kept as a pitfall), "
+        "describes-good (becomes a requirement of weight |w|), or auto (the rubric's or record's 'polarity' "
+        "field, else the format's convention, else a heuristic; counted in the report).",
+    )
 
     @classmethod
     def parse(cls, text: str, **defaults: Any) -> "SourceSpec":
@@ -75,6 +90,8 @@ def detect_format(rec: Mapping[str, Any]) -> RecordFormat:
         return ifeval.guess_family(rec)  # type: ignore[return-value]
     if muldimif.looks_like(rec):
         return "muldimif"
+    if healthbench.looks_like(rec):
+        return "healthbench"
     if rtt.looks_like(rec):
         return "rtt"
     if tulu.looks_like(rec):
@@ -85,9 +102,15 @@ def detect_format(rec: Mapping[str, Any]) -> RecordFormat:
 
 
 def validate_item(item: RubricItem) -> None:
-    """Checks beyond the schema: an IFEval / IFBench rule must name a registry checker and fit its arguments."""
+    """Checks beyond the schema: an IFEval / IFBench / Tulu rule must name a registry checker and fit its
+    arguments."""
     for i, r in enumerate(item.rubrics):
         v = r.verifier
+        if isinstance(v, RuleVerifier) and v.family == "tulu":
+            try:
+                tulu_rules.check_kwargs(v.rule_id, v.kwargs)
+            except (UnsupportedRule, TuluArgumentError) as exc:
+                raise FieldError(f"rubrics[{i}].verifier", str(exc)) from None
         if isinstance(v, RuleVerifier) and v.family in RULE_FAMILIES:
             try:
                 check_rule(v.family, v.rule_id, v.kwargs)
@@ -132,7 +155,8 @@ class SourceReader:
             if convert is None:
                 self.format = self.format or detect_format(rec.data)
                 self.name = self.name or (self.format if self.format != "generic" else _stem(self.spec.path))
-                convert, ctx = CONVERTERS[self.format], Context(self.name, dict(self.spec.columns))
+                convert = CONVERTERS[self.format]
+                ctx = Context(self.name, dict(self.spec.columns), self.spec.pitfall_polarity)
             yield self._convert(rec, convert, ctx)
 
     @staticmethod

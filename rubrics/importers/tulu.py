@@ -6,9 +6,10 @@ Two ``ground_truth`` shapes exist, both JSON strings (the newer also as a Python
   a checker of open-instruct's ``if_functions.py``; ``constraint_type`` / ``constraint`` describe it.
 * IF_multi_constraints: ``[{"instruction_id": [...], "kwargs": [...]}]`` with IFEval ids.
 
-A ``func_name`` maps to the IFEval rule with the same semantics where one exists (e.g. ``validate_word_constraint``
-"at most N" -> ``length_constraints:number_words`` "less than N+1"); checkers IFEval has no equal of (exact
-keyword/letter counts, "around N", free option lists) become LLM rubrics with a readable text.
+A ``func_name`` maps to a ``RuleVerifier(family="tulu", rule_id=func_name, kwargs=non-null arguments)`` checked
+with open-instruct's semantics (:mod:`rubrics.rules.tulu`; the IFEval rules of the same name differ, e.g. the
+paragraph divider ``* * *`` vs ``***``). Every ``func_name`` is decided by a program, so none goes to the judge.
+The multi-constraint shape keeps IFEval rule ids (family ``ifeval``).
 """
 
 from __future__ import annotations
@@ -23,110 +24,98 @@ from rubrics.importers.base import (
     Context,
     FieldError,
     as_list,
+    first_present,
     item_id,
     make_item,
     rubric_id,
     rule,
 )
 from rubrics.importers.ifeval import rule_rubrics
-from rubrics.rubric_text import quote, quoted_list, rule_text
-from rubrics.schema import LLMVerifier, RubricItem, RuleVerifier
+from rubrics.rubric_text import quote, quoted_list
+from rubrics.rules import tulu as tulu_rules
+from rubrics.schema import RubricItem, RuleVerifier
 
 META_KEYS = ("dataset", "constraint_type", "constraint")
-Mapped = tuple[str, RuleVerifier | LLMVerifier]
+ID_KEYS = ("id", "uid", "key")
 
 
-def _n(args: Mapping[str, Any], key: str = "N") -> int:
+def _count(args: Mapping[str, Any], key: str = "N") -> int:
     value = args.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
-        raise FieldError(f"ground_truth.{key}", f"expected an integer, got {value!r}")
-    return int(value)
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
 
 
-def _arg(args: Mapping[str, Any], key: str) -> Any:
-    if args.get(key) is None:
-        raise FieldError(f"ground_truth.{key}", "missing")
-    return args[key]
+def _quantified(args: Mapping[str, Any], noun: str, around: str) -> str:
+    n, q = _count(args), args.get("quantifier")
+    tail = f" ({around})" if q == "around" else ""
+    return f"The response must contain {q} {n} {noun}{tail}."
 
 
-def _ifeval(rule_id: str, kwargs: dict[str, Any]) -> Mapped:
-    return rule_text("ifeval", rule_id, kwargs), rule("ifeval", rule_id, kwargs)
-
-
-def _quantified(args: Mapping[str, Any], rule_id: str, count_key: str, rel_key: str, noun: str) -> Mapped:
-    """'at least' / 'at most' map onto IFEval's 'at least' / 'less than N+1'; 'around' is judged by an LLM."""
-    n, q = _n(args), _arg(args, "quantifier")
-    if q == "at least":
-        return f"The response must contain at least {n} {noun}.", rule(
-            "ifeval", rule_id, {count_key: n, rel_key: "at least"}
-        )
-    if q == "at most":
-        return f"The response must contain at most {n} {noun}.", rule(
-            "ifeval", rule_id, {count_key: n + 1, rel_key: "less than"}
-        )
-    if q == "around":
-        return f"The response must contain around {n} {noun}.", LLMVerifier()
-    raise FieldError("ground_truth.quantifier", f"expected 'at least', 'at most' or 'around', got {q!r}")
-
-
-FUNCS: dict[str, Callable[[Mapping[str, Any]], Mapped]] = {
-    "verify_keywords": lambda a: _ifeval(
-        "keywords:existence", {"keywords": as_list(_arg(a, "keyword_list"), "ground_truth.keyword_list")}
-    ),
-    "verify_keyword_frequency": lambda a: (
-        f"The word {quote(_arg(a, 'word'))} must appear exactly {_n(a)} times in the response.",
-        LLMVerifier(),
-    ),
-    "validate_forbidden_words": lambda a: _ifeval(
-        "keywords:forbidden_words",
-        {"forbidden_words": as_list(_arg(a, "forbidden_words"), "ground_truth.forbidden_words")},
-    ),
-    "verify_letter_frequency": lambda a: (
-        f"The letter {quote(_arg(a, 'letter'))} must appear exactly {_n(a)} times in the response.",
-        LLMVerifier(),
-    ),
-    "validate_response_language": lambda a: _ifeval("language:response_language", {"language": _arg(a, "language")}),
-    "verify_paragraph_count": lambda a: _ifeval("length_constraints:number_paragraphs", {"num_paragraphs": _n(a)}),
-    "validate_word_constraint": lambda a: _quantified(
-        a, "length_constraints:number_words", "num_words", "relation", "words"
-    ),
-    "verify_sentence_constraint": lambda a: _quantified(
-        a, "length_constraints:number_sentences", "num_sentences", "relation", "sentences"
-    ),
-    "validate_paragraphs": lambda a: _ifeval(
-        "length_constraints:nth_paragraph_first_word",
-        {"num_paragraphs": _n(a), "nth_paragraph": _n(a, "i"), "first_word": _arg(a, "first_word")},
-    ),
-    "verify_postscript": lambda a: _ifeval(
-        "detectable_content:postscript", {"postscript_marker": _arg(a, "postscript_marker")}
-    ),
-    "validate_placeholders": lambda a: _ifeval("detectable_content:number_placeholders", {"num_placeholders": _n(a)}),
-    "verify_bullet_points": lambda a: _ifeval("detectable_format:number_bullet_lists", {"num_bullets": _n(a)}),
-    "validate_title": lambda a: _ifeval("detectable_format:title", {}),
-    "validate_choice": lambda a: (
-        f"The response must contain one of the options {quoted_list(_options(_arg(a, 'options')))}.",
-        LLMVerifier(),
-    ),
-    "validate_highlighted_sections": lambda a: _ifeval(
-        "detectable_format:number_highlighted_sections", {"num_highlights": _n(a)}
-    ),
-    "validate_sections": lambda a: _ifeval(
-        "detectable_format:multiple_sections", {"num_sections": _n(a), "section_spliter": _arg(a, "section_splitter")}
-    ),
-    "validate_json_format": lambda a: _ifeval("detectable_format:json_format", {}),
-    "validate_repeat_prompt": lambda a: _ifeval(
-        "combination:repeat_prompt", {"prompt_to_repeat": _arg(a, "original_prompt")}
-    ),
-    "validate_two_responses": lambda a: _ifeval("combination:two_responses", {}),
-    "validate_uppercase": lambda a: _ifeval("change_case:english_capital", {}),
-    "validate_lowercase": lambda a: _ifeval("change_case:english_lowercase", {}),
+TEXTS: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    "verify_keywords": lambda a: f"The response must include the keywords {quoted_list(a['keyword_list'])} "
+    "(case-insensitive).",
+    "verify_keyword_frequency": lambda a: f"The word {quote(a['word'])} must appear exactly {_count(a)} times "
+    "in the response.",
+    "validate_forbidden_words": lambda a: f"The response must not contain the words {quoted_list(a['forbidden_words'])}"
+    " (case-insensitive, also inside other words).",
+    "verify_letter_frequency": lambda a: f"The letter {quote(a['letter'])} must appear exactly {_count(a)} times "
+    "in the response (case-sensitive).",
+    "validate_response_language": lambda a: f"The entire response must be in the language {quote(a['language'])}.",
+    "verify_paragraph_count": lambda a: f"The response must have exactly {_count(a)} paragraphs, separated by the "
+    "markdown divider * * *.",
+    "validate_word_constraint": lambda a: _quantified(a, "words", f"within {tulu_rules._tolerance(_count(a))}"),
+    "verify_sentence_constraint": lambda a: _quantified(a, "sentences", "within 1"),
+    "validate_paragraphs": lambda a: f"The response must have exactly {_count(a)} paragraphs separated by blank "
+    f"lines, and paragraph {_count(a, 'i')} must start with {quote(a['first_word'])}.",
+    "verify_postscript": lambda a: f"The response must end with a postscript starting with "
+    f"{quote(a['postscript_marker'])}.",
+    "validate_placeholders": lambda a: f"The response must contain at least {_count(a)} placeholders in square "
+    "brackets, such as [address].",
+    "verify_bullet_points": lambda a: f"The response must contain exactly {_count(a)} markdown bullet points "
+    "(lines starting with * or -).",
+    "validate_title": lambda a: "The response must contain a title wrapped in double angular brackets, such as "
+    "<<poem of joy>>.",
+    "validate_choice": lambda a: f"The response must contain one of the options {quoted_list(a['options'])}.",
+    "validate_highlighted_sections": lambda a: f"The response must highlight at least {_count(a)} sections with "
+    "markdown, i.e. *highlighted section*.",
+    "validate_sections": lambda a: f"The response must have at least {_count(a)} sections, each marked with "
+    f"{quote(a['section_splitter'])} and its number.",
+    "validate_json_format": lambda a: "The entire response must be valid JSON.",
+    "validate_repeat_prompt": lambda a: f"The response must start by repeating the request "
+    f"{quote(a['original_prompt'])} without change.",
+    "validate_two_responses": lambda a: "The response must give two different responses separated by six asterisks "
+    "(******).",
+    "validate_uppercase": lambda a: "The entire response must be in capital letters.",
+    "validate_lowercase": lambda a: "The entire response must be in lowercase letters.",
     "validate_frequency_capital_words": lambda a: _quantified(
-        a, "change_case:capital_word_frequency", "capital_frequency", "capital_relation", "words in all capital letters"
+        a, "words in all capital letters", f"within {tulu_rules._tolerance(_count(a))}"
     ),
-    "validate_end": lambda a: _ifeval("startend:end_checker", {"end_phrase": _arg(a, "end_phrase")}),
-    "validate_quotation": lambda a: _ifeval("startend:quotation", {}),
-    "validate_no_commas": lambda a: _ifeval("punctuation:no_comma", {}),
+    "validate_end": lambda a: f"The response must end with the exact phrase {quote(a['end_phrase'])}.",
+    "validate_quotation": lambda a: "The entire response must be wrapped in double quotation marks.",
+    "validate_no_commas": lambda a: "The response must not contain any commas.",
 }
+
+
+def func_rule(name: str, args: Mapping[str, Any]) -> tuple[str, RuleVerifier]:
+    """The rubric text and Tulu rule of one ``func_name`` and its non-null arguments (``FieldError`` on the
+    first argument that does not fit)."""
+    spec = tulu_rules.SPECS.get(name)
+    if spec is None:
+        raise FieldError("ground_truth.func_name", f"unknown checker {name!r} (known: {sorted(tulu_rules.SPECS)})")
+    args = dict(args)
+    if name == "validate_choice" and args.get("options") is not None:
+        args["options"] = _options(args["options"])
+    unknown = sorted(set(args) - set(spec.args))
+    if unknown:
+        raise FieldError(f"ground_truth.{unknown[0]}", f"not an argument of {name} (accepts {sorted(spec.args)})")
+    kwargs = {}
+    for arg, validate in spec.args.items():
+        if arg not in args:
+            raise FieldError(f"ground_truth.{arg}", f"missing (required by {name})")
+        try:
+            kwargs[arg] = validate(args[arg])
+        except ValueError as exc:
+            raise FieldError(f"ground_truth.{arg}", str(exc)) from None
+    return TEXTS[name](kwargs), rule(tulu_rules.FAMILY, name, kwargs)
 
 
 def _options(value: Any) -> list[str]:
@@ -171,7 +160,7 @@ def convert(rec: Mapping[str, Any], ctx: Context) -> RubricItem:
     if rec.get("ground_truth") is None:
         raise FieldError("ground_truth", "missing")
     gt = parse_ground_truth(rec["ground_truth"])
-    iid = item_id(ctx.source, rec.get("id", rec.get("key")), messages or prompt, gt)
+    iid = item_id(ctx.source, rec.get(first_present(rec, ID_KEYS) or "id"), messages or prompt, gt)
     if isinstance(gt, Mapping) and "func_name" in gt:
         rubrics = [_func_rubric(iid, gt)]
     elif isinstance(gt, (list, Mapping)):
@@ -184,11 +173,8 @@ def convert(rec: Mapping[str, Any], ctx: Context) -> RubricItem:
 
 def _func_rubric(iid: str, gt: Mapping[str, Any]) -> dict[str, Any]:
     name = gt["func_name"]
-    fn = FUNCS.get(name)
-    if fn is None:
-        raise FieldError("ground_truth.func_name", f"unknown checker {name!r} (known: {sorted(FUNCS)})")
     args = {k: v for k, v in gt.items() if k != "func_name" and v is not None}
-    text, verifier = fn(args)
+    text, verifier = func_rule(name, args)
     return {"id": rubric_id(iid, 0), "text": text, "title": name, "verifier": verifier, "source": "tulu"}
 
 

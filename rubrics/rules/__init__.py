@@ -1,4 +1,4 @@
-"""Programmatic rubric checkers (``RuleVerifier``): IFEval, IFBench and MulDimIF registries behind one API.
+"""Programmatic rubric checkers (``RuleVerifier``): IFEval, IFBench, MulDimIF and Tulu registries behind one API.
 
 >>> from rubrics.schema import RuleVerifier
 >>> v = RuleVerifier(family="ifeval", rule_id="punctuation:no_comma")
@@ -52,7 +52,7 @@ _REGISTRIES: dict[str, Registry] = {}
 
 
 def registry(family: str) -> Registry:
-    """The checker registry of a family (``ifeval``, ``ifbench``, ``muldimif``)."""
+    """The checker registry of a family (``ifeval``, ``ifbench``, ``muldimif``, ``tulu``)."""
     found = _REGISTRIES.get(family)
     if found is None:
         found = _REGISTRIES[family] = _load_registry(family)
@@ -68,6 +68,10 @@ def _load_registry(family: str) -> Registry:
         from rubrics.rules.muldimif import REGISTRY
 
         return REGISTRY
+    if family == "tulu":
+        from rubrics.rules.tulu import REGISTRY as TULU
+
+        return TULU  # type: ignore[return-value]
     raise UnsupportedRule(family, "*", "no rule registry for this family (use an LLM rubric)")
 
 

@@ -12,13 +12,15 @@ strict/loose protocol (empty response fails; loose = any of 8 variants passes) i
    under two seeds and raise :class:`RuleArgumentError` when the arguments differ.
 3. ``langdetect`` is made deterministic (``DetectorFactory.seed = 0``); the official run is not. Being
    deterministic, ``detect`` is then memoised per text (pure speed: same answers).
-4. ``combination:repeat_prompt`` (and IFBench's ``repeat:*``) take ``prompt_to_repeat`` from the kwargs; when
+4. ``repeat:repeat_span`` with ``n_start: 0`` (or ``n_end: 0``): the checker treats 0 as "not given" and draws
+   a random index; we keep the given 0 (span from the first word).
+5. ``combination:repeat_prompt`` (and IFBench's ``repeat:*``) take ``prompt_to_repeat`` from the kwargs; when
    it is absent the item's prompt is used.
-5. ``if-verifiable``'s own driver strips ``<think>`` blocks and silently skips unknown ids; we use only its
+6. ``if-verifiable``'s own driver strips ``<think>`` blocks and silently skips unknown ids; we use only its
    registries, so neither happens (unknown ids raise :class:`UnsupportedRule`).
-6. ``if-verifiable`` logs an ``ERROR`` on the root logger whenever ``langdetect`` finds no letters (the
+7. ``if-verifiable`` logs an ``ERROR`` on the root logger whenever ``langdetect`` finds no letters (the
    official "count as followed" path); a filter on the root logger drops exactly that message.
-7. A checker that raises on a malformed response (some IFBench checkers parse CSV/JSON) counts as not
+8. A checker that raises on a malformed response (some IFBench checkers parse CSV/JSON) counts as not
    followed instead of aborting the run; :data:`CHECK_ERRORS` counts these per rule.
 
 Importing ``if_verifiable`` runs its package ``__init__``, which imports HF ``datasets`` (seconds) only for
@@ -112,7 +114,15 @@ def _keep_letter(inst: Any, kwargs: dict[str, Any]) -> None:
         inst._letter = letter.strip().lower()
 
 
-_POST_BUILD = {"keywords:letter_frequency": _keep_letter}
+def _keep_span(inst: Any, kwargs: dict[str, Any]) -> None:
+    """``repeat:repeat_span`` tests ``if not n_start``, so an explicit start index 0 (a value: the first word)
+    was replaced by a random one; restore the given indices."""
+    for arg in ("n_start", "n_end"):
+        if isinstance(kwargs.get(arg), int) and not isinstance(kwargs[arg], bool):
+            setattr(inst, f"_{arg}", kwargs[arg])
+
+
+_POST_BUILD = {"keywords:letter_frequency": _keep_letter, "repeat:repeat_span": _keep_span}
 
 
 class IFRegistry:

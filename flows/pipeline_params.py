@@ -1,0 +1,330 @@
+"""Parameters of the ``rtt-pipeline`` flow: one pydantic section per stage, validated at load time.
+
+The same models give the CLI ``--help`` (``rtt pipeline defaults``), the README tables and the Prefect run form
+(``rtt serve``), so every field carries its description here once. ``flows.pipeline`` holds the flow itself.
+"""
+
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+from discriminator.data.build import BuildConfig
+from rubrics.importers import SourceSpec
+from rubrics.llm import LLMConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_DATA = ROOT / "data" / "demo"
+DEMO_SOURCES = ("items.jsonl", "ifeval_style.jsonl", "muldimif_style.json", "rar_style.jsonl", "rtt_style.jsonl",
+                "tulu_style.jsonl")
+DISC_CONFIGS = ROOT / "discriminator" / "configs"
+
+StageName = Literal["rubrics", "data", "review", "disc-train", "disc-eval", "disc-export", "policy-train",
+                    "policy-eval"]
+STAGES: tuple[str, ...] = ("rubrics", "data", "review", "disc-train", "disc-eval", "disc-export", "policy-train",
+                           "policy-eval")
+#: stages that may talk to a service: retried on transient errors
+SERVICE_STAGES = frozenset({"rubrics", "data", "review", "disc-eval", "policy-eval"})
+
+
+def demo_sources() -> list[SourceSpec]:
+    """The bundled demo rubric files (``data/demo``), absolute paths."""
+    return [SourceSpec(path=str(DEMO_DATA / name), name=name.split("_")[0].split(".")[0]) for name in DEMO_SOURCES]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RubricsStage(_Section):
+    """Rubric dataset (``build-rubric-dataset``): import, dedupe, split."""
+
+    sources: list[SourceSpec] = Field(default_factory=demo_sources, min_length=1,
+                                      description="rubric files / folders / hub ids (default: data/demo)")
+    name: str = "rubrics"
+    seed: int = 0
+    val_frac: float = Field(0.1, ge=0, le=1)
+    test_frac: float = Field(0.2, ge=0, le=1, description="held out: the policy is evaluated on this split")
+    strict: bool = True
+
+
+class DataStage(_Section):
+    """Discriminator data (``build-discriminator-data``) from the train + val rubric splits."""
+
+    build: BuildConfig = Field(default_factory=BuildConfig, description="mode programmatic (offline) by default")
+    llm: LLMConfig | None = Field(None, description="generator endpoint (mode llm / both)")
+    judge: LLMConfig | None = Field(None, description="judge endpoint for LLM-judged rubrics")
+    max_items: int | None = Field(None, ge=1)
+    batch_size: int = Field(16, ge=1)
+
+
+class ReviewStage(_Section):
+    """Label Studio review (``push-for-review`` + ``pull-reviews``); skipped without a server URL."""
+
+    url: str | None = Field(None, description="Label Studio URL (default: $LABEL_STUDIO_URL; none: skipped)")
+    api_key: SecretStr | None = Field(None, description="default: $LABEL_STUDIO_API_KEY")
+    project: str | None = Field(None, description="project title (default: rtt-<pipeline name>)")
+    batch_size: int = Field(500, ge=1, le=10_000)
+    on_invalid: Literal["error", "skip"] = "skip"
+    enabled: bool = Field(True, description="false: never review, even with a URL")
+
+    def resolved_url(self) -> str | None:
+        return (self.url or os.environ.get("LABEL_STUDIO_URL") or None) if self.enabled else None
+
+
+class DiscriminatorStage(_Section):
+    """Discriminator training / evaluation / export (``train-``, ``evaluate-``, ``export-discriminator``)."""
+
+    config: str = Field("minilm", description="preset of discriminator/configs (minilm, tiny, paper) or YAML path")
+    overrides: dict[str, Any] = Field(default_factory=dict, description="TrainConfig fields (data/out are set)")
+    baselines: list[str] = Field(default_factory=lambda: ["all_relevant", "random", "lexical"])
+    cort_policy: str | None = None
+    max_test_rows: int | None = Field(None, ge=1)
+
+    def config_path(self) -> str:
+        p = Path(self.config)
+        preset = DISC_CONFIGS / f"{self.config}.yaml"
+        if p.suffix not in (".yaml", ".yml") and preset.is_file():
+            return str(preset)
+        if p.is_file():
+            return str(p.resolve())
+        known = ", ".join(sorted(q.stem for q in DISC_CONFIGS.glob("*.yaml")))
+        raise ValueError(f"discriminator.config: {self.config!r} is neither a YAML file nor a preset ({known})")
+
+
+class PolicyStage(_Section):
+    """Policy training with RTT-GRPO (``train-policy``) on the train split, with the exported discriminator."""
+
+    config: str = Field("cpu-smoke", description="preset of grpo/configs or YAML path")
+    overrides: list[str] = Field(default_factory=list, description="section.key=value, applied last")
+
+
+class PolicyEvalStage(_Section):
+    """Policy evaluation (``evaluate-policy``) of the trained policy and, optionally, the base policy."""
+
+    benchmark: str | None = Field(None, description="benchmark name or file (default: the rubric test split)")
+    limit: int | None = Field(8, ge=1)
+    max_new_tokens: int = Field(128, ge=1)
+    batch_size: int = Field(8, ge=1)
+    compare_base: bool = Field(True, description="also evaluate the untrained policy on the same prompts")
+    judge: dict[str, Any] | None = Field(None, description="LLM judge config for LLM-judged rubrics")
+
+
+class RetryPolicy(_Section):
+    """Retries of the service stages (transient errors only) and per-stage time limits."""
+
+    retries: int = Field(2, ge=0, le=20)
+    retry_delay_seconds: float = Field(10.0, ge=0)
+    timeout_seconds: dict[StageName, float] = Field(default_factory=dict)
+
+
+class PipelineParams(_Section):
+    """Parameters of :func:`rtt_pipeline`; every default is the offline demo (``configs/demo.yaml``)."""
+
+    name: str = Field("rtt", min_length=1, description="run name (artifact keys, Label Studio project)")
+    run_dir: str = Field("runs/pipeline", description="every stage writes under this folder")
+    rubrics: RubricsStage = Field(default_factory=RubricsStage)
+    data: DataStage = Field(default_factory=DataStage)
+    review: ReviewStage = Field(default_factory=ReviewStage)
+    discriminator: DiscriminatorStage = Field(default_factory=DiscriminatorStage)
+    policy: PolicyStage = Field(default_factory=PolicyStage)
+    policy_eval: PolicyEvalStage = Field(default_factory=PolicyEvalStage)
+    retries: RetryPolicy = Field(default_factory=RetryPolicy)
+    stop_after: StageName | None = Field(None, description="run the stages up to this one")
+    resume: bool = Field(True, description="reuse finished stages of an earlier run of run_dir (cache)")
+
+    @field_validator("run_dir")
+    @classmethod
+    def _run_dir(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("run_dir must not be empty")
+        return v
+
+    @model_validator(mode="after")
+    def _fractions(self) -> "PipelineParams":
+        if self.rubrics.val_frac + self.rubrics.test_frac >= 1:
+            raise ValueError("rubrics.val_frac + rubrics.test_frac must be below 1 (the train split feeds training)")
+        return self
+
+    # ------------------------------------------------------------------------------------------ layout
+
+    @property
+    def root(self) -> Path:
+        return Path(self.run_dir).expanduser().resolve()
+
+    def path(self, what: str) -> Path:
+        """Where each stage writes (stable: the cache and the deployments' defaults rely on it)."""
+        rel = {"rubrics": "rubrics", "data": "data", "reviewed": "review/spans.parquet", "disc": "discriminator",
+               "disc-eval": "discriminator/eval", "export": "discriminator-export", "policy": "policy",
+               "policy-eval": "policy-eval", "policy-eval-base": "policy-eval-base", "results": ".prefect/results",
+               "report": "report.md"}[what]
+        return self.root / rel
+
+    def wants(self, stage: str) -> bool:
+        return self.stop_after is None or STAGES.index(stage) <= STAGES.index(self.stop_after)
+
+    # ------------------------------------------------------------------------------------------ stage parameters
+
+    def rubrics_params(self):
+        from flows.rubrics import BuildRubricsParams
+
+        r = self.rubrics
+        return BuildRubricsParams(sources=r.sources, out_dir=str(self.path("rubrics")), name=r.name, seed=r.seed,
+                                  val_frac=r.val_frac, test_frac=r.test_frac, strict=r.strict)
+
+    def data_params(self):
+        from flows.data import DataFlowParams
+
+        d, rb = self.data, self.path("rubrics")
+        return DataFlowParams(inputs=[str(rb / "train.jsonl"), str(rb / "val.jsonl")],
+                              out_dir=str(self.path("data")), build=d.build, llm=d.llm, judge=d.judge,
+                              max_items=d.max_items, batch_size=d.batch_size)
+
+    def review_project(self) -> str:
+        return self.review.project or f"rtt-{self.name}"
+
+    def push_params(self):
+        from flows.review import LabelStudioConnection, PushForReviewParams
+
+        rv = self.review
+        return PushForReviewParams(
+            rows=str(self.path("data") / "spans.parquet"), project=self.review_project(), batch_size=rv.batch_size,
+            connection=LabelStudioConnection(url=rv.resolved_url(), api_key=rv.api_key),
+        )
+
+    def pull_params(self):
+        from flows.review import LabelStudioConnection, PullReviewsParams
+
+        rv = self.review
+        return PullReviewsParams(
+            project=self.review_project(), out=str(self.path("reviewed")),
+            base=str(self.path("data") / "spans.parquet"), on_invalid=rv.on_invalid,
+            connection=LabelStudioConnection(url=rv.resolved_url(), api_key=rv.api_key),
+        )
+
+    def training_rows(self) -> Path:
+        """The discriminator's training rows: the reviewed file when reviews are pulled, else the built one."""
+        return self.path("reviewed") if self.review.resolved_url() else self.path("data") / "spans.parquet"
+
+    def disc_train_params(self):
+        from flows.discriminator import TrainDiscriminatorParams
+
+        overrides = {**self.discriminator.overrides, "data": str(self.training_rows()), "out": str(self.path("disc"))}
+        return TrainDiscriminatorParams(config=self.discriminator.config_path(), overrides=overrides)
+
+    def disc_eval_params(self):
+        from flows.discriminator import EvaluateDiscriminatorParams
+
+        d = self.discriminator
+        return EvaluateDiscriminatorParams(
+            model=str(self.path("disc") / "model"), data=str(self.training_rows()), out=str(self.path("disc-eval")),
+            baselines=d.baselines, cort_policy=d.cort_policy, max_test_rows=d.max_test_rows,
+        )
+
+    def export_params(self):
+        from flows.discriminator import ExportDiscriminatorParams
+
+        return ExportDiscriminatorParams(run=str(self.path("disc")), out=str(self.path("export")),
+                                         name=f"{self.name}-discriminator", overwrite=True)
+
+    def policy_params(self):
+        from flows.policy import TrainPolicyParams
+
+        rb = self.path("rubrics")
+        base = [f"name={self.name}-policy", f"data.train={rb / 'train.jsonl'}", "data.format=auto",
+                f"rtt.discriminator={self.path('export')}", f"grpo.output_dir={self.path('policy')}"]
+        return TrainPolicyParams(config=self.policy.config, overrides=base + list(self.policy.overrides), save=True)
+
+    def policy_config(self):
+        """The validated policy config (errors name the file and the dotted key)."""
+        from grpo.config import load_config
+
+        p = self.policy_params()
+        return load_config(p.config, p.overrides)
+
+    def policy_eval_params(self, model: str, out: Path):
+        from grpo.evaluate import GenerationConfig, PolicyEvalConfig
+
+        e = self.policy_eval
+        cfg = self.policy_config()
+        return PolicyEvalConfig(
+            model=model, benchmark=e.benchmark or str(self.path("rubrics") / "test.jsonl"), limit=e.limit,
+            out=str(out), dtype=cfg.model.dtype,
+            generation=GenerationConfig(max_new_tokens=e.max_new_tokens, batch_size=e.batch_size,
+                                        system_prompt=cfg.data.system_prompt),
+            judge=e.judge,
+        )
+
+    def check(self) -> list[str]:
+        """Build every stage's parameters and load the training configs now: a bad option fails before any work,
+        with a message naming the field. Returns warnings."""
+        from discriminator.config import EvalConfig, TrainConfig
+
+        self.rubrics_params()
+        self.data_params()
+        if self.review.resolved_url():
+            self.push_params()
+            self.pull_params()
+        p = self.disc_train_params()
+        TrainConfig.from_yaml(p.config, **p.overrides)
+        ev = self.disc_eval_params()
+        try:
+            EvalConfig(model=ev.model, data=ev.data, baselines=ev.baselines or [])
+        except ValidationError as exc:
+            raise ValueError(f"discriminator.baselines: {exc.errors()[0]['msg']}") from None
+        self.export_params()
+        cfg = self.policy_config()
+        self.policy_eval_params(str(self.path("policy") / "final"), self.path("policy-eval"))
+        if cfg.rtt.token_term_on and Path(cfg.rtt.discriminator or "") != self.path("export"):
+            return [f"the policy uses the discriminator {cfg.rtt.discriminator}, not this run's export"]
+        return []
+
+    # ------------------------------------------------------------------------------------------ files
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike | None, overrides: list[str] | tuple[str, ...] = ()) -> "PipelineParams":
+        """Load a YAML file of these parameters (None: all defaults), then ``section.key=value`` overrides (values
+        parsed as YAML). Relative source paths that do not exist from the working directory resolve against the
+        file's folder's parent (the repository for ``configs/demo.yaml``). Errors name the file and the field."""
+        from grpo.config import ConfigError, apply_overrides
+
+        where = str(path) if path is not None else "<defaults>"
+        data: dict[str, Any] = {}
+        if path is not None:
+            try:
+                data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+            except FileNotFoundError:
+                raise ValueError(f"{path}: no such config file") from None
+            except yaml.YAMLError as exc:
+                raise ValueError(f"{path}: invalid YAML: {exc}") from None
+            if not isinstance(data, dict):
+                raise ValueError(f"{path}: expected a mapping of pipeline parameters, got {type(data).__name__}")
+        try:
+            data = apply_overrides(data, list(overrides))
+        except ConfigError as exc:
+            raise ValueError(f"{where}: --set {exc.key}: {exc.reason}") from None
+        try:
+            params = cls.model_validate(data)
+        except ValidationError as exc:
+            raise ValueError(f"{where}: {describe_errors(exc)}") from None
+        return params.resolve_sources(Path(path).resolve().parent.parent) if path is not None else params
+
+    def resolve_sources(self, base: Path) -> "PipelineParams":
+        """Relative source paths that do not exist here but do under ``base`` become absolute paths there."""
+        fixed = []
+        for s in self.rubrics.sources:
+            p = Path(s.path)
+            if not p.is_absolute() and not p.exists() and (base / p).exists():
+                s = s.model_copy(update={"path": str(base / p)})
+            fixed.append(s)
+        return self.model_copy(update={"rubrics": self.rubrics.model_copy(update={"sources": fixed})})
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """``field 'a.b': message; ...`` for a pydantic error."""
+    return "; ".join(f"field {'.'.join(map(str, e['loc'])) or '<root>'!r}: {e['msg']}" for e in exc.errors())
