@@ -61,6 +61,11 @@ class DataStage(_Section):
     judge: LLMConfig | None = Field(None, description="judge endpoint for LLM-judged rubrics")
     max_items: int | None = Field(None, ge=1)
     batch_size: int = Field(16, ge=1)
+    policy_positives: bool = Field(True, description="make the pairs from the policy's own responses (the model "
+                                                     "of policy.config, K samples per prompt); false: templates")
+    samples: int = Field(2, ge=1, description="policy responses sampled per prompt")
+    max_new_tokens: int = Field(128, ge=1, description="tokens per sampled policy response")
+    temperature: float = Field(0.8, ge=0, description="sampling temperature of the policy responses")
 
 
 class ReviewStage(_Section):
@@ -183,7 +188,18 @@ class PipelineParams(_Section):
         d, rb = self.data, self.path("rubrics")
         return DataFlowParams(inputs=[str(rb / "train.jsonl"), str(rb / "val.jsonl")],
                               out_dir=str(self.path("data")), build=d.build, llm=d.llm, judge=d.judge,
-                              max_items=d.max_items, batch_size=d.batch_size)
+                              max_items=d.max_items, batch_size=d.batch_size, positives_from=self.policy_samples())
+
+    def policy_samples(self):
+        """What the data stage samples its positives from: the policy of ``policy.config`` (None: templates)."""
+        from discriminator.data.policy_samples import PolicySampleConfig
+
+        d = self.data
+        if not d.policy_positives or d.build.mode == "llm":
+            return None
+        model = self.policy_config().model.name_or_path
+        return PolicySampleConfig(model=model, k=d.samples, max_new_tokens=d.max_new_tokens,
+                                  temperature=d.temperature, seed=self.rubrics.seed)
 
     def review_project(self) -> str:
         return self.review.project or f"rtt-{self.name}"

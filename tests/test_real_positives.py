@@ -136,6 +136,15 @@ def test_rows_record_the_positive_source_in_the_parquet(tmp_path):
     assert again.items_skipped == 2 and again.pairs == rep.pairs
 
 
+def test_item_without_a_usable_real_pair_falls_back_to_a_template_marked_as_such():
+    item = _item("f:1", "Write in JSON.", _rule(0, "detectable_format:json_format"))
+    recs = programmatic_item(item, BuildConfig(), responses=["no json here at all"], positive_source="policy")
+    policy = [r for r in recs if r.positive_source == "policy"]
+    template = [r for r in recs if r.positive_source == "template"]
+    assert policy and not any(r.usable for r in policy) and policy[0].edit == "repair"
+    assert template and template[0].usable and template[0].sample == 1 and template[0].key == "f:1#0@1"
+
+
 def test_template_rows_say_template():
     recs = programmatic_item(ITEMS[0], BuildConfig())
     assert recs and all(r.positive_source == "template" for r in recs)

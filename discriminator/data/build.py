@@ -251,7 +251,12 @@ def programmatic_item(item: RubricItem, config: BuildConfig, *, positive: str | 
     if responses:
         from discriminator.data.positives import response_records
 
-        return response_records(item, responses, positive_source, config, skip=skip, judge=judge)  # type: ignore[arg-type]
+        real = response_records(item, responses, positive_source, config, skip=skip, judge=judge)  # type: ignore[arg-type]
+        if skip or any(r.usable for r in real):  # (a resumed item already made its choice)
+            return real
+        # no usable pair from the real responses: a template fallback (positive_source "template"), own keys
+        fallback = programmatic_item(item, config)
+        return real + [r.model_copy(update={"sample": len(responses)}) for r in fallback]
     unverified: list[str] = []
     if positive is None:
         composed = compose_positive(item)
@@ -663,9 +668,9 @@ def write_item_records(store: ShardStore, source: str, item_id: str, records: Se
     """Append computed records (e.g. returned by a cached flow task) and mark the item done."""
     recorded = store.recorded(source, item_id)
     for rec in records:
-        if rec.rubric_id not in recorded:
+        if rec.key not in recorded:
             store.append(rec)
-    store.mark_done(source, item_id, len(set(recorded) | {r.rubric_id for r in records}))
+    store.mark_done(source, item_id, len(set(recorded) | {r.key for r in records}))
 
 
 async def _run_llm(store: ShardStore, items: Sequence[RubricItem], config: BuildConfig, llm_config: Any,

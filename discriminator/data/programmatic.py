@@ -251,14 +251,26 @@ def context_word(text: str, replaced: str, reject: Callable[[str], bool] = lambd
     return surface if want.startswith("NNP") else best
 
 
+TAG_WORDS = 160  # words tagged per text: enough to find its frequent words, bounded cost on long texts
+
+
 @functools.lru_cache(maxsize=256)
 def _tagged(text: str) -> tuple[tuple[str, str], ...]:
-    try:
-        import nltk
-
-        return tuple(nltk.pos_tag(re.findall(r"[A-Za-z]+(?:'[a-z]+)?", text)))
-    except LookupError:  # no tagger data: no context words, the neutral list is used
+    tagger = _tagger()
+    if tagger is None:
         return ()
+    return tuple(tagger.tag(re.findall(r"[A-Za-z]+(?:'[a-z]+)?", text)[:TAG_WORDS]))
+
+
+@functools.lru_cache(maxsize=1)
+def _tagger():
+    """NLTK's perceptron tagger, loaded once (``nltk.pos_tag`` reloads its weights on every call)."""
+    try:
+        from nltk.tag.perceptron import PerceptronTagger
+
+        return PerceptronTagger()
+    except (LookupError, OSError):  # no tagger data: no context words, the neutral list is used
+        return None
 
 
 @functools.lru_cache(maxsize=1)
