@@ -58,7 +58,7 @@ t0 = time.perf_counter()
 if workers == 0:  # today's path: one process, item after item
     records = [r for it in items for r in programmatic_item(it, BuildConfig())]
 else:
-    from discriminator.data.build import programmatic_records
+    from discriminator.data.pool import programmatic_records
     jobs = [(it, None, frozenset()) for it in items]
     records = [r for _, recs in programmatic_records(jobs, BuildConfig(), workers=workers) for r in recs]
 dt = time.perf_counter() - t0

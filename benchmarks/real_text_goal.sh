@@ -26,7 +26,8 @@ val_items = {x.item_id for x in train if x.split == "val"}
 train = [x.model_copy(update={"split": "val" if x.item_id in val_items else "train"}) for x in train]  # one split per item
 write_rows(f"{r}/train.parquet", train)
 val = [x for x in train if x.split == "val"]
-write_rows(f"{r}/eval-policy.parquet", val + read_rows(f"{r}/test/spans.parquet"))
+test = [x for x in read_rows(f"{r}/test/spans.parquet") if x.positive_source == "policy"]  # policy rows only
+write_rows(f"{r}/eval-policy.parquet", val + test)
 write_rows(f"{r}/eval-template.parquet", val + read_rows(f"{r}/test-template/spans.parquet"))
 print(len(train), "train+val rows;", len(val), "val rows")
 PYEOF

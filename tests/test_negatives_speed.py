@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 
 from discriminator.data import programmatic
-from discriminator.data.build import BuildConfig, build_dataset, pool_workers, programmatic_item, programmatic_records
+from discriminator.data.build import BuildConfig, build_dataset, programmatic_item
 from discriminator.data.compose import STALL, compose_positive
 from discriminator.data.diff_labels import _snap, grapheme_boundaries, snap_to_graphemes
+from discriminator.data.pool import pool_workers, programmatic_records
 from discriminator.data.schema import read_rows
 from rubrics.schema import Rubric, RubricItem, RuleVerifier
 

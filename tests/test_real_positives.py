@@ -228,7 +228,11 @@ def test_judge_outage_is_not_a_verified_pair(scripted_openai, tmp_path):
 def test_local_policy_samples_k_per_prompt_and_resumes(tmp_path):
     from tiny import tiny_causal_lm
 
-    from discriminator.data.policy_samples import LocalSampler, PolicySampleConfig, sample_policy
+    from discriminator.data.policy_samples import (
+        LocalSampler,
+        PolicySampleConfig,
+        sample_policy,
+    )
 
     model = tiny_causal_lm(tmp_path / "lm")
     cfg = PolicySampleConfig(model=str(model), k=3, max_new_tokens=8, batch_size=6)

@@ -32,7 +32,7 @@ from discriminator.data.compose import compose_positive
 from discriminator.data.diff_labels import SpanOptions, diff_spans, render_diff_markdown, spans_from_opcodes
 from discriminator.data.programmatic import family_key, make_negative, verify_pair
 from discriminator.data.schema import SpanRow, spans_to_char_labels, write_rows
-from rubrics.io import atomic_open, iter_jsonl, write_jsonl
+from rubrics.io import atomic_open, write_jsonl
 from rubrics.schema import RubricItem, stable_id
 
 Mode = Literal["programmatic", "llm", "both"]
@@ -568,6 +568,8 @@ def build_dataset(items: Sequence[RubricItem], out_dir: str | os.PathLike, confi
     if "program" in config.sources:
         todo = [it for it in items if not store.is_done("program", it.id)]
         skipped += len(items) - len(todo)
+        from discriminator.data.pool import programmatic_records
+
         recorded = {it.id: store.recorded("program", it.id) for it in todo}
         jobs = [(it, positives.get(it.id), frozenset(recorded[it.id])) for it in todo]
         judge = _content_judge(judge_config) if judge_config is not None and positives else None
@@ -605,56 +607,6 @@ def run_item_sync(store: ShardStore, item: RubricItem, config: BuildConfig, *, p
         store.append(rec)
     store.mark_done("program", item.id, len(recorded) + len(new))
     return [*recorded.values(), *new]
-
-
-Job = tuple[RubricItem, "str | list[str] | None", frozenset]  # item, real response(s) (None: template), keys to skip
-
-
-def pool_workers(config: BuildConfig, n_items: int) -> int:
-    """Processes :func:`programmatic_records` uses for ``n_items`` items."""
-    if config.workers:
-        return config.workers
-    return max(1, os.cpu_count() or 1) if n_items >= config.pool_min_items else 1
-
-
-def _job_records(job: Job, config: BuildConfig, source: str = "given", judge: Any = None) -> list[PairRecord]:
-    item, pos, skip = job
-    responses = [pos] if isinstance(pos, str) else (list(pos) if pos else None)
-    return programmatic_item(item, config, responses=responses, positive_source=source, skip=set(skip), judge=judge)
-
-
-def _records_chunk(jobs: list[Job], config: BuildConfig, source: str = "given") -> list[list[PairRecord]]:
-    return [_job_records(job, config, source) for job in jobs]
-
-
-def programmatic_records(jobs: Sequence[Job], config: BuildConfig, *, workers: int | None = None,
-                         chunk: int = 8, positive_source: str = "given",
-                         judge: Any = None) -> Iterable[tuple[RubricItem, list[PairRecord]]]:
-    """``(item, records)`` in input order: in this process, or in a process pool for large inputs.
-
-    The records are pure functions of the job, so the pool changes nothing but the time; the caller writes
-    them (the shards stay single-writer)."""
-    n = pool_workers(config, len(jobs)) if workers is None else workers
-    if n <= 1 or len(jobs) <= chunk or judge is not None:  # a judge client lives in this process
-        for job in jobs:
-            yield job[0], _job_records(job, config, positive_source, judge)
-        return
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    # fork: workers inherit the loaded checkers (NLTK, langdetect) instead of importing them again
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-    first, *rest = jobs  # the first item runs here: the forked workers inherit its warmed checkers
-    yield first[0], _job_records(first, config, positive_source)
-    chunks = [list(rest[i:i + chunk]) for i in range(0, len(rest), chunk)]
-    pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx)
-    try:
-        for part, out in zip(chunks, pool.map(_records_chunk, chunks, [config] * len(chunks),
-                                              [positive_source] * len(chunks))):
-            for (item, _, _), records in zip(part, out):
-                yield item, records
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _content_judge(judge_config: Any) -> Any:
@@ -713,19 +665,6 @@ async def _run_llm(store: ShardStore, items: Sequence[RubricItem], config: Build
     out = stats.model_dump()
     out["rejected"] = dict(stats.rejected)
     out["client"] = client.stats.model_dump()
-    return out
-
-
-def load_positives(path: str | os.PathLike) -> dict[str, str]:
-    """``{"item_id": ..., "response": ...}`` JSONL -> mapping (existing dataset responses as positives)."""
-    from rubrics.io import RecordError
-
-    out: dict[str, str] = {}
-    for line, obj in iter_jsonl(path):
-        for key in ("item_id", "response"):
-            if not isinstance(obj.get(key), str) or not obj[key]:
-                raise RecordError(path, line, key, "missing or not a non-empty string")
-        out[obj["item_id"]] = obj["response"]
     return out
 
 

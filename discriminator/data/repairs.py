@@ -17,7 +17,14 @@ from collections.abc import Callable, Iterator
 from discriminator.data import patch as P
 from discriminator.data.patch import Patch
 from discriminator.data.programmatic import (
-    EditContext, ProgramEdit, _kw, _words_only, count_candidates, family_key, rule_passes, sentence_candidates,
+    EditContext,
+    ProgramEdit,
+    _kw,
+    _words_only,
+    count_candidates,
+    family_key,
+    rule_passes,
+    sentence_candidates,
 )
 from rubrics.schema import Rubric, RubricItem, RuleVerifier
 
@@ -179,7 +186,11 @@ def _r_repeat(ctx):
 
 @repair("ifeval", "keywords:forbidden_words")
 def _r_forbidden(ctx):
-    from discriminator.data.programmatic import _keyword_pattern, _occurrences, _replace_occurrences
+    from discriminator.data.programmatic import (
+        _keyword_pattern,
+        _occurrences,
+        _replace_occurrences,
+    )
 
     words = [w for w in _kw(ctx.rubric).get("forbidden_words") or [] if w]
     occ = sorted(u for w in words for u in _occurrences(ctx.text, _keyword_pattern(w)))
