@@ -3,10 +3,10 @@
 # MulDimIF items held out from training (item-disjoint), MiniLM trained on policy positives (+ template pairs of
 # the same training items), F1 / AUROC on policy-response rows of unseen items next to template rows and the
 # all-relevant / lexical baselines. Resumable: every step reuses what an earlier run finished.
-#   RTT=".venv/bin/rtt" PY=".venv/bin/python" TRAIN_ITEMS=150 TEST_ITEMS=60 STEPS=240 bash benchmarks/real_text_goal.sh
+#   RTT=".venv/bin/rtt" PY=".venv/bin/python" TRAIN_ITEMS=150 TEST_ITEMS=60 STEPS=260 bash benchmarks/real_text_goal.sh
 set -euo pipefail
 RTT=${RTT:-.venv/bin/rtt}; PY=${PY:-.venv/bin/python}; R=${R:-runs/real}
-TRAIN_ITEMS=${TRAIN_ITEMS:-150}; TEST_ITEMS=${TEST_ITEMS:-60}; STEPS=${STEPS:-240}; K=${K:-1}; TOK=${TOK:-96}
+TRAIN_ITEMS=${TRAIN_ITEMS:-150}; TEST_ITEMS=${TEST_ITEMS:-60}; STEPS=${STEPS:-260}; K=${K:-1}; TOK=${TOK:-96}
 POLICY=(--positives-from smollm2 -k "$K" --max-new-tokens "$TOK")
 
 $PY benchmarks/real_text_items.py --out "$R/items" --train 300 --test 100          # item-disjoint item files
@@ -32,7 +32,7 @@ write_rows(f"{r}/eval-template.parquet", val + read_rows(f"{r}/test-template/spa
 print(len(train), "train+val rows;", len(val), "val rows")
 PYEOF
 $RTT disc train -c discriminator/configs/minilm.yaml --data "$R/train.parquet" -o "$R/disc" --max-steps "$STEPS" \
-    --eval-steps 60 --batch-size 16 --max-length 192   # add --resume to continue an interrupted run
+    --eval-steps 65 --batch-size 16 --max-length 192   # add --resume to continue an interrupted run
 for which in policy template; do
   $RTT disc eval -m "$R/disc/model" --data "$R/eval-$which.parquet" -o "$R/eval-$which" --baselines all_relevant,lexical
 done
