@@ -24,6 +24,7 @@ Artifacts: a table of per-family counts / coverage / acceptance and a markdown r
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flows.artifacts import artifact_key as _artifact_key
@@ -41,10 +42,10 @@ from discriminator.data.build import (
     call_failed,
     consolidate,
     llm_item,
-    load_positives,
     programmatic_item,
     write_item_records,
 )
+from discriminator.data.policy_samples import PolicySampleConfig
 from rubrics.llm import LLMConfig
 from rubrics.schema import RubricItem
 
@@ -60,8 +61,12 @@ class DataFlowParams(BaseModel):
     build: BuildConfig = Field(default_factory=BuildConfig, description="How negatives and spans are built.")
     llm: LLMConfig | None = Field(None, description="Generator endpoint (needed by mode llm and both).")
     judge: LLMConfig | None = Field(None, description="Judge endpoint for LLM-judged rubrics; empty: none.")
-    positives: str | None = Field(None, description="JSONL of {item_id, response}: existing responses used as "
-                                  "positives; empty: generated.")
+    positives: str | None = Field(None, description="JSONL of {response, item_id | key | prompt}: existing "
+                                  "responses used as positives (an unmatched row is an error unless lenient); "
+                                  "empty: policy samples or templates.")
+    lenient: bool = Field(False, description="Report positives rows that match no item instead of failing.")
+    positives_from: PolicySampleConfig | None = Field(
+        None, description="Sample positives from a policy (K per prompt): the pairs are made of its responses.")
     max_items: int | None = Field(None, ge=1, description="Use the first N items only; empty: all.")
     batch_size: int = Field(16, ge=1, description="Items per task.")
     concurrency_limit: str | None = Field(None, description="Name of a Prefect global concurrency limit that every "
@@ -118,11 +123,20 @@ def load_items_task(inputs: list[str], max_items: int | None) -> list[RubricItem
 
 
 @task(name="programmatic-pairs", cache_policy=INPUTS + TASK_SOURCE, retries=1)
-def programmatic_task(items: list[RubricItem], config: BuildConfig, positives: dict[str, str]) -> list[PairRecord]:
+def programmatic_task(items: list[RubricItem], config: BuildConfig, positives: dict[str, list[str]],
+                      source: str = "given") -> list[PairRecord]:
     out: list[PairRecord] = []
     for item in items:
-        out.extend(programmatic_item(item, config, positive=positives.get(item.id)))
+        out.extend(programmatic_item(item, config, responses=positives.get(item.id), positive_source=source))
     return out
+
+
+@task(name="sample-policy", retries=0)
+def sample_policy_task(items: list[RubricItem], cfg: PolicySampleConfig, out_dir: str) -> dict[str, list[str]]:
+    """K policy responses per item (resumable file ``out_dir/policy_samples.jsonl``)."""
+    from discriminator.data.policy_samples import sample_policy
+
+    return sample_policy(items, cfg, Path(out_dir) / "policy_samples.jsonl")
 
 
 @task(name="llm-pairs", cache_policy=INPUTS + TASK_SOURCE, retries=2, retry_delay_seconds=5)
@@ -185,7 +199,17 @@ async def build_discriminator_data(params: DataFlowParams) -> BuildReport:
         raise ValueError("mode 'llm'/'both' needs params.llm (the generator endpoint)")
     items = load_items_task(params.inputs, params.max_items)
     ids = {it.id for it in items}
-    positives = {k: v for k, v in (load_positives(params.positives) if params.positives else {}).items() if k in ids}
+    positives: dict[str, list[str]] = {}
+    source = "given"
+    if params.positives:
+        from discriminator.data.positives import load_positives
+
+        positives, matching = load_positives(params.positives, items, lenient=params.lenient)
+        if matching.unmatched:
+            logger.warning("%d --positives rows match no item", len(matching.unmatched))
+    elif params.positives_from is not None:
+        positives, source = sample_policy_task(items, params.positives_from, params.out_dir), "policy"
+    positives = {k: v for k, v in positives.items() if k in ids}
     store = ShardStore(params.out_dir)
     llm_stats: dict[str, Any] = {}
     if "program" in config.sources:
@@ -193,7 +217,7 @@ async def build_discriminator_data(params: DataFlowParams) -> BuildReport:
         futures = []
         for b in _batches(todo, params.batch_size):
             given = {it.id: positives[it.id] for it in b if it.id in positives}
-            futures.append((b, programmatic_task.submit(b, config, given)))
+            futures.append((b, programmatic_task.submit(b, config, given, source)))
         for k, (batch, fut) in enumerate(futures, start=1):
             _store(store, "program", batch, fut.result())
             logger.info("programmatic: %d/%d batches", k, len(futures))
@@ -205,7 +229,7 @@ async def build_discriminator_data(params: DataFlowParams) -> BuildReport:
         batches = _batches(todo, params.batch_size)
         failed: list[str] = []
         for k, batch in enumerate(batches, start=1):
-            given = {it.id: positives[it.id] for it in batch if it.id in positives}
+            given = {it.id: positives[it.id][0] for it in batch if it.id in positives}
             args = (batch, config, params.llm, params.judge, given, params.concurrency_limit, params.rate_limit)
             out = await llm_task(*args)
             if any(call_failed(r) for r in out["records"]):

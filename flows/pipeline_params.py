@@ -65,6 +65,11 @@ class DataStage(_Section):
     judge: LLMConfig | None = Field(None, description="Judge endpoint for LLM-judged rubrics; empty: none.")
     max_items: int | None = Field(None, ge=1, description="Use the first N rubric items only; empty: all.")
     batch_size: int = Field(16, ge=1, description="Items per task.")
+    policy_positives: bool = Field(True, description="Make the pairs from the policy's own responses (the model of "
+                                   "policy.config, K samples per prompt); false: template positives.")
+    samples: int = Field(2, ge=1, description="Policy responses sampled per prompt.")
+    max_new_tokens: int = Field(128, ge=1, description="Tokens per sampled policy response.")
+    temperature: float = Field(0.8, ge=0, description="Sampling temperature of the policy responses.")
 
 
 class ReviewStage(_Section):
@@ -203,7 +208,18 @@ class PipelineParams(_Section):
         d, rb = self.data, self.path("rubrics")
         return DataFlowParams(inputs=[str(rb / "train.jsonl"), str(rb / "val.jsonl")],
                               out_dir=str(self.path("data")), build=d.build, llm=d.llm, judge=d.judge,
-                              max_items=d.max_items, batch_size=d.batch_size)
+                              max_items=d.max_items, batch_size=d.batch_size, positives_from=self.policy_samples())
+
+    def policy_samples(self):
+        """What the data stage samples its positives from: the policy of ``policy.config`` (None: templates)."""
+        from discriminator.data.policy_samples import PolicySampleConfig
+
+        d = self.data
+        if not d.policy_positives or d.build.mode == "llm":
+            return None
+        model = self.policy_config().model.name_or_path
+        return PolicySampleConfig(model=model, k=d.samples, max_new_tokens=d.max_new_tokens,
+                                  temperature=d.temperature, seed=self.rubrics.seed)
 
     def review_project(self) -> str:
         return self.review.project or f"rtt-{self.name}"

@@ -92,6 +92,12 @@ def test_pipeline_runs_every_stage_then_resumes_from_cache(prefect_harness, tiny
     assert list(status) == planned_stages(params)
     assert status.pop("review") == "skipped" and set(status.values()) == {"ran"}, status
     assert "Label Studio" in report.stage("review").note
+    # the discriminator trained on pairs made of the policy's own sampled responses
+    from discriminator.data.schema import read_rows
+
+    assert (run_dir / "data" / "policy_samples.jsonl").is_file()
+    sources = {r.positive_source for r in read_rows(run_dir / "data" / "spans.parquet")}
+    assert "policy" in sources and sources <= {"policy", "template"}, sources
     # every stage wrote its outputs under run_dir
     for rel in ("rubrics/train.jsonl", "data/spans.parquet", "discriminator/model/config.json",
                 "discriminator/eval/metrics.json", "discriminator-export/model.safetensors", "policy/final/config.json",
@@ -215,6 +221,10 @@ def test_demo_config_is_valid_and_resolves_the_bundled_data(tmp_path, monkeypatc
     assert all(Path(s.path).is_file() and Path(s.path).is_absolute() for s in p.rubrics.sources)
     assert p.policy_eval.limit == 3 and p.data.build.mode == "programmatic"
     assert p.policy_config().model.name_or_path == "smollm2"
+    sampled = p.data_params().positives_from  # the data stage makes its pairs from the policy's own responses
+    assert sampled is not None and sampled.model == "smollm2" and sampled.k == 2 and sampled.max_new_tokens == 64
+    off = PipelineParams.from_yaml(ROOT / "configs" / "demo.yaml", ["data.policy_positives=false"])
+    assert off.data_params().positives_from is None
     assert planned_stages(p)[2] == "review"
     monkeypatch.setenv("LABEL_STUDIO_URL", "http://127.0.0.1:9")
     assert planned_stages(p)[2:4] == ["review-push", "review-pull"]

@@ -37,7 +37,7 @@ from discriminator.data.diff_labels import (
 from discriminator.data.programmatic import family_key, make_negative, verify_pair
 from discriminator.data.schema import SpanRow, spans_to_char_labels, write_rows
 from discriminator.data.shards import DurableShards, ShardError  # noqa: F401 - re-exported
-from rubrics.io import atomic_open, iter_jsonl, write_jsonl
+from rubrics.io import atomic_open, write_jsonl
 from rubrics.schema import RubricItem, stable_id
 
 Mode = Literal["programmatic", "llm", "both"]
@@ -64,6 +64,12 @@ class BuildConfig(BaseModel):
     positive_attempts: int = Field(2, ge=1, description="Tries to obtain a positive response that follows every "
                                    "rubric.")
     sample_diffs: int = Field(12, ge=0, description="Diffs shown in report.md.")
+    workers: int = Field(0, ge=0, description="Processes for programmatic pairs: 0 = one per CPU core when there "
+                                              "are at least pool_min_items items, 1 = in this process.")
+    pool_min_items: int = Field(200, ge=1, description="Smallest input that starts a process pool (workers=0).")
+    content_match: Literal["minilm", "lexical"] = Field(
+        "minilm", description="How the sentence carrying an LLM-judged criterion is found in a real response "
+                              "(MiniLM embedding similarity, or word overlap); a judge, when set, chooses among them.")
 
     @model_validator(mode="after")
     def _fractions(self) -> "BuildConfig":
@@ -98,10 +104,25 @@ class PairRecord(BaseModel):
     unverified: list[str] = Field(default_factory=list)
     positive_status: str = ""
     note: str = ""
+    positive_source: Literal["template", "given", "policy", "llm"] = Field(
+        "template", description="where the positive came from: a template, a given response, a policy sample, an LLM")
+    edit: Literal["break", "repair"] = Field(
+        "break", description="break: the positive was edited into the negative; repair: a failing response (the "
+                             "negative) was edited into the positive")
+    sample: int = Field(0, ge=0, description="which response of the item (several policy samples per prompt)")
+    verification: Literal["rule", "judge", "unverified"] = Field(
+        "rule", description="what checked the target verdicts; unverified pairs never enter val/test")
+
+    @property
+    def key(self) -> str:
+        """The record's key inside its item shard (one per rubric and response)."""
+        return self.rubric_id if self.sample == 0 else f"{self.rubric_id}@{self.sample}"
 
     @property
     def pair_id(self) -> str:
-        return stable_id(self.item_id, self.rubric_id, self.source)
+        if self.sample == 0:
+            return stable_id(self.item_id, self.rubric_id, self.source)
+        return stable_id(self.item_id, self.rubric_id, self.source, self.sample)
 
     @property
     def usable(self) -> bool:
@@ -146,8 +167,22 @@ def _records_from_pair(item: RubricItem, rubric, source: Source, positive: str, 
 
 
 def programmatic_item(item: RubricItem, config: BuildConfig, *, positive: str | None = None,
-                      skip: set[str] = frozenset()) -> list[PairRecord]:
-    """Template positive (or the given one) + one programmatic negative per rule rubric, verified."""
+                      skip: set[str] = frozenset(), responses: Sequence[str] | None = None,
+                      positive_source: str = "given", judge: Any = None) -> list[PairRecord]:
+    """Pairs of one item. Real responses (``responses``, or one given ``positive``) are broken where they pass a
+    rule and repaired where they fail it (:func:`discriminator.data.positives.response_records`); without any, a
+    template positive + one programmatic negative per rule rubric (``positive_source="template"``)."""
+    if responses is None and positive is not None:
+        responses = [positive]
+    if responses:
+        from discriminator.data.positives import response_records
+
+        real = response_records(item, responses, positive_source, config, skip=skip, judge=judge)  # type: ignore[arg-type]
+        if skip or any(r.usable for r in real):  # (a resumed item already made its choice)
+            return real
+        # no usable pair from the real responses: a template fallback (positive_source "template"), own keys
+        fallback = programmatic_item(item, config)
+        return real + [r.model_copy(update={"sample": len(responses)}) for r in fallback]
     unverified: list[str] = []
     if positive is None:
         composed = compose_positive(item)
@@ -207,9 +242,11 @@ async def llm_item(item: RubricItem, config: BuildConfig, client: Any, *, judge:
         pos = PositiveResult(text=positive, status="verified")
     emit = on_record or (lambda rec: None)
 
+    source = "llm" if positive is None else "given"
+
     def common(r):
         return dict(item_id=item.id, rubric_id=r.id, source="llm", family=family_key(r), criteria=r.text,
-                    instruction=item.instruction, positive_status=pos.status)
+                    instruction=item.instruction, positive_status=pos.status, positive_source=source)
 
     usable = pos.text is not None and (pos.status == "verified" or (pos.status == "unverified" and config.policy == "flag"))
     if not usable:
@@ -261,7 +298,10 @@ def rows_from_records(records: Iterable[PairRecord], splits: dict[str, str]) -> 
     for rec in records:
         if not rec.usable:
             continue
-        meta = {"source": rec.source, "status": rec.status}
+        split = splits.get(rec.item_id)
+        if rec.verification == "unverified" and split in ("val", "test"):
+            continue  # unverified pairs train but never score (a split-less row would be re-split downstream)
+        meta = {"source": rec.source, "status": rec.status, "edit": rec.edit, "sample": rec.sample}
         if rec.collateral:
             meta["collateral"] = rec.collateral
         if rec.unverified:
@@ -272,7 +312,8 @@ def rows_from_records(records: Iterable[PairRecord], splits: dict[str, str]) -> 
                 id=f"{rec.pair_id}:{polarity[:3]}", item_id=rec.item_id, rubric_id=rec.rubric_id, pair_id=rec.pair_id,
                 criteria=rec.criteria, response=text, instruction=rec.instruction, char_spans=spans,
                 label_source=rec.label_source, polarity=polarity, verdict=verdict, family=rec.family,
-                split=splits.get(rec.item_id), meta=meta,  # type: ignore[arg-type]
+                split=split,
+                positive_source=rec.positive_source, verification=rec.verification, meta=meta,  # type: ignore[arg-type]
             ))
     return rows
 
@@ -328,6 +369,11 @@ class BuildReport(BaseModel):
     families: list[FamilyStats] = Field(default_factory=list)
     reasons: dict[str, int] = Field(default_factory=dict)
     llm: dict[str, Any] = Field(default_factory=dict)
+    positive_sources: dict[str, int] = Field(
+        default_factory=dict, description="pairs per positive source and edit direction, e.g. 'policy/repair'")
+    template_fallback_items: int = Field(0, description="items whose pairs use a template positive")
+    unverified_pairs: int = Field(0, description="pairs no checker or judge verified (kept out of val/test)")
+    given: dict[str, Any] = Field(default_factory=dict, description="how --positives rows matched the items")
     files: dict[str, str] = Field(default_factory=dict)
     samples: list[str] = Field(default_factory=list)
     failed_items: int = Field(0, description="items with a failed LLM call: not done, retried by a rerun")
@@ -353,6 +399,10 @@ class BuildReport(BaseModel):
         for f in self.families:
             lines.append(f"| {f.family} | {f.source} | {f.attempted} | {f.accepted} | {f.flagged} | {f.rejected} | "
                          f"{f.unsupported} | {f.collateral_flips} | {f.coverage:.1%} |")
+        if self.positive_sources:
+            lines += ["", "Pairs by positive source / edit: " + ", ".join(
+                f"{k} {v}" for k, v in sorted(self.positive_sources.items()))
+                + f"; template fallback items {self.template_fallback_items}; unverified pairs {self.unverified_pairs}"]
         if self.reasons:
             lines += ["", "## Why pairs were not produced", ""]
             lines += [f"- {k}: {v}" for k, v in sorted(self.reasons.items(), key=lambda kv: -kv[1])[:20]]
@@ -376,7 +426,12 @@ def make_report(records: Sequence[PairRecord], rows: Sequence[SpanRow], config: 
         f.collateral_flips += len(rec.collateral)
         if rec.status in ("rejected", "unsupported"):
             reasons[f"{rec.status}: {_reason_key(rec.reason)}"] += 1
+    usable = [r for r in records if r.usable]
+    sources = Counter(f"{r.positive_source}/{r.edit}" for r in usable)
+    template_items = {r.item_id for r in records if r.positive_source == "template" and r.source == "program"}
     report = BuildReport(out_dir=str(out_dir), mode=config.mode, items=len({r.item_id for r in records}),
+                         positive_sources=dict(sources), template_fallback_items=len(template_items),
+                         unverified_pairs=sum(r.verification == "unverified" for r in usable),
                          pairs=sum(r.usable for r in records), rows=len(rows),
                          splits=dict(Counter(r.split for r in rows if r.split)),
                          families=sorted(fams.values(), key=lambda f: (f.source, f.family)), reasons=dict(reasons))
@@ -430,12 +485,15 @@ def consolidate(out_dir: str | os.PathLike, config: BuildConfig, *, tokenizer: A
 
 
 def build_dataset(items: Sequence[RubricItem], out_dir: str | os.PathLike, config: BuildConfig | None = None, *,
-                  llm_config: Any = None, judge_config: Any = None, positives: dict[str, str] | None = None,
+                  llm_config: Any = None, judge_config: Any = None,
+                  positives: dict[str, str] | dict[str, list[str]] | None = None, positive_source: str = "given",
                   progress: ProgressFn | None = None, tokenizer: Any = None, repair: bool = False) -> BuildReport:
     """Build (or resume) the dataset for ``items`` into ``out_dir`` and consolidate it.
 
-    Items whose LLM calls failed are not marked done (``report.failed_items``); a corrupt shard line raises
-    :class:`ShardError` unless ``repair`` (then its item is redone)."""
+    ``positives`` maps item ids to real responses (``positive_source``: ``given`` responses or ``policy``
+    samples); items without one get a template positive (counted in the report). Items whose LLM calls failed are
+    not marked done (``report.failed_items``); a corrupt shard line raises :class:`ShardError` unless ``repair``
+    (then its item is redone)."""
     config = config or BuildConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -446,10 +504,21 @@ def build_dataset(items: Sequence[RubricItem], out_dir: str | os.PathLike, confi
     if "program" in config.sources:
         todo = [it for it in items if not store.is_done("program", it.id)]
         skipped += len(items) - len(todo)
-        for k, item in enumerate(todo, start=1):
-            run_item_sync(store, item, config, positive=positives.get(item.id))
-            if progress:
-                progress("program", k, len(todo))
+        from discriminator.data.pool import programmatic_records
+
+        recorded = {it.id: store.recorded("program", it.id) for it in todo}
+        jobs = [(it, positives.get(it.id), frozenset(recorded[it.id])) for it in todo]
+        judge = _content_judge(judge_config) if judge_config is not None and positives else None
+        try:
+            for k, (item, new) in enumerate(programmatic_records(jobs, config, positive_source=positive_source,
+                                                                 judge=judge), start=1):
+                store.append_many(new)
+                store.mark_done("program", item.id, len(recorded[item.id]) + len(new))
+                if progress:
+                    progress("program", k, len(todo))
+        finally:
+            if judge is not None:
+                judge.client.close()
     if "llm" in config.sources:
         if llm_config is None:
             raise ValueError("mode 'llm'/'both' needs an LLM endpoint (llm_config: base URL and model)")
@@ -477,6 +546,13 @@ def run_item_sync(store: ShardStore, item: RubricItem, config: BuildConfig, *, p
     return [*recorded.values(), *new]
 
 
+def _content_judge(judge_config: Any) -> Any:
+    from rubrics.judge import LLMJudge
+    from rubrics.llm import LLMClient
+
+    return LLMJudge(LLMClient(judge_config))
+
+
 def call_failed(rec: PairRecord) -> bool:
     """A record that only says an LLM request failed (connection, HTTP error): never stored, never done."""
     return rec.positive_status == "error" or rec.reason.startswith(("request_error", "request failed"))
@@ -487,10 +563,10 @@ def write_item_records(store: ShardStore, source: str, item_id: str, records: Se
     of the item failed: then only the good records are kept and the item stays to do (returns False)."""
     recorded = store.recorded(source, item_id)
     failed = [r for r in records if call_failed(r)]
-    store.append_many([r for r in records if r.rubric_id not in recorded and not call_failed(r)])
+    store.append_many([r for r in records if r.key not in recorded and not call_failed(r)])
     if failed:
         return False
-    store.mark_done(source, item_id, len(set(recorded) | {r.rubric_id for r in records}))
+    store.mark_done(source, item_id, len(set(recorded) | {r.key for r in records}))
     return True
 
 
@@ -522,7 +598,9 @@ async def _run_llm(store: ShardStore, items: Sequence[RubricItem], config: Build
             recorded = store.recorded("llm", item.id)
             # a resumed item keeps the positive its finished pairs were made from
             earlier = next((r.positive for r in recorded.values() if r.positive), None)
-            records = await llm_item(item, config, client, judge=judge, positive=earlier or positives.get(item.id),
+            given = positives.get(item.id)
+            given = given[0] if isinstance(given, list) else given
+            records = await llm_item(item, config, client, judge=judge, positive=earlier or given,
                                      skip=set(recorded), stats=stats, on_record=keep)
             failed = [r for r in records if call_failed(r)]
             if failed:
@@ -544,19 +622,6 @@ async def _run_llm(store: ShardStore, items: Sequence[RubricItem], config: Build
     out["client"] = client.stats.model_dump()
     out["failed_items"] = len(failures)
     out["failures"] = failures[:20]
-    return out
-
-
-def load_positives(path: str | os.PathLike) -> dict[str, str]:
-    """``{"item_id": ..., "response": ...}`` JSONL -> mapping (existing dataset responses as positives)."""
-    from rubrics.io import RecordError
-
-    out: dict[str, str] = {}
-    for line, obj in iter_jsonl(path):
-        for key in ("item_id", "response"):
-            if not isinstance(obj.get(key), str) or not obj[key]:
-                raise RecordError(path, line, key, "missing or not a non-empty string")
-        out[obj["item_id"]] = obj["response"]
     return out
 
 

@@ -257,8 +257,7 @@ def _finish(text: str, spans: list[Span], options: SpanOptions) -> list[Span]:
     spans = [(max(0, s), min(len(text), e)) for s, e in spans]
     if options.expand_words:
         spans = [_expand_word(text, s, e) for s, e in spans]
-    bounds = grapheme_boundaries(text)
-    spans = [_snap(bounds, s, e) for s, e in spans]
+    spans = snap_to_graphemes(text, spans)
     spans = merge_spans(spans)
     return _merge_gaps(text, spans, options.merge_gap)
 
@@ -294,6 +293,22 @@ def _expand_word(text: str, s: int, e: int) -> Span:
 def grapheme_boundaries(text: str) -> list[int]:
     """Sorted extended-grapheme-cluster boundaries (0 and len included)."""
     return [m.start() for m in regex.finditer(r"\X", text)] + [len(text)]
+
+
+def snap_to_graphemes(text: str, spans: list[Span]) -> list[Span]:
+    """Widen each span to whole extended grapheme clusters. ASCII text (the common case) has a boundary between
+    any two characters but inside ``\\r\\n``, so only non-ASCII text pays for the full cluster scan."""
+    if text.isascii():
+        out = []
+        for s, e in spans:
+            if 0 < s < len(text) and text[s - 1] == "\r" and text[s] == "\n":
+                s -= 1
+            if 0 < e < len(text) and text[e - 1] == "\r" and text[e] == "\n":
+                e += 1
+            out.append((s, e))
+        return out
+    bounds = grapheme_boundaries(text)
+    return [_snap(bounds, s, e) for s, e in spans]
 
 
 def _snap(bounds: list[int], s: int, e: int) -> Span:

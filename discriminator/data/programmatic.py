@@ -12,6 +12,7 @@ relation (at least / at most / exactly / between) without re-implementing the ch
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from typing import Any
 
 from discriminator.data import patch as P
 from discriminator.data.patch import Patch, Unit
-from discriminator.data.textbank import EN, NEUTRAL_WORDS
+from discriminator.data.textbank import NEUTRAL_WORDS
 from rubrics.schema import Rubric, RubricItem, RuleVerifier
 
 EditFn = Callable[[RubricItem, Rubric, str], "Patch | str | None"]
@@ -37,7 +38,13 @@ def register(family: str, *rule_ids: str) -> Callable[[EditFn], EditFn]:
     return deco
 
 
+def _load_edits() -> None:
+    """Register the edits (their modules import this one's helpers, so they load on first use)."""
+    from discriminator.data import edits_ifeval, edits_muldimif  # noqa: F401
+
+
 def edit_for(rubric: Rubric) -> EditFn | None:
+    _load_edits()
     v = rubric.verifier
     if not isinstance(v, RuleVerifier):
         return None
@@ -45,6 +52,7 @@ def edit_for(rubric: Rubric) -> EditFn | None:
 
 
 def supported_rules() -> list[str]:
+    _load_edits()
     return sorted(f"{f}:{r}" for f, r in _REGISTRY)
 
 
@@ -58,17 +66,23 @@ def family_key(rubric: Rubric) -> str:
 
 
 _CHECKERS: dict[tuple[int, str], tuple[RuleVerifier, Any]] = {}
+_VERDICTS: dict[tuple[int, str, str], tuple[RuleVerifier, bool | None]] = {}
 
 
 def rule_passes(rubric: Rubric, text: str, prompt: str = "") -> bool | None:
     """The rule verdict, or ``None`` when the rubric is not rule-checkable (LLM rubric, unknown rule, bad kwargs).
 
-    Built checkers are memoised per verifier object (edits call this thousands of times per item)."""
+    Built checkers and verdicts are memoised per verifier object (edits, the positive search and the pair
+    verification ask the same (rule, text) question many times per item)."""
     from rubrics import rules
 
     v = rubric.verifier
     if not isinstance(v, RuleVerifier):
         return None
+    memo_key = (id(v), prompt, text)
+    known = _VERDICTS.get(memo_key)
+    if known is not None and known[0] is v:
+        return known[1]
     key = (id(v), prompt)
     hit = _CHECKERS.get(key)
     if hit is None or hit[0] is not v:
@@ -79,14 +93,21 @@ def rule_passes(rubric: Rubric, text: str, prompt: str = "") -> bool | None:
         if len(_CHECKERS) > 20000:
             _CHECKERS.clear()
         hit = _CHECKERS[key] = (v, checker)
-    return None if hit[1] is None else bool(rules.evaluate(hit[1], text))
+    verdict = None if hit[1] is None else bool(rules.evaluate(hit[1], text))
+    if len(_VERDICTS) > 50000:
+        _VERDICTS.clear()
+    _VERDICTS[memo_key] = (v, verdict)
+    return verdict
 
 
 class EditContext:
-    """The oracle an edit consults: does a candidate break the target and leave the other rules alone?"""
+    """The oracle an edit consults: does a candidate break the target (or, with ``want_pass``, repair it) and
+    leave the other rules alone?"""
 
-    def __init__(self, item: RubricItem, rubric: Rubric, text: str, max_tries: int = MAX_TRIES):
+    def __init__(self, item: RubricItem, rubric: Rubric, text: str, max_tries: int = MAX_TRIES, *,
+                 want_pass: bool = False):
         self.item, self.rubric, self.text = item, rubric, text
+        self.want_pass = want_pass  # a repair: candidates must make the target pass (the same search, inverted)
         self.prompt = item.instruction
         self.tries = max_tries
         self.protected = _protected_spans(item, rubric, text)
@@ -107,7 +128,7 @@ class EditContext:
         if not new.strip():  # an empty response fails every rule: not a minimal modification
             return False
         self.tries -= 1
-        return not self.passes(new)
+        return self.passes(new) == self.want_pass
 
     def collateral(self, text: str) -> list[str]:
         return [rid for rid, (r, v) in self.others.items() if rule_passes(r, text, self.prompt) != v]
@@ -193,12 +214,73 @@ def _mid_order(units: list[Unit]) -> list[Unit]:
     return [units[i] for i in order]
 
 
-def _neutral(ctx: EditContext, avoid: Iterable[str] = ()) -> str:
+def _neutral(ctx: EditContext, avoid: Iterable[str] = (), replaced: str = "") -> str:
+    """A stand-in for a removed word that reads naturally: the response's own most frequent content word of the
+    same part of speech as ``replaced`` (so the edit does not plant an odd word a model could key on), else a
+    neutral noun."""
     avoid_l = [a.lower() for a in avoid if a]
+    clash = lambda w: any(a in w or w in a for a in avoid_l)  # noqa: E731
+    if replaced:
+        word = context_word(ctx.text, replaced, clash)
+        if word:
+            return word
     for w in NEUTRAL_WORDS:
-        if not any(a in w or w in a for a in avoid_l):
+        if not clash(w):
             return w
     return "xyz"
+
+
+def context_word(text: str, replaced: str, reject: Callable[[str], bool] = lambda w: False) -> str | None:
+    """The most frequent content word of ``text`` tagged like ``replaced`` (NLTK's perceptron tagger), or None."""
+    tagged = _tagged(text)
+    want = next((t for w, t in tagged if w.lower() == replaced.lower()), None)
+    if want is None:
+        return None
+    counts: dict[str, list] = {}  # lower-case word -> [exact-tag hits, hits, surface form]
+    for w, t in tagged:
+        lw = w.lower()
+        if t[:2] == want[:2] and len(lw) >= 4 and w.isalpha() and lw not in _stopwords() and lw != replaced.lower() \
+                and not reject(lw):
+            c = counts.setdefault(lw, [0, 0, w])
+            c[0] += t == want
+            c[1] += 1
+    if not counts:
+        return None
+    best = max(counts, key=lambda w: (counts[w][0] > 0, counts[w][1], -len(w)))
+    surface = counts[best][2]
+    return surface if want.startswith("NNP") else best
+
+
+TAG_WORDS = 160  # words tagged per text: enough to find its frequent words, bounded cost on long texts
+
+
+@functools.lru_cache(maxsize=256)
+def _tagged(text: str) -> tuple[tuple[str, str], ...]:
+    tagger = _tagger()
+    if tagger is None:
+        return ()
+    return tuple(tagger.tag(re.findall(r"[A-Za-z]+(?:'[a-z]+)?", text)[:TAG_WORDS]))
+
+
+@functools.lru_cache(maxsize=1)
+def _tagger():
+    """NLTK's perceptron tagger, loaded once (``nltk.pos_tag`` reloads its weights on every call)."""
+    try:
+        from nltk.tag.perceptron import PerceptronTagger
+
+        return PerceptronTagger()
+    except (LookupError, OSError):  # no tagger data: no context words, the neutral list is used
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    try:
+        from nltk.corpus import stopwords
+
+        return frozenset(stopwords.words("english"))
+    except LookupError:
+        return frozenset({"the", "and", "that", "this", "with", "from", "have", "were", "they", "their", "there"})
 
 
 def _words_only(text: str, pred: Callable[[str], bool] = lambda w: True) -> list[Unit]:
@@ -224,9 +306,11 @@ def _duplicate(text: str, unit: Unit, k: int, joiner: str) -> Patch:
 
 
 def count_candidates(ctx: EditContext, units_fn: Callable[[str], list[Unit]], *, joiner: str = " ",
-                     extend: Callable[[str, Unit], Unit] = lambda t, u: u, add_cap: int = 400) -> Iterator[Patch | None]:
+                     extend: Callable[[str, Unit], Unit] = lambda t, u: u, add_cap: int = 400,
+                     grow_by_sentences: bool = False) -> Iterator[Patch | None]:
     """Delete the fewest units (from the end but keeping the last, from the end, from the start) or duplicate
-    the fewest units (the second-to-last, the last) until the target breaks."""
+    the fewest units (the last sentence when ``grow_by_sentences``, the second-to-last unit, the last) until the
+    target breaks."""
     text = ctx.text
     units = units_fn(text)
     n = len(units)
@@ -234,6 +318,10 @@ def count_candidates(ctx: EditContext, units_fn: Callable[[str], list[Unit]], *,
         yield ctx.smallest(lambda k: _delete_units(text, units[max(0, n - 1 - k): n - 1], extend) if k < n else None, n - 1)
         yield ctx.smallest(lambda k: _delete_units(text, units[n - k:], extend), n)
         yield ctx.smallest(lambda k: _delete_units(text, units[1: 1 + k], extend) if k < n else None, n - 1)
+        if grow_by_sentences:  # more words: repeat whole sentences (a real failure mode) before single words
+            sents = P.sentences(text)
+            if sents:
+                yield ctx.smallest(lambda k: _duplicate(text, sents[-1], k, " "), 40)
         src = units[-2] if n >= 2 else units[-1]
         yield ctx.smallest(lambda k: _duplicate(text, src, k, joiner), add_cap)
         yield ctx.smallest(lambda k: _duplicate(text, units[-1], k, joiner), add_cap)
@@ -287,7 +375,8 @@ def _replace_occurrences(ctx: EditContext, pattern: str, units: list[Unit], *, a
     if not units:
         return None
     text = ctx.text
-    word = _neutral(ctx, [*avoid, pattern])
+    ws0, we0 = _enclosing_word(text, *units[0]) if whole_word else units[0]
+    word = _neutral(ctx, [*avoid, pattern], replaced=text[ws0:we0] if text[ws0:we0].isalpha() else "")
     edits = []
     last = -1
     for s, e in units:
@@ -328,23 +417,8 @@ def _comma_insertions(ctx: EditContext) -> Iterator[Patch]:
         yield P.insert(len(text.rstrip()), ",")
 
 
-# ----------------------------------------------------------------------------------------------- IFEval
-
-
 def _kw(rubric: Rubric) -> dict[str, Any]:
     return dict(rubric.verifier.kwargs) if isinstance(rubric.verifier, RuleVerifier) else {}
-
-
-@register("ifeval", "punctuation:no_comma")
-def _no_comma(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    return ctx.pick(_comma_insertions(ctx))
-
-
-@register("ifeval", "length_constraints:number_words")
-def _n_words(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    return ctx.pick(count_candidates(ctx, _words_only, extend=P.word_with_space))
 
 
 def sentence_candidates(ctx: EditContext) -> Iterator[Patch | None]:
@@ -363,549 +437,6 @@ def sentence_candidates(ctx: EditContext) -> Iterator[Patch | None]:
     yield ctx.smallest(lambda k: Patch.of([(m, m, ".") for m, _ in middles[-k:]]) if k <= len(middles) else None,
                        len(middles))
     yield from count_candidates(ctx, P.sentences, extend=P.sentence_with_space)
-
-
-@register("ifeval", "length_constraints:number_sentences")
-def _n_sentences(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    return ctx.pick(sentence_candidates(ctx))
-
-
-@register("ifeval", "keywords:forbidden_words")
-def _forbidden(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    words = [w for w in _kw(rubric).get("forbidden_words") or [] if w]
-
-    def cands():
-        for w in words[:3]:
-            yield from _replace_words(ctx, w, exclude=words)
-            yield from _insert_word(ctx, w)
-
-    return ctx.pick(cands())
-
-
-@register("ifeval", "keywords:existence")
-def _existence(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    kws = [k for k in _kw(rubric).get("keywords") or [] if k]
-
-    def cands():
-        for k in kws:
-            yield _replace_occurrences(ctx, k, _occurrences(text, k), avoid=kws)
-
-    return ctx.pick(cands())
-
-
-@register("ifeval", "keywords:frequency")
-def _frequency(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    kw = _kw(rubric).get("keyword") or ""
-    if not kw:
-        return None
-    occ = _occurrences(text, kw)
-    plain = _mid_order(_words_only(text, lambda w: len(w) >= 4 and kw.lower() not in w.lower()))
-
-    def fewer(k):
-        return _replace_occurrences(ctx, kw, occ[-k:], avoid=[kw]) if k <= len(occ) else None
-
-    def more(k):
-        if k > len(plain):
-            return None
-        return Patch.of([(s, e, _match_case(kw, text[s:e])) for s, e in plain[:k]])
-
-    return ctx.pick([ctx.smallest(fewer, len(occ)), ctx.smallest(more, len(plain))])
-
-
-@register("ifeval", "keywords:letter_frequency")
-def _letter_frequency(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    letter = str(_kw(rubric).get("letter") or "").strip().lower()
-    if len(letter) != 1:
-        return None
-    low = text.lower()
-    with_letter = sorted(
-        [u for u in P.words(text) if letter in low[u[0]:u[1]]], key=lambda u: -low[u[0]:u[1]].count(letter)
-    )
-    chars = [i for i, c in enumerate(low) if c == letter]
-
-    def drop_words(k):
-        return _delete_units(text, with_letter[:k], P.word_with_space) if k <= len(with_letter) else None
-
-    def drop_chars(k):
-        return P.delete([(i, i + 1) for i in chars[-k:]]) if k <= len(chars) else None
-
-    def dup_words(k):
-        if not with_letter:
-            return None
-        src = with_letter[:k] if k <= len(with_letter) else with_letter * (k // len(with_letter) + 1)
-        return Patch.of([(e, e, " " + text[s:e]) for s, e in sorted(set(src[:k]))]) if k <= len(with_letter) else None
-
-    def add_chars(k):
-        words = _words_only(text)
-        at = words[len(words) // 2][1] if words else len(text)
-        return P.insert(at, " " + letter * k)
-
-    return ctx.pick([
-        ctx.smallest(drop_words, len(with_letter)),
-        ctx.smallest(drop_chars, len(chars)),
-        ctx.smallest(dup_words, len(with_letter)),
-        ctx.smallest(add_chars, 200),
-    ])
-
-
-@register("ifeval", "detectable_format:number_highlighted_sections")
-def _highlights(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    units = _regex_units(r"\*\*[^\n\*]*\*\*|\*[^\n\*]*\*")(text)
-
-    def unmark(k):
-        if k > len(units):
-            return None
-        edits = []
-        for s, e in units[-k:]:
-            inner = text[s:e].strip("*")
-            edits.append((s, e, inner))
-        return Patch.of(edits)
-
-    return ctx.pick([ctx.smallest(unmark, len(units))])
-
-
-@register("ifeval", "detectable_content:number_placeholders")
-def _placeholders(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    units = _regex_units(r"\[.*?\]")(text)
-
-    def unbracket(k):
-        if k > len(units):
-            return None
-        return Patch.of([(s, e, text[s + 1:e - 1]) for s, e in units[-k:]])
-
-    return ctx.pick([ctx.smallest(unbracket, len(units))])
-
-
-@register("ifeval", "detectable_format:number_bullet_lists")
-def _bullets(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    units = _regex_units(r"^[ \t]*(?:\*[^\*\n]|-).*$", re.M)
-    return ctx.pick(count_candidates(ctx, units, joiner="\n", extend=P.line_with_newline))
-
-
-@register("ifeval", "length_constraints:number_paragraphs")
-def _paragraphs_stars(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    seps = _regex_units(r"\*\*\*")(text)
-    paras = P.paragraphs(text)
-
-    def cands():
-        for s, e in reversed(seps):
-            yield P.delete([(s, e)])
-        if paras:
-            s, e = paras[-1]
-            yield P.insert(e, "\n\n***\n\n" + text[s:e])
-
-    return ctx.pick(cands())
-
-
-@register("ifeval", "length_constraints:nth_paragraph_first_word")
-def _nth_first_word(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    nth = int(_kw(rubric).get("nth_paragraph") or 1)
-    blocks = [m for m in re.finditer(r"[^\n]+(?:\n(?!\n)[^\n]*)*", text) if m.group().strip()]
-
-    def cands():
-        if nth <= len(blocks):
-            b = blocks[nth - 1]
-            first = re.search(r"\S+\s*", b.group())
-            if first:
-                yield P.delete([(b.start() + first.start(), b.start() + first.end())])
-        for m in re.finditer(r"\n\n", text):
-            yield P.replace(m.start(), m.end(), "\n")
-
-    return ctx.pick(cands())
-
-
-@register("ifeval", "detectable_format:title")
-def _title(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    titles = _regex_units(r"<<[^\n]+?>>")(text)
-    if not titles:
-        return None
-    return ctx.pick([Patch.of([(s, s + 2, "") for s, _ in titles] + [(e - 2, e, "") for _, e in titles])])
-
-
-@register("ifeval", "detectable_content:postscript")
-def _postscript(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    marker = str(_kw(rubric).get("postscript_marker") or "P.S.")
-    if marker == "P.P.S":
-        pat = r"p\.\s?p\.\s?s\.?\s?"
-    elif marker == "P.S.":
-        pat = r"(?:p\.\s?)*p\.\s?s\.\s?"
-    else:
-        pat = re.escape(marker) + r"\s?"
-    occ = _occurrences(text, pat)
-    return ctx.pick([P.delete(occ) if occ else None])
-
-
-@register("ifeval", "startend:end_checker")
-def _end_checker(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    body = text.rstrip()
-
-    def cands():
-        stripped = body.rstrip('"')
-        if stripped and not stripped[-1].isalnum():
-            yield P.delete([(len(stripped) - 1, len(stripped))])
-        words = P.words(stripped)
-        if words:
-            s, e = words[-1]
-            yield P.delete([P.word_with_space(text, (s, e))])
-
-    return ctx.pick(cands())
-
-
-@register("ifeval", "startend:quotation")
-def _quotation(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    body = text.rstrip()
-    start = len(text) - len(text.lstrip())
-    return ctx.pick([
-        P.delete([(len(body) - 1, len(body))]) if body.endswith('"') else None,
-        P.delete([(start, start + 1)]) if text[start:start + 1] == '"' else None,
-    ])
-
-
-@register("ifeval", "change_case:english_lowercase")
-def _lowercase(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    return ctx.pick(_case_flips(ctx, to_upper=True))
-
-
-@register("ifeval", "change_case:english_capital")
-def _capital(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    return ctx.pick(_case_flips(ctx, to_upper=False))
-
-
-@register("ifeval", "change_case:capital_word_frequency")
-def _capital_frequency(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    upper = [u for u in P.words(text) if text[u[0]:u[1]].isupper()]
-    lower = _mid_order(_words_only(text, lambda w: w.islower() and len(w) >= 3))
-
-    def fewer(k):
-        if k > len(upper):
-            return None
-        return Patch.of([(s, e, text[s:e].capitalize()) for s, e in upper[-k:]])
-
-    def more(k):
-        if k > len(lower):
-            return None
-        return Patch.of([(s, e, text[s:e].upper()) for s, e in lower[:k]])
-
-    return ctx.pick([ctx.smallest(fewer, len(upper)), ctx.smallest(more, len(lower))])
-
-
-@register("ifeval", "combination:repeat_prompt")
-def _repeat_prompt(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    first = re.search(r"\S+\s*", text)
-    return ctx.pick([P.delete([first.span()]) if first else None])
-
-
-@register("ifeval", "combination:two_responses")
-def _two_responses(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    seps = _regex_units(r"\n?\*{6}\n?")(text)
-    return ctx.pick([P.delete([u]) for u in seps])
-
-
-@register("ifeval", "detectable_format:json_format")
-def _json_format(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    body = text.rstrip().removesuffix("```").rstrip()
-    starts = [m.start() for m in re.finditer(r"[\[{]", text)][:1]
-
-    def cands():
-        if body and body[-1] in "}]":
-            yield P.delete([(len(body) - 1, len(body))])
-        for s in starts:
-            yield P.delete([(s, s + 1)])
-
-    return ctx.pick(cands())
-
-
-@register("ifeval", "detectable_format:multiple_sections")
-def _sections(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    splitter = str(_kw(rubric).get("section_spliter") or "Section").strip()
-    heads = [m.span(1) for m in re.finditer(r"(" + re.escape(splitter) + r")\s?\d+", text)]
-
-    def fewer(k):
-        if k > len(heads):
-            return None
-        return P.delete([(s, e) for s, e in heads[-k:]])
-
-    return ctx.pick([ctx.smallest(fewer, len(heads))])
-
-
-@register("ifeval", "detectable_format:constrained_response")
-def _constrained(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    occ = _occurrences(text, r"My answer is (?:yes|no|maybe)\.", 0)
-    return ctx.pick([P.delete([(e - 1, e) for _, e in occ]) if occ else None])
-
-
-@register("ifeval", "startend:constrained_start")
-def _constrained_start(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    first = re.search(r"\S+\s*", text)
-    return ctx.pick([P.delete([first.span()]) if first else None])
-
-
-@register("ifeval", "language:response_language")
-def _language(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    sents = [u for u in P.sentences(text) if len(P.words(text[u[0]:u[1]])) >= 3 and not re.search(r"[<>*\[\]#|]", text[u[0]:u[1]])]
-    english = (EN * (len(sents) // len(EN) + 1))[: len(sents)]
-
-    def swap(order):
-        def make(k):
-            if k > len(order):
-                return None
-            return Patch.of([(s, e, english[i]) for i, (s, e) in enumerate(order[:k])])
-        return make
-
-    return ctx.pick([ctx.smallest(swap(sents[::-1]), len(sents)), ctx.smallest(swap(sents), len(sents))])
-
-
-# ----------------------------------------------------------------------------------------------- MulDimIF
-
-
-@register("muldimif", "Content/Keywords")
-def _md_keywords(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    kw = _kw(rubric)
-    kws = [k for k in kw.get("keywords") or [] if k]
-    mode = kw.get("mode", "all")
-
-    def cands():
-        if mode == "none":
-            for k in kws[:2]:
-                yield from _replace_words(ctx, k, exclude=kws)
-                yield from _insert_word(ctx, k)
-            return
-        if mode == "any":
-            occ = sorted(u for k in kws for u in _occurrences(text, _keyword_pattern(k)))
-            yield _replace_occurrences(ctx, "|".join(kws), occ, avoid=kws, whole_word=False)
-            return
-        for k in kws:
-            occ = _occurrences(text, _keyword_pattern(k))
-            yield ctx.smallest(
-                lambda n, occ=occ, k=k: _replace_occurrences(ctx, k, occ[-n:], avoid=kws, whole_word=False)
-                if n <= len(occ) else None,
-                len(occ),
-            )
-
-    return ctx.pick(cands())
-
-
-@register("muldimif", "Content/Punctuation")
-def _md_punctuation(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    mark = str(_kw(rubric).get("mark") or ".")
-    other = "!" if mark != "!" else "."
-    ends = [m.span() for m in re.finditer(re.escape(mark) + r"(?=[\"'”’)\]»`]*\s*(?:\n|$))", text)]
-    ends = ends or [m.span() for m in re.finditer(re.escape(mark), text)]
-    return ctx.pick(P.replace(s, e, other) for s, e in reversed(ends))
-
-
-@register("muldimif", "Content/Identifiers")
-def _md_identifier(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    prefix = str(_kw(rubric).get("prefix") or "")
-    at = text.find(prefix) if prefix else -1
-    return ctx.pick([P.delete([(at, at + 1)]) if at >= 0 else None,
-                     P.delete([re.search(r"\S+\s*", text).span()]) if text.strip() else None])
-
-
-@register("muldimif", "Language/English")
-def _md_english(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    case = _kw(rubric).get("case", "title")
-    if case == "lower":
-        return ctx.pick(_case_flips(ctx, to_upper=True))
-    if case == "upper":
-        return ctx.pick(_case_flips(ctx, to_upper=False))
-    return ctx.pick(_case_flips(ctx, to_upper=False))
-
-
-_SIMP_TO_TRAD = dict(zip("这个们来说时国会为对学发经过还后实现样点开关问题", "這個們來說時國會為對學發經過還後實現樣點開關問題"))
-
-
-@register("muldimif", "Language/Chinese")
-def _md_chinese(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    script = _kw(rubric).get("script", "simplified")
-    table = _SIMP_TO_TRAD if script == "simplified" else {v: k for k, v in _SIMP_TO_TRAD.items()}
-    hits = [i for i, c in enumerate(text) if c in table]
-
-    def cands():
-        for i in hits[:3]:
-            yield P.replace(i, i + 1, table[text[i]])
-        cjk = [u for u in P.sentences(text)]
-        english = (EN * (len(cjk) // len(EN) + 1))[: len(cjk)]
-        yield ctx.smallest(lambda k: Patch.of([(s, e, english[j]) for j, (s, e) in enumerate(cjk[:k])])
-                           if k <= len(cjk) else None, len(cjk))
-
-    return ctx.pick(cands())
-
-
-@register("muldimif", "Length/Words")
-def _md_words(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    return ctx.pick(count_candidates(ctx, _words_only, extend=P.word_with_space))
-
-
-@register("muldimif", "Length/Sentences")
-def _md_sentences(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    return ctx.pick(sentence_candidates(ctx))
-
-
-@register("muldimif", "Length/Paragraphs")
-def _md_paragraphs(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-
-    def cands():
-        yield from count_candidates(ctx, P.paragraphs, joiner="\n\n")
-        for m in reversed(list(re.finditer(r"\n\s*\n", text))):
-            yield P.replace(m.start(), m.end(), "\n")
-
-    return ctx.pick(cands())
-
-
-def _table_cells(text: str) -> list[list[Unit]]:
-    """Per table row line: the spans of its cells including the leading ``|``."""
-    out = []
-    for s, e in P.table_rows(text, body_only=False):
-        line = text[s:e]
-        bars = [s + i for i, c in enumerate(line) if c == "|"]
-        out.append([(a, b) for a, b in zip(bars, bars[1:])])
-    return out
-
-
-def _table_block(rows: int, cols: int, words: int = 1) -> str:
-    cell = " ".join(["plan"] * words)
-    head = "| " + " | ".join(f"Col {c + 1}" for c in range(cols)) + " |"
-    sep = "|" + "|".join(["---"] * cols) + "|"
-    body = ["| " + " | ".join(cell for _ in range(cols)) + " |" for _ in range(rows)]
-    return "\n".join([head, sep, *body])
-
-
-@register("muldimif", "Format/Table")
-def _md_table(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    kw = _kw(rubric)
-    rows_all = P.table_rows(text, body_only=False)
-    cells = _table_cells(text)
-
-    def cands():
-        if kw.get("rows"):
-            yield from count_candidates(ctx, P.table_rows, joiner="\n", extend=P.line_with_newline, add_cap=60)
-        if kw.get("cols") and cells and all(len(r) >= 2 for r in cells):
-            yield P.delete([r[-1] for r in cells])
-            yield ctx.smallest(lambda k: Patch.of([(r[-1][1], r[-1][1], text[r[-1][0]:r[-1][1]] * k) for r in cells]), 30)
-        if kw.get("cell_words"):
-            body = [c for r in cells[2:] for c in r[:1]]
-            for a, b in body[:2]:
-                yield ctx.smallest(lambda k, b=b: P.insert(b, " plan" * k), 60)
-        if not rows_all:  # no table: add the smallest violating one
-            paras = P.paragraphs(text)
-            at = paras[0][1] if paras else len(text)
-            yield ctx.smallest(lambda k: P.insert(at, "\n\n" + _table_block(k, k, k) + "\n"), 30)
-        seps = [u for u in rows_all if P.TABLE_SEP.match(text[u[0]:u[1]])]
-        for u in seps:
-            yield P.delete([P.line_with_newline(text, u)])
-        if rows_all:
-            yield P.delete([(rows_all[0][0], P.line_with_newline(text, rows_all[-1])[1])])
-
-    return ctx.pick(cands())
-
-
-@register("muldimif", "Format/Markdown")
-def _md_markdown(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    heads = [m for m in re.finditer(r"^([ \t]{0,3})(#{1,6})(?=[ \t])", text, re.M)]
-
-    def cands():
-        for m in heads[:4]:  # a heading k levels deeper / shallower
-            s, e = m.span(2)
-            n = e - s
-            yield ctx.smallest(lambda k, e=e, n=n: P.insert(e, "#" * k) if n + k <= 6 else None, 6 - n)
-            yield ctx.smallest(lambda k, s=s, n=n: P.delete([(s, s + k)]) if k < n else None, n - 1)
-        if len(heads) > 1:  # every heading one level deeper / shallower (word counts do not move)
-            yield Patch.of([(m.end(2), m.end(2), "#") for m in heads]) if all(len(m.group(2)) < 6 for m in heads) else None
-            yield Patch.of([(m.start(2), m.start(2) + 1, "") for m in heads]) if all(len(m.group(2)) > 1 for m in heads) else None
-            yield Patch.of([(m.start(2), m.end(2) + (1 if text[m.end(2):m.end(2) + 1] == " " else 0), "") for m in heads])
-        paras = P.paragraphs(text)
-        at = paras[0][1] if paras else len(text)
-        for level in range(1, 7):  # one more heading of some level
-            yield P.insert(at, f"\n\n{'#' * level} Notes\n")
-        lines = [P.line_with_newline(text, (m.start(), text.find("\n", m.start()) if "\n" in text[m.start():] else len(text)))
-                 for m in heads]
-        yield P.delete(lines[-1:]) if lines else None
-        yield _delete_units(text, [(a, b) for a, b in lines], lambda t, u: u) if lines else None
-        for m in reversed(heads):  # drop a heading marker
-            s = m.start(2)
-            end = s + len(m.group(2))
-            end += 1 if text[end:end + 1] == " " else 0
-            yield P.delete([(s, end)])
-        quotes = [m.span(1) for m in re.finditer(r"^[ \t]{0,3}(>[ \t]?)", text, re.M)]
-        yield P.delete(quotes) if quotes else None
-
-    return ctx.pick(cands())
-
-
-@register("muldimif", "Format/Json")
-def _md_json(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-
-    def cands():
-        for m in re.finditer(r'(:\s*)("(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?|true|false|null)', text):
-            s, e = m.span(2)
-            yield P.replace(s, e, "[" + text[s:e] + "]")
-            break
-        closers = [i for i, c in enumerate(text) if c in "}]"]
-        if closers:
-            yield P.delete([(closers[-1], closers[-1] + 1)])
-
-    return ctx.pick(cands())
-
-
-@register("muldimif", "Format/XML")
-def _md_xml(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    tags = [m for m in re.finditer(r"<([A-Za-z_][\w.-]*)((?:\s+[\w:.-]+\s*=\s*(?:\"[^\"]*\"|'[^']*'))*)\s*(/?)>", text)]
-
-    def cands():
-        for m in tags[:3]:
-            at = m.end(2)
-            yield ctx.smallest(lambda k, at=at: P.insert(at, "".join(f' x{i}="{i}"' for i in range(k))), 12)
-        for m in tags[:3]:
-            attrs = list(re.finditer(r"\s+[\w:.-]+\s*=\s*(?:\"[^\"]*\"|'[^']*')", m.group(2)))
-            if attrs:
-                base = m.start(2)
-                yield P.delete([(base + a.start(), base + a.end()) for a in attrs])
-
-    return ctx.pick(cands())
-
-
-@register("muldimif", "Format/Text")
-def _md_text(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    lines = P.lines(text)
-    return ctx.pick(P.insert(s, "- ") for s, _ in lines[:3])
 
 
 # ----------------------------------------------------------------------------------------------- driver

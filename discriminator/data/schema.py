@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 LabelSource = Literal["diff", "greedy", "program", "human", "model"]
 Polarity = Literal["positive", "negative", "other"]
 Split = Literal["train", "val", "test"]
+PositiveSource = Literal["template", "given", "policy", "llm"]
+Verification = Literal["rule", "judge", "unverified"]
 
 
 class SpanRow(BaseModel):
@@ -39,6 +41,12 @@ class SpanRow(BaseModel):
     split: Split | None = None
     annotator: str | None = None
     annotated_at: datetime | None = None
+    positive_source: PositiveSource | None = Field(
+        None, description="where the pair's positive came from: template, given (an existing response), policy "
+                          "(a sampled policy response), llm (an LLM-written positive); None outside pairs")
+    verification: Verification | None = Field(
+        None, description="what checked the pair's target verdicts: rule checker, LLM judge, or nothing "
+                          "(unverified rows are kept out of val/test)")
     meta: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -142,6 +150,8 @@ def _arrow_schema():
             ("split", pa.string()),
             ("annotator", pa.string()),
             ("annotated_at", pa.timestamp("us", tz="UTC")),
+            ("positive_source", pa.string()),
+            ("verification", pa.string()),
             ("meta", pa.string()),
         ]
     )

@@ -54,7 +54,7 @@ class DurableShards:
     else is corruption: :class:`ShardError` names file:line, and ``repair=True`` moves the shard aside (or drops
     the done line) so the affected item is redone."""
 
-    record_type: type[Any] = dict  # a pydantic model with ``rubric_id``: set by subclasses
+    record_type: type[Any] = dict  # a pydantic model with a ``key`` (unique inside its item): set by subclasses
 
     def __init__(self, out_dir: str | os.PathLike, *, repair: bool = False):
         self.root = Path(out_dir)
@@ -130,7 +130,7 @@ class DurableShards:
         path = self.shard(source, item_id)
         if not path.exists():
             return {}
-        return {r.rubric_id: r for r in (self.record_type.model_validate(o) for _, o in self._read_shard(path))}
+        return {r.key: r for r in (self.record_type.model_validate(o) for _, o in self._read_shard(path))}
 
     def append(self, record: Any) -> None:
         self.append_many([record])
@@ -167,7 +167,7 @@ class DurableShards:
             seen: dict[str, Any] = {}
             for _, obj in self._read_shard(path):
                 rec = self.record_type.model_validate(obj)
-                seen[rec.rubric_id] = rec  # the last record of a rubric wins
+                seen[rec.key] = rec  # the last record of a key (rubric and response) wins
             out.extend(seen.values())
         return out
 

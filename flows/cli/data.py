@@ -44,13 +44,27 @@ def negatives(
     test_frac: float = typer.Option(0.1, "--test-frac", min=0.0, max=1.0),
     policy: str = typer.Option("reject", "--policy", help="Collateral flips of other rubrics: reject | flag."),
     paper_jsonl: bool = typer.Option(False, "--paper-jsonl/--no-paper-jsonl", help="Also write paper/{split}.jsonl."),
-    positives: Optional[Path] = typer.Option(None, "--positives", help="JSONL {item_id, response}: given positives."),
+    positives: Optional[Path] = typer.Option(
+        None, "--positives", help="JSONL of existing responses {response, item_id | key | prompt}: the main path. "
+                                  "Passing rules are broken, failing ones repaired; items without one use a template."),
+    positives_from: Optional[str] = typer.Option(
+        None, "--positives-from", help="Sample positives from a policy: 'smollm2' (offline SmolLM2-135M-Instruct), an "
+                                       "HF model folder / hub id, or a model name at --policy-base-url."),
+    policy_base_url: Optional[str] = typer.Option(None, "--policy-base-url", help="OpenAI-compatible endpoint (…/v1) "
+                                                                                  "of --positives-from."),
+    samples: int = typer.Option(2, "--samples", "-k", min=1, help="Responses sampled per prompt (--positives-from)."),
+    max_new_tokens: int = typer.Option(192, "--max-new-tokens", min=1, help="Tokens per sampled response."),
+    temperature: float = typer.Option(0.8, "--temperature", min=0.0, help="Sampling temperature of the policy."),
+    content_match: str = typer.Option("minilm", "--content-match", help="Sentence of an LLM-judged criterion in a "
+                                                                        "real response: minilm | lexical."),
+    workers: int = typer.Option(0, "--workers", min=0, help="Processes for programmatic pairs (0: one per core for "
+                                                            ">= 200 items)."),
     max_items: Optional[int] = typer.Option(None, "--max-items", min=1, help="Only the first N items."),
     anchor: str = typer.Option("word", "--anchor", help="Span anchor of insertions: word | adjacent | none."),
     expand_words: bool = typer.Option(True, "--expand-words/--no-expand-words", help="Snap spans to whole words."),
     strict: bool = typer.Option(True, "--strict/--lenient",
-                                help="Strict: stop at the first bad record or conflicting duplicate id. Lenient: "
-                                     "leave it out and list it."),
+                                help="Strict: stop at the first bad record, conflicting duplicate id or --positives "
+                                     "row that matches no item. Lenient: leave it out and list it."),
     allow_empty: bool = typer.Option(False, "--allow-empty", help="Accept an --items file without any record."),
     repair: bool = typer.Option(False, "--repair", help="Redo items whose shard or done line is corrupt (default: "
                                                          "stop with an error naming file:line)."),
@@ -58,7 +72,9 @@ def negatives(
                                            help="Exit 1 when more than this fraction of items had failed LLM calls "
                                                 "(those items are not marked done: a rerun retries them)."),
 ) -> None:
-    """Build span-labelled (positive, minimal-modification negative) pairs, resumably."""
+    """Build span-labelled (positive, minimal-modification negative) pairs, resumably.
+
+    Positives come from real responses (--positives, or --positives-from a policy); templates are the fallback."""
     from pydantic import ValidationError
     from rich.console import Console
     from rich.markup import escape
@@ -71,12 +87,7 @@ def negatives(
     )
     from rich.table import Table
 
-    from discriminator.data.build import (
-        BuildConfig,
-        ShardError,
-        build_dataset,
-        load_positives,
-    )
+    from discriminator.data.build import BuildConfig, ShardError, build_dataset
     from discriminator.data.diff_labels import SpanOptions
     from rubrics.importers import import_all
     from rubrics.io import RecordError
@@ -86,9 +97,12 @@ def negatives(
         _fail(f"--mode must be programmatic, llm or both, got {mode!r}")
     if policy not in ("reject", "flag"):
         _fail(f"--policy must be reject or flag, got {policy!r}")
+    if positives and positives_from:
+        _fail("use either --positives (existing responses) or --positives-from (a policy), not both")
     try:
         config = BuildConfig(mode=mode, policy=policy, seed=seed, val_frac=val_frac, test_frac=test_frac,
-                             paper_jsonl=paper_jsonl, spans=SpanOptions(anchor=anchor, expand_words=expand_words))
+                             paper_jsonl=paper_jsonl, spans=SpanOptions(anchor=anchor, expand_words=expand_words),
+                             content_match=content_match, workers=workers)
     except ValidationError as exc:
         _fail(exc.errors()[0]["msg"])
     llm = judge = None
@@ -96,21 +110,30 @@ def negatives(
         llm = _llm_config(llm_base_url, llm_model, max_concurrency, f"--mode {mode}", llm_retries)
     if judge_base_url or judge_model:
         judge = _llm_config(judge_base_url, judge_model, max_concurrency, "the judge", llm_retries)
+    from discriminator.data.positives import load_positives
+
+    given, matching, source = None, None, "given"
     try:
         imported = import_all(items, strict=strict, allow_empty=allow_empty)
-        given = load_positives(positives) if positives else None
+        loaded = imported.items[:max_items] if max_items else imported.items
+        if positives:
+            given, matching = load_positives(positives, loaded, lenient=not strict)
     except RecordError as exc:
         _fail(f"{exc}" + (" (use --lenient to leave it out)" if strict else ""))
     except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
-    loaded = imported.items
     if imported.rejected:
         err.print(f"[yellow]{len(imported.rejected)} records left out[/], first: {escape(str(imported.rejected[0]))}",
                   highlight=False, soft_wrap=True, emoji=False)
     if imported.empty_sources:
         err.print(f"[yellow]warning:[/] no records in {escape(', '.join(imported.empty_sources))}", highlight=False)
-    if max_items:
-        loaded = loaded[:max_items]
+    if matching is not None and matching.unmatched:
+        err.print(f"[yellow]warning:[/] {len(matching.unmatched)} of {matching.rows} --positives rows match no item "
+                  "(listed in report.json under 'given'): lines " + ", ".join(str(u.line) for u in matching.unmatched[:20]),
+                  highlight=False)
+    if positives_from:
+        given, source = _sample_policy(loaded, out, positives_from, policy_base_url, samples, max_new_tokens,
+                                       temperature, err)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True) as progress:
         bars: dict[str, int] = {}
@@ -122,11 +145,17 @@ def negatives(
 
         try:
             report = build_dataset(loaded, out, config, llm_config=llm, judge_config=judge, positives=given,
-                                   progress=tick, repair=repair)
+                                   positive_source=source, progress=tick, repair=repair)
         except ShardError as exc:
             _fail(f"{exc} (rerun with --repair to redo the affected item)")
         except OSError as exc:
             _fail(str(exc))
+    if matching is not None:
+        report.given = matching.model_dump()
+        from rubrics.io import atomic_open
+
+        with atomic_open(out / "report.json") as fh:
+            fh.write(report.model_dump_json(indent=2))
     table = Table(title=f"discriminator data ({mode}, policy {policy})")
     table.add_column("family", overflow="fold", min_width=24)
     for col in ("src", "tried", "ok", "flag", "rej", "unsup", "cov"):
@@ -137,6 +166,10 @@ def negatives(
     console.print(table)
     console.print(f"{report.items} items ({report.items_skipped} resumed), {report.pairs} pairs, {report.rows} rows; "
                   + ", ".join(f"{k} {v}" for k, v in sorted(report.splits.items())) + f" -> {out}")
+    if report.positive_sources:
+        console.print("pairs by positive source / edit: " + ", ".join(
+            f"{k} {v}" for k, v in sorted(report.positive_sources.items()))
+            + f"; template fallback items {report.template_fallback_items}; unverified pairs {report.unverified_pairs}")
     if report.llm:
         rej = report.llm.get("rejected", {})
         console.print("LLM: accepted {} flagged {} rejected {} ({})".format(
@@ -149,6 +182,26 @@ def negatives(
         if rate > max_failure_rate:
             _fail(msg + f" - failure rate {rate:.0%} is above --max-failure-rate {max_failure_rate:g}")
         err.print(f"[yellow]warning:[/] {escape(msg)}", highlight=False, soft_wrap=True, emoji=False)
+
+
+def _sample_policy(items, out: Path, model: str, base_url: Optional[str], k: int, max_new_tokens: int,
+                   temperature: float, err) -> tuple[dict[str, list[str]], str]:
+    """K policy samples per item, cached (resumably) in ``out/policy_samples.jsonl``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from discriminator.data.policy_samples import PolicySampleConfig, sample_policy
+
+    cfg = PolicySampleConfig(model=model, base_url=base_url, k=k, max_new_tokens=max_new_tokens,
+                             temperature=temperature)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True) as progress:
+        bar = progress.add_task(f"sampling {model}", total=len(items))
+        try:
+            got = sample_policy(items, cfg, out / "policy_samples.jsonl",
+                                progress=lambda d, n: progress.update(bar, completed=d, total=n))
+        except (OSError, RuntimeError, ValueError) as exc:
+            _fail(f"--positives-from {model}: {exc}")
+    return got, "policy"
 
 
 @app.command("greedy")

@@ -1,0 +1,355 @@
+"""Minimal edits that break IFEval rules (registered in :mod:`discriminator.data.programmatic`)."""
+
+from __future__ import annotations
+
+import re
+
+from discriminator.data import patch as P
+from discriminator.data.patch import Patch
+from discriminator.data.programmatic import (
+    EditContext,
+    _case_flips,
+    _comma_insertions,
+    _delete_units,
+    _insert_word,
+    _kw,
+    _match_case,
+    _mid_order,
+    _occurrences,
+    _regex_units,
+    _replace_occurrences,
+    _replace_words,
+    _words_only,
+    count_candidates,
+    register,
+    sentence_candidates,
+)
+from discriminator.data.textbank import EN
+
+# ----------------------------------------------------------------------------------------------- IFEval
+
+
+@register("ifeval", "punctuation:no_comma")
+def _no_comma(item, rubric, text):
+    ctx = EditContext(item, rubric, text)
+    return ctx.pick(_comma_insertions(ctx))
+
+
+@register("ifeval", "length_constraints:number_words")
+def _n_words(item, rubric, text):
+    ctx = EditContext(item, rubric, text)
+    return ctx.pick(count_candidates(ctx, _words_only, extend=P.word_with_space, grow_by_sentences=True))
+
+
+@register("ifeval", "length_constraints:number_sentences")
+def _n_sentences(item, rubric, text):
+    ctx = EditContext(item, rubric, text)
+    return ctx.pick(sentence_candidates(ctx))
+
+
+@register("ifeval", "keywords:forbidden_words")
+def _forbidden(item, rubric, text):
+    ctx = EditContext(item, rubric, text)
+    words = [w for w in _kw(rubric).get("forbidden_words") or [] if w]
+
+    def cands():
+        for w in words[:3]:
+            yield from _replace_words(ctx, w, exclude=words)
+            yield from _insert_word(ctx, w)
+
+    return ctx.pick(cands())
+
+
+@register("ifeval", "keywords:existence")
+def _existence(item, rubric, text):
+    ctx = EditContext(item, rubric, text)
+    kws = [k for k in _kw(rubric).get("keywords") or [] if k]
+
+    def cands():
+        for k in kws:
+            yield _replace_occurrences(ctx, k, _occurrences(text, k), avoid=kws)
+
+    return ctx.pick(cands())
+
+
+@register("ifeval", "keywords:frequency")
+def _frequency(item, rubric, text):
+    ctx = EditContext(item, rubric, text)
+    kw = _kw(rubric).get("keyword") or ""
+    if not kw:
+        return None
+    occ = _occurrences(text, kw)
+    plain = _mid_order(_words_only(text, lambda w: len(w) >= 4 and kw.lower() not in w.lower()))
+
+    def fewer(k):
+        return _replace_occurrences(ctx, kw, occ[-k:], avoid=[kw]) if k <= len(occ) else None
+
+    def more(k):
+        if k > len(plain):
+            return None
+        return Patch.of([(s, e, _match_case(kw, text[s:e])) for s, e in plain[:k]])
+
+    return ctx.pick([ctx.smallest(fewer, len(occ)), ctx.smallest(more, len(plain))])
+
+
+@register("ifeval", "keywords:letter_frequency")
+def _letter_frequency(item, rubric, text):
+    ctx = EditContext(item, rubric, text)
+    letter = str(_kw(rubric).get("letter") or "").strip().lower()
+    if len(letter) != 1:
+        return None
+    low = text.lower()
+    with_letter = sorted(
+        [u for u in P.words(text) if letter in low[u[0]:u[1]]], key=lambda u: -low[u[0]:u[1]].count(letter)
+    )
+    chars = [i for i, c in enumerate(low) if c == letter]
+
+    def drop_words(k):
+        return _delete_units(text, with_letter[:k], P.word_with_space) if k <= len(with_letter) else None
+
+    def drop_chars(k):
+        return P.delete([(i, i + 1) for i in chars[-k:]]) if k <= len(chars) else None
+
+    def dup_words(k):
+        if not with_letter:
+            return None
+        src = with_letter[:k] if k <= len(with_letter) else with_letter * (k // len(with_letter) + 1)
+        return Patch.of([(e, e, " " + text[s:e]) for s, e in sorted(set(src[:k]))]) if k <= len(with_letter) else None
+
+    def add_chars(k):
+        words = _words_only(text)
+        at = words[len(words) // 2][1] if words else len(text)
+        return P.insert(at, " " + letter * k)
+
+    return ctx.pick([
+        ctx.smallest(drop_words, len(with_letter)),
+        ctx.smallest(drop_chars, len(chars)),
+        ctx.smallest(dup_words, len(with_letter)),
+        ctx.smallest(add_chars, 200),
+    ])
+
+
+@register("ifeval", "detectable_format:number_highlighted_sections")
+def _highlights(item, rubric, text):
+    ctx = EditContext(item, rubric, text)
+    units = _regex_units(r"\*\*[^\n\*]*\*\*|\*[^\n\*]*\*")(text)
+
+    def unmark(k):
+        if k > len(units):
+            return None
+        edits = []
+        for s, e in units[-k:]:
+            inner = text[s:e].strip("*")
+            edits.append((s, e, inner))
+        return Patch.of(edits)
+
+    return ctx.pick([ctx.smallest(unmark, len(units))])
+
+
+@register("ifeval", "detectable_content:number_placeholders")
+def _placeholders(item, rubric, text):
+    ctx = EditContext(item, rubric, text)
+    units = _regex_units(r"\[.*?\]")(text)
+
+    def unbracket(k):
+        if k > len(units):
+            return None
+        return Patch.of([(s, e, text[s + 1:e - 1]) for s, e in units[-k:]])
+
+    return ctx.pick([ctx.smallest(unbracket, len(units))])
+
+
+@register("ifeval", "detectable_format:number_bullet_lists")
+def _bullets(item, rubric, text):
+    ctx = EditContext(item, rubric, text)
+    units = _regex_units(r"^[ \t]*(?:\*[^\*\n]|-).*$", re.MULTILINE)
+    return ctx.pick(count_candidates(ctx, units, joiner="\n", extend=P.line_with_newline))
+
+
+@register("ifeval", "length_constraints:number_paragraphs")
+def _paragraphs_stars(item, rubric, text):
+    ctx = EditContext(item, rubric, text)
+    seps = _regex_units(r"\*\*\*")(text)
+    paras = P.paragraphs(text)
+
+    def cands():
+        for s, e in reversed(seps):
+            yield P.delete([(s, e)])
+        if paras:
+            s, e = paras[-1]
+            yield P.insert(e, "\n\n***\n\n" + text[s:e])
+
+    return ctx.pick(cands())
+
+
+@register("ifeval", "length_constraints:nth_paragraph_first_word")
+def _nth_first_word(item, rubric, text):
+    ctx = EditContext(item, rubric, text)
+    nth = int(_kw(rubric).get("nth_paragraph") or 1)
+    blocks = [m for m in re.finditer(r"[^\n]+(?:\n(?!\n)[^\n]*)*", text) if m.group().strip()]
+
+    def cands():
+        if nth <= len(blocks):
+            b = blocks[nth - 1]
+            first = re.search(r"\S+\s*", b.group())
+            if first:
+                yield P.delete([(b.start() + first.start(), b.start() + first.end())])
+        for m in re.finditer(r"\n\n", text):
+            yield P.replace(m.start(), m.end(), "\n")
+
+    return ctx.pick(cands())
+
+
+@register("ifeval", "detectable_format:title")
+def _title(item, rubric, text):
+    ctx = EditContext(item, rubric, text)
+    titles = _regex_units(r"<<[^\n]+?>>")(text)
+    if not titles:
+        return None
+    return ctx.pick([Patch.of([(s, s + 2, "") for s, _ in titles] + [(e - 2, e, "") for _, e in titles])])
+
+
+@register("ifeval", "detectable_content:postscript")
+def _postscript(item, rubric, text):
+    ctx = EditContext(item, rubric, text)
+    marker = str(_kw(rubric).get("postscript_marker") or "P.S.")
+    if marker == "P.P.S":
+        pat = r"p\.\s?p\.\s?s\.?\s?"
+    elif marker == "P.S.":
+        pat = r"(?:p\.\s?)*p\.\s?s\.\s?"
+    else:
+        pat = re.escape(marker) + r"\s?"
+    occ = _occurrences(text, pat)
+    return ctx.pick([P.delete(occ) if occ else None])
+
+
+@register("ifeval", "startend:end_checker")
+def _end_checker(item, rubric, text):
+    ctx = EditContext(item, rubric, text)
+    body = text.rstrip()
+
+    def cands():
+        stripped = body.rstrip('"')
+        if stripped and not stripped[-1].isalnum():
+            yield P.delete([(len(stripped) - 1, len(stripped))])
+        words = P.words(stripped)
+        if words:
+            s, e = words[-1]
+            yield P.delete([P.word_with_space(text, (s, e))])
+
+    return ctx.pick(cands())
+
+
+@register("ifeval", "startend:quotation")
+def _quotation(item, rubric, text):
+    ctx = EditContext(item, rubric, text)
+    body = text.rstrip()
+    start = len(text) - len(text.lstrip())
+    return ctx.pick([
+        P.delete([(len(body) - 1, len(body))]) if body.endswith('"') else None,
+        P.delete([(start, start + 1)]) if text[start:start + 1] == '"' else None,
+    ])
+
+
+@register("ifeval", "change_case:english_lowercase")
+def _lowercase(item, rubric, text):
+    ctx = EditContext(item, rubric, text)
+    return ctx.pick(_case_flips(ctx, to_upper=True))
+
+
+@register("ifeval", "change_case:english_capital")
+def _capital(item, rubric, text):
+    ctx = EditContext(item, rubric, text)
+    return ctx.pick(_case_flips(ctx, to_upper=False))
+
+
+@register("ifeval", "change_case:capital_word_frequency")
+def _capital_frequency(item, rubric, text):
+    ctx = EditContext(item, rubric, text)
+    upper = [u for u in P.words(text) if text[u[0]:u[1]].isupper()]
+    lower = _mid_order(_words_only(text, lambda w: w.islower() and len(w) >= 3))
+
+    def fewer(k):
+        if k > len(upper):
+            return None
+        return Patch.of([(s, e, text[s:e].capitalize()) for s, e in upper[-k:]])
+
+    def more(k):
+        if k > len(lower):
+            return None
+        return Patch.of([(s, e, text[s:e].upper()) for s, e in lower[:k]])
+
+    return ctx.pick([ctx.smallest(fewer, len(upper)), ctx.smallest(more, len(lower))])
+
+
+@register("ifeval", "combination:repeat_prompt")
+def _repeat_prompt(item, rubric, text):
+    ctx = EditContext(item, rubric, text)
+    first = re.search(r"\S+\s*", text)
+    return ctx.pick([P.delete([first.span()]) if first else None])
+
+
+@register("ifeval", "combination:two_responses")
+def _two_responses(item, rubric, text):
+    ctx = EditContext(item, rubric, text)
+    seps = _regex_units(r"\n?\*{6}\n?")(text)
+    return ctx.pick([P.delete([u]) for u in seps])
+
+
+@register("ifeval", "detectable_format:json_format")
+def _json_format(item, rubric, text):
+    ctx = EditContext(item, rubric, text)
+    body = text.rstrip().removesuffix("```").rstrip()
+    starts = [m.start() for m in re.finditer(r"[\[{]", text)][:1]
+
+    def cands():
+        if body and body[-1] in "}]":
+            yield P.delete([(len(body) - 1, len(body))])
+        for s in starts:
+            yield P.delete([(s, s + 1)])
+
+    return ctx.pick(cands())
+
+
+@register("ifeval", "detectable_format:multiple_sections")
+def _sections(item, rubric, text):
+    ctx = EditContext(item, rubric, text)
+    splitter = str(_kw(rubric).get("section_spliter") or "Section").strip()
+    heads = [m.span(1) for m in re.finditer(r"(" + re.escape(splitter) + r")\s?\d+", text)]
+
+    def fewer(k):
+        if k > len(heads):
+            return None
+        return P.delete([(s, e) for s, e in heads[-k:]])
+
+    return ctx.pick([ctx.smallest(fewer, len(heads))])
+
+
+@register("ifeval", "detectable_format:constrained_response")
+def _constrained(item, rubric, text):
+    ctx = EditContext(item, rubric, text)
+    occ = _occurrences(text, r"My answer is (?:yes|no|maybe)\.", 0)
+    return ctx.pick([P.delete([(e - 1, e) for _, e in occ]) if occ else None])
+
+
+@register("ifeval", "startend:constrained_start")
+def _constrained_start(item, rubric, text):
+    ctx = EditContext(item, rubric, text)
+    first = re.search(r"\S+\s*", text)
+    return ctx.pick([P.delete([first.span()]) if first else None])
+
+
+@register("ifeval", "language:response_language")
+def _language(item, rubric, text):
+    ctx = EditContext(item, rubric, text)
+    sents = [u for u in P.sentences(text) if len(P.words(text[u[0]:u[1]])) >= 3 and not re.search(r"[<>*\[\]#|]", text[u[0]:u[1]])]
+    english = (EN * (len(sents) // len(EN) + 1))[: len(sents)]
+
+    def swap(order):
+        def make(k):
+            if k > len(order):
+                return None
+            return Patch.of([(s, e, english[i]) for i, (s, e) in enumerate(order[:k])])
+        return make
+
+    return ctx.pick([ctx.smallest(swap(sents[::-1]), len(sents)), ctx.smallest(swap(sents), len(sents))])

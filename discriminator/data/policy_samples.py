@@ -1,0 +1,182 @@
+"""Sample K responses per prompt from the policy: real text to build discriminator pairs from.
+
+``--positives-from MODEL`` of ``rtt data negatives``. The sampler is a local Hugging Face causal LM
+(``smollm2`` = the offline SmolLM2-135M-Instruct, or any model folder / hub id) or an OpenAI-compatible endpoint
+(``base_url`` set). Samples go to an append-only JSONL (one line per item, written only once all K samples of the
+item exist), so an interrupted run resumes where it stopped and never records a failed request.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rubrics.schema import RubricItem
+
+OFFLINE_SMOLLM2 = "smollm2"
+
+
+class PolicySampleConfig(BaseModel):
+    """Which policy to sample and how (shared by the CLI, the flow and the pipeline config)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(OFFLINE_SMOLLM2, description="'smollm2' (offline SmolLM2-135M-Instruct), an HF model folder "
+                                                    "or hub id, or the model name at --policy-base-url")
+    base_url: str | None = Field(None, description="OpenAI-compatible endpoint (…/v1); unset: a local HF model")
+    k: int = Field(4, ge=1, description="responses sampled per prompt")
+    max_new_tokens: int = Field(192, ge=1, description="tokens per sampled response")
+    temperature: float = Field(0.8, ge=0, description="sampling temperature (0: greedy, then K=1 is enough)")
+    top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling: keep the smallest token set of this total "
+                         "probability.")
+    batch_size: int = Field(16, ge=1, description="sequences per local generate call (prompts x K)")
+    max_concurrency: int = Field(8, ge=1, description="requests in flight to the endpoint")
+    seed: int = Field(0, description="Sampling seed (an endpoint gets seed..seed+K-1, one per sample).")
+    threads: int | None = Field(None, ge=1, description="torch CPU threads (unset: torch's default)")
+
+
+def _read_done(path: Path) -> dict[str, list[str]]:
+    """Items already sampled; a torn last line (a killed run) is cut off, a damaged middle line is an error
+    naming file:line (the same rules as the build's shards, :mod:`discriminator.data.shards`)."""
+    from discriminator.data.shards import _read_lines
+    from rubrics.io import truncate_torn_tail
+
+    out: dict[str, list[str]] = {}
+    if path.exists():
+        truncate_torn_tail(path)
+        for _, obj in _read_lines(path):
+            out[str(obj["item_id"])] = [str(r) for r in obj["responses"]]
+    return out
+
+
+def _append(path: Path, item_id: str, responses: list[str], model: str) -> None:
+    """One whole line per item, appended and fsynced only after all its samples exist."""
+    import json
+
+    from rubrics.io import fsync_append
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps({"item_id": item_id, "model": model, "responses": responses}, ensure_ascii=False)
+    fsync_append(path, line.encode() + b"\n")
+
+
+def sample_policy(items: Sequence[RubricItem], config: PolicySampleConfig, out_path: str | os.PathLike, *,
+                  progress: Callable[[int, int], None] | None = None, sampler: Any = None) -> dict[str, list[str]]:
+    """``{item_id: [K responses]}`` for ``items``; samples already in ``out_path`` are reused (resume)."""
+    path = Path(out_path)
+    done = _read_done(path)
+    todo = [it for it in items if it.id not in done]
+    if todo:
+        sampler = sampler or make_sampler(config)
+        name = getattr(sampler, "name", config.model)
+        count = len(items) - len(todo)
+
+        def emit(item: RubricItem, responses: list[str]) -> None:
+            nonlocal count
+            _append(path, item.id, responses, name)
+            done[item.id] = responses
+            count += 1
+            if progress:
+                progress(count, len(items))
+
+        sampler.sample(todo, config, emit)
+    return {it.id: done[it.id] for it in items if it.id in done}
+
+
+def make_sampler(config: PolicySampleConfig) -> Any:
+    if config.base_url:
+        return EndpointSampler(config)
+    return LocalSampler(config.model, threads=config.threads)
+
+
+class LocalSampler:
+    """Batched sampling with a transformers causal LM: ``num_return_sequences=K`` per prompt."""
+
+    def __init__(self, model: Any = OFFLINE_SMOLLM2, tokenizer: Any = None, *, threads: int | None = None):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if threads:
+            torch.set_num_threads(threads)
+        if isinstance(model, (str, os.PathLike)):
+            path = str(model)
+            if path == OFFLINE_SMOLLM2:
+                from rubrics.offline_models import smollm2_dir
+
+                path = str(smollm2_dir())
+            self.name = str(model)
+            tokenizer = tokenizer or AutoTokenizer.from_pretrained(path)
+            model = AutoModelForCausalLM.from_pretrained(path)
+        else:
+            self.name = getattr(model.config, "_name_or_path", type(model).__name__)
+            if tokenizer is None:
+                raise ValueError("a loaded model needs its tokenizer")
+        self.model, self.tokenizer = model.eval(), tokenizer
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+
+    def sample(self, items: Sequence[RubricItem], config: PolicySampleConfig,
+               emit: Callable[[RubricItem, list[str]], None]) -> None:
+        import torch
+
+        tok = self.tokenizer
+        texts = [tok.apply_chat_template(it.chat(), tokenize=False, add_generation_prompt=True) for it in items]
+        order = sorted(range(len(items)), key=lambda i: len(texts[i]), reverse=True)  # similar lengths together
+        per_call = max(1, config.batch_size // config.k)
+        side, tok.padding_side = tok.padding_side, "left"
+        device = next(self.model.parameters()).device
+        sample = config.temperature > 0
+        try:
+            for start in range(0, len(order), per_call):
+                idx = order[start:start + per_call]
+                torch.manual_seed(config.seed + start)
+                enc = tok([texts[i] for i in idx], return_tensors="pt", padding=True,
+                          add_special_tokens=False).to(device)
+                with torch.inference_mode():
+                    gen = self.model.generate(
+                        **enc, max_new_tokens=config.max_new_tokens, do_sample=sample,
+                        temperature=config.temperature if sample else None, top_p=config.top_p if sample else None,
+                        top_k=None, num_return_sequences=config.k, pad_token_id=tok.pad_token_id)
+                decoded = tok.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+                for j, i in enumerate(idx):
+                    emit(items[i], [d.strip() for d in decoded[j * config.k:(j + 1) * config.k]])
+        finally:
+            tok.padding_side = side
+
+
+class EndpointSampler:
+    """K chat completions per prompt from an OpenAI-compatible endpoint (seeds ``seed .. seed+K-1``)."""
+
+    def __init__(self, config: PolicySampleConfig):
+        self.name = config.model
+
+    def sample(self, items: Sequence[RubricItem], config: PolicySampleConfig,
+               emit: Callable[[RubricItem, list[str]], None]) -> None:
+        import asyncio
+
+        from rubrics.llm import LLMClient, LLMConfig
+
+        llm = LLMConfig(base_url=str(config.base_url), model=config.model, max_concurrency=config.max_concurrency)
+
+        async def go() -> None:
+            async with LLMClient(llm) as client:
+                async def one(item: RubricItem) -> None:
+                    outs = await asyncio.gather(*(
+                        client.chat(item.chat(), temperature=config.temperature, top_p=config.top_p,
+                                    max_tokens=config.max_new_tokens, seed=config.seed + k)
+                        for k in range(config.k)), return_exceptions=True)
+                    failed = [o for o in outs if isinstance(o, BaseException)]
+                    if failed:  # nothing recorded: a re-run asks again
+                        raise RuntimeError(f"item {item.id}: {len(failed)} of {config.k} samples failed: {failed[0]}")
+                    emit(item, [str(o).strip() for o in outs])
+
+                results = await asyncio.gather(*(one(it) for it in items), return_exceptions=True)
+                errors = [r for r in results if isinstance(r, BaseException)]
+                if errors:
+                    raise RuntimeError(f"{len(errors)} of {len(items)} items could not be sampled; first: {errors[0]}")
+
+        asyncio.run(go())
