@@ -111,7 +111,7 @@ def train_cmd(
 @app.command("eval")
 def eval_cmd(
     model: Path = typer.Option(..., "--model", "-m", help="Trained model folder (run/model or an export)."),
-    data: Path = typer.Option(..., "--data", help="SpanRow file with train/val/test splits."),
+    data: Path = typer.Option(..., "--data", help="SpanRow file with train/val/test splits (or a test-only file)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Report folder (default: <run>/eval)."),
     baselines: Optional[str] = typer.Option(
         None, "--baselines", help="Comma list of all_relevant,random,lexical,cort,greedy (default: all)."
@@ -121,18 +121,35 @@ def eval_cmd(
     max_val_rows: Optional[int] = typer.Option(None, "--max-val-rows", help="Tune thresholds on N val rows."),
     greedy_base_url: Optional[str] = typer.Option(None, "--greedy-base-url", help="Endpoint of the greedy labeler."),
     greedy_model: Optional[str] = typer.Option(None, "--greedy-model", help="Model of the greedy labeler."),
+    test_all: bool = typer.Option(False, "--test-all", help="Every row of --data is a test row (a held-out file "
+                                  "of real responses); the checkpoint's threshold is used."),
+    human_labels: str = typer.Option("majority", "--human-labels", help="Several reviews of one pair: latest, "
+                                     "majority or adjudicated (human labels always replace automatic ones)."),
+    family_holdout: bool = typer.Option(False, "--family-holdout", help="Leave-one-family-out sweep instead: "
+                                        "train without family f (the --model's backbone and template), test on f."),
+    family_level: int = typer.Option(2, "--family-level", min=1, help="Family = the first N ':' parts "
+                                     "(2: 'ifeval:punctuation')."),
+    holdout_max_steps: int = typer.Option(200, "--max-steps", min=1, help="Optimiser steps per holdout run."),
+    holdout_config: Optional[Path] = typer.Option(None, "--train-config", help="TrainConfig YAML for the "
+                                                  "holdout runs (backbone, lr, ...)."),
 ) -> None:
-    """Token-level P/R/F1/AUROC on the item-disjoint test split, beside the baselines."""
+    """Token-level P/R/F1/AUROC on the item-disjoint test split beside the baselines, by positive source, with
+    calibration (ECE, reliability diagram); or a leave-one-family-out sweep (--family-holdout)."""
     from rich.console import Console
 
     from discriminator.config import EvalConfig
-    from discriminator.evaluate import evaluate
 
     if out is None:
         out = model.parent / "eval" if model.name == "model" else Path("runs") / f"disc-eval-{model.name}"
+    if family_holdout:
+        _family_holdout(model, data, out, family_level, holdout_max_steps, holdout_config, human_labels)
+        return
+    from discriminator.evaluate import evaluate
+
     kw: dict[str, Any] = {"model": model, "data": data, "out": out, "cort_policy": cort_policy,
                           "max_test_rows": max_test_rows, "max_val_rows": max_val_rows,
-                          "greedy_base_url": greedy_base_url, "greedy_model": greedy_model}
+                          "greedy_base_url": greedy_base_url, "greedy_model": greedy_model, "test_all": test_all,
+                          "human_labels": human_labels}
     if baselines:
         kw["baselines"] = [b.strip() for b in baselines.split(",") if b.strip()]
     err = Console(stderr=True)
@@ -150,9 +167,51 @@ def eval_cmd(
     for name, m in report.overall.items():
         table.add_row(name, *(f"{m[k]:.3f}" for k in ("precision", "recall", "f1", "auroc", "accuracy")))
     Console().print(table)
+    sources = sorted({s for per in report.per_positive_source.values() for s in per})
+    by = Table(title="F1 / AUROC by positive source")
+    by.add_column("method")
+    for s in sources:
+        n = next(iter(report.per_positive_source.values()))[s]["tokens"]
+        by.add_column(f"{s} ({n} tokens)", justify="right")
+    for name, per in report.per_positive_source.items():
+        by.add_row(name, *(f"{per[s]['f1']:.3f} / {per[s]['auroc']:.3f}" for s in sources))
+    Console().print(by)
+    cal = report.calibration
+    line = f"calibration (discriminator): ECE {cal['ece']:.3f} (temperature {cal['checkpoint_temperature']:.3g})"
+    if "after_val_temperature" in cal:
+        line += (f"; with temperature {cal['val_fitted_temperature']:.3g} fitted on validation: ECE "
+                 f"{cal['after_val_temperature']['ece']:.3f}")
+    Console().print(line, highlight=False)
     for k, v in report.notes.items():
         Console().print(f"{k}: {v}", highlight=False)
-    Console().print(f"report: {report.files.get('report')}", highlight=False)
+    Console().print(f"report: {report.files.get('report')}  reliability diagram: {report.files.get('reliability')}",
+                    highlight=False)
+
+
+def _family_holdout(model: Path, data: Path, out: Path, level: int, max_steps: int, config: Optional[Path],
+                    human_labels: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from discriminator.holdout import HoldoutConfig, family_holdout
+
+    err = Console(stderr=True)
+    try:
+        cfg = HoldoutConfig(model=model, data=data, out=out, family_level=level, max_steps=max_steps,
+                            train_config=config, human_labels=human_labels)
+        with err.status("leave-one-family-out") as status:
+            result = family_holdout(cfg, progress=lambda msg: status.update(msg))
+    except (ValueError, OSError) as exc:
+        _fail(str(exc).splitlines()[0])
+    table = Table(title=f"leave-one-family-out ({max_steps} steps per run; F1 / AUROC on the held-out family)")
+    for col in ("held-out family", "train rows", "test rows", "discriminator", "lexical overlap", "all-relevant"):
+        table.add_column(col, justify="left" if col == "held-out family" else "right")
+    for r in result.rows:
+        table.add_row(r.family, str(r.train_rows), str(r.test_rows),
+                      *(f"{r.metrics[m]['f1']:.3f} / {r.metrics[m]['auroc']:.3f}"
+                        for m in ("discriminator", "lexical overlap", "all-relevant")))
+    Console().print(table)
+    Console().print(f"report: {result.files.get('report')}", highlight=False)
 
 
 @app.command("export")
