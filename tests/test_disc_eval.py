@@ -4,7 +4,6 @@ leave-one-family-out, human labels winning over automatic ones, and the export u
 from __future__ import annotations
 
 import json
-import math
 from datetime import datetime, timezone
 
 import numpy as np
@@ -182,3 +181,55 @@ def test_family_holdout_sweep_cli(trained, tmp_path):
         assert json.loads((out / row["family"].replace(":", "_") / "run" / "model" / "rtt_discriminator.json")
                           .read_text())["extra"]["global_step"] == 3
     assert "| toy:keyword |" in (out / "holdout.md").read_text() or "toy:keyword" in saved["skipped"]
+
+
+# -- human labels win ----------------------------------------------------------------------------------------------
+def _auto(rid="a", spans=((4, 9),), source="program", verdict=-1) -> SpanRow:
+    return SpanRow(id=rid, item_id="it", rubric_id="k", criteria="No commas.", response="one, two, three",
+                   char_spans=list(spans), label_source=source, verdict=verdict, split="train", polarity="negative")
+
+
+def _human(who: str, spans, minute: int, verdict=None, ground_truth=False, auto_id="a") -> SpanRow:
+    return _auto(auto_id, spans).model_copy(update={
+        "id": f"{auto_id}::human::{who}", "label_source": "human", "annotator": who,
+        "verdict": verdict if verdict is not None else -1,
+        "annotated_at": datetime(2026, 1, 1, 12, minute, tzinfo=timezone.utc),
+        "meta": {"review": {"auto_row_id": auto_id, "ground_truth": ground_truth,
+                            "verdict_source": "human" if verdict is not None else "auto"}}})
+
+
+def test_a_human_correction_replaces_the_automatic_row():
+    other = _auto("b").model_copy(update={"response": "no commas here", "char_spans": [], "polarity": "positive"})
+    rows, rep = resolve_labels([_auto(), other, _human("ann", [], 0, verdict=1)])
+    assert [r.id for r in rows] == ["a", "b"]  # one row per pair, the automatic id kept
+    assert rows[0].label_source == "human" and rows[0].char_spans == [] and rows[0].verdict == 1
+    assert rows[0].meta["resolution"]["auto_char_spans"] == [[4, 9]] and rows[1] == other
+    assert (rep.human_resolved, rep.auto_replaced, rep.auto_changed, rep.rows_out) == (1, 1, 1, 2)
+
+
+def test_latest_majority_and_adjudicated_policies():
+    a, b, c = [(3, 4)], [(3, 4), (8, 9)], [(8, 9)]
+    old_a = _human("x", [(0, 3)], 0)  # superseded by the same reviewer's later annotation
+    rows = [_auto(), old_a, _human("x", a, 1), _human("y", b, 2), _human("z", c, 3)]
+    latest, _ = resolve_labels(rows, "latest")
+    assert latest[0].char_spans == c and latest[0].annotator == "z"
+    major, rep = resolve_labels(rows, "majority")
+    assert major[0].char_spans == [(3, 4), (8, 9)]  # each character marked by 2 of 3 reviewers
+    assert rep.superseded_human == 1 and rep.multi_reviewer == 1
+    tie, _ = resolve_labels([_auto(), _human("x", a, 1), _human("y", c, 2)], "majority")
+    assert tie[0].char_spans == c  # 1-1 ties follow the most recent review
+    disputed, rep = resolve_labels([_auto(), _human("x", a, 1), _human("y", c, 2)], "adjudicated")
+    assert disputed == [] and rep.disputed == ["a"]
+    judged, _ = resolve_labels([_auto(), _human("x", a, 1, ground_truth=True), _human("y", c, 2)], "adjudicated")
+    assert judged[0].char_spans == a and judged[0].meta["resolution"]["policy"] == "adjudicated"
+    lead, _ = resolve_labels([_auto(), _human("x", a, 1), _human("lead", c, 0)], "adjudicated", ["lead"])
+    assert lead[0].char_spans == c
+    agree, _ = resolve_labels([_auto(), _human("x", a, 1), _human("y", a, 2)], "adjudicated")
+    assert agree[0].char_spans == a
+    with pytest.raises(ValueError, match="unknown human label policy"):
+        resolve_labels(rows, "vote")
+
+
+def test_automatic_duplicates_keep_the_most_trusted_source():
+    rows, rep = resolve_labels([_auto("g", [(0, 3)], "greedy"), _auto("p", [(3, 4)], "program")])
+    assert [r.id for r in rows] == ["p"] and rep.auto_conflicts == 1
