@@ -233,3 +233,27 @@ def test_latest_majority_and_adjudicated_policies():
 def test_automatic_duplicates_keep_the_most_trusted_source():
     rows, rep = resolve_labels([_auto("g", [(0, 3)], "greedy"), _auto("p", [(3, 4)], "program")])
     assert [r.id for r in rows] == ["p"] and rep.auto_conflicts == 1
+
+
+# -- the export, loaded the way users load it ----------------------------------------------------------------------
+@pytest.mark.parametrize("which", ["trained-bert", "decoder"])
+def test_export_with_plain_transformers_matches_relevance_scorer(which, trained, tiny_decoder_disc_dir, tmp_path):
+    """Run the model card's plain-transformers snippet (AutoModelForTokenClassification + AutoTokenizer, template
+    applied by hand) on the export folder: same per-token probabilities as RelevanceScorer."""
+    import re
+
+    from discriminator.export import export
+    from discriminator.scoring import RelevanceScorer
+
+    src = trained.model_dir if which == "trained-bert" else tiny_decoder_disc_dir
+    out = export(src, tmp_path / "exported")
+    card = (out / "README.md").read_text()
+    code = re.search(r"## Plain transformers.*?```python\n(.*?)```", card, re.S).group(1)
+    assert f'path = "{out.name}"' in code
+    ns: dict = {}
+    exec(code.replace(f'path = "{out.name}"', f"path = {str(out)!r}"), ns)  # noqa: S102 - the card's own code
+    want = RelevanceScorer.from_pretrained(out, device="cpu").score_tokens([(ns["criteria"], ns["response"])])[0]
+    assert len(ns["probs"]) == len(want) > 3
+    torch.testing.assert_close(ns["probs"].float(), want, atol=1e-5, rtol=1e-4)
+    if which == "trained-bert":
+        assert ns["meta"]["temperature"] == pytest.approx(trained.meta.temperature) != 1.0
