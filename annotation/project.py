@@ -185,8 +185,14 @@ def get_project(client: "LabelStudio", settings: LabelStudioSettings, title: str
 
 
 # Data Manager columns of the review tab: the long texts are hidden, the ones to filter and sort by stay
-REVIEW_VIEW_HIDDEN = ["tasks:data.instruction", "tasks:data.response", "tasks:data.pair_context", "tasks:data.why",
-                      "tasks:data.polarity_note", "tasks:data.fingerprint", "tasks:data.rubric_id"]
+REVIEW_VIEW_HIDDEN = [
+    "tasks:data.instruction", "tasks:data.response", "tasks:data.pair_context", "tasks:data.why",
+    "tasks:data.polarity_note", "tasks:data.fingerprint", "tasks:data.rubric_id", "tasks:data.row_id",
+    "tasks:data.item_id", "tasks:data.confidence", "tasks:inner_id", "tasks:annotations_results",
+    "tasks:annotations_ids", "tasks:predictions_results", "tasks:predictions_model_versions", "tasks:file_upload",
+    "tasks:storage_filename", "tasks:created_at", "tasks:updated_at", "tasks:updated_by", "tasks:avg_lead_time",
+    "tasks:draft_exists",
+]
 
 
 def review_view_data() -> dict[str, Any]:
@@ -243,7 +249,9 @@ def ensure_project(
             if update:
                 client.projects.update(id=p.id, **update)
             for v in client.views.list(project=p.id):
-                if (v.data or {}).get("title") == REVIEW_VIEW_TITLE and "hiddenColumns" not in (v.data or {}):
+                data = v.data or {}
+                if data.get("title") == REVIEW_VIEW_TITLE and data.get("hiddenColumns") != review_view_data()[
+                        "hiddenColumns"]:
                     client.views.update(id=v.id, project=p.id, data=review_view_data())
     return ProjectRef(id=p.id, title=title, created=created)
 

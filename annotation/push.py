@@ -83,7 +83,7 @@ _POLARITY_NOTE = {
     "other": "No pair: judge this response on its own.",
 }
 _SOURCE_NOTE = {
-    "program": "a programmatic edit (exact by construction)", "diff": "a character diff against the paired response",
+    "program": "a programmatic edit, exact by construction", "diff": "a character diff against the paired response",
     "greedy": "an LLM quoting relevant text", "model": "the discriminator", "human": "an earlier human review",
 }
 
