@@ -133,6 +133,12 @@ def test_annotator_view_overlap_columns_and_uncertainty(ls, tiny_bert_dir, tmp_p
     for rid in want:
         assert got[rid] == pytest.approx(want[rid], abs=1e-5)
     assert len({round(v, 5) for v in got.values()}) == len(rows)  # distinct: uncertainty sampling has an order
+    # the labelling stream (uncertainty sampling) serves the least confident task first
+    import httpx
+
+    nxt = httpx.get(f"{settings.url}/api/projects/{ref.id}/next", timeout=60,
+                    headers={"Authorization": f"Token {settings.api_key.get_secret_value()}"}).json()
+    assert nxt["data"]["row_id"] == min(got, key=got.get)
     assert label_confidence(np.array([0.9, 0.2]), [1, 0]) == pytest.approx(0.85)
     assert "(no difference" in edit_diff("same", "same")
 
@@ -195,6 +201,7 @@ def test_human_correction_replaces_the_automatic_label_in_training(ls, tiny_bert
     r = runner.invoke(app, ["disc", "train", "--data", str(out), "--backbone", str(tiny_bert_dir), "--out", str(run),
                             "--max-steps", "2", "--eval-steps", "2", "--max-length", "128"])
     assert r.exit_code == 0, r.output
+    assert "labels: 2 pairs from human review (majority) replaced 2 automatic rows; 6 of 10 rows kept" in r.output
     meta = json.loads((run / "model" / "rtt_discriminator.json").read_text())
     res = meta["extra"]["label_resolution"]
     assert res["auto_replaced"] == 2 and res["rows_out"] == len(rows) and res["rows_in"] == 10

@@ -45,6 +45,11 @@ def train_cmd(
     pos_weight: Optional[str] = typer.Option(None, "--pos-weight", help="'auto', 'none' or a number."),
     threshold: Optional[str] = typer.Option(None, "--threshold", help="'tune' (on validation) or a number."),
     eval_steps: Optional[int] = typer.Option(None, "--eval-steps", help="Evaluate/checkpoint every N steps."),
+    human_labels: Optional[str] = typer.Option(None, "--human-labels", help="Several reviews of one pair: latest, "
+                                               "majority (default) or adjudicated; human labels always replace "
+                                               "the automatic row."),
+    temperature_scaling: Optional[bool] = typer.Option(None, "--temperature-scaling/--no-temperature-scaling",
+                                                       help="Fit a temperature on validation and store it."),
     sets: list[str] = typer.Option([], "--set", help="Any TrainConfig field: --set warmup_ratio=0.05 (repeatable)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in --out."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Delete old checkpoints in --out first."),
@@ -65,7 +70,8 @@ def train_cmd(
     overrides: dict[str, Any] = {
         "data": data, "backbone": backbone, "out": out, "max_steps": max_steps, "num_train_epochs": epochs,
         "learning_rate": lr, "per_device_train_batch_size": batch_size, "gradient_accumulation_steps": grad_accum,
-        "max_length": max_length, "seed": seed, "eval_steps": eval_steps,
+        "max_length": max_length, "seed": seed, "eval_steps": eval_steps, "human_labels": human_labels,
+        "temperature_scaling": temperature_scaling,
     }
     no_pos_weight = pos_weight is not None and pos_weight.lower() == "none"
     if pos_weight is not None and not no_pos_weight:
@@ -100,10 +106,15 @@ def train_cmd(
         except (FileExistsError, FileNotFoundError, ValueError) as exc:
             _fail(str(exc))
     m = result.val_metrics
+    res = result.meta.extra.get("label_resolution") or {}
+    labels = (f"\nlabels: {res['human_resolved']} pairs from human review ({res['policy']}) replaced "
+              f"{res['auto_replaced']} automatic rows; {res['rows_out']} of {res['rows_in']} rows kept"
+              if res.get("human_resolved") else "")
     Console().print(
         f"model: {result.model_dir}\nvalidation: F1 {m['f1']:.3f}  precision {m['precision']:.3f}  recall "
-        f"{m['recall']:.3f}  AUROC {m['auroc']:.3f}  (threshold {result.meta.threshold:.3f}, pos_weight "
-        f"{result.meta.pos_weight})\nloss curve: {result.out / 'loss_curve.png'}  ({result.seconds:.0f} s)",
+        f"{m['recall']:.3f}  AUROC {m['auroc']:.3f}  (threshold {result.meta.threshold:.3f}, temperature "
+        f"{result.meta.temperature:.3g}, pos_weight {result.meta.pos_weight}){labels}\nloss curve: "
+        f"{result.out / 'loss_curve.png'}  ({result.seconds:.0f} s)",
         highlight=False,
     )
 
