@@ -32,7 +32,8 @@ class HoldoutConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: Path = Field(description="trained discriminator whose backbone / template / max length the runs reuse")
+    model: Path | None = Field(None, description="trained discriminator whose backbone / template / max length "
+                               "the runs reuse (not needed with train_config)")
     data: Path = Field(description="SpanRow file with several families")
     out: Path = Field(description="folder for the fold runs and the table")
     family_level: int = Field(2, ge=1, description="family = the first N ':'-separated parts")
@@ -83,9 +84,11 @@ def family_holdout(cfg: HoldoutConfig, progress: Callable[[str], None] | None = 
     from discriminator.train import train
 
     say = progress or (lambda msg: None)
-    meta = read_meta(cfg.model)
-    base = TrainConfig.from_yaml(cfg.train_config, data=cfg.data) if cfg.train_config else TrainConfig(
-        data=cfg.data, backbone=meta.backbone, template=meta.template, max_length=meta.max_length)
+    if cfg.train_config:
+        base = TrainConfig.from_yaml(cfg.train_config, data=cfg.data)
+    else:
+        meta = read_meta(cfg.model)
+        base = TrainConfig(data=cfg.data, backbone=meta.backbone, template=meta.template, max_length=meta.max_length)
     rows = load_rows(cfg.data, human_labels=cfg.human_labels)
     rows = assign_splits(rows, base.val_fraction, base.test_fraction, base.seed)
     families = sorted({family_group(r.family, cfg.family_level) for r in rows})

@@ -121,7 +121,8 @@ def train_cmd(
 
 @app.command("eval")
 def eval_cmd(
-    model: Path = typer.Option(..., "--model", "-m", help="Trained model folder (run/model or an export)."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Trained model folder (run/model or an "
+                                         "export); with --family-holdout, or --train-config, optional."),
     data: Path = typer.Option(..., "--data", help="SpanRow file with train/val/test splits (or a test-only file)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Report folder (default: <run>/eval)."),
     baselines: Optional[str] = typer.Option(
@@ -150,8 +151,11 @@ def eval_cmd(
 
     from discriminator.config import EvalConfig
 
+    if model is None and not (family_holdout and holdout_config):
+        _fail("--model is required (except for --family-holdout with --train-config)")
     if out is None:
-        out = model.parent / "eval" if model.name == "model" else Path("runs") / f"disc-eval-{model.name}"
+        out = (Path("runs") / "disc-family-holdout" if model is None else model.parent / "eval"
+               if model.name == "model" else Path("runs") / f"disc-eval-{model.name}")
     if family_holdout:
         _family_holdout(model, data, out, family_level, holdout_max_steps, holdout_config, human_labels)
         return
