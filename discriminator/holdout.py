@@ -12,6 +12,7 @@ Outputs in ``out``: ``<family>/`` (fold data, run, eval), ``holdout.json`` and `
 
 from __future__ import annotations
 
+import random
 import re
 import time
 from collections.abc import Callable
@@ -41,6 +42,8 @@ class HoldoutConfig(BaseModel):
     train_config: Path | None = Field(None, description="TrainConfig YAML for the fold runs (default: the "
                                       "model's backbone with the default recipe)")
     min_test_rows: int = Field(2, ge=1, description="families with fewer rows are skipped")
+    item_fraction: float = Field(1.0, gt=0, le=1, description="keep a seeded random fraction of the items (cheaper)")
+    seed: int = Field(0, description="seed of the item sample")
     human_labels: Literal["latest", "majority", "adjudicated"] = "majority"
 
 
@@ -67,6 +70,16 @@ def _slug(name: str) -> str:
     return re.sub(r"[^\w.-]+", "_", name).strip("_") or "family"
 
 
+def sample_items(rows: list[SpanRow], fraction: float, seed: int = 0) -> list[SpanRow]:
+    """The rows of a seeded random ``fraction`` of the items (sorted ids shuffled), in the original order."""
+    if fraction >= 1:
+        return rows
+    items = sorted({r.item_id for r in rows})
+    random.Random(seed).shuffle(items)
+    keep = set(items[: int(len(items) * fraction)])
+    return [r for r in rows if r.item_id in keep]
+
+
 def fold_rows(rows: list[SpanRow], family: str, level: int) -> tuple[list[SpanRow], list[SpanRow]]:
     """(train + val rows without family ``family`` or its items, every row of ``family`` as test)."""
     test = [r.model_copy(update={"split": "test"}) for r in rows if family_group(r.family, level) == family]
@@ -89,7 +102,7 @@ def family_holdout(cfg: HoldoutConfig, progress: Callable[[str], None] | None = 
     else:
         meta = read_meta(cfg.model)
         base = TrainConfig(data=cfg.data, backbone=meta.backbone, template=meta.template, max_length=meta.max_length)
-    rows = load_rows(cfg.data, human_labels=cfg.human_labels)
+    rows = sample_items(load_rows(cfg.data, human_labels=cfg.human_labels), cfg.item_fraction, cfg.seed)
     rows = assign_splits(rows, base.val_fraction, base.test_fraction, base.seed)
     families = sorted({family_group(r.family, cfg.family_level) for r in rows})
     if len(families) < 2:

@@ -150,7 +150,7 @@ def test_family_holdout_sweep_cli(trained, tmp_path):
     """Each fold trains without one family and its items, and is tested on that family (CLI table)."""
     from typer.testing import CliRunner
 
-    from discriminator.holdout import fold_rows
+    from discriminator.holdout import fold_rows, sample_items
     from flows.cli import app
 
     fams = ["keyword", "exclamation", "no_comma", "end_phrase"]  # toy items: no_comma on even, exclamation on odd
@@ -158,6 +158,9 @@ def test_family_holdout_sweep_cli(trained, tmp_path):
             if r.family == f"toy:{fams[int(r.item_id.rsplit('-', 1)[1]) % 4]}"
             or (r.family == "toy:no_comma" and int(r.item_id.rsplit("-", 1)[1]) % 8 == 0)]  # some share it
     rows = assign_splits(rows, 0.25, 0.0, seed=0)
+    half = sample_items(rows, 0.5, seed=1)
+    assert len({r.item_id for r in half}) == 24 and half == [r for r in rows if r.item_id in {h.item_id for h in half}]
+    assert sample_items(rows, 0.5, seed=1) == half != sample_items(rows, 0.5, seed=2)
     rest, test = fold_rows(rows, "toy:no_comma", 2)
     assert {r.family for r in test} == {"toy:no_comma"} and all(r.split == "test" for r in test)
     assert not {r.item_id for r in rest} & {r.item_id for r in test}  # items of the held-out family are unseen

@@ -144,6 +144,8 @@ def eval_cmd(
     holdout_max_steps: int = typer.Option(200, "--max-steps", min=1, help="Optimiser steps per holdout run."),
     holdout_config: Optional[Path] = typer.Option(None, "--train-config", help="TrainConfig YAML for the "
                                                   "holdout runs (backbone, lr, ...)."),
+    item_fraction: float = typer.Option(1.0, "--item-fraction", min=0.0, max=1.0, help="Holdout on a seeded "
+                                        "random fraction of the items (cheaper)."),
 ) -> None:
     """Token-level P/R/F1/AUROC on the item-disjoint test split beside the baselines, by positive source, with
     calibration (ECE, reliability diagram); or a leave-one-family-out sweep (--family-holdout)."""
@@ -157,7 +159,8 @@ def eval_cmd(
         out = (Path("runs") / "disc-family-holdout" if model is None else model.parent / "eval"
                if model.name == "model" else Path("runs") / f"disc-eval-{model.name}")
     if family_holdout:
-        _family_holdout(model, data, out, family_level, holdout_max_steps, holdout_config, human_labels)
+        _family_holdout(model, data, out, family_level, holdout_max_steps, holdout_config, human_labels,
+                        item_fraction)
         return
     from discriminator.evaluate import evaluate
 
@@ -203,8 +206,8 @@ def eval_cmd(
                     highlight=False)
 
 
-def _family_holdout(model: Path, data: Path, out: Path, level: int, max_steps: int, config: Optional[Path],
-                    human_labels: str) -> None:
+def _family_holdout(model: Optional[Path], data: Path, out: Path, level: int, max_steps: int,
+                    config: Optional[Path], human_labels: str, item_fraction: float) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -213,7 +216,7 @@ def _family_holdout(model: Path, data: Path, out: Path, level: int, max_steps: i
     err = Console(stderr=True)
     try:
         cfg = HoldoutConfig(model=model, data=data, out=out, family_level=level, max_steps=max_steps,
-                            train_config=config, human_labels=human_labels)
+                            train_config=config, human_labels=human_labels, item_fraction=item_fraction)
         with err.status("leave-one-family-out") as status:
             result = family_holdout(cfg, progress=lambda msg: status.update(msg))
     except (ValueError, OSError) as exc:
