@@ -87,9 +87,7 @@ def _describe(exc: BaseException, settings: LabelStudioSettings, action: str) ->
     if isinstance(exc, httpx.HTTPError):
         return f"HTTP error talking to Label Studio at {settings.url} while trying to {action}: {type(exc).__name__}: {exc}"
     status = getattr(exc, "status_code", None)
-    body = getattr(exc, "body", None)
-    detail = body.get("detail") if isinstance(body, dict) else body
-    detail = str(detail)[:300] if detail else ""
+    detail = server_reason(getattr(exc, "body", None))
     if status in (401, 403):
         return (
             f"Label Studio at {settings.url} rejected the API key (HTTP {status}) while trying to {action}; "
@@ -98,6 +96,26 @@ def _describe(exc: BaseException, settings: LabelStudioSettings, action: str) ->
     if status == 404:
         return f"not found on Label Studio at {settings.url} (HTTP 404) while trying to {action}: {detail}"
     return f"Label Studio at {settings.url} answered HTTP {status} while trying to {action}: {detail}"
+
+
+def server_reason(body: Any) -> str:
+    """Label Studio's own reason from an error body: ``detail`` plus each field's ``validation_errors``."""
+    if isinstance(body, (bytes, str)):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            return str(body)[:500]
+    if not isinstance(body, dict):
+        return str(body)[:500] if body else ""
+    parts = [str(body.get("detail") or "")]
+    errors = body.get("validation_errors")
+    if isinstance(errors, dict):
+        for field, msgs in errors.items():
+            msgs = msgs if isinstance(msgs, list) else [msgs]
+            parts.append(f"{field}: {' '.join(str(m) for m in msgs)}")
+    elif errors:
+        parts.append(str(errors))
+    return "; ".join(p for p in parts if p)[:800]
 
 
 @contextlib.contextmanager
@@ -166,18 +184,42 @@ def get_project(client: "LabelStudio", settings: LabelStudioSettings, title: str
     return ProjectRef(id=p.id, title=p.title, config_version=_config_version(p.description) or "unknown")
 
 
+# Data Manager columns of the review tab: the long texts are hidden, the ones to filter and sort by stay
+REVIEW_VIEW_HIDDEN = [
+    "tasks:data.instruction", "tasks:data.response", "tasks:data.pair_context", "tasks:data.why",
+    "tasks:data.polarity_note", "tasks:data.fingerprint", "tasks:data.rubric_id", "tasks:data.row_id",
+    "tasks:data.item_id", "tasks:data.confidence", "tasks:inner_id", "tasks:annotations_results",
+    "tasks:annotations_ids", "tasks:predictions_results", "tasks:predictions_model_versions", "tasks:file_upload",
+    "tasks:storage_filename", "tasks:created_at", "tasks:updated_at", "tasks:updated_by", "tasks:avg_lead_time",
+    "tasks:draft_exists",
+]
+
+
+def review_view_data() -> dict[str, Any]:
+    return {"title": REVIEW_VIEW_TITLE, "ordering": ["tasks:predictions_score"],
+            "hiddenColumns": {"explore": REVIEW_VIEW_HIDDEN, "labeling": REVIEW_VIEW_HIDDEN}}
+
+
 def ensure_project(
     client: "LabelStudio",
     settings: LabelStudioSettings,
     title: str,
     instructions: str = DEFAULT_INSTRUCTIONS,
     model_version: str | None = None,
+    overlap: int | None = None,
 ) -> ProjectRef:
     """Find the project by title or create it; bring an older config version up to date. Idempotent.
 
     Settings: uncertainty sampling (the labelling stream serves the least confident prediction first), the
-    pre-annotations of ``model_version`` shown to reviewers, and a Data Manager tab sorted by prediction score.
+    predictions shown to reviewers, ``overlap`` reviewers per task (``maximum_annotations``, for every task;
+    None leaves an existing project's setting alone, 1 for a new one), and a Data Manager tab sorted by
+    prediction score with the criterion, family, polarity and label-source columns. The project's model
+    version is *not* set here: Label Studio accepts only a version that predictions already carry, so
+    :func:`annotation.push.push_rows` sets it after importing them (``model_version`` is accepted for
+    backwards compatibility and ignored).
     """
+    if overlap is not None and overlap < 1:
+        raise ValueError(f"overlap must be >= 1, got {overlap}")
     config = label_config(instructions)
     with translate_errors(settings, f"find or create project {title!r}"):
         p = find_project(client, title)
@@ -193,17 +235,38 @@ def ensure_project(
                 sampling=UNCERTAINTY_SAMPLING,
                 show_skip_button=True,
                 enable_empty_annotation=True,
-                model_version=model_version or "",
+                maximum_annotations=overlap or 1,
+                overlap_cohort_percentage=100,
             )
-            client.views.create(
-                project=p.id,
-                data={"title": REVIEW_VIEW_TITLE, "ordering": ["tasks:predictions_score"]},
-            )
-        elif _config_version(p.description) != CONFIG_VERSION:
-            client.projects.update(id=p.id, label_config=config, description=_description(instructions))
-        if model_version and not created and getattr(p, "model_version", None) != model_version:
-            client.projects.update(id=p.id, model_version=model_version)
+            client.views.create(project=p.id, data=review_view_data())
+        else:
+            update: dict[str, Any] = {}
+            if _config_version(p.description) != CONFIG_VERSION:
+                update.update(label_config=config, description=_description(instructions))
+            if overlap is not None and (getattr(p, "maximum_annotations", None) != overlap
+                                        or getattr(p, "overlap_cohort_percentage", None) != 100):
+                update.update(maximum_annotations=overlap, overlap_cohort_percentage=100)
+            if update:
+                client.projects.update(id=p.id, **update)
+            for v in client.views.list(project=p.id):
+                data = v.data or {}
+                if data.get("title") == REVIEW_VIEW_TITLE and data.get("hiddenColumns") != review_view_data()[
+                        "hiddenColumns"]:
+                    client.views.update(id=v.id, project=p.id, data=review_view_data())
     return ProjectRef(id=p.id, title=title, created=created)
+
+
+def set_model_version(client: "LabelStudio", settings: LabelStudioSettings, project_id: int, version: str) -> bool:
+    """Make ``version`` the project's model version (the predictions reviewers see); True if it changed.
+
+    Call it only once tasks carrying predictions of ``version`` exist: Label Studio refuses any other version
+    ("Model version doesn't exist either as live model or as static predictions")."""
+    with translate_errors(settings, f"set the model version of project {project_id} to {version!r}"):
+        p = client.projects.get(id=project_id)
+        if getattr(p, "model_version", None) == version:
+            return False
+        client.projects.update(id=project_id, model_version=version)
+    return True
 
 
 def delete_project(client: "LabelStudio", settings: LabelStudioSettings, title: str) -> bool:
@@ -226,6 +289,7 @@ class ProjectStatus(BaseModel):
     predictions: int
     config_version: str | None
     model_version: str | None
+    overlap: int | None = None
 
 
 def project_status(client: "LabelStudio", settings: LabelStudioSettings, title: str) -> ProjectStatus:
@@ -242,4 +306,5 @@ def project_status(client: "LabelStudio", settings: LabelStudioSettings, title: 
         predictions=d.get("total_predictions_number") or 0,
         config_version=_config_version(d.get("description")),
         model_version=d.get("model_version") or None,
+        overlap=d.get("maximum_annotations"),
     )

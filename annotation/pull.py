@@ -7,7 +7,9 @@ slice. Label Studio writes each line break inside a region's text as the two cha
 becomes ``\n\n``); that is undone before comparing. A whitespace-only difference (a view that collapsed
 spaces) is accepted and counted; anything else is an error. Offsets are authoritative.
 
-The output keeps the automatic rows (for comparison) and adds one human row per (row, annotator). It is written
+The output keeps the automatic rows (for comparison) and adds one human row per (row, annotator); training and
+evaluation read it through ``discriminator.resolve``, where the human labels replace the automatic one (one
+label per pair). A task whose every annotation is a skip counts as skipped, not annotated. It is written
 atomically, and human rows from an earlier pull that this pull did not see are kept, so nothing pulled before is
 lost if the server, the token or the project goes away.
 """
@@ -28,6 +30,7 @@ from annotation.config import FROM_NAME, LABEL, TO_NAME, VERDICT_CHOICES, VERDIC
 from annotation.offsets import LSOffsets, OffsetError, OffsetUnit
 from annotation.project import LabelStudioSettings, ReviewError, get_project, resolve_unit, translate_errors
 from discriminator.data.schema import SpanRow, read_rows, write_rows
+from discriminator.resolve import HumanPolicy, ResolutionReport, resolve_labels
 
 if TYPE_CHECKING:
     from label_studio_sdk import LabelStudio
@@ -46,7 +49,9 @@ class InvalidAnnotation(ReviewError):
 
 
 class PullStats(BaseModel):
-    tasks: int = 0
+    tasks: int = 0  # exported tasks (Label Studio exports skipped tasks too)
+    tasks_annotated: int = 0  # tasks with at least one used (submitted, valid) annotation
+    tasks_skipped: int = 0  # tasks whose every annotation was a skip / cancel
     annotations_used: int = 0
     cancelled: int = 0  # cancelled (skipped) annotations ignored
     superseded: int = 0  # older annotations of the same annotator on the same task
@@ -65,6 +70,7 @@ class PullResult(BaseModel):
     retained_from_previous: int
     stats: PullStats
     agreement: AgreementReport
+    resolution: ResolutionReport | None = None  # the one-label-per-pair view training and evaluation will use
 
 
 def human_row_id(auto_id: str, annotator: str) -> str:
@@ -201,7 +207,11 @@ def tasks_to_rows(
             stats.invalid.append(str(exc))
             continue
         autos.append(auto)
-        for who, ann in latest_per_annotator(task.get("annotations") or [], users, stats).items():
+        anns = task.get("annotations") or []
+        if anns and all(a.get("was_cancelled") for a in anns):
+            stats.tasks_skipped += 1
+        used_before = stats.annotations_used
+        for who, ann in latest_per_annotator(anns, users, stats).items():
             aw = f"{where} annotation {ann.get('id')} by {who}"
             try:
                 spans, verdict = regions_to_spans(auto.response, ann.get("result") or [], aw, stats, unit)
@@ -215,6 +225,7 @@ def tasks_to_rows(
                         "auto_row_id": auto.id, "auto_label_source": auto.label_source, "project_id": project_id,
                         "task_id": tid, "annotation_id": ann.get("id"), "lead_time": ann.get("lead_time"),
                         "verdict_source": "human" if verdict is not None else "auto",
+                        "ground_truth": bool(ann.get("ground_truth")),
                     }},
                 )
             except (ValueError, ValidationError) as exc:
@@ -224,6 +235,7 @@ def tasks_to_rows(
                 continue
             stats.annotations_used += 1
             humans.append(human)
+        stats.tasks_annotated += int(stats.annotations_used > used_before)
     return autos, humans, stats
 
 
@@ -267,9 +279,13 @@ def fetch_reviews(client: "LabelStudio", settings: LabelStudioSettings, title: s
 
 
 def merge_reviews(
-    snapshot: ExportSnapshot, out: str | Path | None, base: str | Path | None = None, on_invalid: OnInvalid = "error"
+    snapshot: ExportSnapshot, out: str | Path | None, base: str | Path | None = None, on_invalid: OnInvalid = "error",
+    human_labels: HumanPolicy = "majority",
 ) -> PullResult:
-    """Convert the snapshot to human rows, merge with ``base`` and the previous ``out``, write atomically."""
+    """Convert the snapshot to human rows, merge with ``base`` and the previous ``out``, write atomically.
+
+    The file keeps every row (automatic and per-reviewer human rows, for agreement); ``resolution`` reports how
+    ``discriminator.resolve`` turns it into one label per pair under ``human_labels`` for training."""
     out = Path(out) if out else None
     previous = read_rows(out) if out is not None and out.exists() else []  # a bad file stops here, untouched
     base_rows = read_rows(base) if base else []
@@ -280,6 +296,7 @@ def merge_reviews(
     auto_all = [r for r in rows if r.label_source != "human"]
     human_all = [r for r in rows if r.label_source == "human"]
     report = agreement(auto_all, human_all)
+    resolution = resolve_labels(rows, human_labels)[1]
     if out is not None:
         from rubrics.io import write_text
 
@@ -288,7 +305,7 @@ def merge_reviews(
     return PullResult(
         project_id=snapshot.project_id, title=snapshot.title, out=out, rows_written=len(rows) if out else 0,
         auto_rows=len(auto_all), human_rows=len(human_all), retained_from_previous=retained, stats=stats,
-        agreement=report,
+        agreement=report, resolution=resolution,
     )
 
 
@@ -299,11 +316,12 @@ def pull_reviews(
     out: str | Path | None,
     base: str | Path | None = None,
     on_invalid: OnInvalid = "error",
+    human_labels: HumanPolicy = "majority",
 ) -> PullResult:
     """Fetch from the server, then merge and write. Nothing local is written unless the fetch succeeded."""
     if out is not None and Path(out).exists():
         read_rows(out)  # fail before the (slow) export if the previous output is unreadable
-    return merge_reviews(fetch_reviews(client, settings, title), out, base, on_invalid)
+    return merge_reviews(fetch_reviews(client, settings, title), out, base, on_invalid, human_labels)
 
 
 def agreement_path(out: str | Path) -> Path:

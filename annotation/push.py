@@ -1,13 +1,18 @@
 """Push SpanRows to Label Studio as review tasks with pre-annotations (predictions), in batched imports.
 
-One task per row. ``data`` carries what the reviewer sees (instruction, criteria, response) plus the stable
-``row_id`` and sortable ``confidence``; ``meta.rtt_row`` carries the whole automatic row so a pull can rebuild it
-without the original file. The automatic spans become one prediction per task (``model_version``, ``score``),
-offsets converted from code points to UTF-16. Re-pushing skips rows whose ``row_id`` is already in the project.
+One task per row. ``data`` carries what the reviewer sees (instruction, criteria, response, the pair context:
+polarity, the diff against the paired response, why the span matters) plus the stable ``row_id``, Data Manager
+columns (criterion, family, polarity, label source) and the sortable ``confidence``; ``meta.rtt_row`` carries
+the whole automatic row so a pull can rebuild it without the original file. The automatic spans become one
+prediction per task (``model_version``, ``score``; no verdict, so the reviewer's choice is not pre-filled),
+offsets in the server's unit. Re-pushing skips rows whose ``row_id`` is already in the project. Once tasks with
+predictions of ``model_version`` exist, the project's model version is switched to it (Label Studio rejects a
+model version that no prediction carries yet).
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import time
@@ -16,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from annotation.config import FROM_NAME, LABEL, TO_NAME, VERDICT_CHOICES, VERDICT_NAME
+from annotation.config import FROM_NAME, LABEL, TO_NAME
 from annotation.offsets import LSOffsets, OffsetUnit
-from annotation.project import LabelStudioSettings, ProjectRef, resolve_unit, translate_errors
+from annotation.project import LabelStudioSettings, ProjectRef, resolve_unit, set_model_version, translate_errors
 from discriminator.data.schema import SpanRow
 
 if TYPE_CHECKING:
@@ -27,7 +32,6 @@ if TYPE_CHECKING:
 # Prior confidence of each automatic labeller when a row carries no score of its own (Label Studio's
 # "Uncertainty sampling" serves the lowest score first, so the least trusted labels are reviewed first).
 SOURCE_CONFIDENCE: dict[str, float] = {"program": 0.95, "diff": 0.8, "model": 0.6, "greedy": 0.5, "human": 1.0}
-_VERDICT_LABEL = {v: k for k, v in VERDICT_CHOICES.items()}
 
 
 class PushResult(BaseModel):
@@ -37,6 +41,7 @@ class PushResult(BaseModel):
     rows: int
     pushed: int
     skipped_existing: int
+    model_version_set: bool = False  # the project's model version now shows these predictions
     changed_since_push: list[str]  # row ids already in the project whose content differs from the file
     duplicate_ids: int
     batches: int
@@ -56,15 +61,90 @@ def row_fingerprint(row: SpanRow) -> str:
 def prediction_score(row: SpanRow, source_confidence: dict[str, float] | None = None) -> float:
     """Confidence in the automatic labels, in [0, 1] (Label Studio's prediction ``score``; low = review first).
 
-    ``meta["char_probs"]`` (per-character relevance probabilities from the discriminator) gives
-    ``1 - mean uncertainty`` with uncertainty ``1 - |2p - 1|``; else ``meta["score"]``; else the labeller prior.
+    ``meta["char_probs"]`` (per-character relevance probabilities ``p`` from the discriminator, see
+    ``annotation.uncertainty``) gives the mean probability the discriminator assigns to the automatic label of
+    each character (``p`` where the automatic spans mark it, ``1 - p`` elsewhere): low where the model is unsure
+    or disagrees with the labeller. Else ``meta["score"]``; else the labeller's prior.
     """
     probs = row.meta.get("char_probs")
     if isinstance(probs, list) and probs:
-        return float(sum(abs(2.0 * float(p) - 1.0) for p in probs) / len(probs))
+        if len(probs) != len(row.response):
+            raise ValueError(f"row {row.id}: meta.char_probs has {len(probs)} values for {len(row.response)} characters")
+        labels = row.char_labels
+        return float(sum(float(p) if y else 1.0 - float(p) for p, y in zip(probs, labels)) / len(probs))
     if isinstance(row.meta.get("score"), int | float):
         return min(1.0, max(0.0, float(row.meta["score"])))
     return (source_confidence or SOURCE_CONFIDENCE).get(row.label_source, 0.5)
+
+
+_POLARITY_NOTE = {
+    "positive": "PAIR: this response MEETS the criterion; its minimally edited twin (below) breaks it.",
+    "negative": "PAIR: this response BREAKS the criterion; it is a minimal edit of a response that meets it.",
+    "other": "No pair: judge this response on its own.",
+}
+_SOURCE_NOTE = {
+    "program": "a programmatic edit, exact by construction", "diff": "a character diff against the paired response",
+    "greedy": "an LLM quoting relevant text", "model": "the discriminator", "human": "an earlier human review",
+}
+
+
+def edit_diff(before: str, after: str, context: int = 30, limit: int = 6) -> str:
+    """The character edits turning ``before`` into ``after``, one line each: ``…ctx[old → new]ctx…``."""
+    sm = difflib.SequenceMatcher(None, before, after, autojunk=False)
+    lines = []
+    for tag, i1, i2, j1, j2 in sm.get_opcodes():
+        if tag == "equal":
+            continue
+        left = before[max(0, i1 - context) : i1]
+        right = before[i2 : i2 + context]
+        old, new = before[i1:i2], after[j1:j2]
+        change = f"[{old!r} → {new!r}]" if old and new else f"[removed {old!r}]" if old else f"[added {new!r}]"
+        lines.append(f"{'…' if i1 > context else ''}{left}{change}{right}{'…' if i2 + context < len(before) else ''}")
+    if len(lines) > limit:
+        lines = lines[:limit] + [f"(+{len(lines) - limit} more edits)"]
+    return "\n".join(lines) if lines else "(no difference: the paired responses are identical)"
+
+
+def review_context(row: SpanRow, partner: SpanRow | None) -> dict[str, str]:
+    """What a reviewer needs beside the response: ``polarity_note``, ``pair_context`` and ``why``."""
+    polarity = _POLARITY_NOTE.get(row.polarity, _POLARITY_NOTE["other"])
+    if partner is None:
+        pair = "Paired response: not in this push." if row.polarity != "other" else "Paired response: none."
+    elif row.polarity == "negative":
+        pair = "What the edit changed (the version that meets the criterion → this response):\n" + edit_diff(
+            partner.response, row.response)
+    else:
+        pair = "What the edit changes (this response → the twin that breaks the criterion):\n" + edit_diff(
+            row.response, partner.response)
+    reason = row.meta.get("why") or row.meta.get("reason")
+    source = _SOURCE_NOTE.get(row.label_source, row.label_source)
+    if reason:
+        why = f"Why the span matters: {reason}"
+    elif not row.char_spans:
+        why = (f"Why: {source} found nothing in this response that decides the criterion. Add a span if you "
+               "see text that does.")
+    elif row.polarity == "negative":
+        why = f"Why the span matters: it is where this response fails the criterion (found by {source})."
+    elif row.polarity == "positive":
+        why = f"Why the span matters: it is the text that satisfies the criterion (found by {source})."
+    else:
+        why = f"Why the span matters: it decides the criterion (found by {source})."
+    return {"polarity_note": polarity, "pair_context": pair, "why": f"{why} Criterion family: {row.family}."}
+
+
+def partners(rows: Sequence[SpanRow]) -> dict[str, SpanRow]:
+    """row id -> the other row of its pair (same ``pair_id``, other polarity), where the push holds both."""
+    by_pair: dict[str, list[SpanRow]] = {}
+    for r in rows:
+        if r.pair_id:
+            by_pair.setdefault(r.pair_id, []).append(r)
+    out = {}
+    for group in by_pair.values():
+        for r in group:
+            other = [o for o in group if o.id != r.id and o.polarity != r.polarity and o.criteria == r.criteria]
+            if other:
+                out[r.id] = other[0]
+    return out
 
 
 def span_regions(
@@ -87,14 +167,10 @@ def span_regions(
     return out
 
 
-def task_payload(row: SpanRow, model_version: str, score: float, unit: OffsetUnit = "codepoint") -> dict[str, Any]:
-    """One Label Studio task (data + meta + an inline prediction) for ``row``."""
+def task_payload(row: SpanRow, model_version: str, score: float, unit: OffsetUnit = "codepoint",
+                 partner: SpanRow | None = None) -> dict[str, Any]:
+    """One Label Studio task (data + meta + an inline prediction without a verdict) for ``row``."""
     result = span_regions(row.response, row.char_spans, unit)
-    if row.verdict is not None:
-        result.append(
-            {"id": "verdict", "from_name": VERDICT_NAME, "to_name": TO_NAME, "type": "choices",
-             "value": {"choices": [_VERDICT_LABEL[row.verdict]]}}
-        )
     return {
         "data": {
             "row_id": row.id,
@@ -106,6 +182,7 @@ def task_payload(row: SpanRow, model_version: str, score: float, unit: OffsetUni
             "instruction": row.instruction or "",
             "criteria": row.criteria,
             "response": row.response,
+            **review_context(row, partner),
             "confidence": round(score, 4),
             "fingerprint": row_fingerprint(row),
         },
@@ -158,9 +235,11 @@ def push_rows(
     if progress:
         progress(len(rows) - len(todo))  # already there
     batches = 0
+    pair_of = partners(rows)
     for i in range(0, len(todo), batch_size):
         chunk = todo[i : i + batch_size]
-        payload = [task_payload(r, model_version, prediction_score(r, source_confidence), unit) for r in chunk]
+        payload = [task_payload(r, model_version, prediction_score(r, source_confidence), unit, pair_of.get(r.id))
+                   for r in chunk]
         with translate_errors(settings, f"import tasks {i}..{i + len(chunk) - 1} into project {project.title!r}"):
             resp = client.projects.import_tasks(id=project.id, request=payload)
         n = getattr(resp, "task_count", None)
@@ -171,8 +250,11 @@ def push_rows(
         batches += 1
         if progress:
             progress(len(chunk))
+    # only now do predictions of model_version exist, so Label Studio accepts it as the project's version
+    version_set = bool(todo) and set_model_version(client, settings, project.id, model_version)
     return PushResult(
         project_id=project.id, title=project.title, model_version=model_version, rows=len(rows), pushed=len(todo),
+        model_version_set=version_set,
         skipped_existing=len(seen) - len(todo), changed_since_push=changed, duplicate_ids=dups, batches=batches,
         seconds=round(time.perf_counter() - t0, 3),
     )

@@ -83,6 +83,13 @@ class TrainConfig(BaseModel):
     label_sources: list[str] | None = None
     families: list[str] | None = None
     max_train_rows: int | None = None
+    human_labels: Literal["latest", "majority", "adjudicated"] = Field(
+        "majority", description="how several human reviews of one (criterion, response) become one label; "
+        "human labels always replace the automatic one (see discriminator.resolve)")
+    adjudicators: list[str] = Field(default_factory=list, description="reviewers whose annotation settles a "
+                                    "disagreement under human_labels='adjudicated'")
+    temperature_scaling: bool = Field(False, description="fit a temperature on validation logits, store it in "
+                                      "the checkpoint (RelevanceScorer applies it) and tune the threshold after it")
     val_fraction: float = Field(0.1, ge=0, lt=1, description="used only when rows carry no split")
     test_fraction: float = Field(0.1, ge=0, lt=1, description="used only when rows carry no split")
     report_to: list[str] = Field(default_factory=list)
@@ -159,6 +166,12 @@ class EvalConfig(BaseModel):
     seed: int = 0
     max_test_rows: int | None = Field(None, ge=1, description="evaluate on a seeded random subset of test rows")
     max_val_rows: int | None = Field(None, ge=1, description="tune thresholds on a seeded subset of val rows")
+    test_all: bool = Field(False, description="every row of the file is a test row (a held-out file of real "
+                           "responses); thresholds: the checkpoint's, baselines untuned")
+    human_labels: Literal["latest", "majority", "adjudicated"] = Field(
+        "majority", description="how several human reviews of one (criterion, response) become one label")
+    adjudicators: list[str] = Field(default_factory=list, description="reviewers who settle disagreements")
+    calibration_bins: int = Field(15, ge=2, le=100, description="equal-width bins of the ECE / reliability diagram")
 
     @field_validator("baselines")
     @classmethod

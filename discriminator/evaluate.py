@@ -5,9 +5,18 @@ longer than the model's input). Labels come from the rows' character spans (a to
 its characters is). Every method scores characters or tokens; character scores are projected onto the
 discriminator's tokens with ``max``. Each method's decision threshold is tuned for F1 on the validation split
 (the random baseline is thresholded at the validation base rate; the greedy labeler and all-relevant are
-hard). Reported per method: precision, recall, F1, accuracy, AUROC; overall, per family and per source.
+hard). Reported per method: precision, recall, F1, accuracy, AUROC; overall, per family, per data source and
+per *positive source* (``template``: the bank's filler text, ``given``: existing responses, ``policy``: sampled
+from the policy; read from the row's ``positive_source`` column or ``meta``, missing = ``template``), side by
+side, since a discriminator that only works on template text is useless in RL.
 
-Outputs in ``out``: ``metrics.json``, ``report.md``, ``pr_curve.png``.
+Calibration of the discriminator: expected calibration error (ECE) and a reliability diagram on the test split,
+as scored (with the checkpoint's temperature, if any), and with a temperature fitted on this validation split.
+
+A file without validation rows (``test_all``, or a test-only file) is evaluated with the checkpoint's
+threshold; baselines that need tuning use 0.5 and say so in the notes.
+
+Outputs in ``out``: ``metrics.json``, ``report.md``, ``pr_curve.png``, ``reliability.png``.
 """
 
 from __future__ import annotations
@@ -28,12 +37,18 @@ from discriminator.data.schema import SpanRow
 from discriminator.features import labels_from_spans
 from discriminator.metrics import best_f1_threshold, pr_curve, token_metrics
 from discriminator.projection import chars_to_tokens
-from discriminator.splits import assign_splits, by_split, check_item_disjoint, load_rows
+from discriminator.splits import assign_splits, by_split, check_item_disjoint, load_rows_with_report
 from rubrics.io import write_text
 
 log = logging.getLogger(__name__)
 TRAIN_ITEMS_FILE = "train_items.json"
 METRIC_KEYS = ("precision", "recall", "f1", "accuracy", "auroc")
+POSITIVE_SOURCES = ("template", "given", "policy")
+
+
+def positive_source(row: SpanRow) -> str:
+    """Where the pair's positive came from: the row's ``positive_source`` field or meta key, else ``template``."""
+    return getattr(row, "positive_source", None) or row.meta.get("positive_source") or "template"
 
 
 @dataclass
@@ -55,6 +70,8 @@ class EvalReport:
     overall: dict[str, dict[str, float]]
     per_family: dict[str, dict[str, dict[str, float]]]
     per_source: dict[str, dict[str, dict[str, float]]]
+    per_positive_source: dict[str, dict[str, dict[str, float]]]
+    calibration: dict[str, Any]
     notes: dict[str, str]
     counts: dict[str, int]
     seconds: float
@@ -71,6 +88,8 @@ def sample_rows(rows: list[SpanRow], n: int | None, seed: int) -> list[SpanRow]:
 
 
 def _tokens(scorer, rows: Sequence[SpanRow]) -> SplitTokens:
+    if not rows:  # the tokenizer fails on an empty batch
+        return SplitTokens([], [], [])
     ids, offsets = scorer.encoder.tokenize_responses([r.response for r in rows])
     labels = [np.asarray(labels_from_spans(o, r.char_spans, len(r.response))) for o, r in zip(offsets, rows)]
     return SplitTokens(list(rows), offsets, labels)
@@ -98,17 +117,20 @@ def evaluate(cfg: EvalConfig, *, progress: Callable[[str], None] | None = None, 
 
     t0 = time.time()
     say = progress or (lambda msg: log.info(msg))
-    rows = load_rows(cfg.data)
+    rows, resolution = load_rows_with_report(cfg.data, human_labels=cfg.human_labels, adjudicators=cfg.adjudicators)
     model_dir = Path(cfg.model)
     if scorer is None:
         scorer = RelevanceScorer.from_pretrained(model_dir, token_budget=cfg.batch_token_budget)
     extra = scorer.meta.extra
+    if cfg.test_all:
+        rows = [r.model_copy(update={"split": "test"}) for r in rows]
     rows = assign_splits(rows, extra.get("val_fraction", 0.1), extra.get("test_fraction", 0.1),
                          extra.get("split_seed", 0))
     splits = by_split(rows)
     train_rows, val_rows, test_rows = splits["train"], splits["val"], splits["test"]
     if not test_rows:
-        raise ValueError(f"{cfg.data}: no test rows (split == 'test')")
+        raise ValueError(f"{cfg.data}: no test rows (split == 'test'); pass test_all (--test-all) to evaluate "
+                         "every row of a held-out file")
     test_rows = sample_rows(test_rows, cfg.max_test_rows, cfg.seed)
     val_rows = sample_rows(val_rows, cfg.max_val_rows, cfg.seed)
     check_item_disjoint(train_rows, test_rows, ("train", "test"))
@@ -126,6 +148,13 @@ def evaluate(cfg: EvalConfig, *, progress: Callable[[str], None] | None = None, 
 
     methods: dict[str, tuple[list[np.ndarray], list[np.ndarray] | None, str]] = {}  # name -> test, val, how
     notes: dict[str, str] = {}
+    if not val_rows:
+        notes["thresholds"] = (f"no validation rows: the discriminator uses the checkpoint's threshold "
+                               f"{scorer.threshold:.3f}; tuned baselines use 0.5")
+    if resolution is not None and (resolution.human_resolved or resolution.disputed):
+        notes["labels"] = (f"{resolution.human_resolved} pairs labelled by human review ({resolution.policy}), "
+                           f"{resolution.auto_replaced} automatic rows replaced, {len(resolution.disputed)} "
+                           "disputed pairs left out")
 
     def disc_scores(split: SplitTokens) -> list[np.ndarray]:
         if not split.rows:
@@ -182,7 +211,7 @@ def evaluate(cfg: EvalConfig, *, progress: Callable[[str], None] | None = None, 
         else:
             notes[name] = "skipped: no LLM endpoint configured (greedy_base_url / greedy_model)"
 
-    overall, per_family, per_source, curves = {}, {}, {}, {}
+    overall, per_family, per_source, per_pos, curves = {}, {}, {}, {}, {}
     for name, (test_scores, val_scores, how) in methods.items():
         if how == "tune" and val_scores is not None and len(y_val) and y_val.sum() > 0:
             thr, _ = best_f1_threshold(np.concatenate(val_scores), y_val)
@@ -196,28 +225,56 @@ def evaluate(cfg: EvalConfig, *, progress: Callable[[str], None] | None = None, 
         overall[name] = token_metrics(flat, y_test, thr)
         per_family[name] = _group_metrics(test, test_scores, thr, lambda r: r.family)
         per_source[name] = _group_metrics(test, test_scores, thr, lambda r: r.family.split(":", 1)[0])
+        per_pos[name] = _group_metrics(test, test_scores, thr, positive_source)
         if how != "hard":
             curves[name] = pr_curve(flat, y_test)
 
+    calibration = _calibration(methods["discriminator"], y_val, y_test, scorer.meta.temperature, cfg.calibration_bins)
     counts = {"train_rows": len(train_rows), "val_rows": len(val_rows), "test_rows": len(test_rows),
               "test_tokens": int(len(y_test)), "test_positive_tokens": int(y_test.sum()),
               "test_items": len({r.item_id for r in test_rows}),
               "test_subset": int(bool(cfg.max_test_rows and cfg.max_test_rows < len(splits["test"])))}
-    report = EvalReport(cfg.out, overall, per_family, per_source, notes, counts, time.time() - t0)
+    report = EvalReport(cfg.out, overall, per_family, per_source, per_pos,
+                        {k: v for k, v in calibration.items() if k != "bins"}, notes, counts, time.time() - t0)
     report.markdown = render_markdown(report, model_dir, cfg.data)
     if cfg.out is not None:
         out = Path(cfg.out)
         out.mkdir(parents=True, exist_ok=True)
         from discriminator.plots import plot_pr_curves
 
+        from discriminator.plots import plot_reliability
+
         plot_pr_curves(curves, float(y_test.mean()) if len(y_test) else 0.0, out / "pr_curve.png")
+        plot_reliability(calibration["bins"], out / "reliability.png",
+                         f"Discriminator reliability, test split (ECE {_fmt(calibration['ece'])})")
         payload = {"model": str(model_dir), "data": str(cfg.data), "counts": counts, "overall": overall,
-                   "per_family": per_family, "per_source": per_source, "notes": notes, "seconds": report.seconds}
+                   "per_family": per_family, "per_source": per_source, "per_positive_source": per_pos,
+                   "calibration": report.calibration, "notes": notes, "seconds": report.seconds}
         write_text(out / "metrics.json", json.dumps(payload, indent=2, default=_json_default) + "\n")
         write_text(out / "report.md", report.markdown)
         report.files = {"metrics": str(out / "metrics.json"), "report": str(out / "report.md"),
-                        "pr_curve": str(out / "pr_curve.png")}
+                        "pr_curve": str(out / "pr_curve.png"), "reliability": str(out / "reliability.png")}
     return report
+
+
+def _calibration(disc, y_val: np.ndarray, y_test: np.ndarray, temperature: float, n_bins: int) -> dict[str, Any]:
+    """ECE / log-loss / Brier of the discriminator on test: as scored, and with a temperature fitted on val."""
+    from discriminator.calibration import calibration_summary, fit_temperature, logit, reliability_bins, sigmoid
+
+    test_scores, val_scores, _ = disc
+    p_test = np.concatenate(test_scores) if test_scores else np.zeros(0)
+    out: dict[str, Any] = {"checkpoint_temperature": float(temperature), **calibration_summary(p_test, y_test, n_bins)}
+    bins = {"as scored" + (f" (T={temperature:.2f})" if temperature != 1.0 else ""): reliability_bins(p_test, y_test,
+                                                                                                       n_bins)}
+    if val_scores and len(y_val) and 0 < y_val.sum() < len(y_val):
+        # the scores already carry the checkpoint's temperature: fit a further factor on validation logits
+        t = fit_temperature(logit(np.concatenate(val_scores)), y_val)
+        scaled = sigmoid(logit(p_test) / t)
+        out["val_fitted_temperature"] = float(t * temperature)
+        out["after_val_temperature"] = calibration_summary(scaled, y_test, n_bins)
+        bins[f"temperature-scaled on val (T={t * temperature:.2f})"] = reliability_bins(scaled, y_test, n_bins)
+    out["bins"] = bins
+    return out
 
 
 def _json_default(x: Any):
@@ -247,7 +304,18 @@ def render_markdown(report: EvalReport, model: Path, data: Path) -> str:
     for name, m in report.overall.items():
         lines.append(f"| {name} | {_fmt(m['precision'])} | {_fmt(m['recall'])} | {_fmt(m['f1'])} | "
                      f"{_fmt(m['auroc'])} | {_fmt(m['accuracy'])} | {m['threshold']:.3g} |")
-    for title, table in (("source", report.per_source), ("family", report.per_family)):
+    cal = report.calibration
+    lines += ["", "## Calibration (discriminator, test tokens)", "",
+              "| probabilities | ECE | log-loss | Brier |", "|---|---|---|---|",
+              f"| as scored (checkpoint temperature {cal['checkpoint_temperature']:.3g}) | {_fmt(cal['ece'])} | "
+              f"{_fmt(cal['log_loss'])} | {_fmt(cal['brier'])} |"]
+    if "after_val_temperature" in cal:
+        a = cal["after_val_temperature"]
+        lines.append(f"| temperature {cal['val_fitted_temperature']:.3g} fitted on validation | {_fmt(a['ece'])} | "
+                     f"{_fmt(a['log_loss'])} | {_fmt(a['brier'])} |")
+    lines += ["", "Reliability diagram: `reliability.png`."]
+    for title, table in (("positive source", report.per_positive_source), ("source", report.per_source),
+                         ("family", report.per_family)):
         groups = sorted({g for per in table.values() for g in per})
         if not groups:
             continue

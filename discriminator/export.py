@@ -22,6 +22,31 @@ from discriminator.evaluate import TRAIN_ITEMS_FILE
 from discriminator.model import META_FILE, DiscriminatorMeta, load_discriminator, save_discriminator
 
 
+PLAIN_USAGE = """import json, torch
+from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+path = "{name}"
+tok = AutoTokenizer.from_pretrained(path)
+model = AutoModelForTokenClassification.from_pretrained(path).eval()
+meta = json.load(open(f"{path}/rtt_discriminator.json"))
+criteria, response = "Do not use any commas.", "Hello, world, the fox."
+
+def ids(text):
+    return tok(text, add_special_tokens=False)["input_ids"] if text else []
+
+before, after = meta["template"].split("{response}")
+prefix, resp = ids(before.replace("{rubric}", criteria)), ids(response)
+single, x = tok("x")["input_ids"], ids("x")  # where the tokenizer puts its special tokens
+k = next(i for i in range(len(single)) if single[i:i + len(x)] == x)
+head, tail = single[:k], single[k + len(x):]
+input_ids = torch.tensor([head + prefix + resp + ids(after) + tail])
+with torch.no_grad():
+    logits = model(input_ids=input_ids).logits[0, :, 0]
+start = len(head) + len(prefix)
+probs = torch.sigmoid(logits[start:start + len(resp)] / meta.get("temperature", 1.0))  # one per response token
+relevant = probs >= meta["threshold"]"""
+
+
 def find_model_dir(run: str | Path) -> Path:
     """The model folder of a run (``run/model``) or ``run`` itself when it is a model folder."""
     run = Path(run)
@@ -73,12 +98,20 @@ def model_card(meta: DiscriminatorMeta, metrics: dict[str, Any] | None, name: st
         "relevant = probs >= scorer.threshold",
         "```",
         "",
-        "Plain transformers: `AutoModelForTokenClassification.from_pretrained(path)`; `sigmoid(logits[..., 0])`",
-        "on the response tokens of the templated input.",
+        "## Plain transformers",
+        "",
+        "Without this project: build the input by hand from the stored template (prompt and response tokenized",
+        "separately, between the tokenizer's own special tokens), then `sigmoid(logit / temperature)` on the",
+        "response positions gives the same probabilities as `RelevanceScorer` (for inputs within max length):",
+        "",
+        "```python",
+        *PLAIN_USAGE.replace("{name}", name).splitlines(),
+        "```",
         "",
         "## Training",
         "",
         f"- decision threshold: {meta.threshold:.4f} ({meta.threshold_source})",
+        f"- temperature: {meta.temperature:.4f} (probabilities are sigmoid(logit / temperature))",
         f"- class imbalance: pos_weight = {meta.pos_weight if meta.pos_weight is not None else 'none'} "
         f"({meta.pos_weight_mode})",
         f"- train tokens: {json.dumps(meta.token_stats)}",

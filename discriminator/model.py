@@ -36,6 +36,8 @@ class DiscriminatorMeta(BaseModel):
     max_length: int = 512
     threshold: float = 0.5
     threshold_source: str = "default"  # "validation-f1", "fixed" or "default"
+    # probabilities are sigmoid(logit / temperature); fitted on validation when temperature scaling is on
+    temperature: float = Field(1.0, gt=0)
     pos_weight: float | None = None
     pos_weight_mode: str = "none"  # "auto" (neg/pos on train), "fixed" or "none"
     label_source_stats: dict[str, int] = Field(default_factory=dict)

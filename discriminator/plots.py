@@ -69,3 +69,34 @@ def plot_pr_curves(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], base_rat
         fig.savefig(tmp, format="png")
     plt.close(fig)
     return path
+
+
+def plot_reliability(curves: Mapping[str, Mapping[str, np.ndarray]], path: str | Path,
+                     title: str = "Reliability, test split") -> Path:
+    """Reliability diagram: fraction relevant against mean predicted probability per bin, one line per
+    ``name -> reliability_bins(...)`` (see ``discriminator.calibration``), with the token share per bin below."""
+    from rubrics.io import atomic_path
+
+    plt = _pyplot()
+    fig, (ax, hist) = plt.subplots(2, 1, figsize=(5.6, 6.2), dpi=110, sharex=True,
+                                   gridspec_kw={"height_ratios": [3, 1]})
+    ax.plot([0, 1], [0, 1], color="grey", ls=":", lw=1, label="perfectly calibrated")
+    for name, b in curves.items():
+        full = b["count"] > 0
+        ax.plot(b["confidence"][full], b["frequency"][full], "o-", ms=3, label=name)
+        centers = (b["edges"][:-1] + b["edges"][1:]) / 2
+        hist.plot(centers, b["count"] / max(1.0, b["count"].sum()), drawstyle="steps-mid", label=name)
+    ax.set_ylabel("fraction of tokens relevant")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper left")
+    hist.set_yscale("log")
+    hist.set_xlabel("predicted relevance probability")
+    hist.set_ylabel("token share")
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path

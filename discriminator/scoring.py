@@ -270,7 +270,8 @@ class RelevanceScorer:
                     ids = seqs[j].ids
                     input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
                     mask[row, : len(ids)] = 1
-                probs = torch.sigmoid(token_logits(self.model, input_ids.to(self.device), mask.to(self.device)))
+                logits = token_logits(self.model, input_ids.to(self.device), mask.to(self.device))
+                probs = torch.sigmoid(logits / self.meta.temperature)  # temperature: 1.0 unless calibrated
                 probs = probs.cpu().numpy()
                 for row, j in enumerate(batch):
                     s = seqs[j]

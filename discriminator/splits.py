@@ -8,25 +8,49 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from discriminator.data.schema import SpanRow, read_rows
+from discriminator.resolve import HumanPolicy, ResolutionReport, resolve_labels
 
 SPLITS = ("train", "val", "test")
 
 
 def load_rows(
-    path: str | Path, label_sources: Sequence[str] | None = None, families: Sequence[str] | None = None
+    path: str | Path,
+    label_sources: Sequence[str] | None = None,
+    families: Sequence[str] | None = None,
+    human_labels: HumanPolicy | None = "majority",
+    adjudicators: Sequence[str] = (),
 ) -> list[SpanRow]:
-    """Read rows, keeping the given label sources and families (a family matches itself or as a prefix ``x:``)."""
+    """Read rows, resolve one label per (criterion, response) (human labels win, see ``discriminator.resolve``;
+    ``human_labels=None`` keeps every row as stored), then keep the given label sources and families (a family
+    matches itself or as a prefix ``x:``). A resolved human row also passes a label-source filter that names the
+    automatic source it replaced."""
+    return load_rows_with_report(path, label_sources, families, human_labels, adjudicators)[0]
+
+
+def load_rows_with_report(
+    path: str | Path,
+    label_sources: Sequence[str] | None = None,
+    families: Sequence[str] | None = None,
+    human_labels: HumanPolicy | None = "majority",
+    adjudicators: Sequence[str] = (),
+) -> tuple[list[SpanRow], ResolutionReport | None]:
+    """:func:`load_rows` and the label resolution report (None when ``human_labels`` is None)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such data file")
     rows = read_rows(path)
+    report = None
+    if human_labels is not None:
+        rows, report = resolve_labels(rows, human_labels, adjudicators)
     if label_sources:
-        rows = [r for r in rows if r.label_source in set(label_sources)]
+        keep = set(label_sources)
+        rows = [r for r in rows if r.label_source in keep
+                or (r.meta.get("resolution") or {}).get("auto_label_source") in keep]
     if families:
         rows = [r for r in rows if any(r.family == f or r.family.startswith(f + ":") for f in families)]
     if not rows:
         raise ValueError(f"{path}: no rows left after filtering (label_sources={label_sources}, families={families})")
-    return rows
+    return rows, report
 
 
 def _bucket(item_id: str, seed: int) -> float:

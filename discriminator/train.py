@@ -36,7 +36,7 @@ from discriminator.data.schema import SpanRow
 from discriminator.features import IGNORE, DiscriminatorEncoder, Encoded
 from discriminator.metrics import best_f1_threshold, token_metrics
 from discriminator.model import DiscriminatorMeta, load_backbone, model_max_length, save_discriminator
-from discriminator.splits import assign_splits, by_split, check_item_disjoint, load_rows, stats
+from discriminator.splits import assign_splits, by_split, check_item_disjoint, load_rows_with_report, stats
 from rubrics.io import write_text
 
 log = logging.getLogger(__name__)
@@ -224,7 +224,12 @@ def train(
     write_text(out / "config.yaml", cfg.dump_yaml())
     set_seed(cfg.seed)
 
-    rows = load_rows(cfg.data, cfg.label_sources, cfg.families)
+    rows, resolution = load_rows_with_report(cfg.data, cfg.label_sources, cfg.families, cfg.human_labels,
+                                             cfg.adjudicators)
+    if resolution is not None and (resolution.human_resolved or resolution.disputed):
+        log.info("labels: %d pairs from human review (%d automatic rows replaced, %d changed), %d disputed left out",
+                 resolution.human_resolved, resolution.auto_replaced, resolution.auto_changed,
+                 len(resolution.disputed))
     rows = assign_splits(rows, cfg.val_fraction, cfg.test_fraction, cfg.seed)
     splits = by_split(rows)
     train_rows, val_rows = splits["train"], splits["val"]
@@ -315,7 +320,14 @@ def train(
 
     # validation predictions of the best model: threshold tuning
     pred = trainer.predict(TokenDataset(val_enc), metric_key_prefix="val")
-    val_probs = 1.0 / (1.0 + np.exp(-np.asarray(pred.predictions, dtype=np.float64)))
+    val_logits = np.asarray(pred.predictions, dtype=np.float64)
+    temperature = 1.0
+    if cfg.temperature_scaling:
+        from discriminator.calibration import fit_temperature
+
+        temperature = fit_temperature(val_logits, pred.label_ids)
+        log.info("temperature scaling: T = %.3f (fitted on validation)", temperature)
+    val_probs = 1.0 / (1.0 + np.exp(-val_logits / temperature))
     if cfg.threshold == "tune":
         threshold, _ = best_f1_threshold(val_probs, pred.label_ids)
         thr_source = "validation-f1"
@@ -329,6 +341,7 @@ def train(
         max_length=max_length,
         threshold=threshold,
         threshold_source=thr_source,
+        temperature=temperature,
         pos_weight=pos_weight,
         pos_weight_mode=pw_mode,
         label_source_stats=stats(train_rows)["label_source"],
@@ -339,7 +352,8 @@ def train(
         val_metrics={k: float(v) for k, v in val_metrics.items()},
         extra={"global_step": trainer.state.global_step, "best_checkpoint": trainer.state.best_model_checkpoint,
                "val_fraction": cfg.val_fraction, "test_fraction": cfg.test_fraction, "split_seed": cfg.seed,
-               "data": str(cfg.data)},
+               "data": str(cfg.data),
+               "label_resolution": resolution.model_dump(exclude={"disputed"}) if resolution is not None else None},
     )
     model_dir = save_discriminator(trainer.model, tokenizer, meta, out / "model")
     write_text(model_dir / TRAIN_ITEMS_FILE, json.dumps(sorted({r.item_id for r in train_rows})) + "\n")

@@ -48,6 +48,10 @@ class PushForReviewParams(BaseModel):
     batch_size: int = Field(500, ge=1, le=10_000, description="Tasks per import request.")
     model_version: str = Field("auto", description="Version label of the pre-annotations shown to reviewers.")
     instructions: str = Field(DEFAULT_INSTRUCTIONS, description="Instructions shown to annotators.")
+    overlap: int | None = Field(None, ge=1, description="Reviewers per task; empty: 1 for a new project, else the "
+                                "project's setting is kept.")
+    scorer: str | None = Field(None, description="Trained discriminator folder: per-row confidence for uncertainty "
+                               "sampling (least confident first); empty: the automatic labels' own score.")
     connection: LabelStudioConnection = Field(default_factory=LabelStudioConnection,
                                               description="Label Studio server and key.")
 
@@ -64,6 +68,9 @@ class PullReviewsParams(BaseModel):
                              "human ones for the agreement table; empty: none.")
     on_invalid: Literal["error", "skip"] = Field("error", description="An annotation that cannot be used: fail, "
                                                  "or skip it and list it in the summary.")
+    human_labels: Literal["latest", "majority", "adjudicated"] = Field(
+        "majority", description="How several reviews of one pair become the training label: latest, majority of "
+        "reviewers per character, or adjudicated (Label Studio's ground-truth star); reported.")
     connection: LabelStudioConnection = Field(default_factory=LabelStudioConnection,
                                               description="Label Studio server and key.")
 
@@ -81,13 +88,19 @@ def _transient(task, task_run, state) -> bool:
 @task(name="ensure-review-project", retries=3, retry_delay_seconds=[2, 5, 10], retry_condition_fn=_transient)
 def ensure_project_task(params: PushForReviewParams) -> ProjectRef:
     settings = params.connection.settings()
-    return ensure_project(connect(settings), settings, params.project, params.instructions, params.model_version)
+    return ensure_project(connect(settings), settings, params.project, params.instructions, overlap=params.overlap)
 
 
 @task(name="import-review-tasks", retries=3, retry_delay_seconds=[2, 5, 10], retry_condition_fn=_transient)
 def import_tasks_task(params: PushForReviewParams, project: ProjectRef) -> PushResult:
     settings = params.connection.settings()
     rows = read_rows(params.rows)
+    if params.scorer:
+        from annotation.uncertainty import with_discriminator_scores
+        from discriminator.scoring import RelevanceScorer
+
+        rows = with_discriminator_scores(rows, RelevanceScorer.from_pretrained(params.scorer),
+                                         f"discriminator:{params.scorer}")
     return push_rows(connect(settings), settings, project, rows, params.model_version, params.batch_size)
 
 
@@ -126,7 +139,7 @@ def export_task(params: PullReviewsParams) -> ExportSnapshot:
 
 @task(name="merge-reviews")
 def merge_task(params: PullReviewsParams, snapshot: ExportSnapshot) -> PullResult:
-    return merge_reviews(snapshot, params.out, params.base, params.on_invalid)
+    return merge_reviews(snapshot, params.out, params.base, params.on_invalid, params.human_labels)
 
 
 @flow(name="pull-reviews", log_prints=False)
@@ -146,7 +159,8 @@ def pull_reviews(params: PullReviewsParams) -> PullResult:
     create_markdown_artifact(
         key=f"{key}-summary",
         markdown=(f"# Pulled reviews of {params.project!r}\n\n"
-                  f"- tasks exported: {s.tasks}; annotations used: {s.annotations_used}\n"
+                  f"- tasks exported: {s.tasks}; annotated: {s.tasks_annotated}; skipped: {s.tasks_skipped}; "
+                  f"annotations used: {s.annotations_used}\n"
                   f"- cancelled (skipped) annotations: {s.cancelled}; superseded: {s.superseded}\n"
                   f"- human rows: {result.human_rows} ({result.retained_from_previous} kept from an earlier pull)\n"
                   f"- automatic rows kept for comparison: {result.auto_rows}\n"

@@ -1,7 +1,8 @@
 """Drive the real Label Studio UI with headless Chromium (DevTools protocol): screenshot and offset probe.
 
 * ``screenshot``: log in as the preset user, open a task's labelling view, wait for the pre-annotated regions
-  and write a PNG (the README's ``docs/img/label-studio-review.png``).
+  and write a PNG (the README's ``docs/img/label-studio-review.png``); ``--data-manager``: the review tab's
+  task table with its columns (``docs/img/label-studio-data-manager.png``).
 * ``probe-offsets``: import one task whose response holds emoji, CJK, ``\\r\\n`` and double spaces, select
   substrings with real mouse drags, submit, and print the offsets Label Studio stored next to the Python
   code-point offsets: this is how the offset unit in ``annotation.offsets`` was established for a given server.
@@ -191,6 +192,17 @@ async def screenshot(args) -> dict:
 
     settings, client, cookies = _ctx(args)
     project = get_project(client, settings, args.project)
+    if args.data_manager:  # the review tab of the Data Manager: columns, least confident first
+        from annotation.project import REVIEW_VIEW_TITLE
+
+        tab = next(v.id for v in client.views.list(project=project.id) if v.data.get("title") == REVIEW_VIEW_TITLE)
+        url = f"{settings.url}/projects/{project.id}/data?tab={tab}"
+        async with Browser(args.width, args.height) as b:
+            await b.open(url, cookies)
+            await b.wait_for("document.body.innerText.includes('label_source')", args.wait)
+            await asyncio.sleep(2.0)
+            await b.screenshot(args.out)
+        return {"url": url, "out": str(args.out)}
     task = args.task or next(iter(client.tasks.list(project=project.id, fields="task_only", page_size=1))).id
     url = f"{settings.url}/projects/{project.id}/data?task={task}"
     async with Browser(args.width, args.height) as b:
@@ -277,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         if name == "screenshot":
             s.add_argument("--project", required=True)
             s.add_argument("--task", type=int, default=None)
+            s.add_argument("--data-manager", action="store_true", help="the review tab's task table instead")
             s.add_argument("--out", type=Path, default=Path("docs/img/label-studio-review.png"))
         else:
             s.add_argument("--out", type=Path, default=None, help="screenshot of the last selection")

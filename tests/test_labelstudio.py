@@ -87,13 +87,14 @@ def test_project_push_review_pull_round_trip(ls, tmp_path):
     again = ensure_project(client, settings, "RTT review test", model_version="diff-v1")
     assert ref.created and not again.created and again.id == ref.id
     proj = client.projects.get(id=ref.id)
-    assert proj.sampling == "Uncertainty sampling" and proj.model_version == "diff-v1"
+    assert proj.sampling == "Uncertainty sampling"
     assert "white-space: pre-wrap" in proj.label_config and CONFIG_VERSION in proj.description
     assert [v.data["ordering"] for v in client.views.list(project=ref.id)] == [["tasks:predictions_score"]]
 
-    # batched, idempotent push
+    # batched, idempotent push; the project shows the pushed predictions' model version
     first = push_rows(client, settings, ref, rows, "diff-v1", batch_size=3)
     assert (first.pushed, first.batches, first.skipped_existing) == (4, 2, 0)
+    assert client.projects.get(id=ref.id).model_version == "diff-v1"
     again = push_rows(client, settings, ref, rows, "diff-v1", batch_size=3)
     assert (again.pushed, again.batches, again.skipped_existing, again.changed_since_push) == (0, 0, 4, [])
     changed = [r.model_copy(update={"char_spans": [(0, 2)]}) if r.id == "r-plain" else r for r in rows]

@@ -153,6 +153,10 @@ def test_merge_keeps_previous_human_rows_and_replaces_updated_ones():
 def test_prediction_score_is_confidence():
     r = _row("x", [(0, 2)])
     assert prediction_score(r) == 0.8
-    r.meta["char_probs"] = [0.5, 0.5, 1.0, 0.0]
-    assert prediction_score(r) == pytest.approx(0.5)
+    # "aa bb cc dd", chars 0-1 labelled: p on them, 1 - p elsewhere, averaged over the 11 characters
+    r.meta["char_probs"] = [0.9, 0.7] + [0.2] * 9
+    assert prediction_score(r) == pytest.approx((0.9 + 0.7 + 9 * 0.8) / 11)
+    r.meta["char_probs"] = [0.5, 0.5]
+    with pytest.raises(ValueError, match="2 values for 11 characters"):
+        prediction_score(r)
     assert prediction_score(_row("y", [], "greedy")) == 0.5

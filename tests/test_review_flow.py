@@ -99,7 +99,7 @@ def test_cli_push_status_pull(labelstudio, tmp_path, monkeypatch):
     out = tmp_path / "reviewed.parquet"
     r = runner.invoke(app, ["review", "pull", "--project", "CLI Review", "--out", str(out), "--base", str(src)])
     assert r.exit_code == 0, r.output
-    assert "10 rows (5 human from 5 annotations on 5 tasks, 5 automatic)" in r.output and "token" in r.output
+    assert "10 rows (5 human from 5 annotations on 5 annotated tasks, 5 automatic)" in r.output and "token" in r.output
     assert {RESPONSE[slice(*h.char_spans[0])] for h in read_rows(out) if h.label_source == "human"} == {"😀"}
 
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", "wrong-token-value")

@@ -50,6 +50,11 @@ def train_cmd(
     pos_weight: Optional[str] = typer.Option(None, "--pos-weight", help="'auto', 'none' or a number."),
     threshold: Optional[str] = typer.Option(None, "--threshold", help="'tune' (on validation) or a number."),
     eval_steps: Optional[int] = typer.Option(None, "--eval-steps", help="Evaluate/checkpoint every N steps."),
+    human_labels: Optional[str] = typer.Option(None, "--human-labels", help="Several reviews of one pair: latest, "
+                                               "majority (default) or adjudicated; human labels always replace "
+                                               "the automatic row."),
+    temperature_scaling: Optional[bool] = typer.Option(None, "--temperature-scaling/--no-temperature-scaling",
+                                                       help="Fit a temperature on validation and store it."),
     sets: list[str] = typer.Option([], "--set", help="Any TrainConfig field: --set warmup_ratio=0.05 (repeatable)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in --out."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Delete old checkpoints in --out first."),
@@ -70,7 +75,8 @@ def train_cmd(
     overrides: dict[str, Any] = {
         "data": data, "backbone": backbone, "out": out, "max_steps": max_steps, "num_train_epochs": epochs,
         "learning_rate": lr, "per_device_train_batch_size": batch_size, "gradient_accumulation_steps": grad_accum,
-        "max_length": max_length, "seed": seed, "eval_steps": eval_steps,
+        "max_length": max_length, "seed": seed, "eval_steps": eval_steps, "human_labels": human_labels,
+        "temperature_scaling": temperature_scaling,
     }
     no_pos_weight = pos_weight is not None and pos_weight.lower() == "none"
     if pos_weight is not None and not no_pos_weight:
@@ -106,18 +112,24 @@ def train_cmd(
         except (FileExistsError, FileNotFoundError, ValueError) as exc:
             _fail(str(exc))
     m = result.val_metrics
+    res = result.meta.extra.get("label_resolution") or {}
+    labels = (f"\nlabels: {res['human_resolved']} pairs from human review ({res['policy']}) replaced "
+              f"{res['auto_replaced']} automatic rows; {res['rows_out']} of {res['rows_in']} rows kept"
+              if res.get("human_resolved") else "")
     Console().print(
         f"model: {result.model_dir}\nvalidation: F1 {m['f1']:.3f}  precision {m['precision']:.3f}  recall "
-        f"{m['recall']:.3f}  AUROC {m['auroc']:.3f}  (threshold {result.meta.threshold:.3f}, pos_weight "
-        f"{result.meta.pos_weight})\nloss curve: {result.out / 'loss_curve.png'}  ({result.seconds:.0f} s)",
+        f"{m['recall']:.3f}  AUROC {m['auroc']:.3f}  (threshold {result.meta.threshold:.3f}, temperature "
+        f"{result.meta.temperature:.3g}, pos_weight {result.meta.pos_weight}){labels}\nloss curve: "
+        f"{result.out / 'loss_curve.png'}  ({result.seconds:.0f} s)",
         highlight=False,
     )
 
 
 @app.command("eval")
 def eval_cmd(
-    model: Path = typer.Option(..., "--model", "-m", help="Trained model folder (run/model or an export)."),
-    data: Path = typer.Option(..., "--data", help="SpanRow file with train/val/test splits."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Trained model folder (run/model or an "
+                                         "export); with --family-holdout, or --train-config, optional."),
+    data: Path = typer.Option(..., "--data", help="SpanRow file with train/val/test splits (or a test-only file)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Report folder (default: <run>/eval)."),
     baselines: Optional[str] = typer.Option(
         None, "--baselines", help="Comma list of all_relevant,random,lexical,cort,greedy (default: all)."
@@ -127,18 +139,41 @@ def eval_cmd(
     max_val_rows: Optional[int] = typer.Option(None, "--max-val-rows", help="Tune thresholds on N val rows."),
     greedy_base_url: Optional[str] = typer.Option(None, "--greedy-base-url", help="Endpoint of the greedy labeler."),
     greedy_model: Optional[str] = typer.Option(None, "--greedy-model", help="Model of the greedy labeler."),
+    test_all: bool = typer.Option(False, "--test-all", help="Every row of --data is a test row (a held-out file "
+                                  "of real responses); the checkpoint's threshold is used."),
+    human_labels: str = typer.Option("majority", "--human-labels", help="Several reviews of one pair: latest, "
+                                     "majority or adjudicated (human labels always replace automatic ones)."),
+    family_holdout: bool = typer.Option(False, "--family-holdout", help="Leave-one-family-out sweep instead: "
+                                        "train without family f (the --model's backbone and template), test on f."),
+    family_level: int = typer.Option(2, "--family-level", min=1, help="Family = the first N ':' parts "
+                                     "(2: 'ifeval:punctuation')."),
+    holdout_max_steps: int = typer.Option(200, "--max-steps", min=1, help="Optimiser steps per holdout run."),
+    holdout_config: Optional[Path] = typer.Option(None, "--train-config", help="TrainConfig YAML for the "
+                                                  "holdout runs (backbone, lr, ...)."),
+    item_fraction: float = typer.Option(1.0, "--item-fraction", min=0.0, max=1.0, help="Holdout on a seeded "
+                                        "random fraction of the items (cheaper)."),
 ) -> None:
-    """Token-level P/R/F1/AUROC on the item-disjoint test split, beside the baselines."""
+    """Token-level P/R/F1/AUROC on the item-disjoint test split beside the baselines, by positive source, with
+    calibration (ECE, reliability diagram); or a leave-one-family-out sweep (--family-holdout)."""
     from rich.console import Console
 
     from discriminator.config import EvalConfig
+
+    if model is None and not (family_holdout and holdout_config):
+        _fail("--model is required (except for --family-holdout with --train-config)")
+    if out is None:
+        out = (Path("runs") / "disc-family-holdout" if model is None else model.parent / "eval"
+               if model.name == "model" else Path("runs") / f"disc-eval-{model.name}")
+    if family_holdout:
+        _family_holdout(model, data, out, family_level, holdout_max_steps, holdout_config, human_labels,
+                        item_fraction)
+        return
     from discriminator.evaluate import evaluate
 
-    if out is None:
-        out = model.parent / "eval" if model.name == "model" else Path("runs") / f"disc-eval-{model.name}"
     kw: dict[str, Any] = {"model": model, "data": data, "out": out, "cort_policy": cort_policy,
                           "max_test_rows": max_test_rows, "max_val_rows": max_val_rows,
-                          "greedy_base_url": greedy_base_url, "greedy_model": greedy_model}
+                          "greedy_base_url": greedy_base_url, "greedy_model": greedy_model, "test_all": test_all,
+                          "human_labels": human_labels}
     if baselines:
         kw["baselines"] = [b.strip() for b in baselines.split(",") if b.strip()]
     err = Console(stderr=True)
@@ -156,9 +191,51 @@ def eval_cmd(
     for name, m in report.overall.items():
         table.add_row(name, *(f"{m[k]:.3f}" for k in ("precision", "recall", "f1", "auroc", "accuracy")))
     Console().print(table)
+    sources = sorted({s for per in report.per_positive_source.values() for s in per})
+    by = Table(title="F1 / AUROC by positive source")
+    by.add_column("method")
+    for s in sources:
+        n = next(iter(report.per_positive_source.values()))[s]["tokens"]
+        by.add_column(f"{s} ({n} tokens)", justify="right")
+    for name, per in report.per_positive_source.items():
+        by.add_row(name, *(f"{per[s]['f1']:.3f} / {per[s]['auroc']:.3f}" for s in sources))
+    Console().print(by)
+    cal = report.calibration
+    line = f"calibration (discriminator): ECE {cal['ece']:.3f} (temperature {cal['checkpoint_temperature']:.3g})"
+    if "after_val_temperature" in cal:
+        line += (f"; with temperature {cal['val_fitted_temperature']:.3g} fitted on validation: ECE "
+                 f"{cal['after_val_temperature']['ece']:.3f}")
+    Console().print(line, highlight=False)
     for k, v in report.notes.items():
         Console().print(f"{k}: {v}", highlight=False)
-    Console().print(f"report: {report.files.get('report')}", highlight=False)
+    Console().print(f"report: {report.files.get('report')}  reliability diagram: {report.files.get('reliability')}",
+                    highlight=False)
+
+
+def _family_holdout(model: Optional[Path], data: Path, out: Path, level: int, max_steps: int,
+                    config: Optional[Path], human_labels: str, item_fraction: float) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from discriminator.holdout import HoldoutConfig, family_holdout
+
+    err = Console(stderr=True)
+    try:
+        cfg = HoldoutConfig(model=model, data=data, out=out, family_level=level, max_steps=max_steps,
+                            train_config=config, human_labels=human_labels, item_fraction=item_fraction)
+        with err.status("leave-one-family-out") as status:
+            result = family_holdout(cfg, progress=lambda msg: status.update(msg))
+    except (ValueError, OSError) as exc:
+        _fail(str(exc).splitlines()[0])
+    table = Table(title=f"leave-one-family-out ({max_steps} steps per run; F1 / AUROC on the held-out family)")
+    for col in ("held-out family", "train rows", "test rows", "discriminator", "lexical overlap", "all-relevant"):
+        table.add_column(col, justify="left" if col == "held-out family" else "right")
+    for r in result.rows:
+        table.add_row(r.family, str(r.train_rows), str(r.test_rows),
+                      *(f"{r.metrics[m]['f1']:.3f} / {r.metrics[m]['auroc']:.3f}"
+                        for m in ("discriminator", "lexical overlap", "all-relevant")))
+    Console().print(table)
+    Console().print(f"report: {result.files.get('report')}", highlight=False)
 
 
 @app.command("export")

@@ -37,7 +37,13 @@ def push(
     rows: Path = typer.Argument(..., exists=True, dir_okay=False, help="SpanRow file (.parquet or .jsonl)."),
     project: str = typer.Option(..., "--project", "-p", help="Project title (found or created)."),
     batch_size: int = typer.Option(500, "--batch-size", min=1, max=10_000, help="Tasks per import request."),
-    model_version: str = typer.Option("auto", "--model-version", help="Prediction model_version (e.g. diff-v1)."),
+    model_version: str = typer.Option("auto", "--model-version", help="Prediction model_version (e.g. diff-v1); "
+                                      "the project shows it once its predictions are imported."),
+    overlap: Optional[int] = typer.Option(None, "--overlap", min=1, help="Reviewers per task (Label Studio's "
+                                          "maximum annotations; default 1 for a new project, unchanged otherwise)."),
+    scorer: Optional[Path] = typer.Option(None, "--scorer", exists=True, file_okay=False, help="Trained "
+                                          "discriminator: per-row confidence from its probabilities orders the "
+                                          "review (least confident first) instead of a per-labeller prior."),
     url: Optional[str] = typer.Option(None, "--url", help=URL_HELP),
     offset_unit: str = typer.Option("auto", "--offset-unit", help=UNIT_HELP),
 ) -> None:
@@ -56,10 +62,19 @@ def push(
         data = read_rows(rows)
     except (RecordError, ValidationError, ValueError, OSError) as exc:
         _fail(f"{rows}: {exc}")
+    if scorer is not None:
+        from annotation.uncertainty import with_discriminator_scores
+        from discriminator.scoring import RelevanceScorer
+
+        try:
+            with console.status(f"scoring {len(data)} rows with {scorer}"):
+                data = with_discriminator_scores(data, RelevanceScorer.from_pretrained(scorer), f"discriminator:{scorer}")
+        except (OSError, ValueError) as exc:
+            _fail(f"{scorer}: {exc}")
     try:
         settings = _settings(url, offset_unit)
         client = connect(settings)
-        ref = ensure_project(client, settings, project, model_version=model_version)
+        ref = ensure_project(client, settings, project, overlap=overlap)
         with Progress(TextColumn("[bold]push"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console, transient=True) as bar:
             job = bar.add_task("push", total=len(data))
@@ -73,6 +88,13 @@ def push(
         f"({result.tasks_per_second:.0f} tasks/s); {settings.url}/projects/{result.project_id}/data",
         highlight=False, soft_wrap=True,
     )
+    if result.model_version_set:
+        console.print(f"project model version is now {model_version!r} (reviewers see these predictions)",
+                      highlight=False)
+    if scorer is None and len({r.meta.get("score") for r in data}) <= 1 and result.pushed:
+        console.print("[yellow]note:[/] every task got its labeller's prior confidence, so 'least confident first' "
+                      "cannot order them; pass --scorer MODEL for per-row discriminator uncertainty",
+                      highlight=False, soft_wrap=True)
     if result.changed_since_push:
         console.print(f"[yellow]warning:[/] {len(result.changed_since_push)} rows changed since they were pushed and "
                       f"were not re-pushed: {', '.join(result.changed_since_push[:5])}", highlight=False, soft_wrap=True)
@@ -86,6 +108,9 @@ def pull(
                                         help="The pushed rows; kept in the output for comparison."),
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip (and list) annotations that do not "
                                       "match the response instead of failing."),
+    human_labels: str = typer.Option("majority", "--human-labels", help="How several reviews of one pair become "
+                                     "the training label: latest, majority or adjudicated (reported here; "
+                                     "`rtt disc train` applies the same rule)."),
     url: Optional[str] = typer.Option(None, "--url", help=URL_HELP),
     offset_unit: str = typer.Option("auto", "--offset-unit", help=UNIT_HELP),
 ) -> None:
@@ -103,16 +128,24 @@ def pull(
         settings = _settings(url, offset_unit)
         with console.status(f"exporting {project!r} from {settings.url}"):
             result = pull_reviews(connect(settings), settings, project, out, base,
-                                  "skip" if skip_invalid else "error")
+                                  "skip" if skip_invalid else "error", human_labels)
     except ReviewError as exc:
         _fail(f"{exc} ({out} unchanged)")
-    except (RecordError, ValidationError, OSError) as exc:
+    except (RecordError, ValidationError, OSError, ValueError) as exc:
         _fail(f"{exc} ({out} unchanged)")
     s = result.stats
     console.print(
         f"{out}: {result.rows_written} rows ({result.human_rows} human from {s.annotations_used} annotations on "
-        f"{s.tasks} tasks, {result.auto_rows} automatic); skipped/cancelled {s.cancelled}, superseded "
-        f"{s.superseded}, kept from an earlier pull {result.retained_from_previous}", highlight=False, soft_wrap=True)
+        f"{s.tasks_annotated} annotated tasks, {result.auto_rows} automatic); {s.tasks_skipped} tasks skipped, "
+        f"{s.cancelled} skipped/cancelled annotations, superseded {s.superseded}, kept from an earlier pull "
+        f"{result.retained_from_previous}", highlight=False, soft_wrap=True)
+    if result.resolution is not None:
+        r = result.resolution
+        console.print(
+            f"training labels ({r.policy}): {r.human_resolved} pairs from human review replace their automatic "
+            f"rows ({r.auto_changed} changed, {r.multi_reviewer} with several reviewers"
+            f"{f', {len(r.disputed)} disputed and left out' if r.disputed else ''}); "
+            f"`rtt disc train --data {out}` trains on {r.rows_out} rows", highlight=False, soft_wrap=True)
     table = Table(title=f"automatic vs human ({result.agreement.rows_compared} rows, "
                         f"{result.agreement.annotators} annotators)")
     for col in ("level", "precision", "recall", "f1", "kappa (human-human)"):
@@ -143,7 +176,8 @@ def status(
     Console().print(
         f"{st.title} (project {st.id}, config {st.config_version}, model version {st.model_version or '-'}): "
         f"{st.tasks} tasks, {st.tasks_with_annotations} with annotations, {st.annotations} annotations, "
-        f"{st.skipped_annotations} skipped, {st.predictions} predictions; {st.url}", highlight=False, soft_wrap=True)
+        f"{st.skipped_annotations} skipped, {st.predictions} predictions, {st.overlap or 1} reviewer(s) per task; "
+        f"{st.url}", highlight=False, soft_wrap=True)
 
 
 @app.command("server")
