@@ -228,7 +228,7 @@ def initial_pass_rates(cfg: ExperimentConfig, init_model, tok, log: Log = print)
         return json.loads(path.read_text(encoding="utf-8"))
     log("sampling the initial policy on the train prompts (initial pass rates)")
     train, _ = build_task(cfg.task)
-    items = [it for it in train for _ in range(cfg.num_generations)]
+    items = [it for it in train for _ in range(cfg.initial_samples)]
     gen = GenerationConfig(max_new_tokens=cfg.max_completion_length, temperature=cfg.temperature,
                            batch_size=cfg.eval_batch_size, seed=cfg.seeds[0])
     responses = LocalGenerator(init_model, tok).generate(items, gen)

@@ -81,6 +81,7 @@ class ExperimentConfig(BaseModel):
     dtype: Literal["float32", "bfloat16"] = Field("float32", description="Policy weights dtype.")
     use_cpu: bool = Field(True, description="Train on CPU even when a GPU is present.")
     grpo: dict[str, Any] = Field(default_factory=dict, description="Extra trl.GRPOConfig fields shared by all arms.")
+    initial_samples: int = Field(2, ge=1, description="Samples per train prompt for the initial pass rates.")
     cort_token_budget: int = Field(4096, ge=64, description="Padded tokens per CoRT scoring batch.")
 
     @model_validator(mode="after")

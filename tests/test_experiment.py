@@ -260,3 +260,49 @@ def test_summary_line_says_no_difference_within_noise():
     assert "no difference beyond seed noise" in tie
     lead = summary_line({"a": arm([0.7, 0.72, 0.69]), "b": arm([0.5, 0.52, 0.51])})
     assert "a leads by +0.193" in lead
+
+
+@pytest.mark.prefect
+def test_compare_policies_flow_runs_arms_and_publishes_the_report(prefect_harness, tiny_policy_dir,
+                                                                  tiny_decoder_disc_dir, tmp_path):
+    import yaml
+    from prefect.artifacts import Artifact
+
+    from flows.experiment import ComparePoliciesParams, compare_policies
+    from flows.registry import FLOWS, load_flow
+
+    assert load_flow("compare-policies") is compare_policies and "compare-policies" in FLOWS
+    cfg = _tiny_cfg(tmp_path, tiny_policy_dir, tiny_decoder_disc_dir, steps=1, seeds=[0, 1])
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
+    res = compare_policies(ComparePoliciesParams(config=str(path), arms=["grpo-csr", "rtt-oracle"]))
+    assert res["runs_done"] == {"grpo-csr": [0, 1], "rtt-oracle": [0, 1]}
+    art = Artifact.get("compare-policies-tiny")
+    assert art is not None and "Does it learn?" in art.data and res["summary"] in art.data
+
+
+def test_demo_data_is_the_learning_task_and_the_verdict_line(tmp_path):
+    from pathlib import Path
+
+    from flows.cli.demo import learning_verdict
+    from grpo.dataset import load_items
+
+    root = Path(__file__).resolve().parents[1]
+    train, held = build_task(TaskConfig())
+    assert load_items(str(root / "data/demo/learning_train.jsonl")) == train
+    assert load_items(str(root / "data/demo/learning_heldout.jsonl")) == held
+    demo = root / "configs" / "demo.yaml"
+    run = tmp_path / "demo"
+    assert learning_verdict(demo, str(run)) is None  # nothing evaluated yet
+
+    def rep(rs, ps):
+        return json.dumps({"overall": {"rubric_strict": rs, "prompt_strict": ps, "prompts": 16}})
+
+    (run / "policy-eval-base").mkdir(parents=True)
+    (run / "policy-eval").mkdir()
+    (run / "policy-eval-base" / "report.json").write_text(rep(0.5, 0.0))
+    (run / "policy-eval" / "report.json").write_text(rep(0.6, 0.125))
+    line = learning_verdict(demo, str(run))
+    assert "beats the base policy" in line and "0.500 -> 0.600" in line and "seed 0" in line
+    (run / "policy-eval" / "report.json").write_text(rep(0.5, 0.125))
+    assert "does not beat" in learning_verdict(demo, str(run)) and "rtt experiment" in learning_verdict(demo, str(run))
