@@ -234,15 +234,9 @@ def initial_pass_rates(cfg: ExperimentConfig, init_model, tok, log: Log = print)
     responses = LocalGenerator(init_model, tok).generate(items, gen)
     report, rows = score_responses(items, responses, benchmark="train-sampled", generation=gen)
     res = {"samples": len(items), "aon": report.overall.prompt_strict, "rubric": report.overall.rubric_strict,
-           "kinds": per_kind(items, rows),
-           "groups_all_fail": _groups_all_fail([r["prompt_strict"] for r in rows], cfg.num_generations)}
+           "kinds": per_kind(items, rows)}
     write_text(path, json.dumps(res, indent=1))
     return res
-
-
-def _groups_all_fail(aon: list[bool], g: int) -> float:
-    groups = [aon[i:i + g] for i in range(0, len(aon), g)]
-    return sum(not any(x) for x in groups) / max(len(groups), 1)
 
 
 # ----------------------------------------------------------------------------------------------- one run

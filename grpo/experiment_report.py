@@ -177,9 +177,14 @@ def markdown(cfg: ExperimentConfig, arms: dict[str, Any], initial: dict[str, Any
           f"every {cfg.eval_every} steps; seeds {cfg.seeds}.", ""]
     if initial:
         L += ["## Initial pass rates (sampled on the train prompts, as in training)", "",
-              f"AON (all rubrics) {initial['aon']:.3f}, rubric-level {initial['rubric']:.3f}, groups with no AON "
-              f"success {initial['groups_all_fail']:.2f}; per rubric: "
-              + ", ".join(f"{k} {v:.2f}" for k, v in initial["kinds"].items()), ""]
+              f"{initial['samples']} samples: AON (all rubrics) {initial['aon']:.3f}, rubric-level {initial['rubric']:.3f}; "
+              "per rubric: " + ", ".join(f"{k} {v:.2f}" for k, v in initial["kinds"].items()) + "."]
+        first = [a["train"][0]["rtt/groups/frac_zero_std"][0] for n, a in arms.items()
+                 if a["arm"]["reward"] == "aon" and a["train"]]
+        if first:
+            L += [f"Groups with zero AON reward spread at the first step (all fail or all pass; AON arms): "
+                  f"{sum(first) / len(first):.2f}."]
+        L += [""]
     if base:
         L += [f"Initial policy on the held-out prompts (greedy): rubric strict {base['rubric_strict']:.3f}, prompt strict "
               f"{base['prompt_strict']:.3f}; per rubric: " + ", ".join(f"{k} {v:.2f}" for k, v in base["kinds"].items()), ""]
