@@ -107,10 +107,10 @@ class ExperimentConfig(BaseModel):
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # 2 CPU cores: 6 arms x 3 seeds x 12 steps of 4 prompts x 4 completions x 48 tokens, evaluations at 0, 6, 12
+    # 2 CPU cores: 6 arms x 3 seeds x 12 steps of 2 prompts x 4 completions x 48 tokens, evaluations at 0, 6, 12
     "cpu": {"name": "learning-cpu", "out": "runs/experiment-cpu", "discriminator": "runs/disc-minilm/model",
-            "steps": 12, "eval_every": 6, "prompts_per_step": 4, "num_generations": 4, "max_completion_length": 48,
-            "learning_rate": 2e-5},
+            "steps": 12, "eval_every": 6, "prompts_per_step": 2, "num_generations": 4, "max_completion_length": 48,
+            "learning_rate": 3e-5},
     # one H100 (sized by estimate, not yet measured): bf16, 8 x 8 completions of 80 tokens, 20 steps
     "gpu": {"name": "learning-gpu", "out": "runs/experiment-gpu", "discriminator": "runs/disc-minilm/model",
             "use_cpu": False, "dtype": "bfloat16", "steps": 20, "eval_every": 10, "prompts_per_step": 8,
