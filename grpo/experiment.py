@@ -242,7 +242,7 @@ def initial_pass_rates(cfg: ExperimentConfig, init_model, tok, log: Log = print)
 # ----------------------------------------------------------------------------------------------- one run
 
 
-_TRAIN_KEYS = ("reward", "reward_std", "loss", "entropy", "grad_norm", "rtt/groups/frac_zero_std",
+_TRAIN_KEYS = ("reward", "reward_std", "rtt/reward/aon", "rtt/reward/csr", "loss", "entropy", "grad_norm", "rtt/groups/frac_zero_std",
                "rtt/groups/frac_zero_std_with_token_signal", "rtt/tok_adv/mean", "rtt/tok_adv/std",
                "rtt/tok_adv/abs_max", "rtt/adv/std", "rtt/time/discriminator", "completions/mean_length")
 

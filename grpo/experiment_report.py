@@ -22,7 +22,7 @@ from grpo.experiment_config import ExperimentConfig
 
 RATES = ("rubric_strict", "rubric_loose", "prompt_strict", "prompt_loose")
 DIVERSITY = ("mean_words", "distinct2", "repetition", "kl_init", "ppl_init")
-TRAIN = ("reward", "rtt/groups/frac_zero_std", "rtt/tok_adv/std", "rtt/tok_adv/abs_max", "entropy")
+TRAIN = ("reward", "rtt/reward/aon", "rtt/reward/csr", "rtt/groups/frac_zero_std", "rtt/tok_adv/std", "rtt/tok_adv/abs_max", "entropy")
 
 
 def _ms(xs: list[float]) -> tuple[float, float]:
@@ -32,6 +32,11 @@ def _ms(xs: list[float]) -> tuple[float, float]:
     m = sum(xs) / len(xs)
     sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else 0.0
     return m, sd
+
+
+def _mean_last(history: list[dict[str, Any]], key: str, n: int = 3) -> float | None:
+    xs = [h[key] for h in history if h.get(key) is not None][-n:]
+    return sum(xs) / len(xs) if xs else None
 
 
 def load_results(cfg: ExperimentConfig) -> dict[str, dict[int, dict[str, Any]]]:
@@ -92,6 +97,9 @@ def aggregate(cfg: ExperimentConfig, results: dict[str, dict[int, dict[str, Any]
             "frac_zero_std_groups": _ms([h.get("rtt/groups/frac_zero_std") for s in seeds for h in by_seed[s]["train"]]),
             "tok_adv_std": _ms([h.get("rtt/tok_adv/std") for s in seeds for h in by_seed[s]["train"]]),
             "reward_last": _ms([by_seed[s]["train"][-1].get("reward") for s in seeds if by_seed[s]["train"]]),
+            # the training batches' AON and CSR pass rates, comparable across arms (the reward is the arm's own)
+            "train_aon_last3": _ms([_mean_last(by_seed[s]["train"], "rtt/reward/aon") for s in seeds]),
+            "train_csr_last3": _ms([_mean_last(by_seed[s]["train"], "rtt/reward/csr") for s in seeds]),
         }
     return arms
 
@@ -199,11 +207,12 @@ def markdown(cfg: ExperimentConfig, arms: dict[str, Any], initial: dict[str, Any
     for n, a in arms.items():
         L.append(f"| {n} | " + " | ".join(_f(a["final_kinds"].get(k, (float("nan"), 0.0)), 2) for k in kinds) + " |")
     L += ["", "## Training, diversity and drift", "",
-          "| arm | s/step | last reward | groups zero adv | tok-adv std | words | distinct-2 | repetition | KL to init | ppl under init |",
-          "|---|---|---|---|---|---|---|---|---|---|"]
+          "| arm | s/step | last reward | train AON (last 3) | train CSR (last 3) | groups zero adv | tok-adv std | words | distinct-2 | repetition | KL to init | ppl under init |",
+          "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for n, a in arms.items():
         fin = a["final"]
-        L.append(f"| {n} | {_f(a['seconds_per_step'], 1)} | {_f(a['reward_last'])} | {_f(a['frac_zero_std_groups'], 2)} | "
+        L.append(f"| {n} | {_f(a['seconds_per_step'], 1)} | {_f(a['reward_last'])} | {_f(a['train_aon_last3'])} | "
+                 f"{_f(a['train_csr_last3'])} | {_f(a['frac_zero_std_groups'], 2)} | "
                  f"{_f(a['tok_adv_std'], 2)} | {_f(fin['mean_words'], 1)} | {_f(fin['distinct2'], 2)} | "
                  f"{_f(fin['repetition'], 2)} | {_f(fin['kl_init'], 3)} | {_f(fin['ppl_init'], 1)} |")
     L += ["", "## Curves (held-out rubric strict, mean +- std)", ""]
