@@ -36,6 +36,8 @@ def arm_task(params: ComparePoliciesParams, arm: str, seed: int) -> dict[str, An
     cfg = load_experiment(params.config, params.overrides)
     logger = get_run_logger()
     res = run_one(cfg, cfg.arm(arm), seed, log=logger.info)
+    if res is None:
+        return {"arm": arm, "seed": seed, "final": None, "note": "running in another process"}
     write_report(cfg, log=lambda _m: None)
     return {"arm": arm, "seed": seed, "final": {k: v for k, v in res["evals"][-1].items() if k != "responses"}}
 

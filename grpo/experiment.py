@@ -9,13 +9,15 @@ pass rates, pass rates per rubric kind, diversity (mean length, distinct-2, repe
 perplexity under the initial policy) - see :mod:`grpo.experiment_metrics`.
 
 Resumable: each (arm, seed) writes ``runs/<arm>/seed<k>/result.json`` (atomically, last) and is skipped when
-it exists; the step-0 evaluation of the initial policy is shared (``base/eval.json``).
+it exists; the step-0 evaluation of the initial policy is shared (``base/eval.json``). A run in progress holds
+``seed<k>.lock`` (its pid), so several worker processes can share one output folder.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -247,16 +249,54 @@ _TRAIN_KEYS = ("reward", "reward_std", "rtt/reward/aon", "rtt/reward/csr", "loss
                "rtt/tok_adv/abs_max", "rtt/adv/std", "rtt/time/discriminator", "completions/mean_length")
 
 
-def run_one(cfg: ExperimentConfig, arm: ArmSpec, seed: int, *, init_model=None, tokenizer=None, cort=None,
-            log: Log = print) -> dict[str, Any]:
-    """Train and evaluate one (arm, seed); returns (and writes) ``result.json``. Skipped when already done."""
-    from grpo.dataset import build_dataset
+def _take_lock(path: Path) -> bool:
+    """Create ``path`` holding our pid; False when a live process holds it (a stale lock is taken over)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                pid = int(path.read_text().strip() or 0)
+                os.kill(pid, 0)
+                return False
+            except (ValueError, ProcessLookupError, FileNotFoundError):
+                path.unlink(missing_ok=True)  # stale: its process is gone
+                continue
+            except PermissionError:
+                return False
+        with os.fdopen(fd, "w") as fh:
+            fh.write(str(os.getpid()))
+        return True
+    return False
 
+
+def run_one(cfg: ExperimentConfig, arm: ArmSpec, seed: int, *, init_model=None, tokenizer=None, cort=None,
+            log: Log = print) -> dict[str, Any] | None:
+    """Train and evaluate one (arm, seed); returns (and writes) ``result.json``. Skipped when already done;
+    ``None`` when another process is running it (a ``.lock`` per run: several workers may share ``out``)."""
     out = run_dir(cfg, arm.name, seed)
     done = out / "result.json"
     if done.is_file():
         log(f"{arm.name} seed {seed}: done, skipped")
         return json.loads(done.read_text(encoding="utf-8"))
+    lock = out.with_name(out.name + ".lock")
+    if not _take_lock(lock):
+        log(f"{arm.name} seed {seed}: running in another process, skipped")
+        return None
+    try:
+        if done.is_file():  # finished by another process between the check and the lock
+            return json.loads(done.read_text(encoding="utf-8"))
+        return _train_one(cfg, arm, seed, init_model=init_model, tokenizer=tokenizer, cort=cort, log=log)
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _train_one(cfg: ExperimentConfig, arm: ArmSpec, seed: int, *, init_model, tokenizer, cort, log: Log) -> dict[str, Any]:
+    from grpo.dataset import build_dataset
+
+    out = run_dir(cfg, arm.name, seed)
+    done = out / "result.json"
     path = model_path(cfg)
     if init_model is None:
         init_model, tokenizer = load_policy(cfg, path)
@@ -294,7 +334,8 @@ def run_one(cfg: ExperimentConfig, arm: ArmSpec, seed: int, *, init_model=None, 
 
 def run_experiment(cfg: ExperimentConfig, *, arms: list[str] | None = None, seeds: list[int] | None = None,
                    log: Log = print) -> dict[str, Any]:
-    """Every (seed, arm) run not done yet (seed-major, so partial results cover all arms), then the report."""
+    """Every (seed, arm) run not done yet (seed-major, so partial results cover all arms), then the report.
+    Several processes may work on the same ``out`` at once: each takes the runs nobody holds."""
     from grpo.experiment_report import write_report
 
     chosen = [cfg.arm(a) for a in arms] if arms else cfg.arms

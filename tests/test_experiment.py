@@ -306,3 +306,18 @@ def test_demo_data_is_the_learning_task_and_the_verdict_line(tmp_path):
     assert "beats the base policy" in line and "0.500 -> 0.600" in line and "seed 0" in line
     (run / "policy-eval" / "report.json").write_text(rep(0.5, 0.125))
     assert "does not beat" in learning_verdict(demo, str(run)) and "rtt experiment" in learning_verdict(demo, str(run))
+
+
+def test_run_lock_lets_workers_share_an_output_folder(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from grpo.experiment import _take_lock
+
+    lock = tmp_path / "seed0.lock"
+    assert _take_lock(lock) and lock.read_text() == str(os.getpid())
+    assert not _take_lock(lock)  # held by a live process (us)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    lock.write_text(dead.stdout.strip())  # a crashed worker's lock
+    assert _take_lock(lock) and lock.read_text() == str(os.getpid())
