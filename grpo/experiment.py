@@ -87,7 +87,8 @@ class ArmTrainer(RTTGRPOTrainer):
         if src == "oracle":
             for i, k in pairs:
                 item, text = v.items[i], v.texts[i]
-                chars = oracle_chars(item.rubrics[k], text, bool(v.arrays.s[i, k] > 0), item.instruction)
+                held = bool(v.arrays.s[i, k] > 0) != bool(v.arrays.weights[i, k] < 0)  # s is flipped for pitfalls
+                chars = oracle_chars(item.rubrics[k], text, held, item.instruction)
                 if chars is None:
                     continue
                 n = int(lengths[i])
