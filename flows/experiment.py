@@ -52,7 +52,7 @@ def report_task(params: ComparePoliciesParams) -> dict[str, Any]:
 
 
 @flow(name="compare-policies", log_prints=False)
-def compare_policies(params: ComparePoliciesParams) -> dict[str, Any]:
+def compare_policies(params: ComparePoliciesParams = ComparePoliciesParams()) -> dict[str, Any]:  # noqa: B008
     """Train the same policy under several arms (GRPO, RTT-GRPO, controls) x seeds and compare held-out pass
     rates, diversity and drift; publish the report."""
     from pathlib import Path
