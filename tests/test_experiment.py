@@ -281,11 +281,16 @@ def test_compare_policies_flow_runs_arms_and_publishes_the_report(prefect_harnes
     assert art is not None and "Does it learn?" in art.data and res["summary"] in art.data
 
 
-def test_demo_data_is_the_learning_task_and_the_verdict_line(tmp_path):
+def test_demo_data_is_the_learning_task_and_the_verdict_line(tmp_path, monkeypatch):
     from pathlib import Path
 
     from flows.cli.demo import learning_verdict
+    from flows.pipeline import PipelineParams
     from grpo.dataset import load_items
+
+    monkeypatch.chdir(tmp_path)  # the demo's task files resolve against the repository from anywhere
+    p = PipelineParams.from_yaml(Path(__file__).resolve().parents[1] / "configs" / "demo.yaml")
+    assert Path(p.policy_config().data.train[0]).is_file() and Path(p.policy_eval.benchmark).is_file()
 
     root = Path(__file__).resolve().parents[1]
     train, held = build_task(TaskConfig())
