@@ -105,23 +105,26 @@ def aggregate(cfg: ExperimentConfig, results: dict[str, dict[int, dict[str, Any]
 
 
 def summary_line(arms: dict[str, Any], metric: str = "rubric_strict") -> str:
-    """Which arm leads on the final held-out ``metric``, by how much (paired by seed), or no difference."""
+    """Which arm leads on the final held-out ``metric``, by how much (paired by seed), or no difference.
+    Arms are compared on the seeds every arm has finished (all seeds once the experiment is complete)."""
     names = [n for n in arms if not math.isnan(arms[n]["final"][metric][0])]
     if not names:
         return "no finished runs yet"
     if len(names) == 1:
         m, sd = arms[names[0]]["final"][metric]
         return f"only {names[0]} has finished runs: final held-out {metric} {m:.3f} +- {sd:.3f}"
-    ranked = sorted(names, key=lambda n: -arms[n]["final"][metric][0])
+    common = sorted(set.intersection(*(set(arms[n]["seeds"]) for n in names)))
+    if not common:
+        return f"no seed has finished for every arm yet ({'; '.join(n + ': ' + str(arms[n]['seeds']) for n in names)})"
+    stats = {n: _ms([arms[n]["final_by_seed"][s][metric] for s in common]) for n in names}
+    ranked = sorted(names, key=lambda n: -stats[n][0])
     lead, second = ranked[0], ranked[1]
-    common = sorted(set(arms[lead]["seeds"]) & set(arms[second]["seeds"]))
     diffs = [arms[lead]["final_by_seed"][s][metric] - arms[second]["final_by_seed"][s][metric] for s in common]
     d, sd = _ms(diffs)
-    lm, ls = arms[lead]["final"][metric]
     wins = sum(x > 0 for x in diffs)
     coll = f"; note: {lead} shows collapse on seed(s) {', '.join(arms[lead]['collapse'])}" if arms[lead]["collapse"] else ""
-    head = (f"final held-out {metric} ({len(common)} seeds): {lead} {lm:.3f} +- {ls:.3f}, "
-            f"{second} {arms[second]['final'][metric][0]:.3f} +- {arms[second]['final'][metric][1]:.3f}")
+    head = (f"final held-out {metric} on seed(s) {common}: {lead} {stats[lead][0]:.3f} +- {stats[lead][1]:.3f}, "
+            f"{second} {stats[second][0]:.3f} +- {stats[second][1]:.3f}")
     if len(common) >= 2 and wins == len(common) and d > sd:
         return f"{head}; {lead} leads by {d:+.3f} +- {sd:.3f} (paired over seeds, ahead on {wins}/{len(common)}){coll}"
     return f"{head}; no difference beyond seed noise (paired diff {d:+.3f} +- {sd:.3f}, ahead on {wins}/{len(common)} seeds){coll}"

@@ -260,6 +260,13 @@ def test_summary_line_says_no_difference_within_noise():
     assert "no difference beyond seed noise" in tie
     lead = summary_line({"a": arm([0.7, 0.72, 0.69]), "b": arm([0.5, 0.52, 0.51])})
     assert "a leads by +0.193" in lead
+    # unequal progress: compared on the seeds both arms finished, not on each arm's own seeds
+    part = arm([0.9])
+    part["seeds"], part["final_by_seed"] = [5], {5: {"rubric_strict": 0.9}}
+    line = summary_line({"a": arm([0.7, 0.72, 0.69]), "c": part})
+    assert "no seed has finished for every arm" in line
+    part["seeds"], part["final_by_seed"] = [0], {0: {"rubric_strict": 0.6}}
+    assert "on seed(s) [0]: a 0.700" in summary_line({"a": arm([0.7, 0.72, 0.69]), "c": part})
 
 
 @pytest.mark.prefect
