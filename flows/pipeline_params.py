@@ -367,7 +367,18 @@ class PipelineParams(_Section):
             if not p.is_absolute() and not p.exists() and (base / p).exists():
                 s = s.model_copy(update={"path": str(base / p)})
             fixed.append(s)
-        return self.model_copy(update={"rubrics": self.rubrics.model_copy(update={"sources": fixed})})
+
+        def here(value: str) -> str:
+            p = Path(value)
+            return str(base / p) if not p.is_absolute() and not p.exists() and (base / p).exists() else value
+
+        # the same for data files named in policy.overrides (data.train / data.eval) and policy_eval.benchmark
+        pol = [f"{k}={here(v)}" if k.strip() in ("data.train", "data.eval") else o
+               for o in self.policy.overrides for k, _, v in [o.partition("=")]]
+        bench = here(self.policy_eval.benchmark) if self.policy_eval.benchmark else None
+        return self.model_copy(update={"rubrics": self.rubrics.model_copy(update={"sources": fixed}),
+                                       "policy": self.policy.model_copy(update={"overrides": pol}),
+                                       "policy_eval": self.policy_eval.model_copy(update={"benchmark": bench})})
 
 
 def describe_errors(exc: ValidationError) -> str:

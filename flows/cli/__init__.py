@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from flows.cli import data, demo, disc, evaluate, pipeline, review, rubrics, serve, train
+from flows.cli import data, demo, disc, evaluate, experiment, pipeline, review, rubrics, serve, train
 
 app = typer.Typer(
     name="rtt",
@@ -25,6 +25,7 @@ app.add_typer(evaluate.app, name="eval", help="Evaluate a policy on IFEval / Mul
 app.add_typer(pipeline.app, name="pipeline", help="Run the whole pipeline (the rtt-pipeline flow) from a config.")
 serve.register(app)
 demo.register(app)
+experiment.register(app)
 
 
 def main() -> None:

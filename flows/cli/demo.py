@@ -34,3 +34,32 @@ def register(app: typer.Typer) -> None:
         if not cfg.is_file():
             fail(f"{cfg}: demo config not found (run from a checkout of the repository, or pass --config)")
         run_from_config(cfg, run_dir, None, stop_after, fresh, sets, verbose, title="RTT demo")
+        line = learning_verdict(cfg, run_dir, sets)
+        if line:
+            from rich.console import Console
+
+            Console().print(line, highlight=False)
+
+
+def learning_verdict(config: Path, run_dir: str, sets: list[str] = ()) -> str | None:
+    """One line: did the trained policy beat the base policy on the held-out prompts at rubric level (strict)?
+    ``None`` when the run has no base / trained evaluation (e.g. ``--stop-after`` an earlier stage)."""
+    import json
+
+    from flows.pipeline import PipelineParams
+
+    p = PipelineParams.from_yaml(config, [*sets, f"run_dir={run_dir}"])
+    reports = {}
+    for which, key in (("base", "policy-eval-base"), ("trained", "policy-eval")):
+        f = p.path(key) / "report.json"
+        if not f.is_file():
+            return None
+        reports[which] = json.loads(f.read_text(encoding="utf-8"))["overall"]
+    seed = p.policy_config().grpo.get("seed", 0)
+    b, t = reports["base"], reports["trained"]
+    nums = (f"rubric strict {b['rubric_strict']:.3f} -> {t['rubric_strict']:.3f}, prompt strict "
+            f"{b['prompt_strict']:.3f} -> {t['prompt_strict']:.3f} on {t['prompts']} held-out prompts, seed {seed}")
+    if t["rubric_strict"] > b["rubric_strict"]:
+        return f"[green]The trained policy beats the base policy[/]: {nums}. Arms and seeds side by side: `rtt experiment`."
+    return (f"[yellow]The trained policy does not beat the base policy here[/] ({nums}): this short CPU run is too "
+            "small to show learning; see `rtt experiment` (README: Does it learn?) for the measured comparison.")

@@ -1,0 +1,358 @@
+"""The learning benchmark: train one policy under several arms x seeds and evaluate on held-out prompts.
+
+For a given seed every arm starts from the same weights (loaded from the same folder), trains on the same
+prompts in the same order (TRL's sampler is seeded with the run seed, the dataset is the same), with the
+same generation budget, temperature, optimiser and learning rate; arms differ only in the reward and the
+token term (:class:`~grpo.experiment_config.ArmSpec`). Every ``eval_every`` steps (and at step 0 and at the
+end) the policy decodes the held-out prompts greedily; the report has strict / loose prompt- and rubric-level
+pass rates, pass rates per rubric kind, diversity (mean length, distinct-2, repetition) and drift (KL to and
+perplexity under the initial policy) - see :mod:`grpo.experiment_metrics`.
+
+Resumable: each (arm, seed) writes ``runs/<arm>/seed<k>/result.json`` (atomically, last) and is skipped when
+it exists; the step-0 evaluation of the initial policy is shared (``base/eval.json``). A run in progress holds
+``seed<k>.lock`` (its pid), so several worker processes can share one output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from grpo.experiment_config import ArmSpec, ExperimentConfig
+from grpo.experiment_relevance import chars_onto_policy_tokens, oracle_chars, shuffle_relevance
+from grpo.experiment_task import build_task
+from grpo.trainer import RTTGRPOConfig, RTTGRPOTrainer
+from rubrics.io import write_text
+
+logger = logging.getLogger(__name__)
+Log = Callable[[str], None]
+
+
+class _NoScorer:
+    """Stands in for a discriminator where relevance comes from elsewhere (oracle / CoRT)."""
+
+
+class ArmTrainer(RTTGRPOTrainer):
+    """:class:`RTTGRPOTrainer` whose relevance comes from the arm's source; records what it was fed.
+
+    ``seen`` holds the item ids of every generation batch (in order) and ``generation`` the sampling settings,
+    so tests can check that arms are fed identically.
+    """
+
+    def __init__(self, *args, arm: ArmSpec, cort=None, shuffle_seed: int = 0, **kwargs):
+        self.arm = arm
+        self.cort = cort
+        self.seen: list[list[str]] = []
+        self._shuffle = torch.Generator().manual_seed(10_007 * shuffle_seed + 17)
+        if arm.relevance in ("oracle", "cort") and kwargs.get("scorer") is None:
+            kwargs["scorer"] = _NoScorer()
+        super().__init__(*args, **kwargs)
+        with torch.no_grad():  # a checksum of the starting weights: equal across arms of a seed
+            self.init_checksum = float(sum(p.double().sum() + p.double().abs().sum() for p in self.model.parameters()))
+
+    @property
+    def generation(self) -> dict[str, Any]:
+        a = self.args
+        return {k: getattr(a, k) for k in ("max_completion_length", "temperature", "top_p", "top_k", "num_generations",
+                                           "per_device_train_batch_size", "seed", "learning_rate", "optim")}
+
+    def _generate_and_score_completions(self, inputs):
+        self.seen.append([str(x.get("item_id")) for x in inputs])
+        out = super()._generate_and_score_completions(inputs)
+        self._last_completion_ids = out["completion_ids"].detach().cpu()
+        return out
+
+    def relevance(self, v, completion_ids, completion_mask):
+        src = self.arm.relevance
+        if src == "discriminator":
+            return super().relevance(v, completion_ids, completion_mask)
+        if src == "shuffled":
+            rel = super().relevance(v, completion_ids, completion_mask)
+            return shuffle_relevance(rel.cpu(), completion_mask.cpu(), self._shuffle).to(completion_ids.device)
+        b, t = completion_ids.shape
+        use = v.arrays.use
+        rel = torch.zeros(b, use.shape[1], t, dtype=torch.float32)
+        lengths = completion_mask.sum(-1).tolist()
+        ids_cpu = completion_ids.cpu()
+        pairs = [(i, k) for i, item in enumerate(v.items) for k in range(len(item.rubrics))
+                 if use[i, k] and int(lengths[i]) > 0]
+        if src == "oracle":
+            for i, k in pairs:
+                item, text = v.items[i], v.texts[i]
+                held = bool(v.arrays.s[i, k] > 0) != bool(v.arrays.weights[i, k] < 0)  # s is flipped for pitfalls
+                chars = oracle_chars(item.rubrics[k], text, held, item.instruction)
+                if chars is None:
+                    continue
+                n = int(lengths[i])
+                sc = chars_onto_policy_tokens(chars, self._tokenizer, ids_cpu[i, :n].tolist(), text)
+                rel[i, k, : min(n, t)] = sc[: min(n, t)]
+        elif src == "cort":
+            if pairs:
+                scores = self.cort.char_scores([v.items[i].rubrics[k].text for i, k in pairs],
+                                               [v.texts[i] for i, _ in pairs],
+                                               [v.items[i].instruction for i, _ in pairs])
+                for (i, k), chars in zip(pairs, scores):
+                    n = int(lengths[i])
+                    sc = chars_onto_policy_tokens(chars, self._tokenizer, ids_cpu[i, :n].tolist(), v.texts[i])
+                    rel[i, k, : min(n, t)] = sc[: min(n, t)]
+        else:
+            raise ValueError(f"arm {self.arm.name!r}: relevance {src!r} with a token term")
+        return rel.to(completion_ids.device)
+
+
+# ----------------------------------------------------------------------------------------------- paths
+
+
+def model_path(cfg: ExperimentConfig) -> str:
+    if cfg.model == "smollm2":
+        from rubrics.offline_models import smollm2_dir
+
+        return str(smollm2_dir())
+    return cfg.model
+
+
+def run_dir(cfg: ExperimentConfig, arm: str, seed: int) -> Path:
+    return Path(cfg.out) / "runs" / arm / f"seed{seed}"
+
+
+def grpo_args(cfg: ExperimentConfig, arm: ArmSpec, seed: int, output_dir: str | Path) -> RTTGRPOConfig:
+    """The trainer arguments of one (arm, seed): shared settings + the arm's reward and token term."""
+    kw: dict[str, Any] = {
+        "output_dir": str(output_dir), "report_to": [], "save_strategy": "no", "logging_steps": 1,
+        "use_cpu": cfg.use_cpu, "bf16": cfg.dtype == "bfloat16", "seed": seed, "data_seed": seed,
+        "max_steps": cfg.steps, "per_device_train_batch_size": cfg.prompts_per_step * cfg.num_generations,
+        "num_generations": cfg.num_generations, "max_completion_length": cfg.max_completion_length,
+        "temperature": cfg.temperature, "learning_rate": cfg.learning_rate, "lr_scheduler_type": "constant",
+        "warmup_steps": 0, "loss_type": "grpo", "beta": 0.0, "gradient_checkpointing": False,
+        "model_init_kwargs": {"dtype": cfg.dtype}, "disable_tqdm": True,
+        **cfg.grpo,
+        "rtt_beta": arm.beta, "rtt_alpha": arm.alpha, "rtt_reward": arm.reward, "rtt_token_norm": arm.token_norm,
+        "rtt_combine": arm.combine,
+        "discriminator_path": cfg.discriminator if arm.needs_discriminator else None,
+    }
+    return RTTGRPOConfig(**kw)
+
+
+# ----------------------------------------------------------------------------------------------- evaluation
+
+
+def _eval_callback_class():
+    from transformers import TrainerCallback
+
+    class ExperimentCallback(TrainerCallback):
+        """Seconds per step, and the held-out evaluation every ``every`` steps and at the end."""
+
+        def __init__(self, evaluate: Callable[[Any, Any, int], dict[str, Any]], every: int, steps: int):
+            self.evaluate, self.every, self.steps = evaluate, every, steps
+            self.evals: list[dict[str, Any]] = []
+            self.step_seconds: list[float] = []
+            self._t = None
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            if self._t is None:
+                self._t = time.perf_counter()
+            return control
+
+        def on_step_end(self, args, state, control, model=None, processing_class=None, **kwargs):
+            self.step_seconds.append(time.perf_counter() - self._t)
+            if state.global_step % self.every == 0 or state.global_step == self.steps:
+                self.evals.append(self.evaluate(model, processing_class, state.global_step))
+            self._t = time.perf_counter()
+            return control
+
+    return ExperimentCallback
+
+
+class HeldOut:
+    """Greedy held-out evaluation + diversity and drift against the frozen initial policy."""
+
+    def __init__(self, cfg: ExperimentConfig, items, init_model, tokenizer):
+        from grpo.evaluate import GenerationConfig
+
+        self.cfg, self.items, self.init_model, self.tokenizer = cfg, items, init_model, tokenizer
+        self.gen = GenerationConfig(max_new_tokens=cfg.max_completion_length, temperature=0.0,
+                                    batch_size=cfg.eval_batch_size)
+
+    def __call__(self, model, tokenizer, step: int) -> dict[str, Any]:
+        from grpo.evaluate import LocalGenerator, score_responses
+        from grpo.experiment_metrics import diversity, drift, per_kind
+
+        t0 = time.perf_counter()
+        tok = tokenizer or self.tokenizer
+        responses = LocalGenerator(model, tok).generate(self.items, self.gen)
+        report, rows = score_responses(self.items, responses, benchmark="heldout", generation=self.gen)
+        out = {"step": step, **report.overall.model_dump(), "kinds": per_kind(self.items, rows)}
+        out.update(diversity(responses))
+        out.update(drift(model, self.init_model, tok, self.items, responses))
+        out["seconds"] = time.perf_counter() - t0
+        out["responses"] = responses
+        return out
+
+
+def load_policy(cfg: ExperimentConfig, path: str):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, cfg.dtype))
+    tok = AutoTokenizer.from_pretrained(path)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    if not cfg.use_cpu and torch.cuda.is_available():
+        model = model.to("cuda")
+    return model.eval(), tok
+
+
+def base_eval(cfg: ExperimentConfig, heldout, init_model, tok, log: Log = print) -> dict[str, Any]:
+    """Step-0 evaluation of the initial policy (greedy, so the same for every arm and seed); cached."""
+    path = Path(cfg.out) / "base" / "eval.json"
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    log("evaluating the initial policy on the held-out prompts")
+    res = HeldOut(cfg, heldout, init_model, tok)(init_model, tok, 0)
+    write_text(path, json.dumps(res, indent=1))
+    return res
+
+
+def initial_pass_rates(cfg: ExperimentConfig, init_model, tok, log: Log = print) -> dict[str, Any]:
+    """Pass rates of the initial policy on the train prompts when *sampled* as in training (the reward
+    density the arms start from): per rubric kind, rubric-level and AON. Cached in ``base/initial.json``."""
+    from grpo.evaluate import GenerationConfig, LocalGenerator, score_responses
+    from grpo.experiment_metrics import per_kind
+
+    path = Path(cfg.out) / "base" / "initial.json"
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    log("sampling the initial policy on the train prompts (initial pass rates)")
+    train, _ = build_task(cfg.task)
+    items = [it for it in train for _ in range(cfg.initial_samples)]
+    gen = GenerationConfig(max_new_tokens=cfg.max_completion_length, temperature=cfg.temperature,
+                           batch_size=cfg.eval_batch_size, seed=cfg.seeds[0])
+    responses = LocalGenerator(init_model, tok).generate(items, gen)
+    report, rows = score_responses(items, responses, benchmark="train-sampled", generation=gen)
+    res = {"samples": len(items), "aon": report.overall.prompt_strict, "rubric": report.overall.rubric_strict,
+           "kinds": per_kind(items, rows)}
+    write_text(path, json.dumps(res, indent=1))
+    return res
+
+
+# ----------------------------------------------------------------------------------------------- one run
+
+
+_TRAIN_KEYS = ("reward", "reward_std", "rtt/reward/aon", "rtt/reward/csr", "loss", "entropy", "grad_norm", "rtt/groups/frac_zero_std",
+               "rtt/groups/frac_zero_std_with_token_signal", "rtt/tok_adv/mean", "rtt/tok_adv/std",
+               "rtt/tok_adv/abs_max", "rtt/adv/std", "rtt/time/discriminator", "completions/mean_length")
+
+
+def _take_lock(path: Path) -> bool:
+    """Create ``path`` holding our pid; False when a live process holds it (a stale lock is taken over)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                pid = int(path.read_text().strip() or 0)
+                os.kill(pid, 0)
+                return False
+            except (ValueError, ProcessLookupError, FileNotFoundError):
+                path.unlink(missing_ok=True)  # stale: its process is gone
+                continue
+            except PermissionError:
+                return False
+        with os.fdopen(fd, "w") as fh:
+            fh.write(str(os.getpid()))
+        return True
+    return False
+
+
+def run_one(cfg: ExperimentConfig, arm: ArmSpec, seed: int, *, init_model=None, tokenizer=None, cort=None,
+            log: Log = print) -> dict[str, Any] | None:
+    """Train and evaluate one (arm, seed); returns (and writes) ``result.json``. Skipped when already done;
+    ``None`` when another process is running it (a ``.lock`` per run: several workers may share ``out``)."""
+    out = run_dir(cfg, arm.name, seed)
+    done = out / "result.json"
+    if done.is_file():
+        log(f"{arm.name} seed {seed}: done, skipped")
+        return json.loads(done.read_text(encoding="utf-8"))
+    lock = out.with_name(out.name + ".lock")
+    if not _take_lock(lock):
+        log(f"{arm.name} seed {seed}: running in another process, skipped")
+        return None
+    try:
+        if done.is_file():  # finished by another process between the check and the lock
+            return json.loads(done.read_text(encoding="utf-8"))
+        return _train_one(cfg, arm, seed, init_model=init_model, tokenizer=tokenizer, cort=cort, log=log)
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _train_one(cfg: ExperimentConfig, arm: ArmSpec, seed: int, *, init_model, tokenizer, cort, log: Log) -> dict[str, Any]:
+    from grpo.dataset import build_dataset
+
+    out = run_dir(cfg, arm.name, seed)
+    done = out / "result.json"
+    path = model_path(cfg)
+    if init_model is None:
+        init_model, tokenizer = load_policy(cfg, path)
+    train_items, heldout = build_task(cfg.task)
+    base = base_eval(cfg, heldout, init_model, tokenizer, log)
+    work = out.with_name(out.name + ".partial")
+    shutil.rmtree(work, ignore_errors=True)
+    args = grpo_args(cfg, arm, seed, work)
+    if arm.relevance == "cort" and cort is None:
+        from discriminator.baselines import CoRTScorer
+
+        cort = CoRTScorer(path, device="cuda" if not cfg.use_cpu and torch.cuda.is_available() else "cpu",
+                          token_budget=cfg.cort_token_budget)
+    t0 = time.perf_counter()
+    trainer = ArmTrainer(path, args=args, train_dataset=build_dataset(train_items), arm=arm, cort=cort,
+                         shuffle_seed=seed)
+    cb = _eval_callback_class()(HeldOut(cfg, heldout, init_model, tokenizer), cfg.eval_every, cfg.steps)
+    trainer.add_callback(cb)
+    log(f"{arm.name} seed {seed}: training {cfg.steps} steps")
+    trainer.train()
+    history = [{k: h[k] for k in _TRAIN_KEYS if k in h} | {"step": h.get("step")}
+               for h in trainer.state.log_history if "reward" in h or "loss" in h]
+    result = {
+        "arm": arm.model_dump(), "seed": seed, "steps": trainer.state.global_step,
+        "seconds": time.perf_counter() - t0, "step_seconds": cb.step_seconds,
+        "generation": trainer.generation, "seen": trainer.seen, "init_checksum": trainer.init_checksum, "train": history,
+        "evals": [base | {"step": 0}] + cb.evals, "model": cfg.model,
+    }
+    write_text(out / "evals.json", json.dumps(result["evals"], indent=1))
+    write_text(done, json.dumps(result, indent=1))
+    shutil.rmtree(work, ignore_errors=True)
+    del trainer
+    return result
+
+
+def run_experiment(cfg: ExperimentConfig, *, arms: list[str] | None = None, seeds: list[int] | None = None,
+                   log: Log = print) -> dict[str, Any]:
+    """Every (seed, arm) run not done yet (seed-major, so partial results cover all arms), then the report.
+    Several processes may work on the same ``out`` at once: each takes the runs nobody holds."""
+    from grpo.experiment_report import write_report
+
+    chosen = [cfg.arm(a) for a in arms] if arms else cfg.arms
+    seeds = seeds if seeds is not None else cfg.seeds
+    Path(cfg.out).mkdir(parents=True, exist_ok=True)
+    write_text(Path(cfg.out) / "config.json", cfg.model_dump_json(indent=2))
+    init_model, tok = load_policy(cfg, model_path(cfg))
+    initial_pass_rates(cfg, init_model, tok, log)
+    cort = None
+    for seed in seeds:
+        for arm in chosen:
+            if arm.relevance == "cort" and cort is None and not (run_dir(cfg, arm.name, seed) / "result.json").is_file():
+                from discriminator.baselines import CoRTScorer
+
+                cort = CoRTScorer(model_path(cfg), device="cuda" if not cfg.use_cpu and torch.cuda.is_available() else "cpu",
+                                  token_budget=cfg.cort_token_budget)
+            run_one(cfg, arm, seed, init_model=init_model, tokenizer=tok, cort=cort, log=log)
+            write_report(cfg, log=lambda _m: None)  # partial report after every run
+    return write_report(cfg, log=log)

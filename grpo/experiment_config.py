@@ -1,0 +1,150 @@
+"""Config of the learning benchmark (``rtt experiment``, flow ``compare-policies``, ``bench_learning.py``).
+
+One :class:`ExperimentConfig` = one policy, one task, shared training settings (steps, prompts per step,
+group size, completion budget, optimiser, learning rate, temperature) and a list of *arms* that differ only
+in the reward and the token term (:class:`ArmSpec`), each trained once per seed. Presets: ``cpu`` (SmolLM2
+on 2 CPU cores), ``gpu`` (one H100), ``tiny`` (tests). Torch-free.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from grpo.experiment_task import TaskConfig
+
+Relevance = Literal["none", "discriminator", "oracle", "shuffled", "cort"]
+
+
+class ArmSpec(BaseModel):
+    """One arm: the reward and the token term; everything else is shared by all arms."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="Arm name (a folder name).")
+    reward: Literal["aon", "csr", "weighted"] = Field("aon", description="Response reward: aon, csr or weighted.")
+    beta: float = Field(0.0, ge=0, description="RTT token-term weight (0 = plain GRPO).")
+    alpha: float = Field(1.0, description="Response-advantage weight.")
+    token_norm: Literal["intra", "inter"] = Field("intra", description="Token normalisation.")
+    combine: Literal["add", "mix"] = Field("add", description="How the two advantages combine.")
+    relevance: Relevance = Field(
+        "none", description="Relevance source: none, discriminator, oracle, shuffled (permuted discriminator), cort."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ArmSpec":
+        if self.beta > 0 and self.relevance == "none":
+            raise ValueError(f"arm {self.name!r}: beta > 0 needs a relevance source")
+        if self.beta == 0 and self.relevance != "none":
+            raise ValueError(f"arm {self.name!r}: relevance {self.relevance!r} is unused with beta 0 (set relevance: none)")
+        return self
+
+    @property
+    def needs_discriminator(self) -> bool:
+        return self.relevance in ("discriminator", "shuffled")
+
+
+DEFAULT_ARMS: list[dict[str, Any]] = [
+    {"name": "grpo-aon", "reward": "aon", "beta": 0.0},
+    {"name": "grpo-csr", "reward": "csr", "beta": 0.0},
+    {"name": "rtt", "reward": "aon", "beta": 0.5, "relevance": "discriminator"},
+    {"name": "rtt-oracle", "reward": "aon", "beta": 0.5, "relevance": "oracle"},
+    {"name": "rtt-shuffled", "reward": "aon", "beta": 0.5, "relevance": "shuffled"},
+    {"name": "rtt-cort", "reward": "aon", "beta": 0.5, "relevance": "cort"},
+]
+
+
+class ExperimentConfig(BaseModel):
+    """Everything one comparison needs; arms x seeds runs, each resumable on its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("learning", description="Experiment name.")
+    out: str = Field("runs/experiment", description="Output folder (runs/<arm>/seed<k>/, report.md, report.json, curves.png).")
+    model: str = Field("smollm2", description="Policy: a local folder or 'smollm2' (the offline SmolLM2-135M-Instruct).")
+    discriminator: str | None = Field(None, description="Discriminator folder for the discriminator / shuffled arms.")
+    task: TaskConfig = Field(default_factory=TaskConfig, description="The prompt set and its rubrics.")
+    arms: list[ArmSpec] = Field(default_factory=lambda: [ArmSpec(**a) for a in DEFAULT_ARMS],
+                                description="Arms to compare (name, reward, beta, relevance, ...).")
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1, description="Seeds; one run per (arm, seed).")
+    steps: int = Field(12, ge=1, description="Optimizer steps per run.")
+    prompts_per_step: int = Field(4, ge=1, description="Distinct prompts per step.")
+    num_generations: int = Field(4, ge=2, description="Completions per prompt (the GRPO group).")
+    max_completion_length: int = Field(48, ge=1, description="Generation budget (tokens) in training and evaluation.")
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature in training.")
+    learning_rate: float = Field(2e-5, gt=0, description="AdamW learning rate (constant schedule).")
+    eval_every: int = Field(4, ge=1, description="Held-out greedy evaluation every N steps (and at step 0 and the end).")
+    eval_batch_size: int = Field(16, ge=1, description="Prompts per held-out generation batch.")
+    dtype: Literal["float32", "bfloat16"] = Field("float32", description="Policy weights dtype.")
+    use_cpu: bool = Field(True, description="Train on CPU even when a GPU is present.")
+    grpo: dict[str, Any] = Field(default_factory=dict, description="Extra trl.GRPOConfig fields shared by all arms.")
+    initial_samples: int = Field(2, ge=1, description="Samples per train prompt for the initial pass rates.")
+    cort_token_budget: int = Field(4096, ge=64, description="Padded tokens per CoRT scoring batch.")
+
+    @model_validator(mode="after")
+    def _check(self) -> "ExperimentConfig":
+        names = [a.name for a in self.arms]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"arms: duplicate arm name(s) {dup}")
+        if not self.arms:
+            raise ValueError("arms: at least one arm")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError("seeds: duplicates")
+        if any(a.needs_discriminator for a in self.arms) and not self.discriminator:
+            need = [a.name for a in self.arms if a.needs_discriminator]
+            raise ValueError(f"discriminator: required by arm(s) {need}")
+        return self
+
+    def arm(self, name: str) -> ArmSpec:
+        for a in self.arms:
+            if a.name == name:
+                return a
+        raise KeyError(f"unknown arm {name!r}; arms: {[a.name for a in self.arms]}")
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # 2 CPU cores: 6 arms x 3 seeds x 12 steps of 2 prompts x 4 completions x 48 tokens, evaluations at 0, 6, 12
+    "cpu": {"name": "learning-cpu", "out": "runs/experiment-cpu", "discriminator": "runs/disc-minilm/model",
+            "steps": 12, "eval_every": 6, "prompts_per_step": 2, "num_generations": 4, "max_completion_length": 48,
+            "learning_rate": 3e-5},
+    # one H100 (sized by estimate, not yet measured): bf16, 8 x 8 completions of 80 tokens, 20 steps
+    "gpu": {"name": "learning-gpu", "out": "runs/experiment-gpu", "discriminator": "runs/disc-minilm/model",
+            "use_cpu": False, "dtype": "bfloat16", "steps": 20, "eval_every": 10, "prompts_per_step": 8,
+            "num_generations": 8, "max_completion_length": 80, "learning_rate": 1e-5, "eval_batch_size": 16},
+}
+
+
+class ExperimentConfigError(ValueError):
+    """A config problem, located: file (or preset) and dotted key."""
+
+
+def load_experiment(name_or_path: str | Path = "cpu", overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
+    """A preset name (cpu, gpu) or a YAML file, with ``key.sub=value`` overrides (values parsed as YAML)."""
+    from grpo.config import ConfigError, apply_overrides
+
+    src = str(name_or_path)
+    if src in PRESETS:
+        data = dict(PRESETS[src])
+    else:
+        path = Path(src)
+        if not path.is_file():
+            raise ExperimentConfigError(f"{src}: neither a preset ({', '.join(PRESETS)}) nor a YAML file")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ExperimentConfigError(f"{src}: invalid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise ExperimentConfigError(f"{src}: top level must be a mapping")
+    try:
+        data = apply_overrides(data, list(overrides))
+        return ExperimentConfig.model_validate(data)
+    except ConfigError as exc:
+        raise ExperimentConfigError(f"{src}: {exc}") from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(x) for x in err["loc"]) or "<top>"
+        raise ExperimentConfigError(f"{src}: {key}: {err['msg']}") from None

@@ -1,0 +1,251 @@
+"""Aggregate the learning benchmark's runs: per arm mean +- std over seeds, a summary line, a PNG, report.md/json.
+
+The summary compares the arms on the final held-out rubric-level strict pass rate, *paired by seed* (every
+arm of a seed starts from the same weights and prompts): the leader's margin over the runner-up is the mean of
+the per-seed differences; it is called a lead only when the leader is ahead on every seed and the mean
+difference exceeds the standard deviation of the differences, otherwise "no difference beyond seed noise".
+
+Collapse flag (per arm, at the last evaluation, against the initial policy): distinct-2 below 60 % of the
+initial value, repetition rate up by more than 0.2, mean length below half or above twice the initial one, or
+perplexity under the initial policy above 3x the initial responses' - a gain that comes with it is not a gain.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from grpo.experiment_config import ExperimentConfig
+
+RATES = ("rubric_strict", "rubric_loose", "prompt_strict", "prompt_loose")
+DIVERSITY = ("mean_words", "distinct2", "repetition", "kl_init", "ppl_init")
+TRAIN = ("reward", "rtt/reward/aon", "rtt/reward/csr", "rtt/groups/frac_zero_std", "rtt/tok_adv/std", "rtt/tok_adv/abs_max", "entropy")
+
+
+def _ms(xs: list[float]) -> tuple[float, float]:
+    xs = [x for x in xs if x is not None and not (isinstance(x, float) and math.isnan(x))]
+    if not xs:
+        return float("nan"), float("nan")
+    m = sum(xs) / len(xs)
+    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else 0.0
+    return m, sd
+
+
+def _mean_last(history: list[dict[str, Any]], key: str, n: int = 3) -> float | None:
+    xs = [h[key] for h in history if h.get(key) is not None][-n:]
+    return sum(xs) / len(xs) if xs else None
+
+
+def load_results(cfg: ExperimentConfig) -> dict[str, dict[int, dict[str, Any]]]:
+    out: dict[str, dict[int, dict[str, Any]]] = {}
+    for arm in cfg.arms:
+        for seed in cfg.seeds:
+            p = Path(cfg.out) / "runs" / arm.name / f"seed{seed}" / "result.json"
+            if p.is_file():
+                out.setdefault(arm.name, {})[seed] = json.loads(p.read_text(encoding="utf-8"))
+    return out
+
+
+def collapse_reasons(final: dict[str, Any], base: dict[str, Any]) -> list[str]:
+    why = []
+    if base.get("distinct2") and final["distinct2"] < 0.6 * base["distinct2"]:
+        why.append(f"distinct-2 {base['distinct2']:.2f}->{final['distinct2']:.2f}")
+    if final["repetition"] > base.get("repetition", 0.0) + 0.2:
+        why.append(f"repetition {base.get('repetition', 0):.2f}->{final['repetition']:.2f}")
+    bw = base.get("mean_words") or 0
+    if bw and not (0.5 * bw <= final["mean_words"] <= 2 * bw):
+        why.append(f"length {bw:.1f}->{final['mean_words']:.1f} words")
+    bp = base.get("ppl_init")
+    if bp and final.get("ppl_init") and final["ppl_init"] > 3 * bp:
+        why.append(f"perplexity under the initial policy {bp:.1f}->{final['ppl_init']:.1f}")
+    return why
+
+
+def aggregate(cfg: ExperimentConfig, results: dict[str, dict[int, dict[str, Any]]]) -> dict[str, Any]:
+    arms: dict[str, Any] = {}
+    for name, by_seed in results.items():
+        seeds = sorted(by_seed)
+        steps = sorted({e["step"] for s in seeds for e in by_seed[s]["evals"]})
+        curve = []
+        for st in steps:
+            evs = [e for s in seeds for e in by_seed[s]["evals"] if e["step"] == st]
+            row: dict[str, Any] = {"step": st, "n": len(evs)}
+            for k in RATES + DIVERSITY:
+                row[k] = _ms([e.get(k) for e in evs])
+            kinds = sorted({k for e in evs for k in e.get("kinds", {})})
+            row["kinds"] = {k: _ms([e["kinds"].get(k) for e in evs]) for k in kinds}
+            curve.append(row)
+        train_steps = sorted({h["step"] for s in seeds for h in by_seed[s]["train"] if h.get("step") is not None})
+        train = []
+        for st in train_steps:
+            hs = [h for s in seeds for h in by_seed[s]["train"] if h.get("step") == st]
+            train.append({"step": st, **{k: _ms([h.get(k) for h in hs]) for k in TRAIN}})
+        finals = {s: by_seed[s]["evals"][-1] for s in seeds}
+        base = by_seed[seeds[0]]["evals"][0]
+        collapse = {s: collapse_reasons(finals[s], base) for s in seeds}
+        sps = [x for s in seeds for x in by_seed[s]["step_seconds"][1:]] or [x for s in seeds for x in by_seed[s]["step_seconds"]]
+        arms[name] = {
+            "arm": by_seed[seeds[0]]["arm"], "seeds": seeds, "curve": curve, "train": train,
+            "final": {k: _ms([finals[s].get(k) for s in seeds]) for k in RATES + DIVERSITY},
+            "final_by_seed": {s: {k: finals[s].get(k) for k in RATES + DIVERSITY} for s in seeds},
+            "final_kinds": curve[-1]["kinds"] if curve else {},
+            "collapse": {str(s): r for s, r in collapse.items() if r},
+            "seconds_per_step": _ms(sps),
+            "frac_zero_std_groups": _ms([h.get("rtt/groups/frac_zero_std") for s in seeds for h in by_seed[s]["train"]]),
+            "tok_adv_std": _ms([h.get("rtt/tok_adv/std") for s in seeds for h in by_seed[s]["train"]]),
+            "reward_last": _ms([by_seed[s]["train"][-1].get("reward") for s in seeds if by_seed[s]["train"]]),
+            # the training batches' AON and CSR pass rates, comparable across arms (the reward is the arm's own)
+            "train_aon_last3": _ms([_mean_last(by_seed[s]["train"], "rtt/reward/aon") for s in seeds]),
+            "train_csr_last3": _ms([_mean_last(by_seed[s]["train"], "rtt/reward/csr") for s in seeds]),
+        }
+    return arms
+
+
+def summary_line(arms: dict[str, Any], metric: str = "rubric_strict") -> str:
+    """Which arm leads on the final held-out ``metric``, by how much (paired by seed), or no difference.
+    Arms are compared on the seeds every arm has finished (all seeds once the experiment is complete)."""
+    names = [n for n in arms if not math.isnan(arms[n]["final"][metric][0])]
+    if not names:
+        return "no finished runs yet"
+    if len(names) == 1:
+        m, sd = arms[names[0]]["final"][metric]
+        return f"only {names[0]} has finished runs: final held-out {metric} {m:.3f} +- {sd:.3f}"
+    common = sorted(set.intersection(*(set(arms[n]["seeds"]) for n in names)))
+    if not common:
+        return f"no seed has finished for every arm yet ({'; '.join(n + ': ' + str(arms[n]['seeds']) for n in names)})"
+    stats = {n: _ms([arms[n]["final_by_seed"][s][metric] for s in common]) for n in names}
+    ranked = sorted(names, key=lambda n: -stats[n][0])
+    lead, second = ranked[0], ranked[1]
+    diffs = [arms[lead]["final_by_seed"][s][metric] - arms[second]["final_by_seed"][s][metric] for s in common]
+    d, sd = _ms(diffs)
+    wins = sum(x > 0 for x in diffs)
+    coll = f"; note: {lead} shows collapse on seed(s) {', '.join(arms[lead]['collapse'])}" if arms[lead]["collapse"] else ""
+    head = (f"final held-out {metric} on seed(s) {common}: {lead} {stats[lead][0]:.3f} +- {stats[lead][1]:.3f}, "
+            f"{second} {stats[second][0]:.3f} +- {stats[second][1]:.3f}")
+    if len(common) >= 2 and wins == len(common) and d > sd:
+        return f"{head}; {lead} leads by {d:+.3f} +- {sd:.3f} (paired over seeds, ahead on {wins}/{len(common)}){coll}"
+    return f"{head}; no difference beyond seed noise (paired diff {d:+.3f} +- {sd:.3f}, ahead on {wins}/{len(common)} seeds){coll}"
+
+
+def pairwise(arms: dict[str, Any], a: str, b: str, metric: str = "rubric_strict") -> str | None:
+    if a not in arms or b not in arms:
+        return None
+    common = sorted(set(arms[a]["seeds"]) & set(arms[b]["seeds"]))
+    if not common:
+        return None
+    diffs = [arms[a]["final_by_seed"][s][metric] - arms[b]["final_by_seed"][s][metric] for s in common]
+    d, sd = _ms(diffs)
+    return f"{a} - {b}: {d:+.3f} +- {sd:.3f} ({sum(x > 0 for x in diffs)}/{len(common)} seeds ahead)"
+
+
+def plot(arms: dict[str, Any], path: Path) -> Path | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not arms:
+        return None
+    fig, axes = plt.subplots(1, 4, figsize=(18, 4))
+    for name, a in arms.items():
+        for ax, key in zip(axes[:3], ("rubric_strict", "prompt_strict", "distinct2")):
+            xs = [r["step"] for r in a["curve"]]
+            ms = [r[key][0] for r in a["curve"]]
+            sds = [r[key][1] for r in a["curve"]]
+            ax.plot(xs, ms, marker="o", label=f"{name} (n={len(a['seeds'])})")
+            ax.fill_between(xs, [m - s for m, s in zip(ms, sds)], [m + s for m, s in zip(ms, sds)], alpha=0.15)
+            ax.set_title(f"held-out {key}")
+            ax.set_xlabel("step")
+        xs = [r["step"] for r in a["train"]]
+        axes[3].plot(xs, [r["reward"][0] for r in a["train"]], label=name)
+        axes[3].set_title("training reward (arm's own reward)")
+        axes[3].set_xlabel("step")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def _f(ms: tuple[float, float], nd: int = 3) -> str:
+    m, sd = ms
+    return "-" if math.isnan(m) else f"{m:.{nd}f} +- {sd:.{nd}f}"
+
+
+def markdown(cfg: ExperimentConfig, arms: dict[str, Any], initial: dict[str, Any] | None, base: dict[str, Any] | None,
+             line: str, extra: list[str]) -> str:
+    L = [f"# Does it learn? `{cfg.name}`", "", f"**Summary:** {line}", ""]
+    L += [f"- {x}" for x in extra]
+    L += ["", f"Policy `{cfg.model}`; {cfg.steps} steps x {cfg.prompts_per_step} prompts x {cfg.num_generations} "
+          f"completions, {cfg.max_completion_length} tokens, lr {cfg.learning_rate}, temperature {cfg.temperature}; "
+          f"{cfg.task.train_prompts} train / {cfg.task.heldout_prompts} held-out prompts; greedy held-out evaluation "
+          f"every {cfg.eval_every} steps; seeds {cfg.seeds}.", ""]
+    if initial:
+        L += ["## Initial pass rates (sampled on the train prompts, as in training)", "",
+              f"{initial['samples']} samples: AON (all rubrics) {initial['aon']:.3f}, rubric-level {initial['rubric']:.3f}; "
+              "per rubric: " + ", ".join(f"{k} {v:.2f}" for k, v in initial["kinds"].items()) + "."]
+        first = [a["train"][0]["rtt/groups/frac_zero_std"][0] for n, a in arms.items()
+                 if a["arm"]["reward"] == "aon" and a["train"]]
+        if first:
+            L += [f"Groups with zero AON reward spread at the first step (all fail or all pass; AON arms): "
+                  f"{sum(first) / len(first):.2f}."]
+        L += [""]
+    if base:
+        L += [f"Initial policy on the held-out prompts (greedy): rubric strict {base['rubric_strict']:.3f}, prompt strict "
+              f"{base['prompt_strict']:.3f}; per rubric: " + ", ".join(f"{k} {v:.2f}" for k, v in base["kinds"].items()), ""]
+    L += ["## Final held-out pass rates (mean +- std over seeds)", "",
+          "| arm | seeds | rubric strict | rubric loose | prompt strict | prompt loose | collapse |", "|---|---|---|---|---|---|---|"]
+    for n, a in arms.items():
+        col = "; ".join(f"seed {s}: {', '.join(r)}" for s, r in a["collapse"].items()) or "no"
+        L.append(f"| {n} | {len(a['seeds'])} | " + " | ".join(_f(a["final"][k]) for k in RATES) + f" | {col} |")
+    L += ["", "## Per rubric kind at the end (strict, mean +- std)", ""]
+    kinds = sorted({k for a in arms.values() for k in a["final_kinds"]})
+    L += ["| arm | " + " | ".join(kinds) + " |", "|---" * (len(kinds) + 1) + "|"]
+    for n, a in arms.items():
+        L.append(f"| {n} | " + " | ".join(_f(a["final_kinds"].get(k, (float("nan"), 0.0)), 2) for k in kinds) + " |")
+    L += ["", "## Training, diversity and drift", "",
+          "| arm | s/step | last reward | train AON (last 3) | train CSR (last 3) | groups zero adv | tok-adv std | words | distinct-2 | repetition | KL to init | ppl under init |",
+          "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for n, a in arms.items():
+        fin = a["final"]
+        L.append(f"| {n} | {_f(a['seconds_per_step'], 1)} | {_f(a['reward_last'])} | {_f(a['train_aon_last3'])} | "
+                 f"{_f(a['train_csr_last3'])} | {_f(a['frac_zero_std_groups'], 2)} | "
+                 f"{_f(a['tok_adv_std'], 2)} | {_f(fin['mean_words'], 1)} | {_f(fin['distinct2'], 2)} | "
+                 f"{_f(fin['repetition'], 2)} | {_f(fin['kl_init'], 3)} | {_f(fin['ppl_init'], 1)} |")
+    L += ["", "## Curves (held-out rubric strict, mean +- std)", ""]
+    for n, a in arms.items():
+        L.append(f"- {n}: " + ", ".join(f"step {r['step']}: {_f(r['rubric_strict'])}" for r in a["curve"]))
+    L += ["", "![curves](curves.png)", ""]
+    return "\n".join(L)
+
+
+def write_report(cfg: ExperimentConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
+    from rubrics.io import write_text
+
+    out = Path(cfg.out)
+    results = load_results(cfg)
+    arms = aggregate(cfg, results)
+    line = summary_line(arms)
+    extra = [x for x in (pairwise(arms, "rtt", "grpo-aon"), pairwise(arms, "rtt-oracle", "grpo-aon"),
+                         pairwise(arms, "rtt", "rtt-shuffled"), pairwise(arms, "grpo-csr", "grpo-aon")) if x]
+    initial = json.loads((out / "base" / "initial.json").read_text()) if (out / "base" / "initial.json").is_file() else None
+    base = json.loads((out / "base" / "eval.json").read_text()) if (out / "base" / "eval.json").is_file() else None
+    if base:
+        base = {k: v for k, v in base.items() if k != "responses"}
+    report = {"summary": line, "pairwise": extra, "initial": initial, "base": base, "arms": arms,
+              "config": cfg.model_dump(mode="json"),
+              "runs_done": {n: sorted(r) for n, r in results.items()},
+              "runs_expected": len(cfg.arms) * len(cfg.seeds)}
+    write_text(out / "report.json", json.dumps(report, indent=1, default=str))
+    plot(arms, out / "curves.png")
+    write_text(out / "report.md", markdown(cfg, arms, initial, base, line, extra))
+    log(line)
+    for x in extra:
+        log(x)
+    return report
