@@ -54,7 +54,11 @@ def report_task(params: ComparePoliciesParams) -> dict[str, Any]:
 @flow(name="compare-policies", log_prints=False)
 def compare_policies(params: ComparePoliciesParams = ComparePoliciesParams()) -> dict[str, Any]:  # noqa: B008
     """Train the same policy under several arms (GRPO, RTT-GRPO, controls) x seeds and compare held-out pass
-    rates, diversity and drift; publish the report."""
+    rates, diversity and drift; publish the report.
+
+    Args:
+        params: The experiment preset or file, its overrides, and which arms and seeds to run.
+    """
     from pathlib import Path
 
     from grpo.experiment import base_eval, initial_pass_rates, load_policy, model_path

@@ -137,10 +137,11 @@ def test_train_policy_typed_fields_become_overrides(deployments):
     assert form["preset"] == "cpu-smoke" and form["discriminator"] == str(run / "discriminator-export")
     params = TrainPolicyParams.model_validate({**form, "max_steps": 2, "reward": "aon"})
     cfg = load_config(params.config, params.all_overrides())
-    assert cfg.data.train == [str(run / "rubrics" / "train.jsonl")] and cfg.rtt.discriminator == str(
-        run / "discriminator-export")
-    assert cfg.grpo["max_steps"] == 5  # the demo's free override grpo.max_steps=5 is applied after the field
-    assert cfg.rtt.reward == "csr" and cfg.name == "demo-policy"
+    assert cfg.rtt.discriminator == str(run / "discriminator-export")
+    # the demo's free overrides are applied after the typed fields: its learning task and 12 steps win
+    assert [Path(x).as_posix()[-30:] for x in cfg.data.train] == ["data/demo/learning_train.jsonl"]
+    assert cfg.grpo["max_steps"] == 12 and cfg.rtt.beta == 0
+    assert cfg.name == "demo-policy"
     bare = TrainPolicyParams(max_steps=2, reward="aon", output_dir=str(run / "p"))
     cfg = load_config(bare.config, bare.all_overrides())
     assert (cfg.grpo["max_steps"], cfg.rtt.reward, cfg.grpo["output_dir"]) == (2, "aon", str(run / "p"))
