@@ -4,6 +4,7 @@ natural replacement words, and sentence-level content negatives (unverified, or 
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -281,3 +282,31 @@ def test_cli_positives_from_an_endpoint_builds_policy_rows(scripted_openai, tmp_
     assert {r.positive_source for r in rows} == {"policy"} and len(rows) == 4
     assert {r.meta["edit"] for r in rows} == {"break", "repair"}
     assert "policy/break 1" in res.output and "policy/repair 1" in res.output
+
+
+def test_minilm_encoder_loads_once_under_concurrent_threads(monkeypatch):
+    """Prefect runs data batches in threads: the encoder is loaded once, never by two threads at the same time
+    (concurrent from_pretrained calls can leave transformers' tie_weights / init_weights patched to no-ops)."""
+    import threading
+    import time
+
+    from discriminator.data import content
+
+    content._load_encoder.cache_clear()
+    active, calls, overlap = [0], [0], [False]
+
+    def slow_load():
+        active[0] += 1
+        calls[0] += 1
+        overlap[0] |= active[0] > 1
+        time.sleep(0.05)
+        active[0] -= 1
+        return ("tok", "model", None)
+
+    monkeypatch.setattr(content, "_load_encoder", functools.lru_cache(maxsize=1)(slow_load))
+    threads = [threading.Thread(target=content._encoder) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls[0] == 1 and not overlap[0]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from typing import Any
 
 from discriminator.data import patch as P
@@ -44,8 +45,20 @@ def _lexical(criterion: str, sentence: str) -> float:
     return len(stems(c) & stems(s)) / (len(c) or 1)
 
 
-@functools.lru_cache(maxsize=1)
+_ENCODER_LOCK = threading.Lock()
+
+
 def _encoder() -> Any:
+    """The MiniLM encoder, loaded once per process. Prefect runs data batches in threads, and two concurrent
+    ``from_pretrained`` calls are not safe in transformers 5 (each swaps ``PreTrainedModel.tie_weights`` /
+    ``init_weights`` for no-ops and restores what it saw, so interleaved calls can leave the no-ops installed
+    for the whole process): the first call loads under a lock, the others wait for it."""
+    with _ENCODER_LOCK:
+        return _load_encoder()
+
+
+@functools.lru_cache(maxsize=1)
+def _load_encoder() -> Any:
     try:
         import torch
         from transformers import AutoModel, AutoTokenizer
