@@ -270,7 +270,7 @@ def publish_report(report: PipelineReport) -> PipelineReport:
                               description="discriminator vs baselines on the test split")
     if report.policy_rows():
         create_table_artifact(table=report.policy_rows(), key=f"{key}-policy",
-                              description="policy accuracy before / after RTT-GRPO")
+                              description="policy accuracy before / after training")
     return report
 
 

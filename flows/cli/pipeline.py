@@ -203,7 +203,7 @@ def print_summary(report: Any) -> None:
         table.add_row(s.stage, status, f"{s.seconds:.1f}", s.summary(6) or s.note)
     console.print(table)
     for title, rows in (("Discriminator vs baselines (test split)", report.disc_rows()),
-                        ("Policy before / after RTT-GRPO (held-out prompts)", report.policy_rows())):
+                        ("Policy before / after training (held-out prompts)", report.policy_rows())):
         if not rows:
             continue
         t = Table(title=title, title_justify="left")
