@@ -231,12 +231,10 @@ def start(
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    from rubrics.io import pid_alive
+
+    if not pid_alive(pid):
         return False
-    except PermissionError:
-        return True
     try:  # a zombie child of this process counts as gone
         waited, _ = os.waitpid(pid, os.WNOHANG)
         return waited == 0

@@ -257,15 +257,16 @@ def _take_lock(path: Path) -> bool:
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
+            from rubrics.io import pid_alive
+
             try:
                 pid = int(path.read_text().strip() or 0)
-                os.kill(pid, 0)
+            except (ValueError, FileNotFoundError):
+                pid = 0
+            if pid > 0 and pid_alive(pid):
                 return False
-            except (ValueError, ProcessLookupError, FileNotFoundError):
-                path.unlink(missing_ok=True)  # stale: its process is gone
-                continue
-            except PermissionError:
-                return False
+            path.unlink(missing_ok=True)  # stale: its process is gone
+            continue
         with os.fdopen(fd, "w") as fh:
             fh.write(str(os.getpid()))
         return True

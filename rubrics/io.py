@@ -96,7 +96,8 @@ STAGING_PREFIX = ".staging-"
 OUTPUT_MARKER = ".rtt-output.json"  # written into every staged output folder: "this folder is ours to replace"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """A process with this pid exists (one of another user counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -121,7 +122,7 @@ def remove_orphaned_staging(out: str | os.PathLike) -> list[Path]:
     removed = []
     for p in _staging_glob(out):
         parts = p.name[len(STAGING_PREFIX) + len(out.name) + 1 :].split("-")
-        if not parts or not parts[0].isdigit() or _pid_alive(int(parts[0])):
+        if not parts or not parts[0].isdigit() or pid_alive(int(parts[0])):
             continue
         if p.name.endswith("-old") and not out.exists():
             os.rename(p, out)
