@@ -14,12 +14,11 @@ EPS = 1e-6
 
 
 def _flat(probs, labels) -> tuple[np.ndarray, np.ndarray]:
-    p = np.asarray(probs, dtype=np.float64).reshape(-1)
-    y = np.asarray(labels).reshape(-1)
-    if p.shape != y.shape:
-        raise ValueError(f"{p.size} probabilities but {y.size} labels")
-    keep = y != -100
-    return p[keep], y[keep].astype(np.float64)
+    """Flat scored tokens (label -100 dropped, as in :func:`discriminator.metrics._check`), labels as floats."""
+    from discriminator.metrics import _check
+
+    p, y = _check(probs, labels)
+    return p, y.astype(np.float64)
 
 
 def logit(probs) -> np.ndarray:

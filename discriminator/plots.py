@@ -19,7 +19,6 @@ def _pyplot():
 
 def plot_loss_curve(log_history: Sequence[Mapping], path: str | Path) -> Path:
     """Training loss (and validation loss / F1 when logged) against the optimiser step."""
-    from rubrics.io import atomic_path
 
     plt = _pyplot()
     train = [(h["step"], h["loss"]) for h in log_history if "loss" in h and "step" in h]
@@ -41,16 +40,11 @@ def plot_loss_curve(log_history: Sequence[Mapping], path: str | Path) -> Path:
     ax.legend(loc="upper left", fontsize=8)
     ax.set_title("Discriminator training")
     fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_pr_curves(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], base_rate: float, path: str | Path) -> Path:
     """One precision-recall curve per method (``name -> (recall, precision)``) on the test split."""
-    from rubrics.io import atomic_path
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.0, 5.0), dpi=110)
@@ -64,18 +58,13 @@ def plot_pr_curves(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], base_rat
     ax.set_title("Token relevance, test split")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_reliability(curves: Mapping[str, Mapping[str, np.ndarray]], path: str | Path,
                      title: str = "Reliability, test split") -> Path:
     """Reliability diagram: fraction relevant against mean predicted probability per bin, one line per
     ``name -> reliability_bins(...)`` (see ``discriminator.calibration``), with the token share per bin below."""
-    from rubrics.io import atomic_path
 
     plt = _pyplot()
     fig, (ax, hist) = plt.subplots(2, 1, figsize=(5.6, 6.2), dpi=110, sharex=True,
@@ -95,6 +84,14 @@ def plot_reliability(curves: Mapping[str, Mapping[str, np.ndarray]], path: str |
     hist.set_xlabel("predicted relevance probability")
     hist.set_ylabel("token share")
     fig.tight_layout()
+    return _save(fig, path)
+
+
+def _save(fig, path: str | Path) -> Path:
+    """Write ``fig`` as a PNG to ``path`` atomically and close it."""
+    from rubrics.io import atomic_path
+
+    plt = _pyplot()
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
