@@ -52,6 +52,9 @@ class TrainConfig(BaseModel):
     backbone: str = Field(default_factory=default_backbone, description="HF id or folder of the backbone")
     template: str = DEFAULT_TEMPLATE
     max_length: int = Field(512, ge=16)
+    case_markers: Literal["auto", "on", "off"] = Field(
+        "auto", description="mark capitalised words / upper-case runs in the tokenizer so letter-case rubrics are "
+                            "visible (auto: only for a lowercasing tokenizer such as MiniLM)")
     # optimisation (paper recipe: lr 9e-6, 1-2 epochs, batch 128-256, cosine, 3% warm-up)
     learning_rate: float = Field(9e-6, gt=0)
     num_train_epochs: float = Field(2.0, gt=0)

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from discriminator.casing import CaseMarkers, add_case_markers, wants_case_markers
 from discriminator.features import ensure_pad_token
 from discriminator.template import DEFAULT_TEMPLATE, PromptTemplate
 
@@ -34,6 +35,7 @@ class DiscriminatorMeta(BaseModel):
     backbone: str
     template: str = DEFAULT_TEMPLATE
     max_length: int = 512
+    case_markers: bool = False  # the tokenizer marks letter case (discriminator/casing.py); informational
     threshold: float = 0.5
     threshold_source: str = "default"  # "validation-f1", "fixed" or "default"
     # probabilities are sigmoid(logit / temperature); fitted on validation when temperature scaling is on
@@ -68,11 +70,17 @@ def default_device() -> torch.device:
     return torch.device("cpu")
 
 
-def load_backbone(name_or_path: str | Path, dtype: torch.dtype | None = None):
-    """A one-logit token classifier on ``name_or_path`` (encoder or decoder) and its fast tokenizer."""
+def load_backbone(name_or_path: str | Path, dtype: torch.dtype | None = None, case_markers: CaseMarkers = "off"):
+    """A one-logit token classifier on ``name_or_path`` (encoder or decoder) and its fast tokenizer.
+
+    ``case_markers`` (:mod:`discriminator.casing`): ``auto`` marks letter case for a lowercasing tokenizer,
+    ``on`` always, ``off`` never (a tokenizer that already carries the markers keeps them).
+    """
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
+    if wants_case_markers(tokenizer, case_markers):
+        tokenizer = add_case_markers(tokenizer)
     kwargs: dict[str, Any] = {"num_labels": 1, "id2label": {0: "relevant"}, "label2id": {"relevant": 0}}
     if dtype is not None:
         kwargs["dtype"] = dtype

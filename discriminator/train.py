@@ -35,6 +35,7 @@ from discriminator.evaluate import TRAIN_ITEMS_FILE
 from discriminator.data.schema import SpanRow
 from discriminator.features import IGNORE, DiscriminatorEncoder, Encoded
 from discriminator.metrics import best_f1_threshold, token_metrics
+from discriminator.casing import has_case_markers
 from discriminator.model import DiscriminatorMeta, load_backbone, model_max_length, save_discriminator
 from discriminator.splits import assign_splits, by_split, check_item_disjoint, load_rows_with_report, stats
 from rubrics.io import write_text
@@ -240,7 +241,7 @@ def train(
     check_item_disjoint(train_rows, val_rows, ("train", "val"))
     check_item_disjoint(train_rows, splits["test"], ("train", "test"))
 
-    model, tokenizer = load_backbone(cfg.backbone)
+    model, tokenizer = load_backbone(cfg.backbone, case_markers=cfg.case_markers)
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     max_length = model_max_length(model, tokenizer, cfg.max_length)
@@ -339,6 +340,7 @@ def train(
         backbone=str(cfg.backbone),
         template=cfg.template,
         max_length=max_length,
+        case_markers=has_case_markers(tokenizer),
         threshold=threshold,
         threshold_source=thr_source,
         temperature=temperature,

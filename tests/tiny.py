@@ -20,8 +20,10 @@ CHAT_TEMPLATE = (
 )
 
 
-def tiny_tokenizer(kind: str = "bpe", vocab_size: int = 400):
-    """A fast tokenizer trained on :data:`CORPUS`: byte-level BPE (decoder style) or WordPiece (BERT style)."""
+def tiny_tokenizer(kind: str = "bpe", vocab_size: int = 400, corpus: list[str] | None = None):
+    """A fast tokenizer trained on ``corpus`` (default :data:`CORPUS`): byte-level BPE (decoder style) or
+    WordPiece (BERT style)."""
+    corpus = CORPUS if corpus is None else corpus
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -33,7 +35,7 @@ def tiny_tokenizer(kind: str = "bpe", vocab_size: int = 400):
         trainer = trainers.BpeTrainer(
             vocab_size=vocab_size, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
         )
-        tok.train_from_iterator(CORPUS, trainer)
+        tok.train_from_iterator(corpus, trainer)
         fast = PreTrainedTokenizerFast(
             tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", bos_token="<s>", unk_token="<unk>"
         )
@@ -44,7 +46,7 @@ def tiny_tokenizer(kind: str = "bpe", vocab_size: int = 400):
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.decoder = decoders.WordPiece()
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok.train_from_iterator(CORPUS, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials))
+    tok.train_from_iterator(corpus, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials))
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
         pair="[CLS] $A [SEP] $B [SEP]",
@@ -74,20 +76,20 @@ def tiny_causal_lm(path: str | Path, seed: int = 0) -> Path:
     return path
 
 
-def tiny_token_classifier(path: str | Path, kind: str = "bert", seed: int = 0) -> Path:
+def tiny_token_classifier(path: str | Path, kind: str = "bert", seed: int = 0, corpus: list[str] | None = None) -> Path:
     """Save a 2-layer random one-logit token classifier: ``bert`` (encoder) or ``llama`` (decoder)."""
     import torch
     from transformers import AutoModelForTokenClassification, BertConfig, LlamaConfig
 
     torch.manual_seed(seed)
     if kind == "bert":
-        tok = tiny_tokenizer("wordpiece")
+        tok = tiny_tokenizer("wordpiece", corpus=corpus)
         cfg = BertConfig(
             vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
             max_position_embeddings=512, num_labels=1, pad_token_id=tok.pad_token_id,
         )
     else:
-        tok = tiny_tokenizer("bpe")
+        tok = tiny_tokenizer("bpe", corpus=corpus)
         cfg = LlamaConfig(
             vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
             num_key_value_heads=2, max_position_embeddings=1024, num_labels=1, pad_token_id=tok.pad_token_id,
