@@ -103,7 +103,8 @@ def test_lines_without_settings_are_reused_with_one_warning(tmp_path):
     assert sampler.asked == ["t:2"]  # legacy lines are reused, even with resample
     assert got["t:0"] == ["old t:0"] and got["t:1"] == ["old t:1"]
     messages: list[str] = []
-    sample_policy(ITEMS, PolicySampleConfig(k=2, temperature=0.1), path, sampler=CountingSampler(), warn=messages.append)
+    sample_policy(ITEMS, PolicySampleConfig(k=2, temperature=0.1), path, sampler=CountingSampler(),
+                  warn=messages.append)
     assert len(messages) == 1 and str(path) in messages[0]
 
 

@@ -103,8 +103,8 @@ def _read_done(path: Path, config: PolicySampleConfig,
         more = f" ({len(stale)} lines in all)" if len(stale) > 1 else ""
         raise SampleSettingsError(
             f"{path}:{lineno}: item {item_id} was sampled with other settings{more}: {'; '.join(diff)}. Use "
-            "another output folder (--out) to keep both, or resample (rtt data negatives --resample; resample: true in a "
-            "flow or pipeline config) to discard these samples and sample their items again")
+            "another output folder (--out) to keep both, or resample (rtt data negatives --resample; resample: true "
+            "in a flow or pipeline config) to discard these samples and sample their items again")
     if stale:  # resample: keep only the reusable lines, atomically
         import json
 
