@@ -154,3 +154,30 @@ def test_cli_warns_once_about_samples_of_unknown_settings(scripted_openai, tmp_p
                                    "--policy-base-url", server.base_url, "--val-frac", "0", "--test-frac", "0"])
     assert res.exit_code == 0, res.output
     assert res.output.count("settings, which are unknown") == 1 and "2 samples (lines 1-2)" in res.output
+
+
+@pytest.mark.prefect
+def test_flow_stops_on_samples_of_other_settings_and_resamples_when_asked(prefect_harness, scripted_openai, tmp_path):
+    """The Prefect flow build-discriminator-data takes the same rule (``positives_from.resample``)."""
+    import asyncio
+
+    from llm_server import Reply
+
+    from flows.data import DataFlowParams, build_discriminator_data
+
+    server = scripted_openai(responder=lambda body, n: Reply(content=f"no commas in this answer {n}"))
+    items = tmp_path / "items.jsonl"
+    items.write_text(ITEMS[0].model_dump_json() + "\n")
+    out = tmp_path / "o"
+    cfg = PolicySampleConfig(model="policy", base_url=server.base_url, k=2)
+    sample_policy(ITEMS[:1], cfg.model_copy(update={"temperature": 0.2}), out / "policy_samples.jsonl",
+                  sampler=CountingSampler("old"))
+    params = DataFlowParams(inputs=[str(items)], out_dir=str(out), positives_from=cfg,
+                            build={"val_frac": 0, "test_frac": 0})
+    with pytest.raises(SampleSettingsError, match="temperature: sampled with 0.2, now 0.8"):
+        asyncio.run(build_discriminator_data(params))
+    params = params.model_copy(update={"positives_from": cfg.model_copy(update={"resample": True})})
+    report = asyncio.run(build_discriminator_data(params))
+    (line,) = _lines(out / "policy_samples.jsonl")
+    assert line["settings"]["temperature"] == 0.8 and not line["responses"][0].startswith("old")
+    assert report.positive_sources and all(k.startswith("policy/") for k in report.positive_sources)

@@ -261,4 +261,13 @@ class EndpointSampler:
                 if errors:
                     raise RuntimeError(f"{len(errors)} of {len(items)} items could not be sampled; first: {errors[0]}")
 
-        asyncio.run(go())
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # the usual case: no event loop in this thread
+            asyncio.run(go())
+            return
+        # called from inside an event loop (the async Prefect flow, a notebook): a fresh loop in a worker thread
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, go()).result()
