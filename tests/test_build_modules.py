@@ -25,6 +25,9 @@ def test_every_name_of_the_old_build_module_is_reexported():
 
 
 def test_benchmark_imports_still_work():
-    from discriminator.data.build import BuildConfig, programmatic_item  # benchmarks/bench_negatives.py
+    from discriminator.data.build import (  # benchmarks/bench_negatives.py
+        BuildConfig,
+        programmatic_item,
+    )
 
     assert BuildConfig().mode == "programmatic" and programmatic_item is build.programmatic_item
