@@ -116,8 +116,8 @@ def model_card(meta: DiscriminatorMeta, metrics: dict[str, Any] | None, name: st
         f"({meta.pos_weight_mode})",
         f"- train tokens: {json.dumps(meta.token_stats)}",
         f"- label sources (train rows): {json.dumps(meta.label_source_stats)}",
-        f"- validation: " + ", ".join(f"{k} {v:.3f}" for k, v in meta.val_metrics.items()
-                                      if k in ("precision", "recall", "f1", "auroc", "accuracy")),
+        "- validation: " + ", ".join(f"{k} {v:.3f}" for k, v in meta.val_metrics.items()
+                                     if k in ("precision", "recall", "f1", "auroc", "accuracy")),
     ]
     if metrics and metrics.get("overall"):
         body += ["", "## Test split (item-disjoint)", "", "| method | precision | recall | F1 | AUROC |",

@@ -136,7 +136,7 @@ def sample_policy_task(items: list[RubricItem], cfg: PolicySampleConfig, out_dir
     """K policy responses per item (resumable file ``out_dir/policy_samples.jsonl``)."""
     from discriminator.data.policy_samples import sample_policy
 
-    return sample_policy(items, cfg, Path(out_dir) / "policy_samples.jsonl")
+    return sample_policy(items, cfg, Path(out_dir) / "policy_samples.jsonl", warn=get_run_logger().warning)
 
 
 @task(name="llm-pairs", cache_policy=INPUTS + TASK_SOURCE, retries=2, retry_delay_seconds=5)

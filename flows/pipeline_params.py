@@ -70,6 +70,9 @@ class DataStage(_Section):
     samples: int = Field(2, ge=1, description="Policy responses sampled per prompt.")
     max_new_tokens: int = Field(128, ge=1, description="Tokens per sampled policy response.")
     temperature: float = Field(0.8, ge=0, description="Sampling temperature of the policy responses.")
+    resample: bool = Field(False, description="Policy samples of an earlier run taken with other settings (policy "
+                           "model, samples, max_new_tokens, temperature, seed): discard them and sample again; "
+                           "false: such samples stop the data stage with an error.")
 
 
 class ReviewStage(_Section):
@@ -219,7 +222,7 @@ class PipelineParams(_Section):
             return None
         model = self.policy_config().model.name_or_path
         return PolicySampleConfig(model=model, k=d.samples, max_new_tokens=d.max_new_tokens,
-                                  temperature=d.temperature, seed=self.rubrics.seed)
+                                  temperature=d.temperature, seed=self.rubrics.seed, resample=d.resample)
 
     def review_project(self) -> str:
         return self.review.project or f"rtt-{self.name}"

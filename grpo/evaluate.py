@@ -22,7 +22,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
@@ -392,16 +392,22 @@ class _PolicyEvalMixin:
 
 
 @functools.cache
-def _callback_class():
+def _callback_class() -> type:
     from transformers import TrainerCallback
 
     return type("PolicyEvalCallback", (_PolicyEvalMixin, TrainerCallback), {"__module__": __name__,
                                                                           "__doc__": _PolicyEvalMixin.__doc__})
 
 
+if TYPE_CHECKING:  # for type checkers and linters; at run time the class is made on first access (below)
+    from transformers import TrainerCallback
+
+    class PolicyEvalCallback(_PolicyEvalMixin, TrainerCallback): ...
+
+
 def __getattr__(name: str):
     if name == "PolicyEvalCallback":
-        return _callback_class()
+        return _callback_class()  # made once (cached): every access and isinstance check sees the same class
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

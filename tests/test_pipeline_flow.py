@@ -47,7 +47,7 @@ def tiny_params(run_dir: Path, bert: Path, policy: Path, **updates):
 def _run_of(report_name: str):
     """Task runs of the latest ``rtt-pipeline`` flow run, and all its flow runs, read through the API."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
     from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterFlowRunId
     from prefect.client.schemas.sorting import FlowRunSort
 
@@ -225,6 +225,9 @@ def test_demo_config_is_valid_and_resolves_the_bundled_data(tmp_path, monkeypatc
     assert sampled is not None and sampled.model == "smollm2" and sampled.k == 2 and sampled.max_new_tokens == 64
     off = PipelineParams.from_yaml(ROOT / "configs" / "demo.yaml", ["data.policy_positives=false"])
     assert off.data_params().positives_from is None
+    assert sampled.resample is False  # samples of other settings stop the data stage unless data.resample is set
+    again = PipelineParams.from_yaml(ROOT / "configs" / "demo.yaml", ["data.resample=true"])
+    assert again.data_params().positives_from.resample is True
     assert planned_stages(p)[2] == "review"
     monkeypatch.setenv("LABEL_STUDIO_URL", "http://127.0.0.1:9")
     assert planned_stages(p)[2:4] == ["review-push", "review-pull"]

@@ -127,3 +127,18 @@ def test_flows_evaluate_and_train_policy(prefect_harness, tiny_policy_dir, tiny_
 
     found = asyncio.run(keys())
     assert "policy-train-flow-tiny" in found and any(k.startswith("policy-eval-") for k in found)
+
+
+def test_policy_eval_callback_is_made_once_and_listed_in_all():
+    """The lazily made TrainerCallback subclass is one class (isinstance and repeated imports agree) and the
+    ``__all__`` entry resolves (``from grpo.evaluate import *``)."""
+    import grpo.evaluate as ev
+
+    first = ev.PolicyEvalCallback
+    assert ev.PolicyEvalCallback is first and first.__name__ == "PolicyEvalCallback"
+    from transformers import TrainerCallback
+
+    assert issubclass(first, TrainerCallback)
+    namespace: dict = {}
+    exec("from grpo.evaluate import *", namespace)
+    assert namespace["PolicyEvalCallback"] is first and all(name in namespace for name in ev.__all__)

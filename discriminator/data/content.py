@@ -87,7 +87,7 @@ def _minilm_scores(criterion: str, sentences: list[str]) -> list[float] | None:
 def content_record(item: Any, rubric: Any, response: str, config: Any, *, judge: Any = None,
                    common: dict[str, Any]) -> Any:
     """A (response, response minus the criterion's sentence) record for an LLM-judged rubric."""
-    from discriminator.data.build import PairRecord
+    from discriminator.data.records import PairRecord
 
     ranked = rank_sentences(rubric.text, response, getattr(config, "content_match", "minilm"))
     if not ranked:
@@ -116,8 +116,8 @@ def content_record(item: Any, rubric: Any, response: str, config: Any, *, judge:
 
 
 def _record(item, rubric, response, patch, config, common, verification):
-    from discriminator.data.build import PairRecord
     from discriminator.data.diff_labels import spans_from_opcodes
+    from discriminator.data.records import PairRecord
 
     negative = patch.apply(response)
     pos_spans, neg_spans = spans_from_opcodes(response, negative, patch.opcodes(response), config.spans)

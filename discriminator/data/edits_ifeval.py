@@ -11,6 +11,7 @@ from discriminator.data.programmatic import (
     _case_flips,
     _comma_insertions,
     _delete_units,
+    _duplicate,
     _insert_word,
     _kw,
     _match_case,
@@ -19,12 +20,15 @@ from discriminator.data.programmatic import (
     _regex_units,
     _replace_occurrences,
     _replace_words,
+    _stopwords,
+    _tagged,
     _words_only,
+    context_word,
     count_candidates,
     register,
     sentence_candidates,
 )
-from discriminator.data.textbank import EN
+from discriminator.data.textbank import EN, NEUTRAL_NOUNS
 
 # ----------------------------------------------------------------------------------------------- IFEval
 
@@ -94,39 +98,81 @@ def _frequency(item, rubric, text):
 
 @register("ifeval", "keywords:letter_frequency")
 def _letter_frequency(item, rubric, text):
+    """Move the count of a letter with whole, real words only (never planted letter runs or misspellings): swap
+    the fewest words for words of the same part of speech from the response itself (else a neutral noun) that hold
+    the letter fewer / more times, delete the fewest whole words holding it, or repeat the sentence richest in it.
+    A mark that is not a letter (``!``, ``#``) may also be dropped. No such edit: unsupported (nothing planted)."""
     ctx = EditContext(item, rubric, text)
     letter = str(_kw(rubric).get("letter") or "").strip().lower()
     if len(letter) != 1:
         return None
-    low = text.lower()
-    with_letter = sorted(
-        [u for u in P.words(text) if letter in low[u[0]:u[1]]], key=lambda u: -low[u[0]:u[1]].count(letter)
-    )
-    chars = [i for i, c in enumerate(low) if c == letter]
+    n = lambda w: w.lower().count(letter)  # noqa: E731
+    words = _mid_order(_words_only(text, lambda w: len(w) >= 3))
+    with_letter = sorted([u for u in words if n(text[u[0]:u[1]])], key=lambda u: -n(text[u[0]:u[1]]))
+    fewer = _letter_swaps(text, with_letter, letter, fewer=True)
+    more = _letter_swaps(text, words, letter, fewer=False)
+    sents = [u for u in P.sentences(text) if n(text[u[0]:u[1]])]
+    richest = max(sents, key=lambda u: n(text[u[0]:u[1]])) if sents else None
+
+    def swap(edits):
+        return lambda k: Patch.of(edits[:k]) if k <= len(edits) else None
 
     def drop_words(k):
         return _delete_units(text, with_letter[:k], P.word_with_space) if k <= len(with_letter) else None
 
-    def drop_chars(k):
-        return P.delete([(i, i + 1) for i in chars[-k:]]) if k <= len(chars) else None
-
     def dup_words(k):
-        if not with_letter:
+        if k > len(with_letter):
             return None
-        src = with_letter[:k] if k <= len(with_letter) else with_letter * (k // len(with_letter) + 1)
-        return Patch.of([(e, e, " " + text[s:e]) for s, e in sorted(set(src[:k]))]) if k <= len(with_letter) else None
+        return Patch.of([(e, e, " " + text[s:e]) for s, e in sorted(with_letter[:k])])
 
-    def add_chars(k):
-        words = _words_only(text)
-        at = words[len(words) // 2][1] if words else len(text)
-        return P.insert(at, " " + letter * k)
+    # a mark that is not a letter ('!', '#'): dropping some of them is a natural edit (a lone one with its space)
+    marks = [] if letter.isalnum() else [
+        (i, i + 2) if text[i + 1:i + 2] == " " and (i == 0 or text[i - 1] == " ") else (i, i + 1)
+        for i, c in enumerate(text) if c == letter]
+
+    def drop_marks(k):
+        return P.delete(marks[-k:]) if k <= len(marks) else None
 
     return ctx.pick([
+        ctx.smallest(swap(fewer), len(fewer)),
+        ctx.smallest(drop_marks, len(marks)),
         ctx.smallest(drop_words, len(with_letter)),
-        ctx.smallest(drop_chars, len(chars)),
+        ctx.smallest(swap(more), len(more)),
+        ctx.smallest(lambda k: _duplicate(text, richest, k, " "), 20) if richest else None,
         ctx.smallest(dup_words, len(with_letter)),
-        ctx.smallest(add_chars, 200),
     ])
+
+
+LETTER_SWAP_WORDS = 24  # candidate words per direction: bounds the tagging work on long responses
+
+
+def _letter_swaps(text: str, units: list, letter: str, *, fewer: bool) -> list[tuple[int, int, str]]:
+    """``(start, end, new word)`` for words of ``units`` that have a same-part-of-speech stand-in holding
+    ``letter`` fewer (``fewer``) or more times: the response's own most frequent such word
+    (:func:`~discriminator.data.programmatic.context_word`), else, for a common noun, a neutral noun
+    (:data:`~discriminator.data.textbank.NEUTRAL_NOUNS`, plural for a plural). Ordered by how much each swap
+    moves the count (largest first)."""
+    tags = {w.lower(): t for w, t in _tagged(text)}
+    stop = _stopwords()
+    out = []
+    for s, e in units:
+        old = text[s:e]
+        low = old.lower()
+        if low in stop:
+            continue
+        c = low.count(letter)
+        fits = (lambda w, c=c: w.count(letter) < c) if fewer else (lambda w, c=c: w.count(letter) > c)
+        new = context_word(text, old, reject=lambda w, fits=fits: not fits(w))
+        tag = tags.get(low)
+        if new is None and (tag in ("NN", "NNS") or (not tags and len(old) >= 4)):
+            plural = "s" if tag == "NNS" else ""
+            new = next((w + plural for w in NEUTRAL_NOUNS if fits(w + plural) and w + plural != low), None)
+        if new is not None:
+            out.append((s, e, _match_case(new, old), abs(new.lower().count(letter) - c)))
+        if len(out) >= LETTER_SWAP_WORDS:
+            break
+    out.sort(key=lambda x: -x[3])
+    return [(s, e, w) for s, e, w, _ in out]
 
 
 @register("ifeval", "detectable_format:number_highlighted_sections")

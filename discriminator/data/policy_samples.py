@@ -4,11 +4,18 @@
 (``smollm2`` = the offline SmolLM2-135M-Instruct, or any model folder / hub id) or an OpenAI-compatible endpoint
 (``base_url`` set). Samples go to an append-only JSONL (one line per item, written only once all K samples of the
 item exist), so an interrupted run resumes where it stopped and never records a failed request.
+
+Each line records the settings that determine its samples (:data:`SAMPLE_SETTINGS`: model, endpoint, K, length,
+temperature, top-p, seed). A resumed run reuses only lines sampled with the current settings: a line sampled
+otherwise is an error naming file, line, item and the differing fields, unless ``resample`` is set (then such lines
+are discarded and their items sampled again). Lines written before settings were recorded are reused with one
+warning saying their settings are unknown.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +25,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from rubrics.schema import RubricItem
 
 OFFLINE_SMOLLM2 = "smollm2"
+SAMPLE_SETTINGS = ("model", "base_url", "k", "max_new_tokens", "temperature", "top_p", "seed")
+"""The :class:`PolicySampleConfig` fields that determine the samples (not batch size, threads or concurrency)."""
+
+
+class PolicySamplesWarning(UserWarning):
+    """Samples reused whose settings are unknown (lines written before settings were recorded)."""
+
+
+class SampleSettingsError(ValueError):
+    """A resumed samples file holds samples taken with other settings than the current ones."""
 
 
 class PolicySampleConfig(BaseModel):
@@ -37,38 +54,103 @@ class PolicySampleConfig(BaseModel):
     max_concurrency: int = Field(8, ge=1, description="requests in flight to the endpoint")
     seed: int = Field(0, description="Sampling seed (an endpoint gets seed..seed+K-1, one per sample).")
     threads: int | None = Field(None, ge=1, description="torch CPU threads (unset: torch's default)")
+    resample: bool = Field(False, description="Discard samples in the samples file that were taken with other "
+                           "settings (model, endpoint, K, length, temperature, top-p, seed) and sample those items "
+                           "again; off: such samples are an error.")
+
+    def settings(self) -> dict[str, Any]:
+        """What determines the samples (recorded in every line of the samples file)."""
+        return {name: getattr(self, name) for name in SAMPLE_SETTINGS}
 
 
-def _read_done(path: Path) -> dict[str, list[str]]:
-    """Items already sampled; a torn last line (a killed run) is cut off, a damaged middle line is an error
-    naming file:line (the same rules as the build's shards, :mod:`discriminator.data.shards`)."""
+def _differences(recorded: Any, current: dict[str, Any]) -> list[str]:
+    if not isinstance(recorded, dict):
+        return [f"settings={recorded!r} (not an object)"]
+    return [f"{k}: sampled with {recorded.get(k)!r}, now {current[k]!r}" for k in SAMPLE_SETTINGS
+            if recorded.get(k) != current[k]]
+
+
+def _read_done(path: Path, config: PolicySampleConfig,
+               warn: Callable[[str], None] | None = None) -> dict[str, list[str]]:
+    """Items already sampled with ``config``'s settings; a torn last line (a killed run) is cut off, a damaged
+    middle line is an error naming file:line (the same rules as the build's shards,
+    :mod:`discriminator.data.shards`). A line sampled with other settings raises :class:`SampleSettingsError`, or,
+    with ``config.resample``, is dropped from the file (rewritten atomically) so its item is sampled again."""
     from discriminator.data.shards import _read_lines
     from rubrics.io import truncate_torn_tail
 
     out: dict[str, list[str]] = {}
-    if path.exists():
-        truncate_torn_tail(path)
-        for _, obj in _read_lines(path):
-            out[str(obj["item_id"])] = [str(r) for r in obj["responses"]]
+    if not path.exists():
+        return out
+    truncate_torn_tail(path)
+    current = config.settings()
+    legacy: list[int] = []
+    stale: list[tuple[int, str, list[str]]] = []
+    kept: list[dict] = []
+    for lineno, obj in _read_lines(path):
+        item_id = str(obj.get("item_id"))
+        if "settings" not in obj:
+            legacy.append(lineno)
+        else:
+            diff = _differences(obj["settings"], current)
+            if diff:
+                stale.append((lineno, item_id, diff))
+                continue
+        out[item_id] = [str(r) for r in obj["responses"]]
+        kept.append(obj)
+    if stale and not config.resample:
+        lineno, item_id, diff = stale[0]
+        more = f" ({len(stale)} lines in all)" if len(stale) > 1 else ""
+        raise SampleSettingsError(
+            f"{path}:{lineno}: item {item_id} was sampled with other settings{more}: {'; '.join(diff)}. Use "
+            "another output folder (--out) to keep both, or resample (rtt data negatives --resample; resample: true "
+            "in a flow or pipeline config) to discard these samples and sample their items again")
+    if stale:  # resample: keep only the reusable lines, atomically
+        import json
+
+        from rubrics.io import atomic_open
+
+        with atomic_open(path) as fh:
+            fh.writelines(json.dumps(obj, ensure_ascii=False) + "\n" for obj in kept)
+    if legacy:
+        msg = (f"{path}: {len(legacy)} samples (lines {_line_list(legacy)}) were written without their sampling "
+               "settings, which are unknown: they are reused as they are (delete the file or use another --out to "
+               "sample them again with the current settings)")
+        (warn or (lambda m: warnings.warn(m, PolicySamplesWarning, stacklevel=4)))(msg)
     return out
 
 
-def _append(path: Path, item_id: str, responses: list[str], model: str) -> None:
+def _line_list(lines: list[int]) -> str:
+    """``1-3, 7`` for [1, 2, 3, 7]."""
+    runs: list[list[int]] = []
+    for n in lines:
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def _append(path: Path, item_id: str, responses: list[str], model: str, settings: dict[str, Any]) -> None:
     """One whole line per item, appended and fsynced only after all its samples exist."""
     import json
 
     from rubrics.io import fsync_append
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps({"item_id": item_id, "model": model, "responses": responses}, ensure_ascii=False)
+    line = json.dumps({"item_id": item_id, "model": model, "settings": settings, "responses": responses},
+                      ensure_ascii=False)
     fsync_append(path, line.encode() + b"\n")
 
 
 def sample_policy(items: Sequence[RubricItem], config: PolicySampleConfig, out_path: str | os.PathLike, *,
-                  progress: Callable[[int, int], None] | None = None, sampler: Any = None) -> dict[str, list[str]]:
-    """``{item_id: [K responses]}`` for ``items``; samples already in ``out_path`` are reused (resume)."""
+                  progress: Callable[[int, int], None] | None = None, sampler: Any = None,
+                  warn: Callable[[str], None] | None = None) -> dict[str, list[str]]:
+    """``{item_id: [K responses]}`` for ``items``; samples already in ``out_path`` taken with the same settings are
+    reused (resume; see the module doc for other settings). ``warn`` receives the warning about samples of unknown
+    settings (default: :class:`PolicySamplesWarning`)."""
     path = Path(out_path)
-    done = _read_done(path)
+    done = _read_done(path, config, warn)
     todo = [it for it in items if it.id not in done]
     if todo:
         sampler = sampler or make_sampler(config)
@@ -77,7 +159,7 @@ def sample_policy(items: Sequence[RubricItem], config: PolicySampleConfig, out_p
 
         def emit(item: RubricItem, responses: list[str]) -> None:
             nonlocal count
-            _append(path, item.id, responses, name)
+            _append(path, item.id, responses, name, config.settings())
             done[item.id] = responses
             count += 1
             if progress:
@@ -179,4 +261,13 @@ class EndpointSampler:
                 if errors:
                     raise RuntimeError(f"{len(errors)} of {len(items)} items could not be sampled; first: {errors[0]}")
 
-        asyncio.run(go())
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # the usual case: no event loop in this thread
+            asyncio.run(go())
+            return
+        # called from inside an event loop (the async Prefect flow, a notebook): a fresh loop in a worker thread
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, go()).result()

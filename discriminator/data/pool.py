@@ -10,7 +10,8 @@ import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from discriminator.data.build import BuildConfig, PairRecord, programmatic_item
+from discriminator.data.programmatic_pairs import programmatic_item
+from discriminator.data.records import BuildConfig, PairRecord
 from rubrics.schema import RubricItem
 
 Job = tuple[RubricItem, "str | list[str] | None", frozenset]  # item, real response(s) (None: template), keys to skip

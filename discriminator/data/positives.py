@@ -97,9 +97,10 @@ def response_records(item: RubricItem, responses: Sequence[str], source: Positiv
     (:mod:`discriminator.data.content`), verified by ``judge`` when one is given.
 
     ``skip`` holds record keys (``rubric_id`` or ``rubric_id@sample``) already recorded."""
-    from discriminator.data.build import PairRecord, _records_from_pair
     from discriminator.data.content import content_record
     from discriminator.data.programmatic import family_key, make_negative, rule_passes
+    from discriminator.data.programmatic_pairs import _records_from_pair
+    from discriminator.data.records import PairRecord
     from discriminator.data.repairs import make_repair
 
     out = []

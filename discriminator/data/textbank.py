@@ -351,6 +351,11 @@ OTHER["zh"] = OTHER["zh-cn"]
 NEUTRAL_WORDS = ["item", "thing", "point", "part", "idea", "topic", "matter", "detail", "aspect", "piece"]
 """Stand-ins that replace a removed keyword (one word, so word counts do not move)."""
 
+NEUTRAL_NOUNS = NEUTRAL_WORDS + ["size", "zone", "question", "example", "project", "kind", "view", "way", "fact",
+                                 "group", "method", "number"]
+"""Plain singular nouns (regular plural in -s) that together hold every letter a-z and, for every letter, include
+some without it: stand-ins when a letter count must move and the response has no word of its own that fits."""
+
 PLACEHOLDERS = ["name", "address", "date", "city", "phone", "email", "company", "title", "amount", "time",
                 "place", "school", "country", "number", "website", "team", "product", "price", "day", "event"]
 

@@ -55,6 +55,10 @@ def negatives(
     samples: int = typer.Option(2, "--samples", "-k", min=1, help="Responses sampled per prompt (--positives-from)."),
     max_new_tokens: int = typer.Option(192, "--max-new-tokens", min=1, help="Tokens per sampled response."),
     temperature: float = typer.Option(0.8, "--temperature", min=0.0, help="Sampling temperature of the policy."),
+    resample: bool = typer.Option(False, "--resample", help="Samples in OUT/policy_samples.jsonl taken with other "
+                                                            "settings (model, endpoint, -k, --max-new-tokens, "
+                                                            "--temperature): discard them and sample again "
+                                                            "(default: stop with an error)."),
     content_match: str = typer.Option("minilm", "--content-match", help="Sentence of an LLM-judged criterion in a "
                                                                         "real response: minilm | lexical."),
     workers: int = typer.Option(0, "--workers", min=0, help="Processes for programmatic pairs (0: one per core for "
@@ -133,7 +137,7 @@ def negatives(
                   highlight=False)
     if positives_from:
         given, source = _sample_policy(loaded, out, positives_from, policy_base_url, samples, max_new_tokens,
-                                       temperature, err)
+                                       temperature, resample, err)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True) as progress:
         bars: dict[str, int] = {}
@@ -185,19 +189,25 @@ def negatives(
 
 
 def _sample_policy(items, out: Path, model: str, base_url: Optional[str], k: int, max_new_tokens: int,
-                   temperature: float, err) -> tuple[dict[str, list[str]], str]:
+                   temperature: float, resample: bool, err) -> tuple[dict[str, list[str]], str]:
     """K policy samples per item, cached (resumably) in ``out/policy_samples.jsonl``."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from discriminator.data.policy_samples import PolicySampleConfig, sample_policy
 
+    from rich.markup import escape
+
     cfg = PolicySampleConfig(model=model, base_url=base_url, k=k, max_new_tokens=max_new_tokens,
-                             temperature=temperature)
+                             temperature=temperature, resample=resample)
+
+    def warn(message: str) -> None:
+        err.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True, emoji=False)
+
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True) as progress:
         bar = progress.add_task(f"sampling {model}", total=len(items))
         try:
-            got = sample_policy(items, cfg, out / "policy_samples.jsonl",
+            got = sample_policy(items, cfg, out / "policy_samples.jsonl", warn=warn,
                                 progress=lambda d, n: progress.update(bar, completed=d, total=n))
         except (OSError, RuntimeError, ValueError) as exc:
             _fail(f"--positives-from {model}: {exc}")
