@@ -36,7 +36,7 @@ from discriminator.config import EvalConfig
 from discriminator.data.schema import SpanRow
 from discriminator.features import labels_from_spans
 from discriminator.metrics import best_f1_threshold, pr_curve, token_metrics
-from discriminator.projection import chars_to_tokens
+from discriminator.projection import chars_to_tokens, tokens_to_chars
 from discriminator.splits import assign_splits, by_split, check_item_disjoint, load_rows_with_report
 from rubrics.io import write_text
 
@@ -77,6 +77,9 @@ class EvalReport:
     seconds: float
     markdown: str = ""
     files: dict[str, str] = field(default_factory=dict)
+    # the same scores and thresholds on the response's non-space characters (a character takes the max over the
+    # tokens covering it): comparable across tokenizers (case markers on/off, MiniLM vs a decoder backbone)
+    characters: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def sample_rows(rows: list[SpanRow], n: int | None, seed: int) -> list[SpanRow]:
@@ -97,6 +100,23 @@ def _tokens(scorer, rows: Sequence[SpanRow]) -> SplitTokens:
 
 def _from_chars(split: SplitTokens, char_fn: Callable[[SpanRow], np.ndarray]) -> list[np.ndarray]:
     return [chars_to_tokens(char_fn(r), o, "max") for r, o in zip(split.rows, split.offsets)]
+
+
+def char_metrics(split: SplitTokens, scores: list[np.ndarray], thr: float) -> dict[str, float]:
+    """Token metrics on characters: each non-space character a token covers gets the max score of those tokens
+    and its own gold label (from the row's character spans)."""
+    ss, ys = [], []
+    for r, offs, sc in zip(split.rows, split.offsets, scores):
+        chars = tokens_to_chars(offs, sc, len(r.response))
+        gold = np.zeros(len(r.response), dtype=np.int64)
+        for a, b in r.char_spans:
+            gold[a:b] = 1
+        keep = ~np.isnan(chars) & np.array([not c.isspace() for c in r.response], dtype=bool)
+        ss.append(chars[keep])
+        ys.append(gold[keep])
+    flat_s = np.concatenate(ss) if ss else np.zeros(0)
+    flat_y = np.concatenate(ys) if ys else np.zeros(0, dtype=np.int64)
+    return token_metrics(flat_s, flat_y, thr)
 
 
 def _group_metrics(split: SplitTokens, scores: list[np.ndarray], thr: float, key) -> dict[str, dict[str, float]]:
@@ -211,7 +231,7 @@ def evaluate(cfg: EvalConfig, *, progress: Callable[[str], None] | None = None, 
         else:
             notes[name] = "skipped: no LLM endpoint configured (greedy_base_url / greedy_model)"
 
-    overall, per_family, per_source, per_pos, curves = {}, {}, {}, {}, {}
+    overall, per_family, per_source, per_pos, curves, characters = {}, {}, {}, {}, {}, {}
     for name, (test_scores, val_scores, how) in methods.items():
         if how == "tune" and val_scores is not None and len(y_val) and y_val.sum() > 0:
             thr, _ = best_f1_threshold(np.concatenate(val_scores), y_val)
@@ -223,6 +243,7 @@ def evaluate(cfg: EvalConfig, *, progress: Callable[[str], None] | None = None, 
             thr = 0.5
         flat = np.concatenate(test_scores) if test_scores else np.zeros(0)
         overall[name] = token_metrics(flat, y_test, thr)
+        characters[name] = char_metrics(test, test_scores, thr)
         per_family[name] = _group_metrics(test, test_scores, thr, lambda r: r.family)
         per_source[name] = _group_metrics(test, test_scores, thr, lambda r: r.family.split(":", 1)[0])
         per_pos[name] = _group_metrics(test, test_scores, thr, positive_source)
@@ -235,7 +256,8 @@ def evaluate(cfg: EvalConfig, *, progress: Callable[[str], None] | None = None, 
               "test_items": len({r.item_id for r in test_rows}),
               "test_subset": int(bool(cfg.max_test_rows and cfg.max_test_rows < len(splits["test"])))}
     report = EvalReport(cfg.out, overall, per_family, per_source, per_pos,
-                        {k: v for k, v in calibration.items() if k != "bins"}, notes, counts, time.time() - t0)
+                        {k: v for k, v in calibration.items() if k != "bins"}, notes, counts, time.time() - t0,
+                        characters=characters)
     report.markdown = render_markdown(report, model_dir, cfg.data)
     if cfg.out is not None:
         out = Path(cfg.out)
@@ -249,7 +271,8 @@ def evaluate(cfg: EvalConfig, *, progress: Callable[[str], None] | None = None, 
                          f"Discriminator reliability, test split (ECE {_fmt(calibration['ece'])})")
         payload = {"model": str(model_dir), "data": str(cfg.data), "counts": counts, "overall": overall,
                    "per_family": per_family, "per_source": per_source, "per_positive_source": per_pos,
-                   "calibration": report.calibration, "notes": notes, "seconds": report.seconds}
+                   "characters": characters, "calibration": report.calibration, "notes": notes,
+                   "seconds": report.seconds}
         write_text(out / "metrics.json", json.dumps(payload, indent=2, default=_json_default) + "\n")
         write_text(out / "report.md", report.markdown)
         report.files = {"metrics": str(out / "metrics.json"), "report": str(out / "report.md"),
@@ -304,6 +327,12 @@ def render_markdown(report: EvalReport, model: Path, data: Path) -> str:
     for name, m in report.overall.items():
         lines.append(f"| {name} | {_fmt(m['precision'])} | {_fmt(m['recall'])} | {_fmt(m['f1'])} | "
                      f"{_fmt(m['auroc'])} | {_fmt(m['accuracy'])} | {m['threshold']:.3g} |")
+    if report.characters:
+        lines += ["", "## Character level (non-space characters; comparable across tokenizers)", "",
+                  "| method | precision | recall | F1 | AUROC | characters |", "|---|---|---|---|---|---|"]
+        for name, m in report.characters.items():
+            lines.append(f"| {name} | {_fmt(m['precision'])} | {_fmt(m['recall'])} | {_fmt(m['f1'])} | "
+                         f"{_fmt(m['auroc'])} | {m['tokens']} |")
     cal = report.calibration
     lines += ["", "## Calibration (discriminator, test tokens)", "",
               "| probabilities | ECE | log-loss | Brier |", "|---|---|---|---|",

@@ -95,6 +95,29 @@ def test_eval_reports_positive_sources_and_calibration(trained, data, tmp_path):
     assert (tmp_path / "ev" / "reliability.png").stat().st_size > 5000
     saved = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert set(saved["per_positive_source"]["discriminator"]) == set(per) and "bins" not in saved["calibration"]
+    # character level: every method, same threshold as its token figure, on non-space characters only
+    n_chars = sum(sum(not c.isspace() for c in r.response) for r in read_rows(data) if r.split == "test")
+    assert set(report.characters) == set(report.overall) == set(saved["characters"])
+    for name, m in report.characters.items():
+        assert m["threshold"] == report.overall[name]["threshold"] and 0 < m["tokens"] <= n_chars
+    assert report.characters["all-relevant"]["recall"] == 1.0
+    assert "## Character level" in report.markdown
+
+
+def test_character_metrics_count_characters_not_tokens():
+    from discriminator.evaluate import SplitTokens, char_metrics
+
+    row = _auto(spans=[(5, 8)])  # "one, two, three": gold = "two"
+    offsets = [(0, 3), (3, 4), (5, 8), (8, 9), (10, 15)]  # one | , | two | , | three  (spaces uncovered)
+    scores = [np.array([0.1, 0.2, 0.9, 0.6, 0.3], dtype=np.float32)]
+    split = SplitTokens([row], [offsets], [np.array([0, 0, 1, 0, 0])])
+    m = char_metrics(split, scores, 0.5)
+    # 13 non-space characters: "two" (3) positive, ahead of the second comma (1 false positive)
+    assert (m["tokens"], m["positives"]) == (13, 3)
+    assert m["precision"] == pytest.approx(3 / 4) and m["recall"] == 1.0 and m["auroc"] == 1.0
+    # the first comma (one character) outscores "two": 3 of the 3 x 10 positive/negative pairs are misordered
+    chars_low = char_metrics(split, [np.array([0.1, 0.95, 0.9, 0.6, 0.3], dtype=np.float32)], 0.5)
+    assert chars_low["auroc"] == pytest.approx(1 - 3 / (3 * 10)) and chars_low["precision"] == pytest.approx(3 / 5)
 
 
 def test_scorer_applies_the_stored_temperature(trained):

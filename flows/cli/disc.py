@@ -191,6 +191,14 @@ def eval_cmd(
     for name, m in report.overall.items():
         table.add_row(name, *(f"{m[k]:.3f}" for k in ("precision", "recall", "f1", "auroc", "accuracy")))
     Console().print(table)
+    if report.characters:
+        n = next(iter(report.characters.values()))["tokens"]
+        chars = Table(title=f"character level: {n} non-space characters (comparable across tokenizers)")
+        for col in ("method", "precision", "recall", "F1", "AUROC"):
+            chars.add_column(col, justify="left" if col == "method" else "right")
+        for name, m in report.characters.items():
+            chars.add_row(name, *(f"{m[k]:.3f}" for k in ("precision", "recall", "f1", "auroc")))
+        Console().print(chars)
     sources = sorted({s for per in report.per_positive_source.values() for s in per})
     by = Table(title="F1 / AUROC by positive source")
     by.add_column("method")
