@@ -2,8 +2,8 @@
 
 On the data that ``benchmarks/real_text_goal.sh`` builds (``--data-dir``: ``train.parquet``,
 ``train-template-only.parquet``, ``eval-policy.parquet``, ``eval-template.parquet``), trains MiniLM with the goal
-script's recipe (600 steps, batch 16, max length 192) in four arms - case markers on (default), off, template
-pairs only, and 3x the steps - and evaluates each on the policy-response and template rows of the unseen items
+script's recipe (600 steps, batch 16, max length 192) in four arms - case markers on (as the goal script), off, template
+pairs only (markers on), and 3x the steps (markers on) - and evaluates each on the policy-response and template rows of the unseen items
 (token and character level, beside all-relevant and lexical overlap). Meant for a GPU (about 3 minutes on one
 H200 in bf16); on the 2-core CPU each arm takes about 30 minutes. Writes ``ablation.json`` to ``--out``.
 
@@ -28,9 +28,9 @@ from discriminator.config import EvalConfig, TrainConfig  # noqa: E402
 from discriminator.evaluate import evaluate  # noqa: E402
 from discriminator.train import train  # noqa: E402
 
-ARMS = {"case-markers": {}, "no-case-markers": {"case_markers": "off"},
-        "template-only": {"data": "train-template-only.parquet"},
-        "case-markers-1800-steps": {"max_steps": 1800, "eval_steps": 300}}
+ARMS = {"case-markers": {"case_markers": "auto"}, "no-case-markers": {"case_markers": "off"},
+        "template-only": {"data": "train-template-only.parquet", "case_markers": "auto"},
+        "case-markers-1800-steps": {"case_markers": "auto", "max_steps": 1800, "eval_steps": 300}}
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ set -euo pipefail
 RTT=${RTT:-.venv/bin/rtt}; PY=${PY:-.venv/bin/python}; R=${R:-runs/real}
 TRAIN_ITEMS=${TRAIN_ITEMS:-700}; TEST_ITEMS=${TEST_ITEMS:-140}; STEPS=${STEPS:-600}; K=${K:-1}; TOK=${TOK:-96}
 ABLATE=${ABLATE:-0}; BASELINES=${BASELINES:-all_relevant,lexical,cort}
+CASE=${CASE:-auto}   # case markers (discriminator/casing.py) for the main model; the trainer's default is off
 POLICY=(--positives-from smollm2 -k "$K" --max-new-tokens "$TOK")
 
 $PY benchmarks/real_text_items.py --out "$R/items" --train "$TRAIN_ITEMS" --test "$TEST_ITEMS"         # item-disjoint item files
@@ -42,12 +43,12 @@ train() {  # out data [extra...]; resumes an interrupted run, skips a finished o
   if ls -d "$out"/checkpoint-* >/dev/null 2>&1; then set -- "$@" --resume; fi
   $RTT disc train "${TRAIN[@]}" --data "$data" -o "$out" "$@"
 }
-train "$R/disc" "$R/train.parquet"
+train "$R/disc" "$R/train.parquet" --set case_markers="$CASE"
 $RTT disc eval -m "$R/disc/model" --data "$R/eval-policy.parquet" -o "$R/eval-policy" --baselines "$BASELINES"
 $RTT disc eval -m "$R/disc/model" --data "$R/eval-template.parquet" -o "$R/eval-template" --baselines all_relevant,lexical
 if [ "$ABLATE" = 1 ]; then
   train "$R/disc-no-case" "$R/train.parquet" --set case_markers=off
-  train "$R/disc-template-only" "$R/train-template-only.parquet"
+  train "$R/disc-template-only" "$R/train-template-only.parquet" --set case_markers="$CASE"
   for m in no-case template-only; do
     $RTT disc eval -m "$R/disc-$m/model" --data "$R/eval-policy.parquet" -o "$R/eval-policy-$m" --baselines all_relevant
   done

@@ -53,8 +53,9 @@ class TrainConfig(BaseModel):
     template: str = DEFAULT_TEMPLATE
     max_length: int = Field(512, ge=16)
     case_markers: Literal["auto", "on", "off"] = Field(
-        "auto", description="mark capitalised words / upper-case runs in the tokenizer so letter-case rubrics are "
-                            "visible (auto: only for a lowercasing tokenizer such as MiniLM)")
+        "off", description="mark capitalised words / upper-case runs in the tokenizer so letter-case rubrics are "
+                           "visible to an uncased backbone (auto: only for a lowercasing tokenizer such as MiniLM; "
+                           "on: always; off: never)")
     # optimisation (paper recipe: lr 9e-6, 1-2 epochs, batch 128-256, cosine, 3% warm-up)
     learning_rate: float = Field(9e-6, gt=0)
     num_train_epochs: float = Field(2.0, gt=0)
@@ -99,6 +100,12 @@ class TrainConfig(BaseModel):
     # distributed: the Prefect flow launches `accelerate launch` subprocesses when num_processes > 1
     num_processes: int = Field(1, ge=1, description="processes (GPUs) of a flow-launched run")
     accelerate_config: str | None = Field(None, description="accelerate config file (DeepSpeed / FSDP)")
+
+    @field_validator("case_markers", mode="before")
+    @classmethod
+    def _case_markers(cls, v: Any) -> Any:
+        """YAML reads a bare ``on`` / ``off`` as a boolean (``case_markers: off`` -> False): map it back."""
+        return {True: "on", False: "off"}.get(v, v) if isinstance(v, bool) else v
 
     @field_validator("template")
     @classmethod

@@ -101,7 +101,8 @@ def family_holdout(cfg: HoldoutConfig, progress: Callable[[str], None] | None = 
         base = TrainConfig.from_yaml(cfg.train_config, data=cfg.data)
     else:
         meta = read_meta(cfg.model)
-        base = TrainConfig(data=cfg.data, backbone=meta.backbone, template=meta.template, max_length=meta.max_length)
+        base = TrainConfig(data=cfg.data, backbone=meta.backbone, template=meta.template, max_length=meta.max_length,
+                           case_markers="on" if meta.case_markers else "off")
     rows = sample_items(load_rows(cfg.data, human_labels=cfg.human_labels), cfg.item_fraction, cfg.seed)
     rows = assign_splits(rows, base.val_fraction, base.test_fraction, base.seed)
     families = sorted({family_group(r.family, cfg.family_level) for r in rows})

@@ -32,10 +32,10 @@ import torch.nn.functional as F
 
 from discriminator.config import TrainConfig
 from discriminator.evaluate import TRAIN_ITEMS_FILE
+from discriminator.casing import has_case_markers
 from discriminator.data.schema import SpanRow
 from discriminator.features import IGNORE, DiscriminatorEncoder, Encoded
 from discriminator.metrics import best_f1_threshold, token_metrics
-from discriminator.casing import has_case_markers
 from discriminator.model import DiscriminatorMeta, load_backbone, model_max_length, save_discriminator
 from discriminator.splits import assign_splits, by_split, check_item_disjoint, load_rows_with_report, stats
 from rubrics.io import write_text

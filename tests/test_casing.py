@@ -72,7 +72,7 @@ def test_modes_on_tokenizers_that_cannot_or_need_not_carry_markers(tmp_path):
 
 
 def test_trained_discriminator_carries_markers_into_scoring_and_plain_hf_loading(tmp_path):
-    """Train a tiny uncased encoder with markers (auto), then: the saved tokenizer marks case, the metadata says
+    """Train a tiny uncased encoder with markers (case_markers: auto), then: the saved tokenizer marks case, the metadata says
     so, and plain AutoModelForTokenClassification + AutoTokenizer give RelevanceScorer's probabilities."""
     from tiny import CORPUS, tiny_token_classifier
 
@@ -88,7 +88,8 @@ def test_trained_discriminator_carries_markers_into_scoring_and_plain_hf_loading
     data = tmp_path / "rows.parquet"
     write_rows(data, assign_splits(toy_rows(40, seed=0), 0.25, 0.0, seed=0))
     torch.manual_seed(0)
-    res = train(TrainConfig(data=data, out=tmp_path / "run", backbone=str(backbone), max_steps=3, eval_steps=3,
+    res = train(TrainConfig(data=data, out=tmp_path / "run", backbone=str(backbone), case_markers="auto",
+                            max_steps=3, eval_steps=3,
                             per_device_train_batch_size=8, early_stopping_patience=None, max_length=128),
                 disable_tqdm=True)
     model_dir = tmp_path / "run" / "model"
@@ -111,3 +112,19 @@ def test_trained_discriminator_carries_markers_into_scoring_and_plain_hf_loading
     torch.testing.assert_close(ns["probs"].float(), want, atol=1e-5, rtol=1e-4)
     caps = RelevanceScorer.from_pretrained(out, device="cpu").score_tokens([("c", "SEA"), ("c", "sea")])
     assert len(caps[0]) == len(caps[1]) + 2  # "^ ^ sea": the upper-case run is seen by the scorer too
+
+
+@pytest.mark.parametrize("text,want", [("off", "off"), ("on", "on"), ("auto", "auto"), ("false", "off")])
+def test_case_markers_in_yaml_and_cli_overrides(text, want, tmp_path):
+    """YAML 1.1 reads a bare ``off`` as False: the config, the YAML file and ``--set`` all still mean 'off'."""
+    import yaml
+
+    from discriminator.config import TrainConfig
+
+    assert TrainConfig(data="rows.parquet").case_markers == "off"  # the default: opt-in (README, measured)
+    path = tmp_path / "c.yaml"
+    path.write_text(f"case_markers: {text}\n")
+    assert TrainConfig.from_yaml(path, data="rows.parquet").case_markers == want
+    assert TrainConfig(data="rows.parquet", case_markers=yaml.safe_load(text)).case_markers == want
+    with pytest.raises(ValueError, match="case_markers"):
+        TrainConfig(data="rows.parquet", case_markers="sometimes")
