@@ -3,14 +3,14 @@
 # MulDimIF items held out from training (item-disjoint), MiniLM trained on policy positives (+ template pairs of
 # the same training items), F1 / AUROC on policy-response rows of unseen items next to template rows and the
 # all-relevant / lexical / CoRT baselines. Resumable: every step reuses what an earlier run finished.
-# ABLATE=1 also trains the same recipe without case markers and on template pairs only (same steps), both
+# ABLATE=1 also trains the same recipe with case markers and on template pairs only (same steps), both
 # evaluated on the same policy rows. Figures: README, "Token-Level Relevance Discriminator".
 #   RTT=".venv/bin/rtt" PY=".venv/bin/python" TRAIN_ITEMS=700 TEST_ITEMS=140 STEPS=600 bash benchmarks/real_text_goal.sh
 set -euo pipefail
 RTT=${RTT:-.venv/bin/rtt}; PY=${PY:-.venv/bin/python}; R=${R:-runs/real}
 TRAIN_ITEMS=${TRAIN_ITEMS:-700}; TEST_ITEMS=${TEST_ITEMS:-140}; STEPS=${STEPS:-600}; K=${K:-1}; TOK=${TOK:-96}
 ABLATE=${ABLATE:-0}; BASELINES=${BASELINES:-all_relevant,lexical,cort}
-CASE=${CASE:-auto}   # case markers (discriminator/casing.py) for the main model; the trainer's default is off
+CASE=${CASE:-off}   # case markers (discriminator/casing.py) of the main model: off (the default) | auto | on
 POLICY=(--positives-from smollm2 -k "$K" --max-new-tokens "$TOK")
 
 $PY benchmarks/real_text_items.py --out "$R/items" --train "$TRAIN_ITEMS" --test "$TEST_ITEMS"         # item-disjoint item files
@@ -47,9 +47,9 @@ train "$R/disc" "$R/train.parquet" --set case_markers="$CASE"
 $RTT disc eval -m "$R/disc/model" --data "$R/eval-policy.parquet" -o "$R/eval-policy" --baselines "$BASELINES"
 $RTT disc eval -m "$R/disc/model" --data "$R/eval-template.parquet" -o "$R/eval-template" --baselines all_relevant,lexical
 if [ "$ABLATE" = 1 ]; then
-  train "$R/disc-no-case" "$R/train.parquet" --set case_markers=off
+  train "$R/disc-case" "$R/train.parquet" --set case_markers=auto
   train "$R/disc-template-only" "$R/train-template-only.parquet" --set case_markers="$CASE"
-  for m in no-case template-only; do
+  for m in case template-only; do
     $RTT disc eval -m "$R/disc-$m/model" --data "$R/eval-policy.parquet" -o "$R/eval-policy-$m" --baselines all_relevant
   done
 fi
