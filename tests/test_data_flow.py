@@ -41,7 +41,7 @@ def test_flow_with_a_real_server_rejects_garbage_and_completes(prefect_harness, 
     path, positives, items = small_items
     n_rubrics = sum(len(it.rubrics) for it in items)
     params = DataFlowParams(
-        inputs=[str(path)], out_dir=str(tmp_path / "out"), positives=str(positives),
+        inputs=[str(path)], out_dir=str(tmp_path / "real-server-out"), positives=str(positives),
         build={"mode": "both", "policy": "reject", "paper_jsonl": True},
         llm=openai_server.llm_config(max_tokens=16, max_concurrency=4, max_retries=0),
         concurrency_limit="rtt-test-llm-endpoint",
@@ -54,7 +54,7 @@ def test_flow_with_a_real_server_rejects_garbage_and_completes(prefect_harness, 
     program = [f for f in report.families if f.source == "program"]
     llm_fams = [f for f in report.families if f.source == "llm"]
     assert sum(f.accepted for f in program) >= n_rubrics - 1 and sum(f.rejected for f in llm_fams) == n_rubrics
-    rows = read_rows(tmp_path / "out" / "spans.parquet")
+    rows = read_rows(tmp_path / "real-server-out" / "spans.parquet")
     assert rows and {r.label_source for r in rows} == {"program"}
     assert len({(r.item_id, r.split) for r in rows}) == len({r.item_id for r in rows})  # one split per item
 
@@ -65,6 +65,8 @@ def test_flow_with_a_real_server_rejects_garbage_and_completes(prefect_harness, 
             key = artifact_key(params.out_dir)
             return await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key, f"{key}-report"])))
 
+    # the key comes from the folder name; "real-server-out" is this test's alone (other tests' "out" folders share
+    # "disc-data-out", and their tables would be read here)
     found = asyncio.run(artifacts())
     kinds = {a.type for a in found}
     assert {"table", "markdown"} <= kinds
@@ -72,9 +74,9 @@ def test_flow_with_a_real_server_rejects_garbage_and_completes(prefect_harness, 
     assert "coverage" in json.dumps(table.data)
 
     # resumable: a second run finds every item done and requests nothing from the endpoint
-    done_before = (tmp_path / "out" / "done.jsonl").read_text()
+    done_before = (tmp_path / "real-server-out" / "done.jsonl").read_text()
     again = asyncio.run(build_discriminator_data(params))
-    assert (tmp_path / "out" / "done.jsonl").read_text() == done_before
+    assert (tmp_path / "real-server-out" / "done.jsonl").read_text() == done_before
     assert again.pairs == report.pairs and not again.llm
 
 

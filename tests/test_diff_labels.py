@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from discriminator.data.diff_labels import (
@@ -28,6 +28,7 @@ def _covered(spans, i):
 
 @SETTINGS
 @given(TEXT, TEXT, st.sampled_from(["indel", "levenshtein", "difflib"]), st.integers(0, 4))
+@example(" b", " a b", "difflib", 0)  # an insertion at the start slid right: the leading text stays covered
 def test_opcodes_reproduce_both_texts(a, b, algorithm, min_equal):
     ops = char_opcodes(a, b, algorithm=algorithm, min_equal=min_equal)
     assert apply_opcodes(a, b, ops) == b

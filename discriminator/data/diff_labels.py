@@ -152,12 +152,15 @@ def _slide(a: str, b: str, ops: list[Opcode]) -> list[Opcode]:
         if best == 0:
             continue
         ops[k - 1] = (tag, i1 + best, i2 + best, j1 + best, j2 + best)
-        if prev:
-            ops[k - 2] = (prev[0], prev[1], prev[2] + best, prev[3], prev[4] + best)
         if nxt:
             ops[k] = (nxt[0], nxt[1] + best, nxt[2], nxt[3] + best, nxt[4])
         elif best < 0:  # text moved from before the edit to after it: a new trailing equal run
             ops.insert(k, ("equal", i2 + best, i2, j2 + best, j2))
+        if prev:
+            ops[k - 2] = (prev[0], prev[1], prev[2] + best, prev[3], prev[4] + best)
+        elif best > 0:  # text moved from after the edit to before it (an edit at the start): a new leading equal run
+            ops.insert(k - 1, ("equal", i1, i1 + best, j1, j1 + best))
+            k += 1
     return [op for op in ops if op[1] != op[2] or op[3] != op[4]]
 
 
