@@ -63,6 +63,18 @@ def tiny_policy_dir(tmp_path_factory) -> Path:
     return tiny_causal_lm(tmp_path_factory.mktemp("tiny-policy"))
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models gain nothing from threads; one thread avoids OpenMP spin-waits on a busy 2-core box.
+    Modules opt in with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="session")
 def tiny_bert_dir(tmp_path_factory) -> Path:
     from tiny import tiny_token_classifier

@@ -23,12 +23,7 @@ from discriminator.splits import assign_splits
 from discriminator.synthetic import toy_rows
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _with_positive_source(rows: list[SpanRow]) -> list[SpanRow]:

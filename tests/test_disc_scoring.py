@@ -34,12 +34,7 @@ def _one_by_one(scorer: RelevanceScorer, criteria: str, response: str) -> np.nda
     return torch.sigmoid(logits[0, start : start + len(ids[0]), 0]).numpy()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -16,13 +16,7 @@ from discriminator.synthetic import toy_rows
 from discriminator.train import MaskedBCELoss, compute_metrics
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads; one thread avoids OpenMP spin-waits on a busy 2-core box."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
