@@ -108,9 +108,7 @@ def char_metrics(split: SplitTokens, scores: list[np.ndarray], thr: float) -> di
     ss, ys = [], []
     for r, offs, sc in zip(split.rows, split.offsets, scores):
         chars = tokens_to_chars(offs, sc, len(r.response))
-        gold = np.zeros(len(r.response), dtype=np.int64)
-        for a, b in r.char_spans:
-            gold[a:b] = 1
+        gold = np.asarray(r.char_labels, dtype=np.int64)
         keep = ~np.isnan(chars) & np.array([not c.isspace() for c in r.response], dtype=bool)
         ss.append(chars[keep])
         ys.append(gold[keep])

@@ -328,8 +328,9 @@ def _capital_frequency(item, rubric, text):
     return ctx.pick([ctx.smallest(fewer, len(upper)), ctx.smallest(more, len(lower))])
 
 
-@register("ifeval", "combination:repeat_prompt")
-def _repeat_prompt(item, rubric, text):
+@register("ifeval", "combination:repeat_prompt", "startend:constrained_start")
+def _first_word(item, rubric, text):
+    """Both rules check how the response starts: dropping its first word breaks either."""
     ctx = EditContext(item, rubric, text)
     first = re.search(r"\S+\s*", text)
     return ctx.pick([P.delete([first.span()]) if first else None])
@@ -376,13 +377,6 @@ def _constrained(item, rubric, text):
     ctx = EditContext(item, rubric, text)
     occ = _occurrences(text, r"My answer is (?:yes|no|maybe)\.", 0)
     return ctx.pick([P.delete([(e - 1, e) for _, e in occ]) if occ else None])
-
-
-@register("ifeval", "startend:constrained_start")
-def _constrained_start(item, rubric, text):
-    ctx = EditContext(item, rubric, text)
-    first = re.search(r"\S+\s*", text)
-    return ctx.pick([P.delete([first.span()]) if first else None])
 
 
 @register("ifeval", "language:response_language")

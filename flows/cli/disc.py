@@ -185,20 +185,21 @@ def eval_cmd(
         _fail(str(exc).splitlines()[0])
     from rich.table import Table
 
-    table = Table(title=f"test split: {report.counts['test_rows']} rows, {report.counts['test_tokens']} tokens")
-    for col in ("method", "precision", "recall", "F1", "AUROC", "accuracy"):
-        table.add_column(col, justify="left" if col == "method" else "right")
-    for name, m in report.overall.items():
-        table.add_row(name, *(f"{m[k]:.3f}" for k in ("precision", "recall", "f1", "auroc", "accuracy")))
-    Console().print(table)
+    def metric_table(title: str, per_method: dict, keys: tuple[str, ...]) -> Table:
+        table = Table(title=title)
+        table.add_column("method")
+        for k in keys:
+            table.add_column({"f1": "F1", "auroc": "AUROC"}.get(k, k), justify="right")
+        for name, m in per_method.items():
+            table.add_row(name, *(f"{m[k]:.3f}" for k in keys))
+        return table
+
+    Console().print(metric_table(f"test split: {report.counts['test_rows']} rows, {report.counts['test_tokens']} "
+                                 "tokens", report.overall, ("precision", "recall", "f1", "auroc", "accuracy")))
     if report.characters:
         n = next(iter(report.characters.values()))["tokens"]
-        chars = Table(title=f"character level: {n} non-space characters (comparable across tokenizers)")
-        for col in ("method", "precision", "recall", "F1", "AUROC"):
-            chars.add_column(col, justify="left" if col == "method" else "right")
-        for name, m in report.characters.items():
-            chars.add_row(name, *(f"{m[k]:.3f}" for k in ("precision", "recall", "f1", "auroc")))
-        Console().print(chars)
+        Console().print(metric_table(f"character level: {n} non-space characters (comparable across tokenizers)",
+                                     report.characters, ("precision", "recall", "f1", "auroc")))
     sources = sorted({s for per in report.per_positive_source.values() for s in per})
     by = Table(title="F1 / AUROC by positive source")
     by.add_column("method")

@@ -129,9 +129,7 @@ def pull(
         with console.status(f"exporting {project!r} from {settings.url}"):
             result = pull_reviews(connect(settings), settings, project, out, base,
                                   "skip" if skip_invalid else "error", human_labels)
-    except ReviewError as exc:
-        _fail(f"{exc} ({out} unchanged)")
-    except (RecordError, ValidationError, OSError, ValueError) as exc:
+    except (ReviewError, RecordError, ValidationError, OSError, ValueError) as exc:
         _fail(f"{exc} ({out} unchanged)")
     s = result.stats
     console.print(
