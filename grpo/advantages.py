@@ -21,6 +21,32 @@ Formulas (``docs: shared/design/rtt-algorithm.md``):
   group's responses.
 * joint: ``add`` = ``alpha A_resp + beta A_tok``; ``mix`` = ``(1 - beta) A_resp + beta A_tok``.
 
+Token credit (``token_credit``; every variant is 0 where ``beta = 0``, so ``beta = 0`` is plain GRPO):
+
+* ``paper`` - the two normalisations above on ``x = s w``. ``s`` is *not* centred across the group, and a
+  z-scored sparse row gives its ``m`` relevant tokens of ``T`` about ``sqrt((T - m) / m)`` (6.9 for one token
+  in 48): a rubric every response of the group passes still pushes its tokens, at a size above any response
+  advantage. Kept as the faithful reproduction.
+* ``centred`` - contrastive and bounded: ``c[g,k] = s[g,k] - mean_{g' in group} s[g',k]`` (optionally divided
+  by the unbiased group std, ``centred_scale = "std"``, as GDPO scales each reward), then
+  ``A_tok[g,t] = sum_k a_k c[g,k] w[g,k,t] / sum_k a_k`` with the relevance ``w`` in [0, 1] used as it is (no
+  z-scoring). A rubric that all responses of a group pass or all fail gives exactly 0; ``|A_tok| <= max |c|``
+  (2 (G-1)/G unscaled), so the token term cannot outgrow the response term.
+* ``group_softmax`` - the RTT authors' second mode: the rubric advantage ``c[g,k] = (s - mean_group s) /
+  (std_group s + eps)`` (unbiased std) spread over tokens with importances ``q[g,k,t] = softmax_k w[g,k,t]``
+  (over the used rubric slots): ``A_tok[g,t] = sum_k q[g,k,t] c[g,k]``. With one rubric ``q = 1`` and the
+  term is that rubric's group advantage on every token.
+* ``weights`` - the CoRT form, multiplicative: ``A[g,t] = A_resp[g] (alpha + beta (omega[g,t] - 1))`` with
+  ``omega >= 0`` of mean 1 over the response. ``omega`` comes from ``rbar[g,t]``, the relevance averaged over
+  the rubrics whose verdict agrees with the sign of ``A_resp[g]`` (passed rubrics when the response is above its
+  group, failed ones when below): ``u = min(rbar / mean_t rbar, cap)``, ``omega = u + 1 - mean_t u``, so
+  ``0 <= omega <= cap + 1``. An equal group (``A_resp = 0``) gives no credit; a response without relevant
+  tokens gets ``omega = 1``. Reported ``A_tok = A_resp (omega - 1)``; only ``combine = "add"``.
+
+Response advantage ``gdpo`` (:func:`gdpo_advantages`, a response-level baseline with no token term): each
+rubric's verdicts z-scored within the group, summed over rubrics (weights ``a_k``), then z-scored over the batch
+- GDPO's "normalise, then sum" applied to rubrics.
+
 Masking: every mask is applied with ``torch.where`` / ``masked_fill`` (never by multiplying with 0/1), so NaN or
 inf in a masked position (a padded token, an unused rubric slot, an unscorable response) cannot leak into the
 statistics or the output. Float outputs follow the dtype of the inputs (float64 in, float64 out).
@@ -41,6 +67,8 @@ RewardKind = Literal["aon", "csr", "weighted", "healthbench"]
 WEIGHTED_KINDS = ("weighted", "healthbench")  # rewards that read rubric weights (and weight the token term by |w|)
 TokenNorm = Literal["intra", "inter", "none"]
 Combine = Literal["add", "mix"]
+TokenCredit = Literal["paper", "centred", "group_softmax", "weights"]
+CentredScale = Literal["none", "std"]
 ScaleRewards = Literal["group", "batch", "none"]
 #: ``reduce(tensor, op)`` with ``op`` in ``{"sum", "max"}``: sums (or maxes) per-group statistics across
 #: processes. The identity on one process; an all-gather + sum / max under accelerate (the trainer).
@@ -293,6 +321,116 @@ def public_reshape_token_advantages(
     return _masked(z.mean(1).reshape(b, t), response_mask.bool())
 
 
+def rubric_group_advantages(
+    verdicts: Tensor,
+    rubric_mask: Tensor,
+    group_ids: Tensor,
+    *,
+    scale: CentredScale = "none",
+    eps: float = 1e-6,
+    num_groups: int | None = None,
+    group_reduce: GroupReduce | None = None,
+    dtype: torch.dtype | None = None,
+) -> Tensor:
+    """``(B, R)`` verdicts centred within their group, per rubric slot: ``c = s - mean_group s`` over the
+    group's responses that use slot ``k`` (``s = +-1``); ``scale = "std"`` divides by the unbiased group std
+    ``+ eps``. A slot that every response of the group passes (or fails) gets exactly 0; unused slots 0.
+    ``group_reduce`` makes the group statistics global across processes (as in :func:`inter_token_advantages`)."""
+    reduce = group_reduce or _identity_reduce
+    dtype = _float_dtype(verdicts, dtype=dtype)
+    idx, ng = group_index(group_ids, num_groups)
+    use = rubric_mask.bool()
+    zero = torch.zeros((), dtype=dtype, device=verdicts.device)
+    s = torch.where(use, verdicts.to(dtype).sign(), zero)
+    cnt = reduce(_segment_sum(use.to(dtype), idx, ng), "sum")  # (G, R)
+    mean = reduce(_segment_sum(s, idx, ng), "sum") / cnt.clamp(min=1)
+    c = torch.where(use, s - mean[idx], zero)  # sums of +-1 are exact: an all-equal group gives exactly 0
+    if scale == "none":
+        return c
+    if scale != "std":
+        raise ValueError(f"unknown centred_scale {scale!r}; expected 'none' or 'std'")
+    var = reduce(_segment_sum(c**2, idx, ng), "sum") / (cnt - 1).clamp(min=1)
+    return torch.where(use, c / (var.sqrt()[idx] + eps), zero)
+
+
+def centred_token_advantages(c: Tensor, relevance: Tensor, response_mask: Tensor, coef: Tensor) -> Tensor:
+    """``A_tok[g,t] = sum_k a_k c[g,k] w[g,k,t] / sum_k a_k`` (``c`` from :func:`rubric_group_advantages`,
+    ``(B, R)``; ``relevance`` ``(B, R, T)`` in [0, 1], used as it is; ``coef`` ``(B, R)``, 0 on unused slots).
+    ``|A_tok| <= max |c|``; masked tokens and unused slots give exactly 0 (NaN there never leaks)."""
+    keep = response_mask.bool().unsqueeze(1) & (coef != 0).unsqueeze(-1)
+    x = _masked(c.to(relevance.dtype).unsqueeze(-1) * relevance, keep)
+    return _masked(_rubric_mean(x, coef.to(relevance.dtype)), response_mask.bool())
+
+
+def group_softmax_token_advantages(c: Tensor, relevance: Tensor, response_mask: Tensor, rubric_mask: Tensor) -> Tensor:
+    """The authors' ``group_adv-token_softmax-rubrics-sum`` mode: ``A_tok[g,t] = sum_k softmax_k(w[g,:,t])[k]
+    c[g,k]`` with ``c`` the std-scaled group advantage of each rubric (``(B, R)``) and the softmax over the used
+    rubric slots only. ``(B, T)``, exactly 0 on masked tokens and for rows without a rubric."""
+    use = rubric_mask.bool().unsqueeze(-1).expand_as(relevance)
+    logits = torch.where(use, torch.nan_to_num(relevance, nan=0.0, posinf=0.0, neginf=0.0),
+                         relevance.new_full((), float("-inf")))
+    q = torch.softmax(logits, dim=1)
+    q = _masked(torch.nan_to_num(q, nan=0.0), use)  # a row without any used slot: softmax of all -inf
+    tok = (q * c.to(relevance.dtype).unsqueeze(-1)).sum(1)
+    return _masked(tok, response_mask.bool())
+
+
+def credit_weights(
+    verdicts: Tensor,
+    relevance: Tensor,
+    response_mask: Tensor,
+    rubric_mask: Tensor,
+    coef: Tensor,
+    resp_adv: Tensor,
+    *,
+    cap: float = 4.0,
+) -> Tensor:
+    """``(B, T)`` CoRT-style token weights ``omega >= 0``, mean exactly 1 over each response's tokens (0 on
+    padding). ``rbar`` = relevance averaged (weights ``coef``) over the rubrics whose verdict agrees with the sign
+    of ``resp_adv`` (``(B,)``); ``u = min(rbar / mean_t rbar, cap)``; ``omega = u + 1 - mean_t u`` (so
+    ``omega <= cap + 1``). A response with no agreeing rubric, no relevant token or ``resp_adv = 0`` gets 1."""
+    dtype = relevance.dtype
+    m = response_mask.bool()
+    zero = torch.zeros((), dtype=dtype, device=relevance.device)
+    sign = torch.sign(resp_adv.to(dtype)).unsqueeze(-1)  # (B, 1)
+    agree = rubric_mask.bool() & (torch.sign(verdicts.to(dtype)) == sign) & (sign != 0)
+    a = torch.where(agree, coef.to(dtype), zero)
+    keep = m.unsqueeze(1) & agree.unsqueeze(-1)
+    rel = _masked(torch.nan_to_num(relevance, nan=0.0, posinf=0.0, neginf=0.0).clamp(0, 1), keep)
+    rbar = _rubric_mean(rel, a)  # (B, T), 0 where no agreeing rubric
+    n = m.sum(-1, keepdim=True).to(dtype).clamp(min=1)
+    mu = _masked(rbar, m).sum(-1, keepdim=True) / n
+    has = mu > 0
+    u = _masked(torch.where(has, rbar / torch.where(has, mu, torch.ones_like(mu)), zero).clamp(max=cap), m)
+    omega = u + 1 - u.sum(-1, keepdim=True) / n
+    omega = torch.where(has, omega, torch.ones_like(omega))
+    return _masked(omega, m)
+
+
+def gdpo_advantages(
+    verdicts: Tensor,
+    rubric_mask: Tensor,
+    group_ids: Tensor,
+    coef: Tensor | None = None,
+    *,
+    eps: float = 1e-6,
+    num_groups: int | None = None,
+) -> Tensor:
+    """``(B,)`` GDPO response advantage: per rubric the std-scaled group advantage (:func:`rubric_group_advantages`),
+    summed over rubrics with ``coef`` (``(B, R)``, default 1 per used slot), then centred and divided by the
+    unbiased std over the batch (``+ eps``); a batch of fewer than two rows gets 0. Pass the *global* batch
+    (the trainer gathers the verdicts of every process first)."""
+    dtype = _float_dtype(coef, verdicts)
+    c = rubric_group_advantages(verdicts, rubric_mask, group_ids, scale="std", eps=eps, num_groups=num_groups,
+                                dtype=dtype)
+    if coef is None:
+        coef = rubric_coefficients(rubric_mask, None, dtype)
+    summed = torch.where(rubric_mask.bool(), c * coef.to(dtype), torch.zeros((), dtype=dtype, device=c.device)).sum(-1)
+    if summed.numel() < 2:
+        return torch.zeros_like(summed)
+    return (summed - summed.mean()) / (summed.std(unbiased=True) + eps)
+
+
 def combine_advantages(resp_adv: Tensor, tok_adv: Tensor, *, alpha: float, beta: float, combine: Combine) -> Tensor:
     """``add``: ``alpha A_resp + beta A_tok``; ``mix``: ``(1 - beta) A_resp + beta A_tok``."""
     if combine == "add":
@@ -302,6 +440,61 @@ def combine_advantages(resp_adv: Tensor, tok_adv: Tensor, *, alpha: float, beta:
     else:
         raise ValueError(f"unknown combine {combine!r}; expected 'add' or 'mix'")
     return a * resp_adv.unsqueeze(-1) + beta * tok_adv
+
+
+def token_advantages(
+    token_credit: TokenCredit,
+    verdicts: Tensor,
+    relevance: Tensor,
+    response_mask: Tensor,
+    rubric_mask: Tensor,
+    coef: Tensor,
+    group_ids: Tensor,
+    resp_adv: Tensor,
+    *,
+    token_norm: TokenNorm = "intra",
+    centred_scale: CentredScale = "none",
+    weight_cap: float = 4.0,
+    eps: float = 1e-6,
+    num_groups: int | None = None,
+    group_reduce: GroupReduce | None = None,
+    compat_public_reshape: bool = False,
+) -> Tensor:
+    """``(B, T)`` token term of the chosen ``token_credit`` (module doc), to be combined with ``resp_adv`` by
+    :func:`combine_advantages`. ``coef`` from :func:`rubric_coefficients`; ``group_ids`` / ``num_groups`` /
+    ``group_reduce`` as in :func:`inter_token_advantages` (global ids when statistics span processes)."""
+    response_mask = response_mask.bool()
+    rubric_mask = rubric_mask.bool()
+    if token_credit == "paper":
+        if token_norm == "none":
+            return torch.zeros_like(relevance[:, 0])
+        # the compat path reads rows under another response's mask (the defect), so it gets the unmasked rows
+        x = token_rewards(verdicts, relevance, rubric_mask, None if compat_public_reshape else response_mask)
+        if compat_public_reshape:
+            sizes = torch.unique_consecutive(group_ids, return_counts=True)[1]
+            if sizes.numel() and not bool((sizes == sizes[0]).all()):
+                raise ValueError("compat_public_reshape needs contiguous groups of equal size")
+            gsize = int(sizes[0]) if sizes.numel() else 1
+            return public_reshape_token_advantages(x, response_mask, gsize, token_norm, eps)
+        if token_norm == "intra":
+            return intra_token_advantages(x, response_mask, rubric_mask, coef, eps)
+        if token_norm == "inter":
+            return inter_token_advantages(x, response_mask, rubric_mask, coef, group_ids, eps, num_groups=num_groups,
+                                          group_reduce=group_reduce)
+        raise ValueError(f"unknown token_norm {token_norm!r}; expected 'intra', 'inter' or 'none'")
+    if compat_public_reshape:
+        raise ValueError(f"compat_public_reshape applies to token_credit 'paper' only, not {token_credit!r}")
+    if token_credit in ("centred", "group_softmax"):
+        scale = centred_scale if token_credit == "centred" else "std"
+        c = rubric_group_advantages(verdicts, rubric_mask, group_ids, scale=scale, eps=eps, num_groups=num_groups,
+                                    group_reduce=group_reduce, dtype=relevance.dtype)
+        if token_credit == "centred":
+            return centred_token_advantages(c, relevance, response_mask, coef)
+        return group_softmax_token_advantages(c, relevance, response_mask, rubric_mask)
+    if token_credit == "weights":
+        omega = credit_weights(verdicts, relevance, response_mask, rubric_mask, coef, resp_adv, cap=weight_cap)
+        return _masked(resp_adv.to(relevance.dtype).unsqueeze(-1) * (omega - 1), response_mask)
+    raise ValueError(f"unknown token_credit {token_credit!r}; expected 'paper', 'centred', 'group_softmax' or 'weights'")
 
 
 # ----------------------------------------------------------------------------------------------- entry point
@@ -320,6 +513,10 @@ def rtt_advantages(
     alpha: float = 1.0,
     beta: float = 0.5,
     token_norm: TokenNorm = "intra",
+    token_credit: TokenCredit = "paper",
+    centred_scale: CentredScale = "none",
+    weight_cap: float = 4.0,
+    response_advantage: Literal["design", "gdpo"] = "design",
     combine: Combine = "add",
     scale_rewards: ScaleRewards = "group",
     eps: float = 1e-6,
@@ -339,7 +536,9 @@ def rtt_advantages(
             term's rubric mean is weighted by ``|w_k|`` too).
         rewards: ``(B,)`` response rewards computed elsewhere (e.g. TRL reward functions); overrides ``reward``.
         alpha, beta, combine: the joint advantage (``beta = 0`` is plain GRPO).
-        token_norm: ``intra`` (paper), ``inter`` (baseline) or ``none``.
+        token_norm: ``intra`` (paper), ``inter`` (baseline) or ``none`` (no token term, any credit).
+        token_credit, centred_scale, weight_cap: the token term (module doc); ``weights`` needs ``combine="add"``.
+        response_advantage: ``design`` (GRPO on ``rewards``) or ``gdpo`` (:func:`gdpo_advantages`).
         scale_rewards: ``group`` / ``batch`` / ``none`` as in TRL.
         eps: added to every std.
         num_groups, group_reduce: for statistics spanning processes (see :func:`inter_token_advantages`).
@@ -353,6 +552,8 @@ def rtt_advantages(
             f"shape mismatch: verdicts {tuple(verdicts.shape)}, relevance {tuple(relevance.shape)}, "
             f"response_mask {tuple(response_mask.shape)}; expected (B,R), (B,R,T), (B,T)"
         )
+    if token_credit == "weights" and combine != "add":
+        raise ValueError("token_credit 'weights' multiplies the response advantage: it needs combine='add'")
     if not relevance.dtype.is_floating_point:
         relevance = relevance.to(torch.get_default_dtype())
     dtype = relevance.dtype
@@ -363,27 +564,21 @@ def rtt_advantages(
     if rewards is None:
         rewards = response_rewards(verdicts, rubric_mask, rubric_weights, reward, dtype=dtype)
     rewards = rewards.to(dtype)
-    resp_adv = group_advantages(rewards, group_ids, scale_rewards=scale_rewards, eps=eps, num_groups=num_groups)
-
     coef = rubric_coefficients(rubric_mask, rubric_weights if reward in WEIGHTED_KINDS else None, dtype)
+    if response_advantage == "gdpo":
+        resp_adv = gdpo_advantages(verdicts, rubric_mask, group_ids, coef, eps=eps, num_groups=num_groups)
+    elif response_advantage == "design":
+        resp_adv = group_advantages(rewards, group_ids, scale_rewards=scale_rewards, eps=eps, num_groups=num_groups)
+    else:
+        raise ValueError(f"unknown response_advantage {response_advantage!r}; expected 'design' or 'gdpo'")
+
     if token_norm == "none" or beta == 0.0:
         tok_adv = torch.zeros_like(relevance[:, 0])
     else:
-        # the compat path reads rows under another response's mask (the defect), so it gets the unmasked rows
-        x = token_rewards(verdicts, relevance, rubric_mask, None if compat_public_reshape else response_mask)
-        if compat_public_reshape:
-            sizes = torch.unique_consecutive(group_ids, return_counts=True)[1]
-            if sizes.numel() and not bool((sizes == sizes[0]).all()):
-                raise ValueError("compat_public_reshape needs contiguous groups of equal size")
-            gsize = int(sizes[0]) if sizes.numel() else 1
-            tok_adv = public_reshape_token_advantages(x, response_mask, gsize, token_norm, eps)
-        elif token_norm == "intra":
-            tok_adv = intra_token_advantages(x, response_mask, rubric_mask, coef, eps)
-        elif token_norm == "inter":
-            tok_adv = inter_token_advantages(
-                x, response_mask, rubric_mask, coef, group_ids, eps, num_groups=num_groups, group_reduce=group_reduce
-            )
-        else:
-            raise ValueError(f"unknown token_norm {token_norm!r}; expected 'intra', 'inter' or 'none'")
+        tok_adv = token_advantages(
+            token_credit, verdicts, relevance, response_mask, rubric_mask, coef, group_ids, resp_adv,
+            token_norm=token_norm, centred_scale=centred_scale, weight_cap=weight_cap, eps=eps, num_groups=num_groups,
+            group_reduce=group_reduce, compat_public_reshape=compat_public_reshape,
+        )
     adv = combine_advantages(resp_adv, tok_adv, alpha=alpha, beta=beta, combine=combine)
     return RTTAdvantages(rewards, resp_adv, tok_adv, adv)

@@ -83,7 +83,19 @@ class RTTSection(_Section):
     eps: float = Field(1e-6, gt=0)
     #: ``design``: the response advantage of the design page (unbiased group std + ``eps``, global batch);
     #: ``trl``: TRL's own (its nanstd + 1e-4), so ``beta: 0`` is bit-for-bit TRL GRPO.
-    response_advantage: Literal["design", "trl"] = "design"
+    response_advantage: Literal["design", "trl", "gdpo"] = Field(
+        "design", description="Response advantage: 'design' (GRPO, unbiased group std), 'trl' (TRL's own) or 'gdpo' "
+        "(each rubric z-scored within its group, summed, z-scored over the batch).")
+    token_credit: Literal["paper", "centred", "group_softmax", "weights"] = Field(
+        "paper", description="Token term: 'paper' (z-scored s*w per response), 'centred' (verdicts centred within "
+        "the group, bounded), 'group_softmax' (the authors' second mode) or 'weights' (mean-1 token weights "
+        "multiplying the response advantage).")
+    centred_scale: Literal["none", "std"] = Field(
+        "none", description="'centred' credit: verdicts minus the group mean ('none') or also divided by the group std.")
+    weight_cap: float = Field(4.0, ge=1.0, description="'weights' credit: cap of a token's relevance over its mean.")
+    relevance: Literal["discriminator", "rules", "rules+discriminator"] = Field(
+        "discriminator", description="Relevance source: the discriminator, exact rule spans only, or rule spans where "
+        "the rule has them and the discriminator for the rest.")
     #: discriminator folder (``rtt disc train`` output); required when the token term is on.
     discriminator: str | None = None
     relevance_reduce: Literal["max", "mean"] = "max"
@@ -96,8 +108,11 @@ class RTTSection(_Section):
 
     @model_validator(mode="after")
     def _needs_disc(self) -> "RTTSection":
-        if self.token_term_on and not self.discriminator:
-            raise ValueError("rtt.discriminator is required when rtt.beta > 0 and rtt.token_norm != 'none'")
+        if self.token_term_on and self.relevance != "rules" and not self.discriminator:
+            raise ValueError("rtt.discriminator is required when rtt.beta > 0 and rtt.token_norm != 'none' "
+                             "(unless rtt.relevance is 'rules')")
+        if self.token_credit == "weights" and self.combine != "add":
+            raise ValueError("rtt.token_credit 'weights' multiplies the response advantage: it needs rtt.combine 'add'")
         return self
 
     @property
@@ -269,6 +284,10 @@ RTT_FIELD_MAP = {
     "heatmap_every": "heatmap_every",
     "heatmap_count": "heatmap_count",
     "compat_public_reshape": "rtt_compat_public_reshape",
+    "token_credit": "rtt_token_credit",
+    "centred_scale": "rtt_centred_scale",
+    "weight_cap": "rtt_weight_cap",
+    "relevance": "rtt_relevance",
 }
 
 

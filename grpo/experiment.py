@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from grpo.experiment_config import ArmSpec, ExperimentConfig
-from grpo.experiment_relevance import chars_onto_policy_tokens, oracle_chars, shuffle_relevance
+from grpo.experiment_relevance import chars_onto_policy_tokens, shuffle_relevance
 from grpo.experiment_task import build_task
 from grpo.trainer import RTTGRPOConfig, RTTGRPOTrainer
 from rubrics.io import write_text
@@ -52,7 +52,7 @@ class ArmTrainer(RTTGRPOTrainer):
         self.cort = cort
         self.seen: list[list[str]] = []
         self._shuffle = torch.Generator().manual_seed(10_007 * shuffle_seed + 17)
-        if arm.relevance in ("oracle", "cort") and kwargs.get("scorer") is None:
+        if arm.relevance in ("oracle", "oracle-shuffled", "cort") and kwargs.get("scorer") is None:
             kwargs["scorer"] = _NoScorer()
         super().__init__(*args, **kwargs)
         with torch.no_grad():  # a checksum of the starting weights: equal across arms of a seed
@@ -78,22 +78,14 @@ class ArmTrainer(RTTGRPOTrainer):
             rel = super().relevance(v, completion_ids, completion_mask)
             return shuffle_relevance(rel.cpu(), completion_mask.cpu(), self._shuffle).to(completion_ids.device)
         b, t = completion_ids.shape
-        use = v.arrays.use
-        rel = torch.zeros(b, use.shape[1], t, dtype=torch.float32)
+        rel = torch.zeros(b, v.arrays.use.shape[1], t, dtype=torch.float32)
         lengths = completion_mask.sum(-1).tolist()
         ids_cpu = completion_ids.cpu()
-        pairs = [(i, k) for i, item in enumerate(v.items) for k in range(len(item.rubrics))
-                 if use[i, k] and int(lengths[i]) > 0]
-        if src == "oracle":
-            for i, k in pairs:
-                item, text = v.items[i], v.texts[i]
-                held = bool(v.arrays.s[i, k] > 0) != bool(v.arrays.weights[i, k] < 0)  # s is flipped for pitfalls
-                chars = oracle_chars(item.rubrics[k], text, held, item.instruction)
-                if chars is None:
-                    continue
-                n = int(lengths[i])
-                sc = chars_onto_policy_tokens(chars, self._tokenizer, ids_cpu[i, :n].tolist(), text)
-                rel[i, k, : min(n, t)] = sc[: min(n, t)]
+        pairs = self._relevance_pairs(v, completion_mask)
+        if src in ("oracle", "oracle-shuffled"):
+            self.rule_relevance(v, ids_cpu, lengths, pairs, rel, exact_only=False)
+            if src == "oracle-shuffled":
+                rel = shuffle_relevance(rel, completion_mask.cpu(), self._shuffle)
         elif src == "cort":
             if pairs:
                 scores = self.cort.char_scores([v.items[i].rubrics[k].text for i, k in pairs],
@@ -105,6 +97,7 @@ class ArmTrainer(RTTGRPOTrainer):
                     rel[i, k, : min(n, t)] = sc[: min(n, t)]
         else:
             raise ValueError(f"arm {self.arm.name!r}: relevance {src!r} with a token term")
+        self.relevance_sources = {p: src for p in pairs}
         return rel.to(completion_ids.device)
 
 
@@ -135,7 +128,8 @@ def grpo_args(cfg: ExperimentConfig, arm: ArmSpec, seed: int, output_dir: str | 
         "model_init_kwargs": {"dtype": cfg.dtype}, "disable_tqdm": True,
         **cfg.grpo,
         "rtt_beta": arm.beta, "rtt_alpha": arm.alpha, "rtt_reward": arm.reward, "rtt_token_norm": arm.token_norm,
-        "rtt_combine": arm.combine,
+        "rtt_combine": arm.combine, "rtt_token_credit": arm.token_credit, "rtt_centred_scale": arm.centred_scale,
+        "rtt_response_advantage": arm.response_advantage,
         "discriminator_path": cfg.discriminator if arm.needs_discriminator else None,
     }
     return RTTGRPOConfig(**kw)

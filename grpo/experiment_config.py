@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from grpo.experiment_task import TaskConfig
 
-Relevance = Literal["none", "discriminator", "oracle", "shuffled", "cort"]
+Relevance = Literal["none", "discriminator", "oracle", "shuffled", "oracle-shuffled", "cort"]
 
 
 class ArmSpec(BaseModel):
@@ -30,8 +30,15 @@ class ArmSpec(BaseModel):
     alpha: float = Field(1.0, description="Response-advantage weight.")
     token_norm: Literal["intra", "inter"] = Field("intra", description="Token normalisation.")
     combine: Literal["add", "mix"] = Field("add", description="How the two advantages combine.")
+    token_credit: Literal["paper", "centred", "group_softmax", "weights"] = Field(
+        "paper", description="Token term: paper (z-scored), centred (group-centred, bounded), group_softmax (the "
+        "authors' second mode), weights (mean-1 token weights on the response advantage).")
+    centred_scale: Literal["none", "std"] = Field("none", description="centred credit: also divide by the group std.")
+    response_advantage: Literal["design", "gdpo"] = Field(
+        "design", description="Response advantage: design (GRPO on the reward) or gdpo (per-rubric normalise-then-sum).")
     relevance: Relevance = Field(
-        "none", description="Relevance source: none, discriminator, oracle, shuffled (permuted discriminator), cort."
+        "none", description="Relevance source: none, discriminator, oracle (rule spans), shuffled (permuted "
+        "discriminator), oracle-shuffled (permuted oracle), cort."
     )
 
     @model_validator(mode="after")
@@ -40,6 +47,8 @@ class ArmSpec(BaseModel):
             raise ValueError(f"arm {self.name!r}: beta > 0 needs a relevance source")
         if self.beta == 0 and self.relevance != "none":
             raise ValueError(f"arm {self.name!r}: relevance {self.relevance!r} is unused with beta 0 (set relevance: none)")
+        if self.token_credit == "weights" and self.combine != "add":
+            raise ValueError(f"arm {self.name!r}: token_credit 'weights' needs combine 'add'")
         return self
 
     @property

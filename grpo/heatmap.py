@@ -20,7 +20,8 @@ from rubrics.io import write_text
 class HeatmapRubric:
     text: str
     verdict: int  # +1 passed, -1 failed, 0 undecided
-    method: str = ""
+    method: str = ""  # how the verdict was reached: rule / judge
+    relevance_source: str = ""  # where the relevance came from: rules / discriminator / oracle / ...
 
 
 @dataclass
@@ -80,9 +81,10 @@ def render_heatmap(responses: Sequence[HeatmapResponse], *, title: str = "RTT to
             cls, mark = {1: ("ok", "✓"), -1: ("bad", "✗")}.get(rub.verdict, ("und", "?"))
             mass = sum(r.relevance[k]) if k < len(r.relevance) else 0.0
             method = f" [{html.escape(rub.method)}]" if rub.method else ""
+            src = f", from {html.escape(rub.relevance_source)}" if rub.relevance_source else ""
             parts.append(
                 f"<div class='rub {cls}'>{mark} R{k}: {html.escape(rub.text)}{method} "
-                f"<span class='meta'>(relevance mass {mass:.2f})</span></div>"
+                f"<span class='meta'>(relevance mass {mass:.2f}{src})</span></div>"
             )
         parts.append("<div class='toks'>")
         for t, tok in enumerate(r.tokens):

@@ -5,11 +5,16 @@ What changes against TRL (1.16): after TRL has generated, scored and normalised 
 
 1. takes the rubric verdicts the :class:`~grpo.rewards.RubricReward` reward function computed for the local
    completions (rule checker first, LLM judge otherwise; async and cached) - nothing is judged twice;
-2. scores relevance of every policy token to every rubric of its prompt with the discriminator
-   (:meth:`discriminator.scoring.RelevanceScorer.score_for_policy`: shared-vocabulary fast path or character
-   projection), all (response, rubric) pairs of the step in one bucketed call;
-3. computes the joint advantage with :mod:`grpo.advantages` and replaces ``advantages`` (``(B,)``) by a
-   ``(B, T)`` tensor, which TRL's ``_compute_loss`` consumes as is (it unsqueezes only 1-D advantages).
+2. scores relevance of every policy token to every rubric of its prompt (``rtt_relevance``): with the
+   discriminator (:meth:`discriminator.scoring.RelevanceScorer.score_for_policy`: shared-vocabulary fast path or
+   character projection), all (response, rubric) pairs of the step in one bucketed call; or with the exact spans
+   of the rule checkers (:mod:`discriminator.rule_spans`), the discriminator scoring only the rubrics whose rule
+   has none (``rules+discriminator``);
+3. computes the joint advantage with :mod:`grpo.advantages` (``rtt_token_credit``: the paper's z-scored term, a
+   group-centred bounded term, the authors' group-softmax mode or CoRT-style token weights;
+   ``rtt_response_advantage="gdpo"`` for GDPO's per-rubric normalise-then-sum) and replaces ``advantages``
+   (``(B,)``) by a ``(B, T)`` tensor, which TRL's ``_compute_loss`` consumes as is (it unsqueezes only 1-D
+   advantages).
 
 Everything else is TRL's: generation (transformers / vLLM colocate / vLLM server), PEFT, DeepSpeed / FSDP via
 ``accelerate launch``, loss types, clipping (``epsilon`` / ``epsilon_high``), KL (``beta``), logging backends.
@@ -30,7 +35,8 @@ in the global generation batch, and each process holds the contiguous slice ``[r
 global group id of local row ``i`` is ``(rank*B + i) // num_generations``. TRL gathers the rewards of all
 processes; the response advantage is computed on that global vector, then sliced. The intra-sample token
 term needs only each response's own tokens (local, no communication). The inter-sample baseline needs
-per-(group, rubric) pooled statistics, which are all-gathered (sums, counts, max) across processes.
+per-(group, rubric) pooled statistics, which are all-gathered (sums, counts, max) across processes; so do the
+group-centred credits (per-(group, rubric) verdict sums), and GDPO gathers the verdicts of the whole batch.
 
 Note the KL coefficient keeps TRL's name ``beta``; the RTT token weight is ``rtt_beta``.
 """
@@ -61,7 +67,10 @@ _CHOICES = {
     "rtt_reward": ("aon", "csr", "weighted", "healthbench"),
     "relevance_reduce": ("max", "mean"),
     "verdicts_undecided": ("fail", "skip"),
-    "rtt_response_advantage": ("design", "trl"),
+    "rtt_response_advantage": ("design", "trl", "gdpo"),
+    "rtt_token_credit": ("paper", "centred", "group_softmax", "weights"),
+    "rtt_centred_scale": ("none", "std"),
+    "rtt_relevance": ("discriminator", "rules", "rules+discriminator"),
 }
 
 
@@ -82,7 +91,23 @@ class RTTGRPOConfig(GRPOConfig):
     rtt_response_advantage: str = field(
         default="design",
         metadata={"help": "'design': (r - mean) / (unbiased std + rtt_eps) on the global batch; 'trl': TRL's own "
-                          "response advantage (eps 1e-4), so rtt_beta = 0 is bit-for-bit TRL GRPO."},
+                          "response advantage (eps 1e-4), so rtt_beta = 0 is bit-for-bit TRL GRPO; 'gdpo': "
+                          "each rubric z-scored within its group, summed, z-scored over the batch."},
+    )
+    rtt_token_credit: str = field(
+        default="paper",
+        metadata={"help": "Token credit: 'paper' (z-scored s*w, the faithful reproduction), 'centred' (verdicts "
+                          "centred within the group, bounded), 'group_softmax' (the authors' second mode) or "
+                          "'weights' (CoRT form: mean-1 token weights multiplying the response advantage)."},
+    )
+    rtt_centred_scale: str = field(
+        default="none", metadata={"help": "'centred' credit: 'none' (s - group mean) or 'std' (also / group std)."}
+    )
+    rtt_weight_cap: float = field(default=4.0, metadata={"help": "'weights' credit: cap of relevance / its mean."})
+    rtt_relevance: str = field(
+        default="discriminator",
+        metadata={"help": "Relevance source: 'discriminator', 'rules' (exact rule spans; rubrics without them get "
+                          "none) or 'rules+discriminator' (rule spans where the rule names them, else the discriminator)."},
     )
     rtt_compat_public_reshape: bool = field(
         default=False, metadata={"help": "Reproduce the public code's reshape defect (comparison runs only)."}
@@ -108,10 +133,20 @@ class RTTGRPOConfig(GRPOConfig):
             raise ValueError(f"rtt_beta must be >= 0, got {self.rtt_beta}")
         if self.max_rubrics < 1:
             raise ValueError("max_rubrics must be >= 1")
+        if self.rtt_token_credit == "weights" and self.rtt_combine != "add":
+            raise ValueError("rtt_token_credit='weights' multiplies the response advantage: it needs rtt_combine='add'")
+        if self.rtt_weight_cap < 1:
+            raise ValueError(f"rtt_weight_cap must be >= 1, got {self.rtt_weight_cap}")
+        if self.rtt_compat_public_reshape and self.rtt_token_credit != "paper":
+            raise ValueError("rtt_compat_public_reshape applies to rtt_token_credit='paper' only")
 
     @property
     def token_term_on(self) -> bool:
         return self.rtt_beta != 0.0 and self.rtt_token_norm != "none"
+
+    @property
+    def needs_discriminator(self) -> bool:
+        return self.token_term_on and self.rtt_relevance != "rules"
 
 
 class RTTGRPOTrainer(GRPOTrainer):
@@ -139,11 +174,13 @@ class RTTGRPOTrainer(GRPOTrainer):
             )
             funcs = [rubric, *funcs]
         self.rubric_reward = rubric
-        if scorer is None and args.token_term_on and not args.discriminator_path:
-            raise ValueError("RTTGRPOConfig.discriminator_path is required when rtt_beta > 0 and rtt_token_norm != 'none'")
+        if scorer is None and args.needs_discriminator and not args.discriminator_path:
+            raise ValueError("RTTGRPOConfig.discriminator_path is required when rtt_beta > 0 and rtt_token_norm != 'none' "
+                             "(unless rtt_relevance='rules')")
         super().__init__(model, funcs, args, *pargs, **kwargs)
         self.scorer = scorer
-        if self.scorer is None and args.token_term_on:
+        self.relevance_sources: dict[tuple[int, int], str] = {}
+        if self.scorer is None and args.needs_discriminator:
             # replicated on every process, eval, no grad - also under ZeRO-3 (see grpo.frozen)
             self.scorer = load_frozen_scorer(
                 args.discriminator_path, device=self.accelerator.device, token_budget=args.discriminator_token_budget
@@ -175,43 +212,94 @@ class RTTGRPOTrainer(GRPOTrainer):
         g = self.accelerator.gather(t.unsqueeze(0))
         return g.sum(0) if op == "sum" else g.amax(0)
 
+    def _gdpo_advantages(self, s: torch.Tensor, use: torch.Tensor, weights: torch.Tensor | None, num_gen: int) -> torch.Tensor:
+        """The GDPO response advantage (:func:`grpo.advantages.gdpo_advantages`) of the *global* batch, sliced to
+        this process: verdicts (padded to ``max_rubrics``) are gathered first, so the batch statistics match."""
+        nproc, rank, b = self.accelerator.num_processes, self.accelerator.process_index, s.shape[0]
+        if nproc > 1:
+            pad = self.args.max_rubrics - s.shape[1]
+            s, use = (torch.nn.functional.pad(x, (0, pad)) for x in (s, use))
+            s, use = self.accelerator.gather(s), self.accelerator.gather(use)
+            if weights is not None:
+                weights = self.accelerator.gather(torch.nn.functional.pad(weights, (0, pad)))
+        gid = torch.arange(s.shape[0], device=s.device) // num_gen
+        coef = A.rubric_coefficients(use, weights, torch.float32)
+        adv = A.gdpo_advantages(s, use, gid, coef, eps=self.args.rtt_eps, num_groups=s.shape[0] // num_gen)
+        return adv[rank * b:(rank + 1) * b]
+
     def _global_rewards(self, device) -> torch.Tensor:
         rpf = self._rtt_rewards_per_func
         rewards = (rpf * self.reward_weights.to(device).unsqueeze(0)).nansum(dim=1)
         rewards[torch.isnan(rpf).all(dim=1)] = torch.nan
         return rewards
 
-    def relevance(self, v: RubricVerdicts, completion_ids: torch.Tensor, completion_mask: torch.Tensor) -> torch.Tensor:
-        """``(B, R, T)`` relevance of each completion token to each used rubric (0 elsewhere), one scorer call.
+    def _relevance_pairs(self, v: RubricVerdicts, completion_mask: torch.Tensor) -> list[tuple[int, int]]:
+        """``(response, rubric slot)`` pairs to score: used slots of non-empty completions."""
+        use = v.arrays.use
+        lengths = completion_mask.sum(-1).tolist()
+        return [(i, k) for i, item in enumerate(v.items) for k in range(len(item.rubrics))
+                if use[i, k] and int(lengths[i]) > 0]
 
-        Special tokens inside the completion mask (EOS, chat end markers) get exactly 0, whatever the scorer
+    def rule_relevance(self, v: RubricVerdicts, ids_cpu: torch.Tensor, lengths: list, pairs, rel: torch.Tensor, *,
+                       exact_only: bool = True) -> list[tuple[int, int]]:
+        """Fill ``rel`` with rule spans (:func:`discriminator.rule_spans.rule_chars`) projected onto the policy
+        tokens for every pair whose rule has them; returns the pairs left without (no rule checker, or with
+        ``exact_only`` no exact span). The span is of the rule's own verdict: a pitfall's flipped ``s`` is undone."""
+        from discriminator.rule_spans import chars_onto_policy_tokens, rule_chars
+
+        t = rel.shape[-1]
+        left = []
+        for i, k in pairs:
+            item, text = v.items[i], v.texts[i]
+            held = bool(v.arrays.s[i, k] > 0) != bool(v.arrays.weights[i, k] < 0)  # s is flipped for pitfalls
+            chars = rule_chars(item.rubrics[k], text, held, item.instruction, exact_only=exact_only)
+            if chars is None:
+                left.append((i, k))
+                continue
+            n = int(lengths[i])
+            sc = chars_onto_policy_tokens(chars, self._tokenizer, ids_cpu[i, :n].tolist(), text)
+            rel[i, k, : min(n, t)] = sc[: min(n, t)]
+        return left
+
+    def discriminator_relevance(self, v: RubricVerdicts, ids_cpu: torch.Tensor, lengths: list, pairs,
+                                rel: torch.Tensor) -> None:
+        """Fill ``rel`` with the discriminator's scores for ``pairs``, all in one bucketed scorer call."""
+        if not pairs:
+            return
+        t = rel.shape[-1]
+        scores = self.scorer.score_for_policy(
+            [v.items[i].rubrics[k].text for i, k in pairs], [v.texts[i] for i, _ in pairs],
+            policy_tokenizer=self._tokenizer,
+            response_token_ids=[ids_cpu[i, : int(lengths[i])].tolist() for i, _ in pairs],
+            reduce=self.args.relevance_reduce,
+        )
+        for (i, k), sc in zip(pairs, scores):
+            m = min(len(sc), t)
+            rel[i, k, :m] = sc[:m].float()
+
+    def relevance(self, v: RubricVerdicts, completion_ids: torch.Tensor, completion_mask: torch.Tensor) -> torch.Tensor:
+        """``(B, R, T)`` relevance of each completion token to each used rubric (0 elsewhere), by
+        ``rtt_relevance``: the discriminator (one scorer call for the step), exact rule spans, or rule spans where
+        the rule has them and the discriminator for the rest. ``self.relevance_sources`` records the source of
+        every scored pair (logged as ``rtt/relevance/from_rules``, shown in the heatmaps).
+
+        Special tokens inside the completion mask (EOS, chat end markers) get exactly 0, whatever the source
         returns for them (:class:`~discriminator.scoring.RelevanceScorer` already does so on both paths)."""
         from discriminator.scoring import special_token_ids
 
         b, t = completion_ids.shape
-        use = v.arrays.use
-        rel = torch.zeros(b, use.shape[1], t, dtype=torch.float32)
+        rel = torch.zeros(b, v.arrays.use.shape[1], t, dtype=torch.float32)
         lengths = completion_mask.sum(-1).tolist()
         ids_cpu = completion_ids.cpu()
-        crit, resp, ids, where = [], [], [], []
-        for i, item in enumerate(v.items):
-            n = int(lengths[i])
-            if n == 0:
-                continue
-            row = ids_cpu[i, :n].tolist()
-            for k, rubric in enumerate(item.rubrics):
-                if use[i, k]:
-                    crit.append(rubric.text)
-                    resp.append(v.texts[i])
-                    ids.append(row)
-                    where.append((i, k))
-        if crit:
-            scores = self.scorer.score_for_policy(
-                crit, resp, policy_tokenizer=self._tokenizer, response_token_ids=ids, reduce=self.args.relevance_reduce
-            )
-            for (i, k), sc in zip(where, scores):
-                m = min(len(sc), t)
-                rel[i, k, :m] = sc[:m].float()
+        pairs = self._relevance_pairs(v, completion_mask)
+        src = self.args.rtt_relevance
+        left = pairs if src == "discriminator" else self.rule_relevance(v, ids_cpu, lengths, pairs, rel)
+        if src != "rules":
+            self.discriminator_relevance(v, ids_cpu, lengths, left, rel)
+        rest = set(left)
+        self.relevance_sources = {
+            p: ("discriminator" if src != "rules" else "none") if p in rest else "rules" for p in pairs
+        }
         specials = special_token_ids(self._tokenizer)
         if specials:
             is_special = torch.isin(ids_cpu, torch.tensor(sorted(specials), dtype=ids_cpu.dtype))
@@ -245,6 +333,9 @@ class RTTGRPOTrainer(GRPOTrainer):
         if "tool_mask" in out:
             mask = mask & out["tool_mask"].bool()
         s, use, weights = v.arrays.tensors(device)
+        coef_w = weights if args.rtt_reward in A.WEIGHTED_KINDS else None
+        if args.rtt_response_advantage == "gdpo":
+            resp_adv = self._gdpo_advantages(s, use, coef_w, num_gen)
         timings["advantage"] = time.perf_counter() - t0
 
         rel = None
@@ -254,25 +345,23 @@ class RTTGRPOTrainer(GRPOTrainer):
             rel = self.relevance(v, out["completion_ids"], out["completion_mask"])
             timings["discriminator"] = time.perf_counter() - t1
             t2 = time.perf_counter()
-            if args.rtt_token_norm == "inter" and nproc > 1 and s.shape[1] < args.max_rubrics:
+            group_stats = args.rtt_token_credit != "paper" or args.rtt_token_norm == "inter"
+            if group_stats and nproc > 1 and s.shape[1] < args.max_rubrics:
                 pad = args.max_rubrics - s.shape[1]  # equal rubric width on every process for the all-gather
                 s = torch.nn.functional.pad(s, (0, pad))
                 use = torch.nn.functional.pad(use, (0, pad))
                 weights = torch.nn.functional.pad(weights, (0, pad))
+                coef_w = weights if coef_w is not None else None
                 rel = torch.nn.functional.pad(rel, (0, 0, 0, pad))
-            x = A.token_rewards(s, rel, use)
-            coef = A.rubric_coefficients(use, weights if args.rtt_reward in A.WEIGHTED_KINDS else None, x.dtype)
-            if args.rtt_compat_public_reshape:
-                if b % num_gen:
-                    raise ValueError("rtt_compat_public_reshape needs whole groups on each process")
-                tok = A.public_reshape_token_advantages(x, mask, num_gen, args.rtt_token_norm, args.rtt_eps)
-            elif args.rtt_token_norm == "intra":
-                tok = A.intra_token_advantages(x, mask, use, coef, args.rtt_eps)
-            else:
-                tok = A.inter_token_advantages(
-                    x, mask, use, coef, gid_global[local], args.rtt_eps, num_groups=n_global // num_gen,
-                    group_reduce=self._group_reduce,
-                )
+            if args.rtt_compat_public_reshape and b % num_gen:
+                raise ValueError("rtt_compat_public_reshape needs whole groups on each process")
+            coef = A.rubric_coefficients(use, coef_w, rel.dtype)
+            tok = A.token_advantages(
+                args.rtt_token_credit, s, rel, mask, use, coef, gid_global[local], resp_adv.float(),
+                token_norm=args.rtt_token_norm, centred_scale=args.rtt_centred_scale, weight_cap=args.rtt_weight_cap,
+                eps=args.rtt_eps, num_groups=n_global // num_gen, group_reduce=self._group_reduce,
+                compat_public_reshape=args.rtt_compat_public_reshape,
+            )
             timings["advantage"] += time.perf_counter() - t2
         if args.token_term_on:
             adv = A.combine_advantages(resp_adv.float(), tok.float(), alpha=args.rtt_alpha, beta=args.rtt_beta,
@@ -285,6 +374,7 @@ class RTTGRPOTrainer(GRPOTrainer):
         self.last_rtt = {
             "rewards": rewards[local].detach(), "resp_adv": resp_adv.detach(), "tok_adv": tok.detach(),
             "adv": adv.detach(), "mask": mask, "relevance": rel, "verdicts": v,
+            "completion_ids": out["completion_ids"].detach(), "relevance_sources": dict(self.relevance_sources),
         }
         if mode == "train" and args.heatmap_every and self.accelerator.is_main_process:
             step = self.state.global_step
@@ -307,6 +397,9 @@ class RTTGRPOTrainer(GRPOTrainer):
                                      torch.as_tensor(v.arrays.decided), v.arrays.families, v.arrays.methods))
         if rel is not None:
             local.update(relevance_metrics(rel, mask, use, v.arrays.families))
+            if self.relevance_sources:
+                srcs = list(self.relevance_sources.values())
+                local["rtt/relevance/from_rules"] = srcs.count("rules") / len(srcs)
         merged = self._gather_mean(local)
         signal = self.accelerator.gather(token_signal(tok, mask).float())
         merged.update(group_signal_metrics(rewards, gid_global, signal > 0))
@@ -341,7 +434,8 @@ class RTTGRPOTrainer(GRPOTrainer):
             toks = [self._tokenizer.decode([t]) for t in ids[i, :L].tolist()]
             item = v.items[i]
             rubrics = [
-                HeatmapRubric(r.text, int(v.arrays.s[i, k]) if v.arrays.decided[i, k] else 0, v.arrays.methods[i][k])
+                HeatmapRubric(r.text, int(v.arrays.s[i, k]) if v.arrays.decided[i, k] else 0, v.arrays.methods[i][k],
+                              relevance_source=self.relevance_sources.get((i, k), ""))
                 for k, r in enumerate(item.rubrics)
             ]
             relv = [rel[i, k, :L].tolist() for k in range(len(item.rubrics))] if rel is not None else []

@@ -1,5 +1,5 @@
 """Worker for tests/test_grpo_trainer.py::test_two_processes_match_one: one RTT-GRPO step under torchrun (gloo,
-CPU); each rank saves what it computed. Usage: worker OUT POLICY DISC IFEVAL NORM PER_DEVICE."""
+CPU); each rank saves what it computed. Usage: worker OUT POLICY DISC IFEVAL NORM PER_DEVICE [CREDIT RESPONSE_ADV]."""
 
 from __future__ import annotations
 
@@ -16,12 +16,13 @@ from grpo.trainer import RTTGRPOConfig, RTTGRPOTrainer
 
 def main() -> None:
     out, policy, disc, ifeval, norm, per_device = sys.argv[1:7]
+    credit, response_adv = (sys.argv[7:9] + ["paper", "design"][len(sys.argv[7:9]):])
     items = varying_items(2)  # rewards vary inside a group: the response advantage is not 0 (IFEVAL unused)
     args = RTTGRPOConfig(
         output_dir=out, per_device_train_batch_size=int(per_device), num_generations=4, max_completion_length=16,
         max_steps=1, logging_steps=1, report_to=[], use_cpu=True, bf16=False, gradient_checkpointing=False,
         save_strategy="no", seed=0, rtt_token_norm=norm, rtt_beta=0.5, rtt_alpha=0.7, rtt_reward="weighted",
-        discriminator_path=disc,
+        discriminator_path=disc, rtt_token_credit=credit, rtt_centred_scale="std", rtt_response_advantage=response_adv,
     )
     tr = RTTGRPOTrainer(policy, args=args, train_dataset=Dataset.from_list(rows_from_items(items)))
     tr.train()

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from grpo.experiment_config import ArmSpec, ExperimentConfig, ExperimentConfigError, load_experiment
-from grpo.experiment_relevance import oracle_chars, shuffle_relevance
+from grpo.experiment_relevance import rule_chars, shuffle_relevance
 from grpo.experiment_task import TaskConfig, build_task
 from rubrics import rules
 from rubrics.schema import Rubric, RuleVerifier
@@ -87,7 +87,7 @@ def test_oracle_spans_are_what_fails_the_checker(rubric, text, expected):
     """The marked characters are exactly the violation: deleting them makes the checker pass, and they are
     the expected strings."""
     assert not rules.check(rubric.verifier, text)
-    rel = oracle_chars(rubric, text, passed=False)
+    rel = rule_chars(rubric, text, passed=False)
     marked = [text[s:e] for s, e in _runs(rel)]
     assert marked == expected
     if rubric.verifier.rule_id == "change_case:english_lowercase":
@@ -100,16 +100,16 @@ def test_oracle_spans_are_what_fails_the_checker(rubric, text, expected):
 def test_oracle_spans_for_passing_rubrics():
     ex = _rubric("keywords:existence", keywords=["tide"])
     text = "The tide rolls in. Tides are slow."
-    rel = oracle_chars(ex, text, passed=True)
+    rel = rule_chars(ex, text, passed=True)
     assert [text[s:e] for s, e in _runs(rel)] == ["tide", "Tides"]
     assert not rules.check(ex.verifier, "".join(c for c, r in zip(text, rel) if not r))  # removing them breaks it
     words = _rubric("length_constraints:number_words", relation="less than", num_words=4)
     t2 = "one two three four five"
-    assert [t2[s:e] for s, e in _runs(oracle_chars(words, t2, passed=False))] == ["four", "five"]
+    assert [t2[s:e] for s, e in _runs(rule_chars(words, t2, passed=False))] == ["four", "five"]
     # a rule without an explicit span rule: the programmatic minimal edit's characters (passing) / nothing (failing)
     title = _rubric("detectable_format:title")
-    assert oracle_chars(title, "<<My Poem>> roses are red", passed=True).sum() > 0
-    assert oracle_chars(title, "no title here", passed=False).sum() == 0
+    assert rule_chars(title, "<<My Poem>> roses are red", passed=True).sum() > 0
+    assert rule_chars(title, "no title here", passed=False).sum() == 0
 
 
 def _runs(rel):
@@ -195,7 +195,7 @@ def test_oracle_and_shuffled_relevance_inside_the_trainer(tiny_policy_dir, tiny_
         n = int(mask[i].sum())
         for k, r in enumerate(item.rubrics):
             ids = oracle._last_completion_ids[i, :n].tolist()
-            want = chars_onto_policy_tokens(oracle_chars(r, v.texts[i], bool(v.arrays.s[i, k] > 0), item.instruction),
+            want = chars_onto_policy_tokens(rule_chars(r, v.texts[i], bool(v.arrays.s[i, k] > 0), item.instruction),
                                             oracle._tokenizer, ids, v.texts[i])
             assert torch.equal(rel[i, k, :n].cpu(), want[:n]), (i, k)
             checked += 1

@@ -254,11 +254,14 @@ def test_cli_train_policy_writes_model_and_summary(tiny_policy_dir, tiny_decoder
 
 
 @pytest.mark.slow
-def test_two_processes_match_one(tiny_policy_dir, tiny_decoder_disc_dir, ifeval_path, tmp_path):
+@pytest.mark.parametrize("norm,credit,response_adv", [("inter", "paper", "design"), ("intra", "centred", "gdpo")])
+def test_two_processes_match_one(norm, credit, response_adv, tiny_policy_dir, tiny_decoder_disc_dir, ifeval_path,
+                                 tmp_path):
     """torchrun, 2 CPU processes (gloo), one prompt group split across them (2 + 2 completions), rewards that vary
-    inside the group, alpha 0.7, weighted reward, inter-sample normalisation (the only term that needs the other
-    process's tokens): each rank holds its own slice of the global response advantage, and what the two ranks
-    compute equals the single-process computation on the whole group (and differs from either rank alone)."""
+    inside the group, alpha 0.7, weighted reward, and a token term that needs the other process's data (the
+    inter-sample normalisation; the group-centred credit with GDPO's batch-wide response advantage): each rank
+    holds its own slice of the global response advantage, and what the two ranks compute equals the
+    single-process computation on the whole group (and differs from either rank alone)."""
     import os
     import subprocess
     import sys
@@ -270,7 +273,7 @@ def test_two_processes_match_one(tiny_policy_dir, tiny_decoder_disc_dir, ifeval_
     port = 29500 + os.getpid() % 1000
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
            "--master_port", str(port), str(worker), str(tmp_path), str(tiny_policy_dir), str(tiny_decoder_disc_dir),
-           str(ifeval_path), "inter", "2"]
+           str(ifeval_path), norm, "2", credit, response_adv]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -287,7 +290,8 @@ def test_two_processes_match_one(tiny_policy_dir, tiny_decoder_disc_dir, ifeval_
     r = s.shape[1]  # under inter + several processes the trainer pads rubrics to max_rubrics (20)
     rel = torch.cat([torch.nn.functional.pad(d["relevance"][:, :r], [0, t - d["relevance"].shape[-1]]) for d in ranks])
     mask, adv = cat("mask").bool(), cat("adv")
-    kw = dict(rubric_mask=use, rubric_weights=weights, reward="weighted", token_norm="inter", alpha=0.7, beta=0.5)
+    kw = dict(rubric_mask=use, rubric_weights=weights, reward="weighted", token_norm=norm, alpha=0.7, beta=0.5,
+              token_credit=credit, centred_scale="std", response_advantage=response_adv)
     # the reference recomputes the rewards from the verdicts of both ranks: nothing taken from the trainer
     ref = rtt_advantages(s, rel, mask, torch.zeros(4, dtype=torch.long), **kw)
     # premise: the two ranks' halves of the group have different response advantages, so a wrong slice shows
@@ -406,3 +410,75 @@ def test_beta_zero_trl_mode_is_bit_for_bit_trl_grpo(response_advantage, tiny_pol
         assert not same_adv and not same_w
         a, b = rtt_adv[0], trl_spy[0]  # the same first rollouts (later ones come from different weights)
         torch.testing.assert_close(a, b.unsqueeze(1).expand_as(a), atol=2e-3, rtol=2e-3)
+
+
+# ----------------------------------------------------------------------------- token credits and relevance sources
+
+
+@pytest.mark.parametrize("credit,response_adv", [("centred", "design"), ("group_softmax", "design"),
+                                                 ("weights", "design"), ("paper", "gdpo")])
+def test_trainer_token_credit_equals_reference(credit, response_adv, tiny_policy_dir, tiny_decoder_disc_dir,
+                                               fast_scorer, tmp_path):
+    """Each token credit (and the GDPO response advantage) through the real TRL loop: the (B, T) advantages the
+    trainer hands the loss are exactly rtt_advantages' on the trainer's own verdicts and relevance."""
+    from grpo_items import varying_items
+
+    spy = []
+    args = _args(tmp_path, max_steps=1, rtt_beta=0.5, rtt_reward="weighted", rtt_token_credit=credit,
+                 rtt_response_advantage=response_adv, discriminator_path=str(tiny_decoder_disc_dir))
+    tr, _ = _train(tiny_policy_dir, varying_items(), args, fast_scorer, spy)
+    last = tr.last_rtt
+    ref = _reference(tr, reward="weighted", beta=0.5, token_credit=credit, response_advantage=response_adv)
+    assert float(ref.resp_adv.abs().max()) > 0.1  # premise: a signal to spread
+    assert float(ref.tok_adv.abs().max()) > 0.0
+    torch.testing.assert_close(last["resp_adv"], ref.resp_adv.float(), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(last["tok_adv"], ref.tok_adv.float(), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(last["adv"], ref.adv.float(), atol=1e-5, rtol=1e-5)
+    got = spy[-1]["advantages"]
+    assert sorted(map(tuple, got.round(decimals=4).tolist())) == sorted(map(tuple, ref.adv.float().round(decimals=4).tolist()))
+
+
+@pytest.mark.parametrize("source", ["rules", "rules+discriminator"])
+def test_rule_span_relevance_in_the_trainer(source, tiny_policy_dir, tiny_decoder_disc_dir, fast_scorer, tmp_path):
+    """rtt_relevance: the rubrics whose rule has exact spans get exactly the checker's deciding characters
+    projected onto the policy tokens (commas of a failed no-comma rubric, capitals of a failed lowercase one,
+    nothing when passed); the letter-frequency rubric has none: 0 under 'rules' (no discriminator is even
+    loaded), the discriminator's scores under 'rules+discriminator'. The source of every pair is logged and
+    shown in the heatmap."""
+    from grpo_items import varying_items
+
+    from discriminator.rule_spans import chars_onto_policy_tokens, rule_chars
+
+    disc = {} if source == "rules" else {"discriminator_path": str(tiny_decoder_disc_dir)}
+    args = _args(tmp_path, max_steps=1, rtt_beta=0.5, rtt_token_credit="centred", rtt_relevance=source,
+                 heatmap_every=1, heatmap_count=8, **disc)
+    tr, _ = _train(tiny_policy_dir, varying_items(), args, None if source == "rules" else fast_scorer)
+    assert (tr.scorer is None) == (source == "rules")
+    last = tr.last_rtt
+    v, rel, ids, mask = last["verdicts"], last["relevance"], last["completion_ids"].cpu(), last["mask"]
+    marked = 0
+    for i, item in enumerate(v.items):
+        n = int(mask[i].sum())
+        if n == 0:
+            continue
+        for k in (0, 1):  # no_comma, lowercase: exact spans
+            held = bool(v.arrays.s[i, k] > 0)
+            want = chars_onto_policy_tokens(rule_chars(item.rubrics[k], v.texts[i], held), tr._tokenizer,
+                                            ids[i, :n].tolist(), v.texts[i])
+            torch.testing.assert_close(rel[i, k, :n], want)
+            assert last["relevance_sources"][(i, k)] == "rules"
+            if held:
+                assert float(rel[i, k].sum()) == 0.0  # a passed absence rule credits no token
+            marked += int(want.sum() > 0)
+        if source == "rules":
+            assert float(rel[i, 2].abs().sum()) == 0.0 and last["relevance_sources"][(i, 2)] == "none"
+        else:
+            want = fast_scorer.score_for_policy([item.rubrics[2].text], [v.texts[i]], policy_tokenizer=tr._tokenizer,
+                                                response_token_ids=[ids[i, :n].tolist()])[0]
+            torch.testing.assert_close(rel[i, 2, :n], want.float()[:n], atol=1e-5, rtol=1e-5)
+            assert last["relevance_sources"][(i, 2)] == "discriminator"
+    assert marked > 0  # premise: some failed rubric had deciding characters (the random policy writes capitals)
+    logged = [h for h in tr.state.log_history if "rtt/relevance/from_rules" in h]
+    assert logged and logged[0]["rtt/relevance/from_rules"] == pytest.approx(2 / 3, abs=0.2)
+    html = next((tmp_path / "heatmaps").glob("*.html")).read_text(encoding="utf-8")
+    assert "from rules" in html and (("from discriminator" in html) == (source != "rules"))
