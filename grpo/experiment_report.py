@@ -265,7 +265,7 @@ def _f(ms: tuple[float, float], nd: int = 3) -> str:
     return "-" if math.isnan(m) else f"{m:.{nd}f} +- {sd:.{nd}f}"
 
 
-def _ci(r: dict[str, Any]) -> str:
+def _cell(r: dict[str, Any]) -> str:
     return f"{r['diff']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}]"
 
 
@@ -286,7 +286,7 @@ def comparisons_markdown(comps: list[dict[str, Any]], eff: dict[str, Any] | None
             p, r = c["prompt_strict"], c["rubric_strict"]
             col = "; ".join(f"{k}: seed {', '.join(map(str, v))}" for k, v in c["collapse"].items() if v) or "no"
             L.append(f"| {c['arm']} | {c['against']} | {c['paired']} | {p['seeds']} x "
-                     f"{p['prompts'] if c['paired'] != 'seed' else '-'} | {_ci(p)} | {p['decision']} | {_ci(r)} | "
+                     f"{p['prompts'] if c['paired'] != 'seed' else '-'} | {_cell(p)} | {p['decision']} | {_cell(r)} | "
                      f"{r['decision']} | {col} |")
         L += [""]
     if eff:
