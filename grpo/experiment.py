@@ -184,6 +184,15 @@ class HeldOut:
         responses = LocalGenerator(model, tok).generate(self.items, self.gen)
         report, rows = score_responses(self.items, responses, benchmark="heldout", generation=self.gen)
         out = {"step": step, **report.overall.model_dump(), "kinds": per_kind(self.items, rows)}
+        # per held-out prompt, in the order of the items: what the report's paired bootstrap resamples
+        out["per_prompt"] = {
+            "item_ids": [str(r["item_id"]) for r in rows],
+            "prompt_strict": [int(r["prompt_strict"]) for r in rows],
+            "prompt_loose": [int(r["prompt_loose"]) for r in rows],
+            "rubric_strict": [sum(x["strict"] for x in r["rubrics"]) / len(r["rubrics"]) if r["rubrics"] else 0.0 for r in rows],
+            "rubric_loose": [sum(x["loose"] for x in r["rubrics"]) / len(r["rubrics"]) if r["rubrics"] else 0.0 for r in rows],
+            "rubrics": [len(r["rubrics"]) for r in rows],
+        }
         out.update(diversity(responses))
         out.update(drift(model, self.init_model, tok, self.items, responses))
         out["seconds"] = time.perf_counter() - t0

@@ -66,6 +66,23 @@ DEFAULT_ARMS: list[dict[str, Any]] = [
 ]
 
 
+class ReportConfig(BaseModel):
+    """Which arms the report compares and how (see :mod:`grpo.experiment_stats`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    baselines: list[str] = Field(default_factory=lambda: ["grpo-aon", "gdpo"],
+                                 description="Every arm is compared against each of these that is present; the first "
+                                             "one present is the sample-efficiency reference.")
+    controls: bool = Field(True, description="Also compare each token-credit arm against its shuffled control "
+                                             "(X-oracle -> X-shuffled, X -> X-shuffled).")
+    comparisons: list[tuple[str, str]] | None = Field(
+        None, description="Explicit (arm, against) pairs instead of the derived list.")
+    n_boot: int = Field(10_000, ge=100, description="Bootstrap resamples.")
+    level: float = Field(0.95, gt=0, lt=1, description="Confidence level of the intervals.")
+    seed: int = Field(0, description="RNG seed of the bootstrap.")
+
+
 class ExperimentConfig(BaseModel):
     """Everything one comparison needs; arms x seeds runs, each resumable on its own."""
 
@@ -92,6 +109,7 @@ class ExperimentConfig(BaseModel):
     grpo: dict[str, Any] = Field(default_factory=dict, description="Extra trl.GRPOConfig fields shared by all arms.")
     initial_samples: int = Field(2, ge=1, description="Samples per train prompt for the initial pass rates.")
     cort_token_budget: int = Field(4096, ge=64, description="Padded tokens per CoRT scoring batch.")
+    report: ReportConfig = Field(default_factory=ReportConfig, description="Comparisons and bootstrap of the report.")
 
     @model_validator(mode="after")
     def _check(self) -> "ExperimentConfig":

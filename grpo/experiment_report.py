@@ -5,6 +5,13 @@ arm of a seed starts from the same weights and prompts): the leader's margin ove
 the per-seed differences; it is called a lead only when the leader is ahead on every seed and the mean
 difference exceeds the standard deviation of the differences, otherwise "no difference beyond seed noise".
 
+The comparisons (:func:`comparisons`, statistics in :mod:`grpo.experiment_stats`): each arm against each
+baseline present (``report.baselines``: grpo-aon, gdpo) and each token-credit arm against its shuffled control,
+on the final held-out prompt-level and rubric-level strict pass, paired by seed *and held-out prompt*, with a
+two-way bootstrap interval (seeds and prompts resampled jointly); won or lost only when the interval excludes 0.
+Runs recorded without per-prompt results are paired by seed only, and the line says so. Sample efficiency: the
+steps each arm needs to reach the first baseline's final held-out prompt-level strict pass rate.
+
 Collapse flag (per arm, at the last evaluation, against the initial policy): distinct-2 below 60 % of the
 initial value, repetition rate up by more than 0.2, mean length below half or above twice the initial one, or
 perplexity under the initial policy above 3x the initial responses' - a gain that comes with it is not a gain.
@@ -18,7 +25,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from grpo.experiment_config import ExperimentConfig
+import numpy as np
+
+from grpo.experiment_config import ExperimentConfig, ReportConfig
+from grpo.experiment_stats import comparison_line, comparison_pairs, paired_bootstrap, paired_matrices, reach_text, steps_to_reach
 
 RATES = ("rubric_strict", "rubric_loose", "prompt_strict", "prompt_loose")
 DIVERSITY = ("mean_words", "distinct2", "repetition", "kl_init", "ppl_init")
@@ -130,15 +140,92 @@ def summary_line(arms: dict[str, Any], metric: str = "rubric_strict") -> str:
     return f"{head}; no difference beyond seed noise (paired diff {d:+.3f} +- {sd:.3f}, ahead on {wins}/{len(common)} seeds){coll}"
 
 
-def pairwise(arms: dict[str, Any], a: str, b: str, metric: str = "rubric_strict") -> str | None:
-    if a not in arms or b not in arms:
+# ----------------------------------------------------------------------------------------------- paired comparisons
+
+
+def final_vectors(by_seed: dict[int, dict[str, Any]], metric: str) -> dict[int, tuple[list[str], list[float]]] | None:
+    """``{seed: (held-out item ids, per-prompt values)}`` of the final evaluation of each run; None when some
+    run has no per-prompt results (recorded since issue 19)."""
+    out = {}
+    for s, res in by_seed.items():
+        pp = res["evals"][-1].get("per_prompt")
+        if not pp or metric not in pp:
+            return None
+        out[s] = (pp["item_ids"], pp[metric])
+    return out
+
+
+def final_weights(by_seed: dict[int, dict[str, Any]]) -> dict[int, list[float]] | None:
+    """Rubrics per held-out prompt of each run's final evaluation (the rubric-level weights), or None."""
+    out = {}
+    for s, res in by_seed.items():
+        pp = res["evals"][-1].get("per_prompt") or {}
+        if "rubrics" not in pp:
+            return None
+        out[s] = pp["rubrics"]
+    return out
+
+
+def _paired(results: dict[str, dict[int, dict[str, Any]]], a: str, b: str, metric: str):
+    """``(A, B, seeds, n_prompts or None, weights)`` for one metric: per (seed, prompt) when both arms have
+    per-prompt results, else per seed (``(S, 1)``, n_prompts None)."""
+    va, vb = final_vectors(results[a], metric), final_vectors(results[b], metric)
+    if va is not None and vb is not None:
+        got = paired_matrices(va, vb, final_weights(results[a]) if metric.startswith("rubric") else None)
+        if got is not None:
+            A, B, seeds, ids, w = got
+            return A, B, seeds, len(ids), w
+    seeds = sorted(set(results[a]) & set(results[b]))
+    col = lambda arm: np.array([[results[arm][s]["evals"][-1][metric]] for s in seeds], dtype=np.float64)
+    return col(a), col(b), seeds, None, None
+
+
+def compare(results: dict[str, dict[int, dict[str, Any]]], arms: dict[str, Any], a: str, b: str,
+            rc: ReportConfig | None = None) -> dict[str, Any] | None:
+    """Paired difference ``a - b`` of the final held-out prompt-level and rubric-level strict pass rates with
+    two-way bootstrap intervals, the collapse flags of both arms on the compared seeds, and the summary line.
+    None when an arm is missing or the arms share no seed."""
+    rc = rc or ReportConfig()
+    if a not in results or b not in results or not set(results[a]) & set(results[b]):
         return None
-    common = sorted(set(arms[a]["seeds"]) & set(arms[b]["seeds"]))
-    if not common:
+    stats, paired = {}, "seed x prompt"
+    for metric in ("prompt_strict", "rubric_strict"):
+        A, B, seeds, n_prompts, w = _paired(results, a, b, metric)
+        if n_prompts is None:
+            paired = "seed"
+        stats[metric] = paired_bootstrap(A, B, weights=w, n_boot=rc.n_boot, level=rc.level, seed=rc.seed)
+    collapse = {n: [int(s) for s in arms[n]["collapse"] if int(s) in seeds] for n in (a, b)}
+    line = comparison_line(a, b, stats["prompt_strict"], stats["rubric_strict"], collapse, paired)
+    return {"arm": a, "against": b, "paired": paired, "seeds": seeds, **stats, "collapse": collapse, "line": line}
+
+
+def comparisons(cfg: ExperimentConfig, results: dict[str, dict[int, dict[str, Any]]], arms: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every comparison of ``cfg.report`` (explicit pairs, or derived from the arms: each arm vs each baseline,
+    each token-credit arm vs its shuffled control) that has finished runs on a common seed."""
+    rc = cfg.report
+    names = [a.name for a in cfg.arms if a.name in results]
+    if rc.comparisons is not None:
+        pairs = [tuple(p) for p in rc.comparisons]
+    else:
+        pairs = comparison_pairs(names, rc.baselines, token_arms=[a.name for a in cfg.arms if a.beta > 0],
+                                 controls=rc.controls)
+    return [c for c in (compare(results, arms, a, b, rc) for a, b in pairs) if c is not None]
+
+
+def sample_efficiency(results: dict[str, dict[int, dict[str, Any]]], reference: str,
+                      metric: str = "prompt_strict") -> dict[str, Any] | None:
+    """Steps each arm needs to reach the reference arm's final held-out ``metric`` (mean over its seeds): per
+    seed the first evaluated step at or above it, and the mean over the seeds that reach it. None without the
+    reference arm."""
+    if reference not in results:
         return None
-    diffs = [arms[a]["final_by_seed"][s][metric] - arms[b]["final_by_seed"][s][metric] for s in common]
-    d, sd = _ms(diffs)
-    return f"{a} - {b}: {d:+.3f} +- {sd:.3f} ({sum(x > 0 for x in diffs)}/{len(common)} seeds ahead)"
+    target = float(np.mean([r["evals"][-1][metric] for r in results[reference].values()]))
+    arms = {}
+    for name, by_seed in results.items():
+        runs = {s: ([e["step"] for e in r["evals"]], [e.get(metric) for e in r["evals"]]) for s, r in by_seed.items()}
+        arms[name] = steps_to_reach(runs, target)
+        arms[name]["text"] = reach_text(arms[name])
+    return {"reference": reference, "metric": metric, "target": target, "arms": arms}
 
 
 def plot(arms: dict[str, Any], path: Path) -> Path | None:
@@ -178,10 +265,48 @@ def _f(ms: tuple[float, float], nd: int = 3) -> str:
     return "-" if math.isnan(m) else f"{m:.{nd}f} +- {sd:.{nd}f}"
 
 
+def _cell(r: dict[str, Any]) -> str:
+    return f"{r['diff']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}]"
+
+
+def comparisons_markdown(comps: list[dict[str, Any]], eff: dict[str, Any] | None, level: float, n_boot: int) -> list[str]:
+    """The report's "Paired comparisons" and "Sample efficiency" sections."""
+    L = []
+    if comps:
+        L += ["## Paired comparisons (final held-out, arm - against)", "",
+              f"Differences paired by seed and held-out prompt; {100 * level:.0f}% interval from a two-way bootstrap "
+              f"({n_boot} resamples of seeds and, jointly, held-out prompts; fixed RNG seed). A comparison is won or "
+              "lost only when the interval excludes 0.", ""]
+        if any(c["paired"] == "seed" for c in comps):
+            L += ["Some runs have no per-prompt results (recorded before they existed): those comparisons are paired "
+                  "by seed only and resample seeds only - marked `seed` below.", ""]
+        L += ["| arm | against | paired | seeds x prompts | prompt strict [CI] | | rubric strict [CI] | | collapse |",
+              "|---|---|---|---|---|---|---|---|---|"]
+        for c in comps:
+            p, r = c["prompt_strict"], c["rubric_strict"]
+            col = "; ".join(f"{k}: seed {', '.join(map(str, v))}" for k, v in c["collapse"].items() if v) or "no"
+            L.append(f"| {c['arm']} | {c['against']} | {c['paired']} | {p['seeds']} x "
+                     f"{p['prompts'] if c['paired'] != 'seed' else '-'} | {_cell(p)} | {p['decision']} | {_cell(r)} | "
+                     f"{r['decision']} | {col} |")
+        L += [""]
+    if eff:
+        L += [f"## Sample efficiency: steps to reach {eff['reference']}'s final held-out {eff['metric'].replace('_', ' ')} "
+              f"({eff['target']:.3f})", "",
+              "Per seed the first evaluated step at or above it; the mean over the seeds that reach it.", "",
+              "| arm | steps | per seed |", "|---|---|---|"]
+        for n, r in eff["arms"].items():
+            per = ", ".join(f"{s}: {'-' if x is None else x}" for s, x in r["by_seed"].items())
+            L.append(f"| {n} | {r['text']} | {per} |")
+        L += [""]
+    return L
+
+
 def markdown(cfg: ExperimentConfig, arms: dict[str, Any], initial: dict[str, Any] | None, base: dict[str, Any] | None,
-             line: str, extra: list[str]) -> str:
+             line: str, extra: list[str], comps: list[dict[str, Any]] | None = None,
+             eff: dict[str, Any] | None = None) -> str:
     L = [f"# Does it learn? `{cfg.name}`", "", f"**Summary:** {line}", ""]
     L += [f"- {x}" for x in extra]
+    L += [""] + comparisons_markdown(comps or [], eff, cfg.report.level, cfg.report.n_boot)
     L += ["", f"Policy `{cfg.model}`; {cfg.steps} steps x {cfg.prompts_per_step} prompts x {cfg.num_generations} "
           f"completions, {cfg.max_completion_length} tokens, lr {cfg.learning_rate}, temperature {cfg.temperature}; "
           f"{cfg.task.train_prompts} train / {cfg.task.heldout_prompts} held-out prompts; greedy held-out evaluation "
@@ -232,19 +357,22 @@ def write_report(cfg: ExperimentConfig, log: Callable[[str], None] = print) -> d
     results = load_results(cfg)
     arms = aggregate(cfg, results)
     line = summary_line(arms)
-    extra = [x for x in (pairwise(arms, "rtt", "grpo-aon"), pairwise(arms, "rtt-oracle", "grpo-aon"),
-                         pairwise(arms, "rtt", "rtt-shuffled"), pairwise(arms, "grpo-csr", "grpo-aon")) if x]
+    comps = comparisons(cfg, results, arms)
+    extra = [c["line"] for c in comps]
+    ref = next((b for b in cfg.report.baselines if b in results), None)
+    eff = sample_efficiency(results, ref) if ref else None
     initial = json.loads((out / "base" / "initial.json").read_text()) if (out / "base" / "initial.json").is_file() else None
     base = json.loads((out / "base" / "eval.json").read_text()) if (out / "base" / "eval.json").is_file() else None
     if base:
-        base = {k: v for k, v in base.items() if k != "responses"}
-    report = {"summary": line, "pairwise": extra, "initial": initial, "base": base, "arms": arms,
+        base = {k: v for k, v in base.items() if k not in ("responses", "per_prompt")}
+    report = {"summary": line, "pairwise": extra, "comparisons": comps, "sample_efficiency": eff,
+              "initial": initial, "base": base, "arms": arms,
               "config": cfg.model_dump(mode="json"),
               "runs_done": {n: sorted(r) for n, r in results.items()},
               "runs_expected": len(cfg.arms) * len(cfg.seeds)}
     write_text(out / "report.json", json.dumps(report, indent=1, default=str))
     plot(arms, out / "curves.png")
-    write_text(out / "report.md", markdown(cfg, arms, initial, base, line, extra))
+    write_text(out / "report.md", markdown(cfg, arms, initial, base, line, extra, comps, eff))
     log(line)
     for x in extra:
         log(x)

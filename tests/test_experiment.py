@@ -240,8 +240,16 @@ def test_experiment_arms_identical_inputs_report_and_resume(tiny_policy_dir, tin
         assert r["evals"][0]["responses"] == ref["evals"][0]["responses"]
         assert {"rubric_strict", "prompt_loose", "distinct2", "repetition", "kl_init", "ppl_init", "kinds"} <= set(r["evals"][-1])
     assert results["rtt"]["train"][-1].get("rtt/tok_adv/std") is not None
+    heldout_ids = [it.id for it in build_task(cfg.task)[1]]
+    for ev in ref["evals"]:  # per held-out prompt, in item order: what the report's bootstrap resamples
+        pp = ev["per_prompt"]
+        assert pp["item_ids"] == heldout_ids and set(pp["prompt_strict"]) <= {0, 1}
+        assert np.mean(pp["prompt_strict"]) == pytest.approx(ev["prompt_strict"])
+        assert np.average(pp["rubric_strict"], weights=pp["rubrics"]) == pytest.approx(ev["rubric_strict"])
     report = json.loads((out / "report.json").read_text())
     assert report["summary"] and set(report["arms"]) == set(results)
+    assert ("rtt", "rtt-shuffled") in {(c["arm"], c["against"]) for c in report["comparisons"]}
+    assert all(c["paired"] == "seed x prompt" for c in report["comparisons"])
     assert (out / "curves.png").stat().st_size > 1000 and "Does it learn?" in (out / "report.md").read_text()
     stamp = (out / "runs" / "rtt" / "seed0" / "result.json").stat().st_mtime_ns
     res2 = CliRunner().invoke(app, ["experiment", "--config", str(path), "--arm", "rtt"])
