@@ -10,7 +10,9 @@ perplexity under the initial policy) - see :mod:`grpo.experiment_metrics`.
 
 Resumable: each (arm, seed) writes ``runs/<arm>/seed<k>/result.json`` (atomically, last) and is skipped when
 it exists; the step-0 evaluation of the initial policy is shared (``base/eval.json``). A run in progress holds
-``seed<k>.lock`` (its pid), so several worker processes can share one output folder.
+``seed<k>.lock`` (its pid), so several worker processes can share one output folder. With ``checkpoint_every``
+a run in progress also saves ``seed<k>.partial/checkpoint-N`` (weights, optimizer, RNG and, written last,
+``rtt_progress.json`` with its evaluations so far), and an interrupted run continues from the newest complete one.
 """
 
 from __future__ import annotations
@@ -126,6 +128,8 @@ def grpo_args(cfg: ExperimentConfig, arm: ArmSpec, seed: int, output_dir: str | 
         "temperature": cfg.temperature, "learning_rate": cfg.learning_rate, "lr_scheduler_type": "constant",
         "warmup_steps": 0, "loss_type": "grpo", "beta": 0.0, "gradient_checkpointing": False,
         "model_init_kwargs": {"dtype": cfg.dtype}, "disable_tqdm": True,
+        **({"save_strategy": "steps", "save_steps": cfg.checkpoint_every, "save_total_limit": 1}
+           if cfg.checkpoint_every else {}),
         **cfg.grpo,
         "rtt_beta": arm.beta, "rtt_alpha": arm.alpha, "rtt_reward": arm.reward, "rtt_token_norm": arm.token_norm,
         "rtt_combine": arm.combine, "rtt_token_credit": arm.token_credit, "rtt_centred_scale": arm.centred_scale,
@@ -144,11 +148,22 @@ def _eval_callback_class():
     class ExperimentCallback(TrainerCallback):
         """Seconds per step, and the held-out evaluation every ``every`` steps and at the end."""
 
-        def __init__(self, evaluate: Callable[[Any, Any, int], dict[str, Any]], every: int, steps: int):
+        def __init__(self, evaluate: Callable[[Any, Any, int], dict[str, Any]], every: int, steps: int,
+                     seen: list | None = None):
             self.evaluate, self.every, self.steps = evaluate, every, steps
             self.evals: list[dict[str, Any]] = []
             self.step_seconds: list[float] = []
+            self.seen = seen if seen is not None else []
             self._t = None
+
+        def on_save(self, args, state, control, **kwargs):
+            """Complete the checkpoint with the run's own progress, written last: a checkpoint without
+            ``rtt_progress.json`` was cut off and is never resumed from."""
+            ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if ckpt.is_dir():
+                write_text(ckpt / PROGRESS, json.dumps({"step": state.global_step, "evals": self.evals,
+                                                        "step_seconds": self.step_seconds, "seen": self.seen}))
+            return control
 
         def on_step_begin(self, args, state, control, **kwargs):
             if self._t is None:
@@ -163,6 +178,27 @@ def _eval_callback_class():
             return control
 
     return ExperimentCallback
+
+
+PROGRESS = "rtt_progress.json"
+
+
+def resumable_checkpoint(work: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The newest ``checkpoint-N`` of an interrupted run that is complete (its ``rtt_progress.json`` parses and
+    names step N; the trainer's state file is there), with that progress; ``None`` when there is none."""
+    found = []
+    for ckpt in work.glob("checkpoint-*"):
+        try:
+            step = int(ckpt.name.split("-", 1)[1])
+            progress = json.loads((ckpt / PROGRESS).read_text(encoding="utf-8"))
+        except (ValueError, OSError):
+            continue
+        if progress.get("step") == step and (ckpt / "trainer_state.json").is_file():
+            found.append((step, ckpt, progress))
+    if not found:
+        return None
+    _, ckpt, progress = max(found, key=lambda f: f[0])
+    return ckpt, progress
 
 
 class HeldOut:
@@ -308,7 +344,9 @@ def _train_one(cfg: ExperimentConfig, arm: ArmSpec, seed: int, *, init_model, to
     train_items, heldout = build_task(cfg.task)
     base = base_eval(cfg, heldout, init_model, tokenizer, log)
     work = out.with_name(out.name + ".partial")
-    shutil.rmtree(work, ignore_errors=True)
+    resume = resumable_checkpoint(work) if cfg.checkpoint_every else None
+    if resume is None:
+        shutil.rmtree(work, ignore_errors=True)
     args = grpo_args(cfg, arm, seed, work)
     if arm.relevance == "cort" and cort is None:
         from discriminator.baselines import CoRTScorer
@@ -318,17 +356,25 @@ def _train_one(cfg: ExperimentConfig, arm: ArmSpec, seed: int, *, init_model, to
     t0 = time.perf_counter()
     trainer = ArmTrainer(path, args=args, train_dataset=build_dataset(train_items), arm=arm, cort=cort,
                          shuffle_seed=seed)
-    cb = _eval_callback_class()(HeldOut(cfg, heldout, init_model, tokenizer), cfg.eval_every, cfg.steps)
+    cb = _eval_callback_class()(HeldOut(cfg, heldout, init_model, tokenizer), cfg.eval_every, cfg.steps, trainer.seen)
     trainer.add_callback(cb)
-    log(f"{arm.name} seed {seed}: training {cfg.steps} steps")
-    trainer.train()
+    resumed_from = 0
+    if resume is not None:
+        ckpt, progress = resume
+        resumed_from = int(progress["step"])
+        cb.evals, cb.step_seconds = list(progress["evals"]), list(progress["step_seconds"])
+        trainer.seen[:] = progress["seen"]
+        log(f"{arm.name} seed {seed}: resuming from {ckpt.name} (step {resumed_from} of {cfg.steps})")
+    else:
+        log(f"{arm.name} seed {seed}: training {cfg.steps} steps")
+    trainer.train(resume_from_checkpoint=str(resume[0]) if resume is not None else None)
     history = [{k: h[k] for k in _TRAIN_KEYS if k in h} | {"step": h.get("step")}
                for h in trainer.state.log_history if "reward" in h or "loss" in h]
     result = {
         "arm": arm.model_dump(), "seed": seed, "steps": trainer.state.global_step,
         "seconds": time.perf_counter() - t0, "step_seconds": cb.step_seconds,
         "generation": trainer.generation, "seen": trainer.seen, "init_checksum": trainer.init_checksum, "train": history,
-        "evals": [base | {"step": 0}] + cb.evals, "model": cfg.model,
+        "evals": [base | {"step": 0}] + cb.evals, "model": cfg.model, "resumed_from_step": resumed_from,
     }
     write_text(out / "evals.json", json.dumps(result["evals"], indent=1))
     write_text(done, json.dumps(result, indent=1))

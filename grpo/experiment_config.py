@@ -65,6 +65,20 @@ DEFAULT_ARMS: list[dict[str, Any]] = [
     {"name": "rtt-cort", "reward": "aon", "beta": 0.5, "relevance": "cort"},
 ]
 
+#: The token-credit comparison (issue: token credit that beats GRPO): the two response-level baselines, the paper's
+#: term, the group-centred bounded term with its shuffled control, CoRT-style weights and the authors' second mode,
+#: all with oracle relevance (exact rule spans), so the credit mechanism is tested apart from the discriminator.
+CREDIT_ARMS: list[dict[str, Any]] = [
+    {"name": "grpo-aon", "reward": "aon", "beta": 0.0},
+    {"name": "gdpo", "reward": "aon", "beta": 0.0, "response_advantage": "gdpo"},
+    {"name": "rtt-paper-oracle", "reward": "aon", "beta": 0.5, "relevance": "oracle", "token_credit": "paper"},
+    {"name": "rtt-centred-oracle", "reward": "aon", "beta": 0.5, "relevance": "oracle", "token_credit": "centred"},
+    {"name": "rtt-centred-shuffled", "reward": "aon", "beta": 0.5, "relevance": "oracle-shuffled",
+     "token_credit": "centred"},
+    {"name": "rtt-weights-oracle", "reward": "aon", "beta": 1.0, "relevance": "oracle", "token_credit": "weights"},
+    {"name": "rtt-softmax-oracle", "reward": "aon", "beta": 0.5, "relevance": "oracle", "token_credit": "group_softmax"},
+]
+
 
 class ReportConfig(BaseModel):
     """Which arms the report compares and how (see :mod:`grpo.experiment_stats`)."""
@@ -108,6 +122,9 @@ class ExperimentConfig(BaseModel):
     use_cpu: bool = Field(True, description="Train on CPU even when a GPU is present.")
     grpo: dict[str, Any] = Field(default_factory=dict, description="Extra trl.GRPOConfig fields shared by all arms.")
     initial_samples: int = Field(2, ge=1, description="Samples per train prompt for the initial pass rates.")
+    checkpoint_every: int = Field(
+        0, ge=0, description="Save a resumable checkpoint (weights, optimizer, RNG, the run's evaluations so far) every N "
+        "steps; an interrupted run then continues from its newest complete checkpoint (0: off, an interrupted run restarts).")
     cort_token_budget: int = Field(4096, ge=64, description="Padded tokens per CoRT scoring batch.")
     report: ReportConfig = Field(default_factory=ReportConfig, description="Comparisons and bootstrap of the report.")
 
@@ -138,10 +155,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {"name": "learning-cpu", "out": "runs/experiment-cpu", "discriminator": "runs/disc-minilm/model",
             "steps": 12, "eval_every": 6, "prompts_per_step": 2, "num_generations": 4, "max_completion_length": 48,
             "learning_rate": 3e-5},
-    # one H100 (sized by estimate, not yet measured): bf16, 8 x 8 completions of 80 tokens, 20 steps
-    "gpu": {"name": "learning-gpu", "out": "runs/experiment-gpu", "discriminator": "runs/disc-minilm/model",
-            "use_cpu": False, "dtype": "bfloat16", "steps": 20, "eval_every": 10, "prompts_per_step": 8,
-            "num_generations": 8, "max_completion_length": 80, "learning_rate": 1e-5, "eval_batch_size": 16},
+    # one H100 / H200: the token-credit arms (all but group_softmax) with oracle relevance x 3 seeds, every run a
+    # parallel worker process (benchmarks/learning_gpu.sh): bf16, 8 prompts x 8 completions of 48 tokens, 30 steps,
+    # 24 held-out prompts
+    "gpu": {"name": "learning-gpu", "out": "runs/experiment-gpu", "discriminator": None,
+            "use_cpu": False, "dtype": "bfloat16", "steps": 30, "eval_every": 10, "prompts_per_step": 8,
+            "num_generations": 8, "max_completion_length": 48, "learning_rate": 2e-5, "eval_batch_size": 24,
+            "task": {"train_prompts": 24, "heldout_prompts": 24}, "arms": CREDIT_ARMS[:6]},
 }
 
 

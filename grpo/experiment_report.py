@@ -252,11 +252,11 @@ def plot(arms: dict[str, Any], path: Path) -> Path | None:
         axes[3].set_xlabel("step")
     axes[0].legend(fontsize=7)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=90)
+    from rubrics.io import atomic_path
+
+    with atomic_path(path) as tmp:  # a unique temporary name: several workers may write the report at once
+        fig.savefig(tmp, dpi=90, format="png")
     plt.close(fig)
-    tmp.replace(path)
     return path
 
 

@@ -341,3 +341,57 @@ def test_run_lock_lets_workers_share_an_output_folder(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     lock.write_text(dead.stdout.strip())  # a crashed worker's lock
     assert _take_lock(lock) and lock.read_text() == str(os.getpid())
+
+
+def test_a_run_killed_mid_way_resumes_from_its_checkpoint(tiny_policy_dir, tiny_decoder_disc_dir, tmp_path):
+    """kill -9 of a real worker process after its first checkpoint: the rerun continues from the newest complete
+    checkpoint (not from step 0), keeps the evaluations made before the kill and is fed the same prompts in the
+    same order as an uninterrupted run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import yaml
+
+    from grpo.experiment import resumable_checkpoint, run_experiment
+
+    def cfg_file(out):
+        cfg = _tiny_cfg(tmp_path, tiny_policy_dir, tiny_decoder_disc_dir, steps=6, eval_every=2, checkpoint_every=1,
+                        out=str(out), arms=[{"name": "grpo-aon", "beta": 0.0}])
+        path = tmp_path / f"{Path(out).name}.yaml"
+        path.write_text(yaml.safe_dump(cfg.model_dump()), encoding="utf-8")
+        return path
+
+    killed = cfg_file(tmp_path / "killed")
+    code = ("import sys; from grpo.experiment_config import load_experiment; from grpo.experiment import run_experiment; "
+            "run_experiment(load_experiment(sys.argv[1]), log=lambda m: None)")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", code, str(killed)], env=env, cwd=Path(__file__).resolve().parents[1],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    work = tmp_path / "killed" / "runs" / "grpo-aon" / "seed0.partial"
+    deadline = time.time() + 300
+    while resumable_checkpoint(work) is None:
+        assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
+        assert time.time() < deadline, "no checkpoint within 300 s"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    proc.stderr.close()
+    assert not (work.parent / "seed0" / "result.json").exists()  # premise: killed before the end
+    ckpt, progress = resumable_checkpoint(work)
+    from grpo.experiment_config import load_experiment
+
+    res = run_experiment(load_experiment(killed), log=lambda m: None)
+    result = json.loads((work.parent / "seed0" / "result.json").read_text())
+    assert result["steps"] == 6 and 1 <= result["resumed_from_step"] < 6
+    assert result["resumed_from_step"] >= progress["step"]
+    assert [e["step"] for e in result["evals"]] == [0, 2, 4, 6]
+    assert not work.exists() and res["arms"]["grpo-aon"]["seeds"] == [0]
+    plain = run_experiment(load_experiment(cfg_file(tmp_path / "plain")).model_copy(update={"checkpoint_every": 0}),
+                           log=lambda m: None)
+    assert plain["arms"]["grpo-aon"]["seeds"] == [0]
+    full = json.loads((tmp_path / "plain" / "runs" / "grpo-aon" / "seed0" / "result.json").read_text())
+    assert full["resumed_from_step"] == 0 and result["seen"] == full["seen"]
