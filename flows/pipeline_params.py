@@ -328,7 +328,7 @@ class PipelineParams(_Section):
         self.export_params()
         cfg = self.policy_config()
         self.policy_eval_params(str(self.path("policy") / "final"), self.path("policy-eval"))
-        if cfg.rtt.token_term_on and Path(cfg.rtt.discriminator or "") != self.path("export"):
+        if cfg.rtt.needs_discriminator and Path(cfg.rtt.discriminator or "") != self.path("export"):
             return [f"the policy uses the discriminator {cfg.rtt.discriminator}, not this run's export"]
         return []
 

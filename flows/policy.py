@@ -25,6 +25,7 @@ PolicyPreset = Literal["cpu-smoke", "single-gpu", "multi-gpu", "paper", "paper-m
 #: typed field -> the section.key it sets in the policy config
 POLICY_FIELDS = {"model": "model.name_or_path", "train_data": "data.train", "train_limit": "data.limit",
                  "discriminator": "rtt.discriminator", "reward": "rtt.reward", "beta": "rtt.beta",
+                 "token_credit": "rtt.token_credit", "relevance": "rtt.relevance",
                  "output_dir": "grpo.output_dir", "max_steps": "grpo.max_steps",
                  "learning_rate": "grpo.learning_rate", "num_generations": "grpo.num_generations",
                  "accelerate_config": "accelerate_config"}
@@ -52,6 +53,13 @@ class TrainPolicyParams(BaseModel):
         None, description="Sequence reward: aon (all rubrics met), csr (fraction met), weighted (|w|-weighted "
         "fraction met) or healthbench (achieved / total positive points, clipped to [0, 1]); empty: the preset's.")
     beta: float | None = Field(None, ge=0, description="Weight of the token-level term; empty: the preset's.")
+    token_credit: Literal["paper", "centred", "group_softmax", "weights"] | None = Field(
+        None, description="Token term: paper (z-scored per response, the paper's), centred (verdicts centred within "
+        "the group, bounded), group_softmax (the authors' second mode) or weights (mean-1 token weights on the "
+        "response advantage); empty: the preset's.")
+    relevance: Literal["discriminator", "rules", "rules+discriminator"] | None = Field(
+        None, description="Where token relevance comes from: the discriminator, exact rule spans only, or rule spans "
+        "where the rule has them and the discriminator for the other rubrics; empty: the preset's.")
     output_dir: str | None = Field(None, description="Run folder: checkpoints, final policy, heatmaps, "
                                    "summary.json; empty: the preset's.")
     max_steps: int | None = Field(None, ge=1, description="Training steps; empty: the preset's.")

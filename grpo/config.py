@@ -108,7 +108,7 @@ class RTTSection(_Section):
 
     @model_validator(mode="after")
     def _needs_disc(self) -> "RTTSection":
-        if self.token_term_on and self.relevance != "rules" and not self.discriminator:
+        if self.needs_discriminator and not self.discriminator:
             raise ValueError("rtt.discriminator is required when rtt.beta > 0 and rtt.token_norm != 'none' "
                              "(unless rtt.relevance is 'rules')")
         if self.token_credit == "weights" and self.combine != "add":
@@ -118,6 +118,10 @@ class RTTSection(_Section):
     @property
     def token_term_on(self) -> bool:
         return self.beta > 0 and self.token_norm != "none"
+
+    @property
+    def needs_discriminator(self) -> bool:
+        return self.token_term_on and self.relevance != "rules"
 
 
 class JudgeSection(_Section):
