@@ -7,6 +7,7 @@ Two steps:
              ``{"model", "index", "instruction", "response", "dataset"}`` plus ``MANIFEST.json`` (repository,
              commit, path and blob of every file, licence, counts) under ``$RTT_SHARED_DIR/data/model_outputs/``.
              The data is not committed to this repository (see ``data/model_outputs/README.md``).
+``merge``    joins the per-model pair files into one, each row tagged with ``meta.response_model``.
 ``items``    pairs the instructions with rule rubrics the project's programmatic edits can break or repair
              (IFEval instruction ids with kwargs chosen per instruction, the same for every model), writes the
              items as IFEval-format JSONL and one ``--positives`` file per model (``{"key", "response"}``).
@@ -174,6 +175,24 @@ def items(out: Path, n: int, seed: int, models: list[str]) -> None:
     print(f"{len(order)} items x {len(models)} models -> {out}")
 
 
+def merge(pairs: Path, out: Path, models: list[str]) -> None:
+    """One SpanRow file of every model's pairs (``pairs/<model>/spans.parquet``), each row tagged with
+    ``meta.response_model``; an item must have the same split in every model's file (the split is by item)."""
+    sys.path.insert(0, str(ROOT))
+    from discriminator.data.schema import read_rows, write_rows
+
+    rows, split_of = [], {}
+    for m in models:
+        for r in read_rows(pairs / m / "spans.parquet"):
+            if split_of.setdefault(r.item_id, r.split) != r.split:
+                raise ValueError(f"{pairs / m / 'spans.parquet'}: row {r.id}: item {r.item_id} has split "
+                                 f"{r.split}, {split_of[r.item_id]} in an earlier model's file")
+            rows.append(r.model_copy(update={"id": f"{m}:{r.id}", "pair_id": r.pair_id and f"{m}:{r.pair_id}",
+                                             "meta": {**r.meta, "response_model": m}}))
+    write_rows(out, rows)
+    print(f"{len(rows)} rows of {len(models)} models -> {out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -186,9 +205,15 @@ def main() -> None:
     i.add_argument("--instructions", type=int, default=400)
     i.add_argument("--seed", type=int, default=0)
     i.add_argument("--models", default=",".join(MODELS))
+    g = sub.add_parser("merge")
+    g.add_argument("--pairs", type=Path, required=True, help="folder of per-model `rtt data negatives` outputs")
+    g.add_argument("--out", type=Path, required=True)
+    g.add_argument("--models", default=",".join(MODELS))
     args = ap.parse_args()
     if args.cmd == "extract":
         extract(args.mirror, args.models.split(","), args.out)
+    elif args.cmd == "merge":
+        merge(args.pairs, args.out, args.models.split(","))
     else:
         items(args.out, args.instructions, args.seed, args.models.split(","))
 

@@ -199,7 +199,7 @@ def render_holdout(result: HoldoutResult, cfg: HoldoutConfig) -> str:
             for b in buckets:
                 ms = [r.per_length.get(m, {}).get(b) for m in HOLDOUT_METHODS]
                 cells.append("; ".join(f"{_f(x['f1'])} / {_f(x['auroc'])}" for x in ms if x) +
-                             (f" ({ms[0]['tokens']} tok)" if ms[0] else "") if any(ms) else "-")
+                             (f" ({int(ms[0]['tokens'])} tok)" if ms[0] else "") if any(ms) else "-")
             lines.append(f"| {r.family} | " + " | ".join(cells) + " |")
     if result.skipped:
         lines += ["", "Skipped: " + "; ".join(f"{k} ({v})" for k, v in result.skipped.items())]
