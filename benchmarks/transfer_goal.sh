@@ -7,7 +7,8 @@
 #   FOLD=Meta-Llama-3-8B-Instruct STEPS=100 BATCH=8 LEN=256 MAX_TRAIN=2000 MAX_TEST=160 bash benchmarks/transfer_goal.sh
 #                                                                              # one fold, CPU-sized
 set -euo pipefail
-RTT=${RTT:-.venv/bin/rtt}; PY=${PY:-.venv/bin/python}; R=${R:-runs/transfer}
+PY=${PY:-.venv/bin/python}; R=${R:-runs/transfer}
+rtt() { "$PY" -c 'from flows.cli import main; main()' "$@"; }   # this checkout's CLI (not an installed copy's)
 N=${N:-400}; STEPS=${STEPS:-600}; FOLD=${FOLD:-}; BATCH=${BATCH:-32}; LEN=${LEN:-512}
 MAX_TRAIN=${MAX_TRAIN:-}; MAX_TEST=${MAX_TEST:-}
 SHARED=${RTT_SHARED_DIR:-../shared}
@@ -17,7 +18,7 @@ if [ ! -f "$SHARED/data/model_outputs/alpaca_eval_outputs.jsonl.gz" ]; then
 fi
 [ -f "$R/items/items.jsonl" ] || $PY benchmarks/transfer_data.py items --out "$R/items" --instructions "$N"
 for m in "${MODELS[@]}"; do   # the same items and split seed for every model: one item split across models
-  [ -f "$R/pairs/$m/spans.parquet" ] || $RTT data negatives -i "$R/items/items.jsonl" \
+  [ -f "$R/pairs/$m/spans.parquet" ] || rtt data negatives -i "$R/items/items.jsonl" \
       --positives "$R/items/positives/$m.jsonl" -o "$R/pairs/$m" --val-frac 0.1 --test-frac 0.3 --content-match lexical
 done
 [ -f "$R/rows.parquet" ] || $PY benchmarks/transfer_data.py merge --pairs "$R/pairs" --out "$R/rows.parquet"
@@ -36,8 +37,8 @@ write_rows(sys.argv[3], rest + test)
 print(len(rest), "train+val rows of the other models;", len(test), "test rows of", sys.argv[2])
 PYEOF
 if [ ! -f "$F/run/model/rtt_discriminator.json" ]; then
-  $RTT disc train -c benchmarks/transfer_minilm.yaml --data "$F/rows.parquet" -o "$F/run" --max-steps "$STEPS" \
+  rtt disc train -c benchmarks/transfer_minilm.yaml --data "$F/rows.parquet" -o "$F/run" --max-steps "$STEPS" \
       --eval-steps "$STEPS" --batch-size "$BATCH" --max-length "$LEN" ${MAX_TRAIN:+--set max_train_rows=$MAX_TRAIN} --overwrite
 fi
-$RTT disc eval -m "$F/run/model" --data "$F/rows.parquet" -o "$F/eval" --baselines all_relevant,lexical \
+rtt disc eval -m "$F/run/model" --data "$F/rows.parquet" -o "$F/eval" --baselines all_relevant,lexical \
     ${MAX_TEST:+--max-test-rows $MAX_TEST --max-val-rows 60}
