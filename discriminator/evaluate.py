@@ -8,7 +8,11 @@ discriminator's tokens with ``max``. Each method's decision threshold is tuned f
 hard). Reported per method: precision, recall, F1, accuracy, AUROC; overall, per family, per data source and
 per *positive source* (``template``: the bank's filler text, ``given``: existing responses, ``policy``: sampled
 from the policy; read from the row's ``positive_source`` column or ``meta``, missing = ``template``), side by
-side, since a discriminator that only works on template text is useless in RL.
+side, since a discriminator that only works on template text is useless in RL. Transfer tables: per *response
+source* (the model that wrote the response: ``meta.response_model``, else the positive source), per response
+length (discriminator tokens: <=128, <=512, <=2048, longer) and the threshold transfer of the discriminator (F1
+at the checkpoint's stored threshold, at the threshold used here, and the best F1 any threshold reaches on the
+test tokens - an upper bound, not a result).
 
 Calibration of the discriminator: expected calibration error (ECE) and a reliability diagram on the test split,
 as scored (with the checkpoint's temperature, if any), and with a temperature fitted on this validation split.
@@ -44,6 +48,22 @@ log = logging.getLogger(__name__)
 TRAIN_ITEMS_FILE = "train_items.json"
 METRIC_KEYS = ("precision", "recall", "f1", "accuracy", "auroc")
 POSITIVE_SOURCES = ("template", "given", "policy")
+LENGTH_BUCKETS = (128, 512, 2048)  # response tokens (the discriminator's tokenizer); longer rows: ">2048"
+
+
+def response_source(row: SpanRow) -> str:
+    """Who wrote the response: ``meta.response_model`` (e.g. an AlpacaEval model name) where the row has one,
+    else its positive source (``template`` / ``given`` / ``policy`` / ``llm``)."""
+    model = row.meta.get("response_model")
+    return str(model) if model else positive_source(row)
+
+
+def length_bucket(n_tokens: int) -> str:
+    """``<=128`` / ``<=512`` / ``<=2048`` / ``>2048`` response tokens."""
+    for edge in LENGTH_BUCKETS:
+        if n_tokens <= edge:
+            return f"<={edge}"
+    return f">{LENGTH_BUCKETS[-1]}"
 
 
 def positive_source(row: SpanRow) -> str:
@@ -80,6 +100,11 @@ class EvalReport:
     # the same scores and thresholds on the response's non-space characters (a character takes the max over the
     # tokens covering it): comparable across tokenizers (case markers on/off, MiniLM vs a decoder backbone)
     characters: dict[str, dict[str, float]] = field(default_factory=dict)
+    per_response_source: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    per_length: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    # discriminator only: group ("overall", "source: X", "length: <=512") -> F1 at the stored / used threshold and
+    # the best-on-test F1 with its threshold
+    threshold_transfer: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def sample_rows(rows: list[SpanRow], n: int | None, seed: int) -> list[SpanRow]:
@@ -118,9 +143,19 @@ def char_metrics(split: SplitTokens, scores: list[np.ndarray], thr: float) -> di
 
 
 def _group_metrics(split: SplitTokens, scores: list[np.ndarray], thr: float, key) -> dict[str, dict[str, float]]:
+    return _grouped(split, scores, thr, [key(r) for r in split.rows])
+
+
+def _groups(keys: Sequence[str]) -> dict[str, list[int]]:
     groups: dict[str, list[int]] = defaultdict(list)
-    for i, r in enumerate(split.rows):
-        groups[key(r)].append(i)
+    for i, k in enumerate(keys):
+        groups[k].append(i)
+    return groups
+
+
+def _grouped(split: SplitTokens, scores: list[np.ndarray], thr: float,
+             keys: Sequence[str]) -> dict[str, dict[str, float]]:
+    groups = _groups(keys)
     out = {}
     for g, idx in sorted(groups.items()):
         s = np.concatenate([scores[i] for i in idx])
@@ -230,6 +265,9 @@ def evaluate(cfg: EvalConfig, *, progress: Callable[[str], None] | None = None, 
             notes[name] = "skipped: no LLM endpoint configured (greedy_base_url / greedy_model)"
 
     overall, per_family, per_source, per_pos, curves, characters = {}, {}, {}, {}, {}, {}
+    per_resp, per_len, transfer = {}, {}, {}
+    resp_keys = [response_source(r) for r in test.rows]
+    len_keys = [length_bucket(len(lab)) for lab in test.labels]
     for name, (test_scores, val_scores, how) in methods.items():
         if how == "tune" and val_scores is not None and len(y_val) and y_val.sum() > 0:
             thr, _ = best_f1_threshold(np.concatenate(val_scores), y_val)
@@ -245,6 +283,11 @@ def evaluate(cfg: EvalConfig, *, progress: Callable[[str], None] | None = None, 
         per_family[name] = _group_metrics(test, test_scores, thr, lambda r: r.family)
         per_source[name] = _group_metrics(test, test_scores, thr, lambda r: r.family.split(":", 1)[0])
         per_pos[name] = _group_metrics(test, test_scores, thr, positive_source)
+        per_resp[name] = _grouped(test, test_scores, thr, resp_keys)
+        per_len[name] = _grouped(test, test_scores, thr, len_keys)
+        if name == "discriminator":
+            transfer = threshold_transfer(test, test_scores, float(scorer.threshold), thr,
+                                          {"source": resp_keys, "length": len_keys})
         if how != "hard":
             curves[name] = pr_curve(flat, y_test)
 
@@ -255,7 +298,8 @@ def evaluate(cfg: EvalConfig, *, progress: Callable[[str], None] | None = None, 
               "test_subset": int(bool(cfg.max_test_rows and cfg.max_test_rows < len(splits["test"])))}
     report = EvalReport(cfg.out, overall, per_family, per_source, per_pos,
                         {k: v for k, v in calibration.items() if k != "bins"}, notes, counts, time.time() - t0,
-                        characters=characters)
+                        characters=characters, per_response_source=per_resp, per_length=per_len,
+                        threshold_transfer=transfer)
     report.markdown = render_markdown(report, model_dir, cfg.data)
     if cfg.out is not None:
         out = Path(cfg.out)
@@ -269,13 +313,34 @@ def evaluate(cfg: EvalConfig, *, progress: Callable[[str], None] | None = None, 
                          f"Discriminator reliability, test split (ECE {_fmt(calibration['ece'])})")
         payload = {"model": str(model_dir), "data": str(cfg.data), "counts": counts, "overall": overall,
                    "per_family": per_family, "per_source": per_source, "per_positive_source": per_pos,
-                   "characters": characters, "calibration": report.calibration, "notes": notes,
+                   "characters": characters, "per_response_source": per_resp, "per_length": per_len,
+                   "threshold_transfer": transfer, "calibration": report.calibration, "notes": notes,
                    "seconds": report.seconds}
         write_text(out / "metrics.json", json.dumps(payload, indent=2, default=_json_default) + "\n")
         write_text(out / "report.md", report.markdown)
         report.files = {"metrics": str(out / "metrics.json"), "report": str(out / "report.md"),
                         "pr_curve": str(out / "pr_curve.png"), "reliability": str(out / "reliability.png")}
     return report
+
+
+def threshold_transfer(split: SplitTokens, scores: list[np.ndarray], stored: float, used: float,
+                       by: dict[str, Sequence[str]]) -> dict[str, dict[str, float]]:
+    """F1 at the checkpoint's ``stored`` threshold and at the ``used`` one (tuned on this file's validation split
+    where it has one) next to the best F1 any threshold reaches on these test tokens, overall and per group of
+    each ``by`` key (``{"source": [key per row], ...}`` -> groups ``"source: X"``)."""
+    def one(idx: Sequence[int]) -> dict[str, float]:
+        s = np.concatenate([scores[i] for i in idx]) if len(idx) else np.zeros(0)
+        y = np.concatenate([split.labels[i] for i in idx]) if len(idx) else np.zeros(0, dtype=np.int64)
+        best_thr, best = best_f1_threshold(s, y)
+        return {"stored_threshold": stored, "f1_stored": token_metrics(s, y, stored)["f1"],
+                "used_threshold": used, "f1_used": token_metrics(s, y, used)["f1"],
+                "best_threshold": best_thr, "f1_best": best, "tokens": int(len(y))}
+
+    out = {"overall": one(range(len(split.rows)))}
+    for kind, keys in by.items():
+        for g, idx in sorted(_groups(keys).items()):
+            out[f"{kind}: {g}"] = one(idx)
+    return out
 
 
 def _calibration(disc, y_val: np.ndarray, y_test: np.ndarray, temperature: float, n_bins: int) -> dict[str, Any]:
@@ -341,7 +406,18 @@ def render_markdown(report: EvalReport, model: Path, data: Path) -> str:
         lines.append(f"| temperature {cal['val_fitted_temperature']:.3g} fitted on validation | {_fmt(a['ece'])} | "
                      f"{_fmt(a['log_loss'])} | {_fmt(a['brier'])} |")
     lines += ["", "Reliability diagram: `reliability.png`."]
-    for title, table in (("positive source", report.per_positive_source), ("source", report.per_source),
+    if report.threshold_transfer:
+        lines += ["", "## Threshold transfer (discriminator)", "",
+                  "F1 at the checkpoint's stored threshold, at the threshold used above, and the best F1 any "
+                  "threshold reaches on these test tokens (an upper bound, tuned on test).", "",
+                  "| group | tokens | F1 stored (thr) | F1 used (thr) | best F1 on test (thr) |", "|---|---|---|---|---|"]
+        for g, t in report.threshold_transfer.items():
+            lines.append(f"| {g} | {t['tokens']} | {_fmt(t['f1_stored'])} ({t['stored_threshold']:.3g}) | "
+                         f"{_fmt(t['f1_used'])} ({t['used_threshold']:.3g}) | {_fmt(t['f1_best'])} "
+                         f"({t['best_threshold']:.3g}) |")
+    for title, table in (("response source", report.per_response_source),
+                         ("response length (tokens)", report.per_length),
+                         ("positive source", report.per_positive_source), ("source", report.per_source),
                          ("family", report.per_family)):
         groups = sorted({g for per in table.values() for g in per})
         if not groups:

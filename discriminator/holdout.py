@@ -7,6 +7,11 @@ baselines (``discriminator.evaluate``, thresholds tuned on the fold's validation
 ``max_steps`` optimiser steps to keep the sweep cheap; the backbone, template and length come from the model
 given (or from a TrainConfig YAML).
 
+Leave-one-source-out (``by="source"``): the same sweep over *who wrote the response* (``meta.response_model``,
+else the positive source; :func:`discriminator.evaluate.response_source`): the fold for model ``M`` trains on the
+train / val rows of every other source and is tested on ``M``'s rows of the test items (the split is by item,
+so the test items are unseen as well as the model).
+
 Outputs in ``out``: ``<family>/`` (fold data, run, eval), ``holdout.json`` and ``holdout.md``.
 """
 
@@ -37,6 +42,8 @@ class HoldoutConfig(BaseModel):
                                "the runs reuse (not needed with train_config)")
     data: Path = Field(description="SpanRow file with several families")
     out: Path = Field(description="folder for the fold runs and the table")
+    by: Literal["family", "source"] = Field("family", description="hold out one rubric family, or one response "
+                                             "source (the model that wrote the responses) at a time")
     family_level: int = Field(2, ge=1, description="family = the first N ':'-separated parts")
     max_steps: int = Field(200, ge=1, description="optimiser steps per fold run")
     train_config: Path | None = Field(None, description="TrainConfig YAML for the fold runs (default: the "
@@ -53,6 +60,10 @@ class HoldoutRow(BaseModel):
     val_rows: int
     test_rows: int
     metrics: dict[str, dict[str, float]] = Field(description="method -> overall test metrics")
+    per_length: dict[str, dict[str, dict[str, float]]] = Field(
+        default_factory=dict, description="method -> response-length bucket (<=128 / <=512 / ...) -> metrics")
+    threshold: dict[str, float] = Field(default_factory=dict, description="the discriminator's threshold "
+                                        "transfer: F1 at the stored / used threshold and the best F1 on test")
     seconds: float
 
 
@@ -89,10 +100,22 @@ def fold_rows(rows: list[SpanRow], family: str, level: int) -> tuple[list[SpanRo
     return rest, test
 
 
+def source_fold_rows(rows: list[SpanRow], source: str) -> tuple[list[SpanRow], list[SpanRow]]:
+    """(train + val rows of every other response source, ``source``'s rows of the test split as test)."""
+    from discriminator.evaluate import response_source
+
+    test = [r for r in rows if r.split == "test" and response_source(r) == source]
+    held_items = {r.item_id for r in test}
+    rest = [r for r in rows if response_source(r) != source and r.split in ("train", "val")
+            and r.item_id not in held_items]
+    return rest, test
+
+
 def family_holdout(cfg: HoldoutConfig, progress: Callable[[str], None] | None = None) -> HoldoutResult:
-    """Run the sweep; one fold per family with at least ``min_test_rows`` rows and something left to train on."""
+    """Run the sweep; one fold per family (or response source, ``cfg.by``) with at least ``min_test_rows`` rows
+    and something left to train on."""
     from discriminator.config import EvalConfig, TrainConfig
-    from discriminator.evaluate import evaluate
+    from discriminator.evaluate import evaluate, response_source
     from discriminator.model import read_meta
     from discriminator.train import train
 
@@ -105,15 +128,21 @@ def family_holdout(cfg: HoldoutConfig, progress: Callable[[str], None] | None = 
                            case_markers="on" if meta.case_markers else "off")
     rows = sample_items(load_rows(cfg.data, human_labels=cfg.human_labels), cfg.item_fraction, cfg.seed)
     rows = assign_splits(rows, base.val_fraction, base.test_fraction, base.seed)
-    families = sorted({family_group(r.family, cfg.family_level) for r in rows})
-    if len(families) < 2:
-        raise ValueError(f"{cfg.data}: leave-one-family-out needs at least 2 families at level "
-                         f"{cfg.family_level}, found {families}")
+    if cfg.by == "source":
+        families = sorted({response_source(r) for r in rows})
+        if len(families) < 2:
+            raise ValueError(f"{cfg.data}: leave-one-source-out needs rows of at least 2 response sources "
+                             f"(meta.response_model or positive_source), found {families}")
+    else:
+        families = sorted({family_group(r.family, cfg.family_level) for r in rows})
+        if len(families) < 2:
+            raise ValueError(f"{cfg.data}: leave-one-family-out needs at least 2 families at level "
+                             f"{cfg.family_level}, found {families}")
     out = Path(cfg.out)
     result = HoldoutResult(rows=[])
     for k, fam in enumerate(families):
         t0 = time.time()
-        rest, test = fold_rows(rows, fam, cfg.family_level)
+        rest, test = source_fold_rows(rows, fam) if cfg.by == "source" else fold_rows(rows, fam, cfg.family_level)
         n_train = sum(r.split == "train" for r in rest)
         n_val = len(rest) - n_train
         if len(test) < cfg.min_test_rows or not n_train or not n_val:
@@ -130,8 +159,11 @@ def family_holdout(cfg: HoldoutConfig, progress: Callable[[str], None] | None = 
         say(f"[{k + 1}/{len(families)}] scoring {len(test)} rows of {fam}")
         rep = evaluate(EvalConfig(model=res.model_dir, data=fold / "rows.parquet", out=fold / "eval",
                                   baselines=["all_relevant", "lexical"], human_labels=cfg.human_labels))
+        by_length = {m: rep.per_length[m] for m in HOLDOUT_METHODS}
         result.rows.append(HoldoutRow(family=fam, train_rows=n_train, val_rows=n_val, test_rows=len(test),
                                       metrics={m: rep.overall[m] for m in HOLDOUT_METHODS},
+                                      per_length=by_length,
+                                      threshold=rep.threshold_transfer.get("overall", {}),
                                       seconds=round(time.time() - t0, 1)))
     if not result.rows:
         raise ValueError(f"{cfg.data}: no family could be held out ({result.skipped})")
@@ -146,17 +178,32 @@ def _f(v: float) -> str:
 
 
 def render_holdout(result: HoldoutResult, cfg: HoldoutConfig) -> str:
-    lines = ["# Leave-one-family-out", "",
-             f"Data `{cfg.data}`; each run trains without the family (and its items) for {cfg.max_steps} steps, "
-             "then is tested on every row of it. F1 / AUROC:", "",
-             "| held-out family | train rows | test rows | " + " | ".join(HOLDOUT_METHODS) + " |",
-             "|---|---|---|" + "---|" * len(HOLDOUT_METHODS)]
+    what = "source" if cfg.by == "source" else "family"
+    how = ("trains on every other response source for {n} steps, then is tested on this source's rows of the "
+           "test items (unseen items)" if cfg.by == "source" else
+           "trains without the family (and its items) for {n} steps, then is tested on every row of it")
+    lines = [f"# Leave-one-{what}-out", "", f"Data `{cfg.data}`; each run {how.format(n=cfg.max_steps)}. F1 / AUROC:",
+             "", f"| held-out {what} | train rows | test rows | " + " | ".join(HOLDOUT_METHODS) +
+             " | F1 stored thr / best on test |", "|---|---|---|" + "---|" * len(HOLDOUT_METHODS) + "---|"]
     for r in result.rows:
         cells = [f"{_f(r.metrics[m]['f1'])} / {_f(r.metrics[m]['auroc'])}" for m in HOLDOUT_METHODS]
-        lines.append(f"| {r.family} | {r.train_rows} | {r.test_rows} | " + " | ".join(cells) + " |")
+        thr = (f"{_f(r.threshold['f1_stored'])} / {_f(r.threshold['f1_best'])}" if r.threshold else "n/a")
+        lines.append(f"| {r.family} | {r.train_rows} | {r.test_rows} | " + " | ".join(cells) + f" | {thr} |")
+    buckets = sorted({b for r in result.rows for b in r.per_length.get("discriminator", {})},
+                     key=lambda b: (b.startswith(">"), int(b.lstrip("<=>"))))
+    if buckets:
+        lines += ["", f"Per response length (tokens), F1 / AUROC: discriminator; lexical overlap; all-relevant", "",
+                  f"| held-out {what} | " + " | ".join(buckets) + " |", "|---|" + "---|" * len(buckets)]
+        for r in result.rows:
+            cells = []
+            for b in buckets:
+                ms = [r.per_length.get(m, {}).get(b) for m in HOLDOUT_METHODS]
+                cells.append("; ".join(f"{_f(x['f1'])} / {_f(x['auroc'])}" for x in ms if x) +
+                             (f" ({int(ms[0]['tokens'])} tok)" if ms[0] else "") if any(ms) else "-")
+            lines.append(f"| {r.family} | " + " | ".join(cells) + " |")
     if result.skipped:
         lines += ["", "Skipped: " + "; ".join(f"{k} ({v})" for k, v in result.skipped.items())]
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["HoldoutConfig", "family_holdout", "fold_rows"]
+__all__ = ["HoldoutConfig", "family_holdout", "fold_rows", "source_fold_rows"]

@@ -204,6 +204,109 @@ def test_family_holdout_sweep_cli(trained, tmp_path):
     assert "| toy:keyword |" in (out / "holdout.md").read_text() or "toy:keyword" in saved["skipped"]
 
 
+# -- transfer: response sources, lengths, thresholds, leave-one-source-out (issue 20) ----------------------------
+MODELS = ("model-a", "model-b", "model-c")
+
+
+def _with_models(rows: list[SpanRow]) -> list[SpanRow]:
+    """Item n's responses were written by MODELS[n % 3] (meta.response_model)."""
+    return [r.model_copy(update={"meta": {**r.meta, "response_model": MODELS[int(r.item_id.rsplit("-", 1)[1]) % 3]}})
+            for r in rows]
+
+
+def test_length_buckets_and_response_source():
+    from discriminator.evaluate import length_bucket, response_source
+
+    assert [length_bucket(n) for n in (1, 128, 129, 512, 513, 2048, 2049)] == \
+        ["<=128", "<=128", "<=512", "<=512", "<=2048", "<=2048", ">2048"]
+    row = _auto()
+    assert response_source(row) == "template"
+    assert response_source(row.model_copy(update={"positive_source": "policy"})) == "policy"
+    assert response_source(row.model_copy(update={"positive_source": "given",
+                                                   "meta": {"response_model": "gemma-7b-it"}})) == "gemma-7b-it"
+
+
+def test_threshold_transfer_by_hand():
+    from discriminator.evaluate import SplitTokens, threshold_transfer
+
+    rows = [_auto(rid="a"), _auto(rid="b")]
+    labels = [np.array([1, 0, 0]), np.array([1, 1, 0, 0])]
+    scores = [np.array([0.9, 0.2, 0.1]), np.array([0.4, 0.35, 0.3, 0.1])]
+    split = SplitTokens(rows, [[(0, 1)] * 3, [(0, 1)] * 4], labels)
+    t = threshold_transfer(split, scores, stored=0.8, used=0.5, by={"source": ["x", "y"]})
+    # stored 0.8: one true positive of three -> P 1, R 1/3, F1 0.5; the same at 0.5
+    assert t["overall"]["f1_stored"] == pytest.approx(0.5) and t["overall"]["f1_used"] == pytest.approx(0.5)
+    # best on test: 0.35 keeps all three positives and no negative
+    assert t["overall"]["f1_best"] == pytest.approx(1.0) and t["overall"]["best_threshold"] == pytest.approx(0.35)
+    assert t["source: x"]["f1_stored"] == pytest.approx(1.0) and t["source: y"]["f1_stored"] == 0.0
+    assert t["source: y"]["f1_best"] == pytest.approx(1.0) and t["source: y"]["tokens"] == 4
+
+
+def test_eval_reports_response_sources_lengths_and_threshold_transfer(trained, tmp_path):
+    from typer.testing import CliRunner
+
+    from discriminator.evaluate import evaluate
+    from flows.cli import app
+
+    path = tmp_path / "models.parquet"
+    write_rows(path, _with_models(assign_splits(toy_rows(60, seed=3), 0.2, 0.2, seed=0)))
+    report = evaluate(EvalConfig(model=trained.model_dir, data=path, out=tmp_path / "ev",
+                                 baselines=["all_relevant", "lexical"]))
+    total = report.overall["discriminator"]["tokens"]
+    per = report.per_response_source["discriminator"]
+    assert set(per) <= set(MODELS) and len(per) >= 2 and sum(m["tokens"] for m in per.values()) == total
+    lengths = report.per_length["discriminator"]
+    assert set(lengths) == {"<=128"} and lengths["<=128"]["tokens"] == total  # toy responses are short
+    assert set(report.per_length["lexical overlap"]) == set(lengths)
+    t = report.threshold_transfer
+    assert t["overall"]["f1_used"] == pytest.approx(report.overall["discriminator"]["f1"])
+    assert t["overall"]["stored_threshold"] == pytest.approx(trained.meta.threshold)
+    assert t["overall"]["f1_best"] >= max(t["overall"]["f1_used"], t["overall"]["f1_stored"]) - 1e-9
+    assert {f"source: {m}" for m in per} | {"length: <=128"} <= set(t)
+    assert "## Threshold transfer" in report.markdown and "## F1 / AUROC per response source" in report.markdown
+    assert "## F1 / AUROC per response length (tokens)" in report.markdown
+    saved = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert set(saved["per_response_source"]["discriminator"]) == set(per) and "overall" in saved["threshold_transfer"]
+    r = CliRunner().invoke(app, ["disc", "eval", "--model", str(trained.model_dir), "--data", str(path),
+                                 "--baselines", "all_relevant", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    assert "by response source" in r.output and "by response length" in r.output and "threshold transfer" in r.output
+
+
+def test_source_holdout_sweep_cli(trained, tmp_path):
+    """Each fold trains without one model's responses and is tested on that model's rows of unseen items."""
+    from typer.testing import CliRunner
+
+    from discriminator.holdout import source_fold_rows
+    from flows.cli import app
+
+    rows = _with_models(assign_splits(toy_rows(48, seed=5), 0.2, 0.3, seed=0))
+    rest, test = source_fold_rows(rows, "model-b")
+    assert test and {r.meta["response_model"] for r in test} == {"model-b"} and all(r.split == "test" for r in test)
+    assert "model-b" not in {r.meta["response_model"] for r in rest} and {r.split for r in rest} <= {"train", "val"}
+    assert not {r.item_id for r in rest} & {r.item_id for r in test}
+    path = tmp_path / "models.parquet"
+    write_rows(path, rows)
+    out = tmp_path / "loso"
+    r = CliRunner().invoke(app, ["disc", "eval", "--model", str(trained.model_dir), "--data", str(path),
+                                 "--out", str(out), "--source-holdout", "--max-steps", "3"])
+    assert r.exit_code == 0, r.output
+    assert "leave-one-source-out" in " ".join(r.output.split()) and "model-a" in r.output
+    saved = json.loads((out / "holdout.json").read_text())
+    assert {row["family"] for row in saved["rows"]} | set(saved["skipped"]) == set(MODELS)
+    for row in saved["rows"]:
+        assert row["test_rows"] == sum(x.split == "test" and x.meta["response_model"] == row["family"] for x in rows)
+        assert set(row["per_length"]["discriminator"]) == {"<=128"} and "f1_best" in row["threshold"]
+        trained_on = set(json.loads((out / row["family"] / "run" / "model" / "train_items.json").read_text()))
+        assert not trained_on & {x.item_id for x in rows if x.meta["response_model"] == row["family"]
+                                 and x.split == "test"}
+    md = (out / "holdout.md").read_text()
+    assert "# Leave-one-source-out" in md and "Per response length" in md and "| <=128 |" in md
+    bad = CliRunner().invoke(app, ["disc", "eval", "--model", str(trained.model_dir), "--data", str(path),
+                                   "--source-holdout", "--family-holdout"])
+    assert bad.exit_code != 0 and "one" in bad.output
+
+
 # -- human labels win ----------------------------------------------------------------------------------------------
 def _auto(rid="a", spans=((4, 9),), source="program", verdict=-1) -> SpanRow:
     return SpanRow(id=rid, item_id="it", rubric_id="k", criteria="No commas.", response="one, two, three",

@@ -145,6 +145,9 @@ def eval_cmd(
                                      "majority or adjudicated (human labels always replace automatic ones)."),
     family_holdout: bool = typer.Option(False, "--family-holdout", help="Leave-one-family-out sweep instead: "
                                         "train without family f (the --model's backbone and template), test on f."),
+    source_holdout: bool = typer.Option(False, "--source-holdout", help="Leave-one-source-out sweep instead: "
+                                        "train without the responses of model M (meta.response_model, else the "
+                                        "positive source), test on M's rows of the unseen test items."),
     family_level: int = typer.Option(2, "--family-level", min=1, help="Family = the first N ':' parts "
                                      "(2: 'ifeval:punctuation')."),
     holdout_max_steps: int = typer.Option(200, "--max-steps", min=1, help="Optimiser steps per holdout run."),
@@ -154,19 +157,23 @@ def eval_cmd(
                                         "random fraction of the items (cheaper)."),
 ) -> None:
     """Token-level P/R/F1/AUROC on the item-disjoint test split beside the baselines, by positive source, with
-    calibration (ECE, reliability diagram); or a leave-one-family-out sweep (--family-holdout)."""
+    calibration (ECE, reliability diagram), per response source and length, threshold transfer; or a
+    leave-one-family-out (--family-holdout) or leave-one-source-out (--source-holdout) sweep."""
     from rich.console import Console
 
     from discriminator.config import EvalConfig
 
-    if model is None and not (family_holdout and holdout_config):
-        _fail("--model is required (except for --family-holdout with --train-config)")
+    if family_holdout and source_holdout:
+        _fail("--family-holdout and --source-holdout are two sweeps: pass one")
+    sweep = "source" if source_holdout else "family" if family_holdout else None
+    if model is None and not (sweep and holdout_config):
+        _fail("--model is required (except for --family-holdout / --source-holdout with --train-config)")
     if out is None:
-        out = (Path("runs") / "disc-family-holdout" if model is None else model.parent / "eval"
+        out = (Path("runs") / f"disc-{sweep}-holdout" if model is None else model.parent / "eval"
                if model.name == "model" else Path("runs") / f"disc-eval-{model.name}")
-    if family_holdout:
+    if sweep:
         _family_holdout(model, data, out, family_level, holdout_max_steps, holdout_config, human_labels,
-                        item_fraction)
+                        item_fraction, by=sweep)
         return
     from discriminator.evaluate import evaluate
 
@@ -209,6 +216,27 @@ def eval_cmd(
     for name, per in report.per_positive_source.items():
         by.add_row(name, *(f"{per[s]['f1']:.3f} / {per[s]['auroc']:.3f}" for s in sources))
     Console().print(by)
+    for title, table in (("response source", report.per_response_source),
+                         ("response length (tokens)", report.per_length)):
+        groups = sorted({g for per in table.values() for g in per})
+        if len(groups) < 2 and title == "response source":
+            continue
+        t = Table(title=f"F1 / AUROC by {title}")
+        t.add_column("method")
+        for g in groups:
+            t.add_column(f"{g} ({next(iter(table.values()))[g]['tokens']} tokens)", justify="right")
+        for name, per in table.items():
+            t.add_row(name, *(f"{per[g]['f1']:.3f} / {per[g]['auroc']:.3f}" for g in groups))
+        Console().print(t)
+    if report.threshold_transfer:
+        t = Table(title="threshold transfer (discriminator): F1 at the stored threshold, at the one used, best on test")
+        for col in ("group", "tokens", "stored", "used", "best on test"):
+            t.add_column(col, justify="left" if col == "group" else "right")
+        for g, x in report.threshold_transfer.items():
+            t.add_row(g, str(x["tokens"]), f"{x['f1_stored']:.3f} ({x['stored_threshold']:.3g})",
+                      f"{x['f1_used']:.3f} ({x['used_threshold']:.3g})",
+                      f"{x['f1_best']:.3f} ({x['best_threshold']:.3g})")
+        Console().print(t)
     cal = report.calibration
     line = f"calibration (discriminator): ECE {cal['ece']:.3f} (temperature {cal['checkpoint_temperature']:.3g})"
     if "after_val_temperature" in cal:
@@ -222,7 +250,7 @@ def eval_cmd(
 
 
 def _family_holdout(model: Optional[Path], data: Path, out: Path, level: int, max_steps: int,
-                    config: Optional[Path], human_labels: str, item_fraction: float) -> None:
+                    config: Optional[Path], human_labels: str, item_fraction: float, by: str = "family") -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -231,19 +259,32 @@ def _family_holdout(model: Optional[Path], data: Path, out: Path, level: int, ma
     err = Console(stderr=True)
     try:
         cfg = HoldoutConfig(model=model, data=data, out=out, family_level=level, max_steps=max_steps,
-                            train_config=config, human_labels=human_labels, item_fraction=item_fraction)
-        with err.status("leave-one-family-out") as status:
+                            train_config=config, human_labels=human_labels, item_fraction=item_fraction, by=by)
+        with err.status(f"leave-one-{by}-out") as status:
             result = family_holdout(cfg, progress=lambda msg: status.update(msg))
     except (ValueError, OSError) as exc:
         _fail(str(exc).splitlines()[0])
-    table = Table(title=f"leave-one-family-out ({max_steps} steps per run; F1 / AUROC on the held-out family)")
-    for col in ("held-out family", "train rows", "test rows", "discriminator", "lexical overlap", "all-relevant"):
-        table.add_column(col, justify="left" if col == "held-out family" else "right")
+    table = Table(title=f"leave-one-{by}-out ({max_steps} steps per run; F1 / AUROC on the held-out {by})")
+    for col in (f"held-out {by}", "train rows", "test rows", "discriminator", "lexical overlap", "all-relevant",
+                "F1 stored thr / best"):
+        table.add_column(col, justify="left" if col.startswith("held-out") else "right")
     for r in result.rows:
         table.add_row(r.family, str(r.train_rows), str(r.test_rows),
                       *(f"{r.metrics[m]['f1']:.3f} / {r.metrics[m]['auroc']:.3f}"
-                        for m in ("discriminator", "lexical overlap", "all-relevant")))
+                        for m in ("discriminator", "lexical overlap", "all-relevant")),
+                      f"{r.threshold['f1_stored']:.3f} / {r.threshold['f1_best']:.3f}" if r.threshold else "n/a")
     Console().print(table)
+    buckets = sorted({b for r in result.rows for b in r.per_length.get("discriminator", {})},
+                     key=lambda b: (b.startswith(">"), int(b.lstrip("<=>"))))
+    if buckets:
+        lt = Table(title="discriminator F1 / AUROC by response length (tokens)")
+        lt.add_column(f"held-out {by}")
+        for b in buckets:
+            lt.add_column(b, justify="right")
+        for r in result.rows:
+            d = r.per_length.get("discriminator", {})
+            lt.add_row(r.family, *(f"{d[b]['f1']:.3f} / {d[b]['auroc']:.3f}" if b in d else "-" for b in buckets))
+        Console().print(lt)
     Console().print(f"report: {result.files.get('report')}", highlight=False)
 
 
