@@ -130,7 +130,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "testbed": {"name": "testbed", "out": "runs/experiment-testbed", "model": "testbed",
                 "task": {"prompts": "testbed", "train_prompts": 400, "heldout_prompts": 128, "min_words": 16,
                          "targets": ["no_comma", "keyword", "forbidden", "lowercase"]},
-                "arms": TESTBED_ARMS, "seeds": [0, 1, 2, 3, 4], "steps": 200, "eval_every": 50,
+                "arms": TESTBED_ARMS, "seeds": [0, 1, 2, 3, 4], "steps": 200, "eval_every": 25,
                 "prompts_per_step": 4, "num_generations": 8, "max_completion_length": 48, "temperature": 1.0,
                 "learning_rate": 3e-4, "eval_batch_size": 64, "initial_samples": 2},
 }
