@@ -111,6 +111,10 @@ def model_path(cfg: ExperimentConfig) -> str:
         from rubrics.offline_models import smollm2_dir
 
         return str(smollm2_dir())
+    if cfg.model == "testbed":  # the tiny self-pretrained testbed LM, built on first use (grpo/testbed_lm.py)
+        from grpo.testbed_lm import DEFAULT_PATH, ensure_testbed_lm
+
+        return str(ensure_testbed_lm(DEFAULT_PATH))
     return cfg.model
 
 

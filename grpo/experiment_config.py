@@ -104,7 +104,8 @@ class ExperimentConfig(BaseModel):
 
     name: str = Field("learning", description="Experiment name.")
     out: str = Field("runs/experiment", description="Output folder (runs/<arm>/seed<k>/, report.md, report.json, curves.png).")
-    model: str = Field("smollm2", description="Policy: a local folder or 'smollm2' (the offline SmolLM2-135M-Instruct).")
+    model: str = Field("smollm2", description="Policy: a local folder, 'smollm2' (the offline SmolLM2-135M-Instruct) or "
+                       "'testbed' (the tiny self-pretrained testbed LM, runs/testbed-lm, built on first use).")
     discriminator: str | None = Field(None, description="Discriminator folder for the discriminator / shuffled arms.")
     task: TaskConfig = Field(default_factory=TaskConfig, description="The prompt set and its rubrics.")
     arms: list[ArmSpec] = Field(default_factory=lambda: [ArmSpec(**a) for a in DEFAULT_ARMS],
@@ -162,6 +163,14 @@ PRESETS: dict[str, dict[str, Any]] = {
             "use_cpu": False, "dtype": "bfloat16", "steps": 30, "eval_every": 10, "prompts_per_step": 8,
             "num_generations": 8, "max_completion_length": 48, "learning_rate": 2e-5, "eval_batch_size": 24,
             "task": {"train_prompts": 24, "heldout_prompts": 24}, "arms": CREDIT_ARMS[:6]},
+    # the learning testbed (grpo/testbed_lm.py, benchmarks/testbed.sh): a tiny LM pretrained by the project on
+    # its own text - a fast, powered test of the credit mechanism on 2 CPU cores, not a claim about real models
+    "testbed": {"name": "testbed", "out": "runs/experiment-testbed", "model": "testbed",
+                "task": {"prompts": "testbed", "train_prompts": 400, "heldout_prompts": 128, "min_words": 16,
+                         "targets": ["no_comma", "keyword", "forbidden", "lowercase"]},
+                "arms": CREDIT_ARMS, "seeds": [0, 1, 2, 3, 4], "steps": 200, "eval_every": 25,
+                "prompts_per_step": 4, "num_generations": 8, "max_completion_length": 48, "temperature": 1.0,
+                "learning_rate": 2e-4, "eval_batch_size": 64, "initial_samples": 2},
 }
 
 

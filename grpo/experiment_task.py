@@ -69,6 +69,9 @@ class TaskConfig(BaseModel):
     )
     pins: bool = Field(True, description="Include the form-pinning rubrics (words, sentences, no_repeat).")
     split_seed: int = Field(1234, description="Seed of the train / held-out split of the topics (not the run seed).")
+    prompts: Literal["topics", "testbed"] = Field(
+        "topics", description="Prompt source: the 48 fixed topics, or the testbed vocabulary (grpo/testbed_corpus.py: "
+        "hundreds of prompts, held-out topic nouns disjoint from train).")
 
 
 def _rubric(item_id: str, kind: str, rule_id: str, kwargs: dict) -> Rubric:
@@ -119,6 +122,10 @@ def make_item(idx: int, topic: str, keyword: str, target: Target, cfg: TaskConfi
 def build_task(cfg: TaskConfig | None = None) -> tuple[list[RubricItem], list[RubricItem]]:
     """``(train, heldout)`` items; disjoint topics, deterministic for a given ``cfg``."""
     cfg = cfg or TaskConfig()
+    if cfg.prompts == "testbed":
+        from grpo.testbed_corpus import testbed_task
+
+        return testbed_task(cfg)
     n = cfg.train_prompts + cfg.heldout_prompts
     if n > len(TOPICS):
         raise ValueError(f"train_prompts + heldout_prompts = {n} > {len(TOPICS)} topics available")
