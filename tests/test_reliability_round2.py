@@ -74,3 +74,128 @@ def test_reading_a_canonical_file_with_a_non_finite_weight_names_line_and_field(
     bad = '{"id": "b", "prompt": "Write.", "rubrics": [{"id": "r", "text": "t", "weight": NaN}]}'
     with pytest.raises(RecordError, match=r"test.jsonl:2: field 'rubrics\[0\].weight'"):
         read_items(_lines(tmp_path / "test.jsonl", [good, bad]))
+
+
+# ----- 2. a corrupt newest checkpoint: the newest intact one is used, the skipped one named
+
+
+def _fake_checkpoint(folder: Path, *, truncate: int = 0) -> Path:
+    """A checkpoint folder with a real safetensors file (and a torch-format zip), optionally cut short."""
+    import zipfile
+
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    folder.mkdir(parents=True)
+    save_file({"w": np.arange(64, dtype=np.float32).reshape(8, 8)}, str(folder / "model.safetensors"))
+    with zipfile.ZipFile(folder / "optimizer.pt", "w") as zf:
+        zf.writestr("archive/data.pkl", b"x" * 100)
+    (folder / "trainer_state.json").write_text('{"global_step": 1}')
+    if truncate:
+        weights = folder / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[:-truncate])
+    return folder
+
+
+def test_checkpoint_checks_find_truncated_files_and_bad_state(tmp_path):
+    from discriminator.checkpoints import checkpoint_problem
+
+    assert checkpoint_problem(_fake_checkpoint(tmp_path / "ok")) is None
+    assert "model.safetensors: truncated" in checkpoint_problem(_fake_checkpoint(tmp_path / "cut", truncate=10))
+    head = _fake_checkpoint(tmp_path / "head")
+    (head / "model.safetensors").write_bytes((head / "model.safetensors").read_bytes()[:20])
+    assert "model.safetensors: truncated" in checkpoint_problem(head)
+    opt = _fake_checkpoint(tmp_path / "opt")
+    (opt / "optimizer.pt").write_bytes((opt / "optimizer.pt").read_bytes()[:50])
+    assert "optimizer.pt" in checkpoint_problem(opt)
+    state = _fake_checkpoint(tmp_path / "state")
+    (state / "trainer_state.json").write_text('{"global_st')
+    assert "trainer_state.json: not valid JSON" == checkpoint_problem(state)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "trainer_state.json").write_text("{}")
+    assert "no model weights" in checkpoint_problem(empty)
+
+
+def test_newest_intact_checkpoint_skips_and_sets_aside_the_broken_ones(tmp_path):
+    from discriminator.checkpoints import checkpoints, newest_intact, resume_point
+
+    _fake_checkpoint(tmp_path / "checkpoint-2")
+    _fake_checkpoint(tmp_path / "checkpoint-4", truncate=10)
+    cut = _fake_checkpoint(tmp_path / "checkpoint-6")
+    (cut / "trainer_state.json").unlink()
+    looked = resume_point(tmp_path, "last")  # the policy's way: decide, move nothing
+    assert looked.path.name == "checkpoint-2" and [p.name for p, _ in looked.skipped] == ["checkpoint-6",
+                                                                                          "checkpoint-4"]
+    assert [p.name for p in checkpoints(tmp_path)] == ["checkpoint-2", "checkpoint-4", "checkpoint-6"]
+    choice = newest_intact(tmp_path)
+    assert choice.path.name == "checkpoint-2" and choice.step == 2
+    assert "checkpoint-4: model.safetensors: truncated" in choice.note() and "resuming from checkpoint-2" in choice.note()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-2", "corrupt-checkpoint-4"]
+    with pytest.raises(ValueError, match=r"corrupt-checkpoint-4: resume_from_checkpoint: not an intact checkpoint: "
+                                         r"model.safetensors: truncated"):
+        resume_point(tmp_path, str(tmp_path / "corrupt-checkpoint-4"))
+    assert resume_point(tmp_path, None).path is None and resume_point(tmp_path, "false").path is None
+
+
+def test_disc_train_resume_with_a_truncated_newest_checkpoint_uses_the_older_one(tiny_bert_dir, tmp_path):
+    from discriminator.data.schema import write_rows
+    from discriminator.splits import assign_splits
+    from discriminator.synthetic import toy_rows
+
+    data = tmp_path / "rows.parquet"
+    write_rows(data, assign_splits(toy_rows(40, seed=0), 0.2, 0.2, seed=0))
+    run = tmp_path / "run"
+    args = ["disc", "train", "--config", "tiny", "--data", str(data), "--backbone", str(tiny_bert_dir), "--out",
+            str(run), "--eval-steps", "2", "--set", "save_total_limit=3"]
+    res = CliRunner().invoke(app, [*args, "--max-steps", "4"])
+    assert res.exit_code == 0, res.output
+    weights = run / "checkpoint-4" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # torn: "incomplete metadata"
+    res = CliRunner().invoke(app, [*args, "--max-steps", "6", "--resume"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((run / "train_summary.json").read_text())
+    assert summary["resumed_from_step"] == 2 and summary["global_step"] == 6
+    assert len(summary["skipped_checkpoints"]) == 1
+    assert summary["skipped_checkpoints"][0].startswith("checkpoint-4: model.safetensors: truncated")
+    assert (run / "corrupt-checkpoint-4" / "model.safetensors").is_file()
+    assert {p.name for p in run.glob("checkpoint-*")} >= {"checkpoint-4", "checkpoint-6"}
+
+
+def test_pipeline_does_not_resume_from_a_corrupt_checkpoint(tmp_path):
+    from flows.pipeline import disc_restart
+
+    out = tmp_path / "disc"
+    assert disc_restart(out, "cfg", "up") == {}
+    (out / "config.yaml").write_text("cfg")
+    _fake_checkpoint(out / "checkpoint-4", truncate=10)
+    assert disc_restart(out, "cfg", "up") == {"resume": False, "overwrite": True}
+    _fake_checkpoint(out / "checkpoint-2")
+    assert disc_restart(out, "cfg", "up") == {"resume": True, "overwrite": False}
+
+
+def test_policy_resume_skips_a_truncated_newest_checkpoint(tiny_policy_dir, tiny_decoder_disc_dir, ifeval_path,
+                                                           tmp_path):
+    cfg, out = tmp_path / "run.yaml", tmp_path / "out"
+    cfg.write_text(json.dumps({
+        "name": "tiny", "model": {"name_or_path": str(tiny_policy_dir)},
+        "data": {"train": str(ifeval_path), "format": "ifeval", "limit": 2},
+        "rtt": {"beta": 0.5, "discriminator": str(tiny_decoder_disc_dir), "heatmap_every": 0},
+        "grpo": {"output_dir": str(out), "use_cpu": True, "bf16": False, "gradient_checkpointing": False,
+                 "max_steps": 2, "per_device_train_batch_size": 4, "num_generations": 4,
+                 "max_completion_length": 8, "save_strategy": "steps", "save_steps": 1, "logging_steps": 1},
+    }))
+    res = CliRunner().invoke(app, ["train", "policy", "--config", str(cfg), "--no-save"])
+    assert res.exit_code == 0, res.output
+    weights = out / "checkpoint-2" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    res = CliRunner().invoke(app, ["train", "policy", "--config", str(cfg), "--no-save", "--set", "grpo.max_steps=3",
+                                   "--set", "grpo.resume_from_checkpoint=last"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert Path(summary["resumed_from"]).name == "checkpoint-1" and summary["steps"] == 3
+    assert [s.split(":")[0] for s in summary["skipped_checkpoints"]] == ["checkpoint-2"]
+    assert "model.safetensors: truncated" in summary["skipped_checkpoints"][0]
+    res = CliRunner().invoke(app, ["train", "policy", "--config", str(cfg), "--no-save", "--set",
+                                   f"grpo.resume_from_checkpoint={tmp_path / 'nowhere'}"])
+    assert res.exit_code == 1 and "nowhere: resume_from_checkpoint: no such checkpoint folder" in res.output
