@@ -199,3 +199,37 @@ def test_policy_resume_skips_a_truncated_newest_checkpoint(tiny_policy_dir, tiny
     res = CliRunner().invoke(app, ["train", "policy", "--config", str(cfg), "--no-save", "--set",
                                    f"grpo.resume_from_checkpoint={tmp_path / 'nowhere'}"])
     assert res.exit_code == 1 and "nowhere: resume_from_checkpoint: no such checkpoint folder" in res.output
+
+
+# ----- 3. --resample rebuilds every pair made from the discarded samples
+
+
+def test_resample_rebuilds_the_pairs_of_resampled_items(scripted_openai, tmp_path):
+    from llm_server import Reply
+
+    from discriminator.data.schema import read_rows
+    from rubrics.schema import Rubric, RubricItem, RuleVerifier
+
+    items = [RubricItem(id=f"t:{i}", prompt=f"Write about topic {i} without commas.",
+                        rubrics=[Rubric(id=f"t:{i}#0", text="no commas",
+                                        verifier=RuleVerifier(family="ifeval", rule_id="punctuation:no_comma"))])
+             for i in range(3)]
+    server = scripted_openai(responder=lambda body, n: Reply(
+        content=f"a plain answer sampled at temperature {body['temperature']} number {n}"))
+    src = tmp_path / "items.jsonl"
+    src.write_text("".join(it.model_dump_json() + "\n" for it in items))
+    out = tmp_path / "o"
+    base = ["data", "negatives", "-i", str(src), "-o", str(out), "--positives-from", "policy", "--policy-base-url",
+            server.base_url, "-k", "1", "--val-frac", "0", "--test-frac", "0"]
+    res = CliRunner().invoke(app, [*base, "--temperature", "0.8"])
+    assert res.exit_code == 0, res.output
+    assert {r.response for r in read_rows(out / "spans.parquet")} and all(
+        "temperature 0.8" in r.response for r in read_rows(out / "spans.parquet"))
+    res = CliRunner().invoke(app, [*base, "--temperature", "0.3", "--resample"])
+    assert res.exit_code == 0, res.output
+    assert "3 items (0 resumed)" in res.output and "rebuilt 3 item records" in res.output
+    rows = read_rows(out / "spans.parquet")
+    assert {r.item_id for r in rows} == {it.id for it in items}
+    assert all("temperature 0.3" in r.response for r in rows)  # no pair of the discarded samples is left
+    res = CliRunner().invoke(app, [*base, "--temperature", "0.3"])  # nothing changed: all resumed
+    assert res.exit_code == 0 and "3 items (3 resumed)" in res.output and "rebuilt" not in res.output

@@ -170,6 +170,9 @@ def negatives(
     console.print(table)
     console.print(f"{report.items} items ({report.items_skipped} resumed), {report.pairs} pairs, {report.rows} rows; "
                   + ", ".join(f"{k} {v}" for k, v in sorted(report.splits.items())) + f" -> {out}")
+    if report.rebuilt:
+        console.print(f"rebuilt {len(report.rebuilt)} item records made from other positives or item content "
+                      f"(first: {report.rebuilt[0]})", highlight=False)
     if report.positive_sources:
         console.print("pairs by positive source / edit: " + ", ".join(
             f"{k} {v}" for k, v in sorted(report.positive_sources.items()))
