@@ -18,24 +18,15 @@ import sys
 import time
 from collections.abc import Iterator
 
-PR_SET_PDEATHSIG = 1
-
-
 def die_with_parent(sig: int = signal.SIGKILL):
     """A ``preexec_fn``: the child gets ``sig`` when the process that started it dies (Linux; else a no-op)."""
+    from rubrics.lifetime import die_with_parent as _die_with_parent
+
     parent = os.getpid()
 
     def preexec() -> None:
         os.setsid()  # own process group: a terminal's Ctrl-C goes to the parent, which stops it cleanly
-        try:
-            import ctypes
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
-        except (OSError, AttributeError):
-            return
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os.kill(os.getpid(), sig)
+        _die_with_parent(parent, sig)
 
     return preexec
 

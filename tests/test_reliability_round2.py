@@ -233,3 +233,58 @@ def test_resample_rebuilds_the_pairs_of_resampled_items(scripted_openai, tmp_pat
     assert all("temperature 0.3" in r.response for r in rows)  # no pair of the discarded samples is left
     res = CliRunner().invoke(app, [*base, "--temperature", "0.3"])  # nothing changed: all resumed
     assert res.exit_code == 0 and "3 items (3 resumed)" in res.output and "rebuilt" not in res.output
+
+
+# ----- 4. pool workers die with a killed command
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie nobody reaps has ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_kill9_of_a_multi_worker_build_leaves_no_pool_worker(tmp_path, ifeval_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "COLUMNS": "200", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "o"
+    proc = subprocess.Popen([sys.executable, "-c", "from flows.cli import main; main()", "data", "negatives",
+                             "--items", str(ifeval_path), "--max-items", "200", "--workers", "2", "--out", str(out)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: list[int] = []
+    deadline = time.monotonic() + 120
+    while len(workers) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        workers = [c for c in _children(proc.pid) if _alive(c)]
+    assert len(workers) == 2 and proc.poll() is None, "the pool did not start"
+    try:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        deadline = time.monotonic() + 10
+        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [w for w in workers if _alive(w)], "pool workers outlived the killed command"
+    finally:
+        for w in workers:
+            if _alive(w):
+                os.kill(w, signal.SIGKILL)
