@@ -288,3 +288,46 @@ def test_kill9_of_a_multi_worker_build_leaves_no_pool_worker(tmp_path, ifeval_pa
         for w in workers:
             if _alive(w):
                 os.kill(w, signal.SIGKILL)
+
+
+# ----- 5. rough edges
+
+
+FLOW_UNDER_TEMPORARY_API = """
+import time
+from prefect import flow, get_run_logger
+from flows.prefect_local import temporary_api
+
+@flow
+def chatty():
+    for i in range(50):
+        get_run_logger().info("line %d", i)
+
+with temporary_api():
+    chatty()
+print("SUMMARY", flush=True)
+"""
+
+
+def test_a_flow_under_the_temporary_api_exits_promptly_without_a_logging_error(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "PREFECT_HOME": str(tmp_path / "prefect"),
+           "PREFECT_LOGGING_TO_API_ENABLED": "true"}  # as a user has it (the test session turns it off)
+    env.pop("PREFECT_API_URL", None)
+    proc = subprocess.Popen([sys.executable, "-c", FLOW_UNDER_TEMPORARY_API], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "SUMMARY"
+        t_summary = time.monotonic()
+        _, err = proc.communicate(timeout=120)
+        lingered = time.monotonic() - t_summary
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err[-2000:]
+    assert "Error logging to API" not in err and "All connection attempts failed" not in err
+    assert lingered < 5, f"{lingered:.1f} s between the summary and the exit"
