@@ -331,3 +331,18 @@ def test_a_flow_under_the_temporary_api_exits_promptly_without_a_logging_error(t
     assert proc.returncode == 0, err[-2000:]
     assert "Error logging to API" not in err and "All connection attempts failed" not in err
     assert lingered < 5, f"{lingered:.1f} s between the summary and the exit"
+
+
+def test_llm_retries_applies_to_the_policy_endpoint(scripted_openai, tmp_path):
+    from llm_server import Reply
+
+    from rubrics.schema import Rubric, RubricItem
+
+    server = scripted_openai(default=Reply(status=500))
+    src = tmp_path / "items.jsonl"
+    src.write_text(RubricItem(id="t:0", prompt="Write.", rubrics=[Rubric(id="t:0#0", text="Is short.")])
+                   .model_dump_json() + "\n")
+    res = CliRunner().invoke(app, ["data", "negatives", "-i", str(src), "-o", str(tmp_path / "o"), "--positives-from",
+                                   "policy", "--policy-base-url", server.base_url, "-k", "1", "--llm-retries", "1"])
+    assert res.exit_code == 1 and "could not be sampled" in res.output
+    assert server.count == 2  # the first attempt and one retry (the default was 6 attempts)
