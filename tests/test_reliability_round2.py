@@ -346,3 +346,16 @@ def test_llm_retries_applies_to_the_policy_endpoint(scripted_openai, tmp_path):
                                    "policy", "--policy-base-url", server.base_url, "-k", "1", "--llm-retries", "1"])
     assert res.exit_code == 1 and "could not be sampled" in res.output
     assert server.count == 2  # the first attempt and one retry (the default was 6 attempts)
+
+
+def test_experiment_dry_run_checks_the_discriminator_folder(tmp_path):
+    missing = tmp_path / "no-disc"
+    res = CliRunner().invoke(app, ["experiment", "--config", "cpu", "--dry-run", "--set", f"discriminator={missing}"])
+    assert res.exit_code == 1
+    assert f"discriminator: {missing}: no such folder" in res.output and "'rtt'" in res.output
+    missing.mkdir()
+    res = CliRunner().invoke(app, ["experiment", "--config", "cpu", "--dry-run", "--set", f"discriminator={missing}"])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(app, ["experiment", "--config", "cpu", "--dry-run", "--arm", "grpo-aon", "--set",
+                                   f"discriminator={tmp_path / 'still-missing'}"])  # an arm that needs none
+    assert res.exit_code == 0, res.output
