@@ -359,3 +359,34 @@ def test_experiment_dry_run_checks_the_discriminator_folder(tmp_path):
     res = CliRunner().invoke(app, ["experiment", "--config", "cpu", "--dry-run", "--arm", "grpo-aon", "--set",
                                    f"discriminator={tmp_path / 'still-missing'}"])  # an arm that needs none
     assert res.exit_code == 0, res.output
+
+
+def test_judge_refuses_a_lone_surrogate_at_read_time_before_any_request(scripted_openai, tmp_path):
+    from llm_server import Reply
+
+    from rubrics.exporters import write_items
+    from rubrics.schema import LLMVerifier, Rubric, RubricItem
+
+    server = scripted_openai(default=Reply(content="YES"))
+    items = tmp_path / "items.jsonl"
+    write_items(items, [RubricItem(id="a", prompt="Write about cats.",
+                                   rubrics=[Rubric(id="a0", text="Mentions cats.", verifier=LLMVerifier())])])
+    resp = tmp_path / "r.jsonl"
+    resp.write_text('{"item_id": "a", "response": "Cats purr."}\n'
+                    '{"item_id": "a", "response": "A cat \\ud83c here."}\n')  # the pair \\udf31 is missing
+    res = CliRunner().invoke(app, ["rubrics", "judge", str(items), str(resp), "--out", str(tmp_path / "o"),
+                                   "--llm-base-url", server.base_url, "--llm-model", "m", "--llm-retries", "0"])
+    assert res.exit_code == 1
+    assert f"{resp}:2: field 'response': lone surrogate U+D83C at character 6" in res.output
+    assert server.count == 0 and not (tmp_path / "o").exists()
+
+
+def test_a_lone_surrogate_in_an_item_file_names_line_and_field(tmp_path):
+    src = _lines(tmp_path / "in.jsonl", ['{"id": "a", "prompt": "Write.", "rubrics": [{"id": "r", "text": "ok"}]}',
+                                         '{"id": "b", "prompt": "Write \\udc00.", "rubrics": [{"id": "r", "text": "t"}]}'])
+    with pytest.raises(RecordError) as err:
+        import_items(str(src))
+    assert (err.value.line, err.value.field) == (2, "prompt") and "lone surrogate U+DC00" in err.value.reason
+    assert import_items(str(_lines(tmp_path / "ok.jsonl", ['{"id": "c", "prompt": "A flower \\ud83c\\udf31.", '
+                                                           '"rubrics": [{"id": "r", "text": "t"}]}'])))[0].prompt.endswith(
+        "\U0001f331.")
