@@ -390,3 +390,16 @@ def test_a_lone_surrogate_in_an_item_file_names_line_and_field(tmp_path):
     assert import_items(str(_lines(tmp_path / "ok.jsonl", ['{"id": "c", "prompt": "A flower \\ud83c\\udf31.", '
                                                            '"rubrics": [{"id": "r", "text": "t"}]}'])))[0].prompt.endswith(
         "\U0001f331.")
+
+
+def test_unmatched_positives_id_names_the_lenient_hint_once(tmp_path):
+    from rubrics.schema import Rubric, RubricItem
+
+    src = tmp_path / "items.jsonl"
+    src.write_text(RubricItem(id="t:0", prompt="Write.", rubrics=[Rubric(id="t:0#0", text="Is short.")])
+                   .model_dump_json() + "\n")
+    pos = _lines(tmp_path / "pos.jsonl", ['{"item_id": "nope", "response": "Hi."}'])
+    res = CliRunner().invoke(app, ["data", "negatives", "-i", str(src), "-o", str(tmp_path / "o"), "--positives",
+                                   str(pos)])
+    assert res.exit_code == 1 and f"{pos}:1: field 'item_id'" in res.output
+    assert res.output.count("--lenient") == 1, res.output

@@ -124,7 +124,7 @@ def negatives(
         if positives:
             given, matching = load_positives(positives, loaded, lenient=not strict)
     except RecordError as exc:
-        _fail(f"{exc}" + (" (use --lenient to leave it out)" if strict else ""))
+        _fail(f"{exc}" + (" (use --lenient to leave it out)" if strict and "--lenient" not in str(exc) else ""))
     except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
     if imported.rejected:
