@@ -403,3 +403,42 @@ def test_unmatched_positives_id_names_the_lenient_hint_once(tmp_path):
                                    str(pos)])
     assert res.exit_code == 1 and f"{pos}:1: field 'item_id'" in res.output
     assert res.output.count("--lenient") == 1, res.output
+
+
+@pytest.mark.parametrize("body, ctype", [(b'{"hello": "world", "id": "x"}', "application/json"),
+                                         (b"<html><body>It works!</body></html>", "text/html"),
+                                         (b"[1, 2]", "application/json")])
+def test_review_push_to_a_server_that_is_not_label_studio_says_so(tmp_path, body, ctype):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Any200(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            self.send_response(200)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_POST = do_GET  # noqa: N815
+
+        def log_message(self, *args):
+            pass
+
+    from discriminator.data.schema import SpanRow, write_rows
+
+    rows = tmp_path / "rows.jsonl"
+    write_rows(rows, [SpanRow(id="r1", item_id="i", rubric_id="i#0", criteria="Is short.", response="Hi.",
+                              char_spans=[], label_source="program", split="train")])
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Any200)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        res = CliRunner(env={"LABEL_STUDIO_API_KEY": "k"}).invoke(app, ["review", "push", str(rows),
+                                                                      "--url", url, "--project", "p"])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert res.exit_code == 1
+    assert f"{url} is not a Label Studio server" in res.output
+    assert "Traceback" not in res.output and "validation error" not in res.output.lower()
