@@ -136,11 +136,30 @@ def connect(settings: LabelStudioSettings, check: bool = True) -> "LabelStudio":
     """An SDK client; with ``check`` one cheap authenticated call so bad URLs / tokens fail here, clearly."""
     from label_studio_sdk import LabelStudio
 
+    from label_studio_sdk.core.api_error import ApiError
+    from pydantic import ValidationError
+
     client = LabelStudio(base_url=settings.url, api_key=settings.api_key.get_secret_value(), timeout=settings.timeout)
     if check:
         with translate_errors(settings, "authenticate"):
-            client.users.whoami()
+            try:
+                me = client.users.whoami()
+            except ApiError as exc:
+                if getattr(exc, "status_code", None) != 200:
+                    raise
+                raise ReviewError(_not_label_studio(settings, "not JSON")) from None  # e.g. an HTML page
+            except (ValidationError, ValueError, TypeError) as exc:  # JSON, but not shaped like a user
+                raise ReviewError(_not_label_studio(settings, exc)) from None
+            if not isinstance(getattr(me, "id", None), int):
+                raise ReviewError(_not_label_studio(settings, "no integer user id"))
     return client
+
+
+def _not_label_studio(settings: LabelStudioSettings, why: Any) -> str:
+    first = why.errors()[0]["msg"] if isinstance(why, Exception) and hasattr(why, "errors") else \
+        (str(why).splitlines() or [""])[0][:200]
+    return (f"{settings.url} is not a Label Studio server: its answer to GET /api/current-user/whoami is not a "
+            f"Label Studio user ({first}); check --url / LABEL_STUDIO_URL")
 
 
 def resolve_unit(client: "LabelStudio", settings: LabelStudioSettings) -> OffsetUnit:

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from discriminator.config import TrainConfig
 from discriminator.evaluate import TRAIN_ITEMS_FILE
 from discriminator.casing import has_case_markers
+from discriminator.checkpoints import checkpoints, newest_intact
 from discriminator.data.schema import SpanRow
 from discriminator.features import IGNORE, DiscriminatorEncoder, Encoded
 from discriminator.metrics import best_f1_threshold, token_metrics
@@ -177,17 +178,6 @@ def _bf16(cfg: TrainConfig) -> bool:
     return bool(cfg.bf16)
 
 
-def _checkpoints(out: Path) -> list[Path]:
-    found = [p for p in out.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
-    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
-
-
-def checkpoint_complete(path: Path) -> bool:
-    """The Trainer writes ``trainer_state.json`` after the weights, optimizer and RNG states: a checkpoint folder
-    without it was cut by a kill while saving."""
-    return (path / "trainer_state.json").is_file()
-
-
 def train(
     cfg: TrainConfig,
     *,
@@ -201,17 +191,19 @@ def train(
 
     t0 = time.time()
     out = Path(cfg.out)
-    existing = _checkpoints(out) if out.is_dir() else []
+    existing = checkpoints(out)
     resume_from: Path | None = None
+    skipped_ckpts: list[str] = []
     if resume:
-        for p in existing:
-            if not checkpoint_complete(p):  # cut while saving (killed): unusable, and newest by number
-                log.warning("removing the incomplete checkpoint %s (no trainer_state.json)", p)
-                shutil.rmtree(p)
-        existing = [p for p in existing if p.exists()]
-        resume_from = existing[-1] if existing else None
-    if resume and resume_from is None:
-        raise FileNotFoundError(f"{out}: --resume given but no checkpoint-* folder to resume from")
+        choice = newest_intact(out)  # unusable newer ones (cut while saving, truncated weights) set aside
+        if choice.note():
+            log.warning("%s: %s", out, choice.note())
+        resume_from = choice.path
+        if resume_from is None:
+            raise FileNotFoundError(f"{out}: --resume given but no intact checkpoint-* folder to resume from"
+                                    + (f" ({choice.note()})" if choice.skipped else ""))
+        existing = checkpoints(out)
+        skipped_ckpts = [f"{p.name}: {why}" for p, why in choice.skipped]
     if existing and not resume:
         if not overwrite:
             raise FileExistsError(f"{out}: holds checkpoints from an earlier run; pass --resume or --overwrite")
@@ -365,7 +357,8 @@ def train(
     plot_loss_curve(history, out / "loss_curve.png")
     seconds = time.time() - t0
     summary = {"val_metrics": meta.val_metrics, "threshold": threshold, "pos_weight": pos_weight,
-               "global_step": trainer.state.global_step, "resumed_from_step": resumed_from, "seconds": seconds,
+               "global_step": trainer.state.global_step, "resumed_from_step": resumed_from,
+               "skipped_checkpoints": skipped_ckpts, "seconds": seconds,
                "log_history": history}
     write_text(out / "train_summary.json", json.dumps(summary, indent=2, default=str) + "\n")
     return TrainResult(out, model_dir, meta, meta.val_metrics, history, seconds)

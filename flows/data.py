@@ -43,6 +43,7 @@ from discriminator.data.build import (
     consolidate,
     llm_item,
     programmatic_item,
+    todo_items,
     write_item_records,
 )
 from discriminator.data.policy_samples import PolicySampleConfig
@@ -213,7 +214,7 @@ async def build_discriminator_data(params: DataFlowParams) -> BuildReport:
     store = ShardStore(params.out_dir)
     llm_stats: dict[str, Any] = {}
     if "program" in config.sources:
-        todo = [it for it in items if not store.is_done("program", it.id)]
+        todo = todo_items(store, "program", items, positives, source)
         futures = []
         for b in _batches(todo, params.batch_size):
             given = {it.id: positives[it.id] for it in b if it.id in positives}
@@ -225,7 +226,7 @@ async def build_discriminator_data(params: DataFlowParams) -> BuildReport:
         assert params.llm is not None
         if params.concurrency_limit and params.create_limit:
             await ensure_limit(params.concurrency_limit, params.llm.max_concurrency)
-        todo = [it for it in items if not store.is_done("llm", it.id)]
+        todo = todo_items(store, "llm", items, positives, source)
         batches = _batches(todo, params.batch_size)
         failed: list[str] = []
         for k, batch in enumerate(batches, start=1):

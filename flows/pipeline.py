@@ -33,6 +33,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 from pydantic import BaseModel
 
+from discriminator.checkpoints import checkpoints, newest_intact
 from flows.pipeline_report import PipelineReport, StageRecord, publish_report, stage_numbers
 from flows.pipeline_params import (  # noqa: F401 - re-exported: the flow's public names
     DEMO_DATA, DEMO_SOURCES, DISC_CONFIGS, ROOT, SERVICE_STAGES, STAGES, PipelineParams, StageName, demo_sources,
@@ -182,16 +183,15 @@ def disc_restart(out: Path, config_yaml: str, upstream: str) -> dict[str, bool]:
     (same config, same upstream data, and no summary newer than that checkpoint: an interrupted run), or start
     over (old checkpoints removed). A ``train_summary.json`` left by an earlier *finished* run is older than the
     checkpoints of the interrupted one and does not force a restart from step 0."""
-    found = [p for p in out.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
-    if not found:
+    if not checkpoints(out):
         out.mkdir(parents=True, exist_ok=True)
         (out / UPSTREAM_MARK).write_text(upstream, encoding="utf-8")
         return {}
-    ckpts = [p for p in found if (p / "trainer_state.json").is_file()]  # (one cut while saving is not usable)
-    if not ckpts:
+    usable = newest_intact(out, set_aside=False).path  # (cut while saving or corrupt: not usable)
+    if usable is None:
         (out / UPSTREAM_MARK).write_text(upstream, encoding="utf-8")
         return {"resume": False, "overwrite": True}
-    newest = max(c.stat().st_mtime for c in ckpts)
+    newest = usable.stat().st_mtime
     summary = out / "train_summary.json"
     finished = summary.is_file() and summary.stat().st_mtime >= newest
     same = ((out / "config.yaml").is_file() and (out / "config.yaml").read_text(encoding="utf-8") == config_yaml

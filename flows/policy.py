@@ -3,7 +3,7 @@
 Each wraps the library function (``grpo.run.run_training``, ``grpo.evaluate.run_evaluation``) in one task and
 publishes the results as artifacts: a table of the final RTT / TRL metrics and the latest heatmap path
 (``policy-train-*``), and the accuracy table plus the markdown report (``policy-eval-*``). Training is not
-retried (resume from a checkpoint with ``grpo.resume_from_checkpoint``).
+retried (resume with ``grpo.resume_from_checkpoint=last``: the newest intact checkpoint; or a checkpoint folder).
 """
 
 from __future__ import annotations

@@ -18,24 +18,15 @@ import sys
 import time
 from collections.abc import Iterator
 
-PR_SET_PDEATHSIG = 1
-
-
 def die_with_parent(sig: int = signal.SIGKILL):
     """A ``preexec_fn``: the child gets ``sig`` when the process that started it dies (Linux; else a no-op)."""
+    from rubrics.lifetime import die_with_parent as _die_with_parent
+
     parent = os.getpid()
 
     def preexec() -> None:
         os.setsid()  # own process group: a terminal's Ctrl-C goes to the parent, which stops it cleanly
-        try:
-            import ctypes
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
-        except (OSError, AttributeError):
-            return
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os.kill(os.getpid(), sig)
+        _die_with_parent(parent, sig)
 
     return preexec
 
@@ -92,6 +83,21 @@ def temporary_api(timeout_s: float | None = None) -> Iterator[str]:
                     raise RuntimeError(f"the temporary Prefect API did not answer within {limit:.0f} s")
                 time.sleep(0.1)
         with temporary_settings(updates={PREFECT_API_URL: url}):
-            yield url
+            try:
+                yield url
+            finally:
+                flush_to_api()  # while the API is still up: else the last batch is retried at exit, then lost
     finally:
         _stop(proc)
+
+
+def flush_to_api(timeout_s: float = 15.0) -> None:
+    """Send the log and event batches still queued for the Prefect API and stop their workers (Prefect drains
+    them at interpreter exit, which is after a temporary API has gone: minutes of retries, then ``--- Error
+    logging to API --- All connection attempts failed``)."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        with contextlib.suppress(Exception):  # best effort: nothing to flush must not fail the command
+            worker.drain_all(timeout=timeout_s, at_exit=False)

@@ -39,6 +39,8 @@ class TrainSummary(BaseModel):
     heatmaps: list[str]
     policy_evals: list[dict[str, Any]] = []
     saved_model: str | None = None
+    resumed_from: str | None = None
+    skipped_checkpoints: list[str] = []
 
 
 def build_trainer(cfg: PolicyTrainConfig, **grpo_overrides: Any):
@@ -80,8 +82,13 @@ def build_trainer(cfg: PolicyTrainConfig, **grpo_overrides: Any):
 def run_training(cfg: PolicyTrainConfig, *, save: bool = True, **grpo_overrides: Any) -> TrainSummary:
     """Train, save the final policy (``<output_dir>/final``) and write ``<output_dir>/summary.json``."""
     t0 = time.perf_counter()
+    from discriminator.checkpoints import resume_point
+
     trainer, items = build_trainer(cfg, **grpo_overrides)
-    trainer.train()
+    resume = resume_point(trainer.args.output_dir, trainer.args.resume_from_checkpoint)  # before any step
+    if resume.note() and trainer.accelerator.is_main_process:
+        logger.warning("%s: %s", trainer.args.output_dir, resume.note())
+    trainer.train(resume_from_checkpoint=str(resume.path) if resume.path is not None else None)
     out = Path(trainer.args.output_dir)
     saved = None
     if save:
@@ -96,6 +103,8 @@ def run_training(cfg: PolicyTrainConfig, *, save: bool = True, **grpo_overrides:
         name=cfg.name, output_dir=str(out), model=cfg.model.name_or_path, steps=trainer.state.global_step,
         train_items=len(items), seconds=time.perf_counter() - t0, final_metrics=logs[-1] if logs else {},
         heatmaps=sorted(str(p) for p in (out / "heatmaps").glob("*.html")), policy_evals=evals, saved_model=saved,
+        resumed_from=str(resume.path) if resume.path is not None else None,
+        skipped_checkpoints=[f"{p.name}: {why}" for p, why in resume.skipped],
     )
     if trainer.accelerator.is_main_process:
         from rubrics.io import write_text

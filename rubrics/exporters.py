@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from rubrics.io import RecordError, atomic_open, atomic_path, iter_jsonl
 from rubrics.negation import affirmative
-from rubrics.schema import RubricItem, RuleVerifier
+from rubrics.schema import RubricItem, RuleVerifier, validation_error_field
 
 PitfallMode = Literal["negate", "drop", "keep"]
 # IFEval rules whose open-instruct checker (used by the RTT code for type1) takes a quantifier
@@ -118,7 +118,10 @@ def table_to_items(table, path: str | os.PathLike | None = None) -> list[RubricI
     for n, rec in enumerate(table.to_pylist(), start=1):
         try:
             out.append(RubricItem.model_validate(decode_record(rec)))
-        except (ValidationError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        except ValidationError as exc:
+            field, msg = validation_error_field(exc)
+            raise RecordError(path, n, field, f"not a canonical rubric item: {msg}") from None
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise RecordError(path, n, None, f"not a canonical rubric item: {exc}") from None
     return out
 
@@ -151,7 +154,8 @@ def read_items(path: str | os.PathLike) -> list[RubricItem]:
         try:
             out.append(RubricItem.model_validate(obj))
         except ValidationError as exc:
-            raise RecordError(path, line, None, f"not a canonical rubric item: {exc.errors()[0]['msg']}") from None
+            field, msg = validation_error_field(exc)
+            raise RecordError(path, line, field, f"not a canonical rubric item: {msg}") from None
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -68,6 +69,38 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         fh.write(text)
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def lone_surrogate(text: str, obj: Any) -> tuple[str | None, str] | None:
+    """``(field, reason)`` when the JSON ``obj`` parsed from ``text`` holds a string with a lone surrogate
+    (``"\\ud83c"`` without its pair: JSON allows the escape, but it is not Unicode and cannot be written as UTF-8
+    nor sent to an endpoint), else None. ``text`` is the line it was parsed from (a cheap pre-check)."""
+    if not _SURROGATE_ESCAPE.search(text):
+        return None
+
+    def walk(value: Any, where: str) -> tuple[str | None, str] | None:
+        if isinstance(value, str):
+            m = _SURROGATE.search(value)
+            if m:
+                return where or None, (f"lone surrogate U+{ord(m.group()):04X} at character {m.start()} (not valid "
+                                       "Unicode; the escape's pair is missing)")
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                found = walk(v, f"{where}.{k}" if where else str(k))
+                if found:
+                    return found
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                found = walk(v, f"{where}[{i}]")
+                if found:
+                    return found
+        return None
+
+    return walk(obj, "")
+
+
 def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line_number, object)``; raise :class:`RecordError` on bad bytes, bad JSON or a non-object."""
     path = Path(path)
@@ -87,6 +120,9 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
                 raise RecordError(path, lineno, None, f"malformed JSON: {exc.msg} (column {exc.colno})") from None
             if not isinstance(obj, dict):
                 raise RecordError(path, lineno, None, f"expected a JSON object, got {type(obj).__name__}")
+            bad = lone_surrogate(text, obj)
+            if bad:
+                raise RecordError(path, lineno, *bad)
             yield lineno, obj
 
 

@@ -7,11 +7,55 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 Family = Literal["ifeval", "ifbench", "muldimif", "tulu", "custom"]
+
+
+def non_finite_path(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first NaN / infinite float inside ``value`` (dicts, lists, tuples), else None."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else path
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found = non_finite_path(v, f"{path}.{k}" if path else str(k))
+            if found is not None:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            found = non_finite_path(v, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
+
+
+def _finite_values(value: dict[str, Any]) -> dict[str, Any]:
+    found = non_finite_path(value)
+    if found is not None:
+        raise ValueError(f"{found}: must be a finite number, got {_value_at(value, found)!r}")
+    return value
+
+
+def _value_at(value: Any, path: str) -> Any:
+    for part in path.replace("[", ".[").split("."):
+        if part:
+            value = value[int(part[1:-1])] if part.startswith("[") else value[part]
+    return value
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError(f"must be a finite number, got {value!r}")
+    return value
+
+
+# Every number of the canonical schema is finite: JSON has no NaN / Infinity (Python's json reads and writes
+# them, pydantic writes them as null), so a non-finite weight would give a dataset nobody can read back.
+FiniteFloat = Annotated[float, AfterValidator(_finite)]
+FiniteValues = Annotated[dict[str, Any], AfterValidator(_finite_values)]
 
 
 class RuleVerifier(BaseModel):
@@ -22,7 +66,7 @@ class RuleVerifier(BaseModel):
     kind: Literal["rule"] = "rule"
     family: Family
     rule_id: str = Field(min_length=1)
-    kwargs: dict[str, Any] = Field(default_factory=dict)
+    kwargs: FiniteValues = Field(default_factory=dict, description="The checker's arguments (numbers finite).")
 
 
 class LLMVerifier(BaseModel):
@@ -51,7 +95,7 @@ class Rubric(BaseModel):
     id: str = Field(min_length=1)
     text: str = Field(min_length=1)
     title: str | None = None
-    weight: float = 1.0
+    weight: FiniteFloat = Field(1.0, description="Finite; < 0 marks a pitfall.")
     verifier: Verifier = Field(default_factory=LLMVerifier)
     source: str | None = None
 
@@ -71,7 +115,7 @@ class RubricItem(BaseModel):
     rubrics: list[Rubric] = Field(min_length=1)
     source: str = "custom"
     split: Literal["train", "val", "test"] | None = None
-    meta: dict[str, Any] = Field(default_factory=dict)
+    meta: FiniteValues = Field(default_factory=dict, description="Source fields kept as is (numbers finite).")
 
     @model_validator(mode="after")
     def _check(self) -> "RubricItem":
@@ -106,6 +150,18 @@ class RubricItem(BaseModel):
             ),
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def validation_error_field(exc: Any) -> tuple[str | None, str]:
+    """The dotted field (``rubrics[2].weight``) and message of a pydantic ``ValidationError``'s first error."""
+    err = exc.errors()[0]
+    parts = [p for i, p in enumerate(err["loc"]) if not (i and err["loc"][i - 1] == "verifier" and p in ("rule", "llm"))]
+    loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    inner, sep, rest = msg.partition(": must be a finite number")
+    if sep and loc and " " not in inner:  # a non-finite number inside kwargs / meta: name its key
+        loc, msg = f"{loc}{'' if inner.startswith('[') else '.'}{inner}", "must be a finite number" + rest
+    return loc or None, msg
 
 
 def stable_id(*parts: object) -> str:

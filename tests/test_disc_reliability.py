@@ -57,6 +57,9 @@ def test_checkpoint_without_tokenizer_files_is_a_clear_error(tiny_bert_dir, tmp_
 
 
 def test_leftover_summary_of_a_finished_run_does_not_restart_an_interrupted_one(tmp_path):
+    import numpy as np
+    from safetensors.numpy import save_file
+
     from flows.pipeline import disc_restart
 
     out = tmp_path / "disc"
@@ -66,6 +69,7 @@ def test_leftover_summary_of_a_finished_run_does_not_restart_an_interrupted_one(
     time.sleep(0.05)
     (out / "checkpoint-4").mkdir()  # the interrupted run's checkpoint, newer
     (out / "checkpoint-4" / "trainer_state.json").write_text("{}")
+    save_file({"w": np.zeros(2, dtype=np.float32)}, str(out / "checkpoint-4" / "model.safetensors"))
     (out / "config.yaml").write_text("cfg")
     assert disc_restart(out, "cfg", "up") == {"resume": True, "overwrite": False}
     os.utime(out / "train_summary.json")  # a summary newer than the checkpoints: that run finished

@@ -46,6 +46,7 @@ from discriminator.data.records import (  # noqa: F401 - re-exported
     Status,
     call_failed,
     group_by_family,
+    todo_items,
     write_item_records,
 )
 from discriminator.data.schema import write_rows
@@ -101,7 +102,7 @@ def build_dataset(items: Sequence[RubricItem], out_dir: str | os.PathLike, confi
     skipped = 0
     llm_stats = None
     if "program" in config.sources:
-        todo = [it for it in items if not store.is_done("program", it.id)]
+        todo = todo_items(store, "program", items, positives, positive_source)
         skipped += len(items) - len(todo)
         from discriminator.data.pool import programmatic_records
 
@@ -121,12 +122,13 @@ def build_dataset(items: Sequence[RubricItem], out_dir: str | os.PathLike, confi
     if "llm" in config.sources:
         if llm_config is None:
             raise ValueError("mode 'llm'/'both' needs an LLM endpoint (llm_config: base URL and model)")
-        todo = [it for it in items if not store.is_done("llm", it.id)]
+        todo = todo_items(store, "llm", items, positives, positive_source)
         skipped += len(items) - len(todo)
         llm_stats = asyncio.run(run_llm_items(store, todo, config, llm_config, judge_config, positives, progress))
     report = consolidate(out, config, tokenizer=tokenizer, items=items, store=store)
     report.items_skipped = skipped
     report.repaired = store.repaired
+    report.rebuilt = store.invalidated
     if llm_stats is not None:
         report.failed_items = llm_stats.pop("failed_items", 0)
         report.failures = llm_stats.pop("failures", [])

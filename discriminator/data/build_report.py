@@ -61,6 +61,8 @@ class BuildReport(BaseModel):
     failed_items: int = Field(0, description="items with a failed LLM call: not done, retried by a rerun")
     failures: list[str] = Field(default_factory=list, description="the first failures, 'item: reason'")
     repaired: list[str] = Field(default_factory=list, description="what --repair redid")
+    rebuilt: list[str] = Field(default_factory=list, description="source/item whose earlier records came from "
+                               "other inputs (resampled positives, an edited item): discarded and built again")
 
     def table_rows(self) -> list[dict[str, Any]]:
         return [

@@ -54,6 +54,8 @@ class PolicySampleConfig(BaseModel):
     max_concurrency: int = Field(8, ge=1, description="requests in flight to the endpoint")
     seed: int = Field(0, description="Sampling seed (an endpoint gets seed..seed+K-1, one per sample).")
     threads: int | None = Field(None, ge=1, description="torch CPU threads (unset: torch's default)")
+    max_retries: int = Field(5, ge=0, description="Retries of a failed endpoint request (with back-off); "
+                             "rtt data negatives --llm-retries.")
     resample: bool = Field(False, description="Discard samples in the samples file that were taken with other "
                            "settings (model, endpoint, K, length, temperature, top-p, seed) and sample those items "
                            "again; off: such samples are an error.")
@@ -242,7 +244,8 @@ class EndpointSampler:
 
         from rubrics.llm import LLMClient, LLMConfig
 
-        llm = LLMConfig(base_url=str(config.base_url), model=config.model, max_concurrency=config.max_concurrency)
+        llm = LLMConfig(base_url=str(config.base_url), model=config.model, max_concurrency=config.max_concurrency,
+                        max_retries=config.max_retries)
 
         async def go() -> None:
             async with LLMClient(llm) as client:

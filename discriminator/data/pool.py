@@ -12,6 +12,7 @@ from typing import Any
 
 from discriminator.data.programmatic_pairs import programmatic_item
 from discriminator.data.records import BuildConfig, PairRecord
+from rubrics.lifetime import die_with_parent
 from rubrics.schema import RubricItem
 
 Job = tuple[RubricItem, "str | list[str] | None", frozenset]  # item, real response(s) (None: template), keys to skip
@@ -54,7 +55,8 @@ def programmatic_records(jobs: Sequence[Job], config: BuildConfig, *, workers: i
     first, *rest = jobs  # the first item runs here: the forked workers inherit its warmed checkers
     yield first[0], _job_records(first, config, positive_source)
     chunks = [list(rest[i:i + chunk]) for i in range(0, len(rest), chunk)]
-    pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx)
+    # a worker dies with this process: a kill -9 of the command must not leave workers blocked on the pipe
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=die_with_parent, initargs=(os.getpid(),))
     try:
         for part, out in zip(chunks, pool.map(_records_chunk, chunks, [config] * len(chunks),
                                               [positive_source] * len(chunks))):

@@ -4,14 +4,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from discriminator.data.diff_labels import SpanOptions
 from discriminator.data.shards import DurableShards
-from rubrics.schema import stable_id
+from rubrics.schema import RubricItem, stable_id
 
 Mode = Literal["programmatic", "llm", "both"]
 Source = Literal["program", "llm"]
@@ -111,6 +111,22 @@ class ShardStore(DurableShards):
 def call_failed(rec: PairRecord) -> bool:
     """A record that only says an LLM request failed (connection, HTTP error): never stored, never done."""
     return rec.positive_status == "error" or rec.reason.startswith(("request_error", "request failed"))
+
+
+def item_inputs(item: RubricItem, positives: Sequence[str] | str | None, positive_source: str) -> str:
+    """Fingerprint of what an item's pair records are derived from: its content and its positives (given
+    responses or policy samples). Resampling or editing either makes the item's shard stale."""
+    given = [positives] if isinstance(positives, str) else list(positives or [])
+    return stable_id(item.content_hash(), positive_source if given else "template", given)
+
+
+def todo_items(store: ShardStore, source: str, items: Sequence[RubricItem],
+               positives: Mapping[str, Sequence[str] | str], positive_source: str) -> list[RubricItem]:
+    """The items of ``source`` still to build: not done, or done from other inputs (resampled positives, an edited
+    item), whose stale records are discarded first (:meth:`DurableShards.claim`)."""
+    for it in items:
+        store.claim(source, it.id, item_inputs(it, positives.get(it.id), positive_source))
+    return [it for it in items if not store.is_done(source, it.id)]
 
 
 def write_item_records(store: ShardStore, source: str, item_id: str, records: Sequence[PairRecord]) -> bool:

@@ -4,6 +4,8 @@ Layout under the build folder::
 
     shards/<source>/<item>.jsonl   one JSON line per record of the item (appended whole, fsynced)
     done.jsonl                     one line per finished (source, item), with the shard's size and sha256
+    inputs.jsonl                   one line per (source, item) and the fingerprint of the inputs its shard was
+                                   made from (the item, its positives); a later line supersedes an earlier one
 
 See :class:`DurableShards` for what a torn tail, a corrupt line and ``repair`` do.
 """
@@ -63,7 +65,10 @@ class DurableShards:
         self._done: dict[tuple[str, str], dict] | None = None
         self._verified: set[tuple[str, str]] = set()
         self._clean: set[Path] = set()  # shards whose torn tail was already checked this run
+        self._inputs: dict[tuple[str, str], str] | None = None
+        self.inputs_path = self.root / "inputs.jsonl"
         self.repaired: list[str] = []
+        self.invalidated: list[str] = []  # "source/item" whose shard was made from other inputs (discarded)
 
     def shard(self, source: str, item_id: str) -> Path:
         return self.root / "shards" / source / f"{_safe(item_id)}.jsonl"
@@ -89,6 +94,42 @@ class DurableShards:
             self.repaired.append(f"{self.done_path}: dropped corrupt line(s) {bad}")
         return out
 
+    def _load_inputs(self) -> dict[tuple[str, str], str]:
+        out: dict[tuple[str, str], str] = {}
+        if self.inputs_path.exists():
+            truncate_torn_tail(self.inputs_path)
+            for i, obj in _read_lines(self.inputs_path):
+                if not all(isinstance(obj.get(k), str) for k in ("source", "item_id", "inputs")):
+                    raise ShardError(self.inputs_path, i, "inputs line without 'source' / 'item_id' / 'inputs'")
+                out[(obj["source"], obj["item_id"])] = obj["inputs"]
+        return out
+
+    def claim(self, source: str, item_id: str, inputs: str) -> bool:
+        """Tie the item's shard to ``inputs`` (a fingerprint of what its records are derived from). A shard (and
+        done line) made from other inputs is stale: the shard is deleted and the item is not done any more, so it
+        is rebuilt. Returns True when something was discarded. A shard of a folder written before inputs were
+        recorded is kept (trusted) and tied to ``inputs``."""
+        if self._inputs is None:
+            self._inputs = self._load_inputs()
+        key = (source, item_id)
+        before = self._inputs.get(key)
+        if before == inputs:
+            return False
+        stale = before is not None
+        if stale:  # delete first: a crash before the new inputs line repeats this, never reuses the old shard
+            self.shard(source, item_id).unlink(missing_ok=True)
+            self._clean.discard(self.shard(source, item_id))
+            if self._done is None:
+                self._done = self._load_done()
+            self._done.pop(key, None)
+            self._verified.discard(key)
+            self.invalidated.append(f"{source}/{item_id}")
+        self.root.mkdir(parents=True, exist_ok=True)
+        line = json.dumps({"source": source, "item_id": item_id, "inputs": inputs}, ensure_ascii=False)
+        fsync_append(self.inputs_path, line.encode() + b"\n")
+        self._inputs[key] = inputs
+        return stale
+
     def done(self) -> set[tuple[str, str]]:
         if self._done is None:
             self._done = self._load_done()
@@ -101,6 +142,9 @@ class DurableShards:
         key = (source, item_id)
         entry = self._done.get(key)
         if entry is None:
+            return False
+        if "inputs" in entry and self._inputs is not None and self._inputs.get(key) != entry["inputs"]:
+            del self._done[key]  # marked done for other inputs (claim() already deleted that shard)
             return False
         if key in self._verified or "shard_sha256" not in entry:  # (done lines of older versions: trusted)
             return True
@@ -154,6 +198,8 @@ class DurableShards:
         path = self.shard(source, item_id)
         size, digest = _sha256_file(path) if path.exists() else (0, hashlib.sha256(b"").hexdigest())
         entry = {"source": source, "item_id": item_id, "records": n, "shard_bytes": size, "shard_sha256": digest}
+        if self._inputs is not None and (source, item_id) in self._inputs:
+            entry["inputs"] = self._inputs[(source, item_id)]
         fsync_append(self.done_path, (json.dumps(entry) + "\n").encode())
         self._done[(source, item_id)] = entry
         self._verified.add((source, item_id))

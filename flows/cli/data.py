@@ -36,7 +36,8 @@ def negatives(
     llm_base_url: Optional[str] = typer.Option(None, "--llm-base-url", help="OpenAI-compatible endpoint (…/v1)."),
     llm_model: Optional[str] = typer.Option(None, "--llm-model", help="Model name at the endpoint."),
     max_concurrency: int = typer.Option(8, "--max-concurrency", min=1, help="Requests in flight to the endpoint."),
-    llm_retries: int = typer.Option(5, "--llm-retries", min=0, help="Retries of a failed request (with back-off)."),
+    llm_retries: int = typer.Option(5, "--llm-retries", min=0, help="Retries of a failed request (with back-off), "
+                                    "of every endpoint: LLM, judge and --policy-base-url."),
     judge_base_url: Optional[str] = typer.Option(None, "--judge-base-url", help="Judge endpoint for LLM rubrics."),
     judge_model: Optional[str] = typer.Option(None, "--judge-model", help="Judge model name."),
     seed: int = typer.Option(0, help="Seed of the item-level train/val/test split."),
@@ -123,7 +124,7 @@ def negatives(
         if positives:
             given, matching = load_positives(positives, loaded, lenient=not strict)
     except RecordError as exc:
-        _fail(f"{exc}" + (" (use --lenient to leave it out)" if strict else ""))
+        _fail(f"{exc}" + (" (use --lenient to leave it out)" if strict and "--lenient" not in str(exc) else ""))
     except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
     if imported.rejected:
@@ -137,7 +138,7 @@ def negatives(
                   highlight=False)
     if positives_from:
         given, source = _sample_policy(loaded, out, positives_from, policy_base_url, samples, max_new_tokens,
-                                       temperature, resample, err)
+                                       temperature, resample, err, llm_retries)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True) as progress:
         bars: dict[str, int] = {}
@@ -170,6 +171,9 @@ def negatives(
     console.print(table)
     console.print(f"{report.items} items ({report.items_skipped} resumed), {report.pairs} pairs, {report.rows} rows; "
                   + ", ".join(f"{k} {v}" for k, v in sorted(report.splits.items())) + f" -> {out}")
+    if report.rebuilt:
+        console.print(f"rebuilt {len(report.rebuilt)} item records made from other positives or item content "
+                      f"(first: {report.rebuilt[0]})", highlight=False)
     if report.positive_sources:
         console.print("pairs by positive source / edit: " + ", ".join(
             f"{k} {v}" for k, v in sorted(report.positive_sources.items()))
@@ -189,7 +193,7 @@ def negatives(
 
 
 def _sample_policy(items, out: Path, model: str, base_url: Optional[str], k: int, max_new_tokens: int,
-                   temperature: float, resample: bool, err) -> tuple[dict[str, list[str]], str]:
+                   temperature: float, resample: bool, err, retries: int = 5) -> tuple[dict[str, list[str]], str]:
     """K policy samples per item, cached (resumably) in ``out/policy_samples.jsonl``."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -198,7 +202,7 @@ def _sample_policy(items, out: Path, model: str, base_url: Optional[str], k: int
     from rich.markup import escape
 
     cfg = PolicySampleConfig(model=model, base_url=base_url, k=k, max_new_tokens=max_new_tokens,
-                             temperature=temperature, resample=resample)
+                             temperature=temperature, resample=resample, max_retries=retries)
 
     def warn(message: str) -> None:
         err.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True, emoji=False)

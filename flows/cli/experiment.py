@@ -39,6 +39,10 @@ def experiment(
             cfg.arm(a)
     except (ExperimentConfigError, KeyError) as exc:
         _fail(str(exc).strip("'\""))
+    if not report_only:
+        problem = _missing_discriminator(cfg, arms)
+        if problem:
+            _fail(problem)
     if dry_run:
         from grpo.experiment_task import build_task
 
@@ -59,6 +63,22 @@ def experiment(
     except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc).splitlines()[0])
     console.print(f"report: {cfg.out}/report.md", highlight=False)
+
+
+def _missing_discriminator(cfg, arms: list[str]) -> str | None:
+    """Why the discriminator the chosen arms need cannot be used (a missing folder), else None: checked before a
+    dry run passes and before any arm trains."""
+    from pathlib import Path
+
+    need = [a.name for a in cfg.arms if a.needs_discriminator and (not arms or a.name in arms)]
+    if not need or not cfg.discriminator:
+        return None
+    path = Path(cfg.discriminator)
+    if path.is_dir():
+        return None
+    what = "is not a folder" if path.exists() else "no such folder"
+    return (f"discriminator: {path}: {what} (needed by arm(s) {need}); train one (rtt disc train) or --set "
+            "discriminator=PATH")
 
 
 def register(app: typer.Typer) -> None:

@@ -89,6 +89,9 @@ def policy(
             table.add_row(k, f"{v:.4g}")
     console.print(table)
     console.print(f"output: {summary.output_dir}", highlight=False)
+    if summary.resumed_from:
+        skipped = f" (skipped {'; '.join(summary.skipped_checkpoints)})" if summary.skipped_checkpoints else ""
+        console.print(f"resumed from: {summary.resumed_from}{skipped}", highlight=False)
     if summary.saved_model:
         console.print(f"policy: {summary.saved_model}", highlight=False)
     for h in summary.heatmaps[-1:]:

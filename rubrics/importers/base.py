@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from rubrics.schema import LLMVerifier, RubricItem, RuleVerifier, stable_id
+from rubrics.schema import LLMVerifier, RubricItem, RuleVerifier, stable_id, validation_error_field
 
 
 class FieldError(ValueError):
@@ -168,9 +168,7 @@ def make_item(**fields: Any) -> RubricItem:
 
 
 def field_error_from(exc: ValidationError) -> FieldError:
-    err = exc.errors()[0]
-    loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
-    return FieldError(loc or None, err["msg"])
+    return FieldError(*validation_error_field(exc))
 
 
 def llm() -> LLMVerifier:

@@ -10,6 +10,8 @@ A rubric cell is a list of strings or of objects with the criterion under ``text
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Mapping
 from typing import Any
 
@@ -116,7 +118,9 @@ def convert(rec: Mapping[str, Any], ctx: Context) -> RubricItem:
     iid = item_id(ctx.source, original, prompt or messages, entries)
     rubrics = [_rubric(e, f"{rcol}[{i}]", rubric_id(iid, i)) for i, e in enumerate(entries)]
     used = {c for c in (rcol, pcol, mcol, icol, "polarity") if c}
-    meta = {k: v for k, v in rec.items() if k not in used and isinstance(v, (str, int, float, bool))}
+    # a NaN in an extra scalar column is a table's "missing" (pandas writes them so): left out like a null
+    meta = {k: v for k, v in rec.items() if k not in used and isinstance(v, (str, int, float, bool))
+            and not (isinstance(v, float) and not math.isfinite(v))}
     decisions = apply_polarity(
         rubrics,
         mode=ctx.pitfall_polarity,  # type: ignore[arg-type]

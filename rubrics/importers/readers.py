@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from rubrics.importers.base import Record, ReadError
+from rubrics.io import lone_surrogate
 
 Container = Literal["jsonl", "json", "parquet", "hf"]
 HF_DISK_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
@@ -121,6 +122,10 @@ def iter_jsonl_records(path: str) -> Iterator[Record | ReadError]:
                 continue
             if not isinstance(obj, dict):
                 yield ReadError(path, lineno, None, f"expected a JSON object, got {type(obj).__name__}")
+                continue
+            bad = lone_surrogate(text, obj)
+            if bad:
+                yield ReadError(path, lineno, *bad)
                 continue
             yield Record(path, lineno, obj)
 
