@@ -189,7 +189,10 @@ PROGRESS = "rtt_progress.json"
 
 def resumable_checkpoint(work: Path) -> tuple[Path, dict[str, Any]] | None:
     """The newest ``checkpoint-N`` of an interrupted run that is complete (its ``rtt_progress.json`` parses and
-    names step N; the trainer's state file is there), with that progress; ``None`` when there is none."""
+    names step N, and its files are intact: :func:`discriminator.checkpoints.checkpoint_problem`), with that
+    progress; ``None`` when there is none."""
+    from discriminator.checkpoints import checkpoint_problem
+
     found = []
     for ckpt in work.glob("checkpoint-*"):
         try:
@@ -197,7 +200,7 @@ def resumable_checkpoint(work: Path) -> tuple[Path, dict[str, Any]] | None:
             progress = json.loads((ckpt / PROGRESS).read_text(encoding="utf-8"))
         except (ValueError, OSError):
             continue
-        if progress.get("step") == step and (ckpt / "trainer_state.json").is_file():
+        if progress.get("step") == step and checkpoint_problem(ckpt) is None:
             found.append((step, ckpt, progress))
     if not found:
         return None
