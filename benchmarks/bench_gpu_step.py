@@ -293,7 +293,12 @@ def zero3_worker(ns) -> None:
     from grpo.dataset import build_dataset
     from grpo.frozen import is_zero_partitioned
 
+    from grpo.frozen import zero3_init_disabled
+
     work = Path(ns.work)
+    disc_cfg = AutoConfig.from_pretrained(str(work / "disc"))
+    with zero3_init_disabled():  # counted before the ZeRO-3 config exists, and never inside zero.Init
+        expected = param_count(disc_cfg, "AutoModelForTokenClassification")
     items = rubric_items(ns.prompts, ns.rubrics)
     cls = make_trainer_class()
     cls.fixed_length, cls.fixed_rounds = ns.length, 1
@@ -306,9 +311,6 @@ def zero3_worker(ns) -> None:
     res: dict = {"tag": ns.tag, "deepspeed": bool(getattr(trainer, "is_deepspeed_enabled", False))}
     plugin = getattr(trainer.accelerator.state, "deepspeed_plugin", None)
     res["zero_stage"] = getattr(plugin, "zero_stage", None)
-
-    disc_cfg = AutoConfig.from_pretrained(str(work / "disc"))
-    expected = param_count(disc_cfg, "AutoModelForTokenClassification")
 
     def disc_check(where: str) -> dict:
         ps = list(trainer.scorer.model.parameters())
@@ -386,7 +388,7 @@ def run_zero3(ns, summary: dict) -> None:
         t0 = time.time()
         p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=ns.zero3_timeout,
                            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])})
-        (Path(ns.out) / f"zero3-{tag}.log").write_text(p.stdout + "\n--- stderr ---\n" + p.stderr)
+        (Path(ns.report or ns.out) / f"zero3-{tag}.log").write_text(p.stdout + "\n--- stderr ---\n" + p.stderr)
         part[f"{tag}_rc"], part[f"{tag}_wall_s"] = p.returncode, round(time.time() - t0, 1)
         if p.returncode:
             log(f"zero3 {tag} failed rc={p.returncode}:\n{p.stderr[-3000:]}")
@@ -617,7 +619,7 @@ def environment() -> dict:
 
 def write_summary(ns, summary: dict) -> None:
     summary["elapsed_s"] = round(time.time() - T0, 1)
-    Path(ns.out, "summary.json").write_text(json.dumps(summary, indent=1))
+    Path(ns.report or ns.out, "summary.json").write_text(json.dumps(summary, indent=1))
 
 
 def print_table(summary: dict) -> None:
@@ -650,7 +652,8 @@ def print_table(summary: dict) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("what", choices=("all", "zero3", "paper", "zero3-worker"))
-    ap.add_argument("--out", default="runs/bench-gpu")
+    ap.add_argument("--out", default="runs/bench-gpu", help="work folder (models, trainer outputs)")
+    ap.add_argument("--report", default=None, help="where summary.json and the worker logs go (default --out)")
     ap.add_argument("--cpu-smoke", action="store_true", help="tiny shapes (CPU): checks the harness, not the figures")
     ap.add_argument("--minilm", default=None, help="folder with all-MiniLM-L6-v2's config and tokenizer")
     ap.add_argument("--policy-tokenizer", default=None, help="folder with the SmolLM2 tokenizer")
@@ -692,6 +695,7 @@ def main() -> None:
     ns.minilm = ns.minilm or str(minilm_dir())
     ns.policy_tokenizer = ns.policy_tokenizer or str(policy_tokenizer_dir())
     Path(ns.out).mkdir(parents=True, exist_ok=True)
+    Path(ns.report or ns.out).mkdir(parents=True, exist_ok=True)
     summary: dict = {"env": environment(), "argv": sys.argv[1:]}
     log(f"env {json.dumps(summary['env'])}")
     write_summary(ns, summary)
