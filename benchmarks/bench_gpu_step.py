@@ -608,6 +608,54 @@ def run_paper(ns, summary: dict) -> None:
             part["scorer_sweep_error"] = repr(exc)
 
 
+def host_cost(ns) -> dict:
+    """The scorer's host-side work at paper shape (``per_device`` responses x ``rubrics`` rubrics x ``length``
+    tokens, text and random completions) with the model forward replaced by zero logits: tokenisation, offsets,
+    windows, batching and projection - what a GPU cannot speed up. Runs anywhere (one thread)."""
+    import torch
+
+    from grpo.frozen import load_frozen_scorer
+
+    torch.set_num_threads(1)
+    disc = Path(ns.out) / "host-disc"
+    if not disc.is_dir():
+        build_discriminator(disc, Path(ns.minilm))
+    scorer = load_frozen_scorer(str(disc), device="cpu", token_budget=ns.token_budget)
+
+    class _Out:
+        pass
+
+    def zero_logits(input_ids=None, attention_mask=None, **_):
+        o = _Out()
+        o.logits = torch.zeros(*input_ids.shape, 1)
+        return o
+
+    scorer.model.forward = zero_logits
+    tok = policy_tokenizer(Path(ns.policy_tokenizer))
+    g = torch.Generator().manual_seed(1)
+    corpus = corpus_ids(tok) * 2
+    pool = torch.tensor(completion_pool(tok))
+    sources = {
+        "text": [corpus[s : s + ns.length] for s in torch.randint(len(corpus) - ns.length, (ns.per_device,), generator=g).tolist()],
+        "random": pool[torch.randint(len(pool), (ns.per_device, ns.length), generator=g)].tolist(),
+    }
+    out = {}
+    for src, ids in sources.items():
+        texts = tok.batch_decode(ids, skip_special_tokens=True)
+        crit = [RUBRIC_TEXTS[k % len(RUBRIC_TEXTS)] for _ in ids for k in range(ns.rubrics)]
+        resp = [t for t in texts for _ in range(ns.rubrics)]
+        rows = [r for r in ids for _ in range(ns.rubrics)]
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            scorer.score_for_policy(crit, resp, policy_tokenizer=tok, response_token_ids=rows)
+            times.append(time.perf_counter() - t0)
+        out[src] = {"best_s": min(times), "s": times, "pairs": len(crit), "windows": scorer.last_stats.sequences,
+                    "disc_tokens": scorer.last_stats.real_tokens}
+        log(f"host {src}: best {min(times):.3f} s for {len(crit)} pairs ({scorer.last_stats.sequences} windows)")
+    return out
+
+
 # ------------------------------------------------------------------------------------------------ driver
 
 
@@ -663,7 +711,7 @@ def print_table(summary: dict) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("what", choices=("all", "zero3", "paper", "zero3-worker"))
+    ap.add_argument("what", choices=("all", "zero3", "paper", "host", "zero3-worker"))
     ap.add_argument("--out", default="runs/bench-gpu", help="work folder (models, trainer outputs)")
     ap.add_argument("--report", default=None, help="where summary.json and the worker logs go (default --out)")
     ap.add_argument("--cpu-smoke", action="store_true", help="tiny shapes (CPU): checks the harness, not the figures")
@@ -711,6 +759,10 @@ def main() -> None:
     summary: dict = {"env": environment(), "argv": sys.argv[1:]}
     log(f"env {json.dumps(summary['env'])}")
     write_summary(ns, summary)
+    if ns.what == "host":
+        summary["host"] = host_cost(ns)
+        write_summary(ns, summary)
+        return
     if ns.what in ("all", "zero3"):
         try:
             run_zero3(ns, summary)
