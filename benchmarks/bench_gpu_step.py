@@ -551,7 +551,7 @@ def scorer_sweep(ns, budgets: list[int]) -> dict:
             texts = tok.batch_decode(ids, skip_special_tokens=True)
             crit = [RUBRIC_TEXTS[k % len(RUBRIC_TEXTS)] for _ in ids for k in range(ns.rubrics)]
             resp = [t for t in texts for _ in range(ns.rubrics)]
-            rows = [r for r in ids for _ in range(ns.rubrics)]
+            rows = [list(r) for r in ids for _ in range(ns.rubrics)]  # one list per pair, as the trainer builds them
             times = []
             for _ in range(3):
                 sync()
@@ -644,7 +644,7 @@ def host_cost(ns) -> dict:
         texts = tok.batch_decode(ids, skip_special_tokens=True)
         crit = [RUBRIC_TEXTS[k % len(RUBRIC_TEXTS)] for _ in ids for k in range(ns.rubrics)]
         resp = [t for t in texts for _ in range(ns.rubrics)]
-        rows = [r for r in ids for _ in range(ns.rubrics)]
+        rows = [list(r) for r in ids for _ in range(ns.rubrics)]  # one list per pair, as the trainer builds them
         times = []
         for _ in range(3):
             t0 = time.perf_counter()

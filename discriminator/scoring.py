@@ -192,11 +192,13 @@ class RelevanceScorer:
                 arrays[id(o)] = np.asarray(o, dtype=np.int64).reshape(-1, 2)
         out = [chars_to_tokens(c, arrays[id(o)], reduce) for c, o in zip(chars, offsets)]
         if response_token_ids is not None and response_offsets is None:
-            zero_at: dict[int, list[int]] = {}  # per distinct ids row (a response has one per rubric)
-            for sc, row in zip(out, response_token_ids):  # a special token has no characters; say so explicitly
-                if id(row) not in zero_at:
-                    zero_at[id(row)] = [j for j, t in enumerate(row) if int(t) in specials]
-                sc[zero_at[id(row)]] = 0.0
+            # a special token has no characters; say so explicitly. Pairs with the same (text, ids) share one
+            # offsets list (_offsets_for's cache), so the positions are found once per distinct response
+            zero_at: dict[int, list[int]] = {}
+            for sc, row, o in zip(out, response_token_ids, offsets):
+                if id(o) not in zero_at:
+                    zero_at[id(o)] = [j for j, t in enumerate(row) if int(t) in specials]
+                sc[zero_at[id(o)]] = 0.0
         return [torch.from_numpy(x) for x in out]
 
     def shares_vocab(self, tokenizer) -> bool:
