@@ -26,6 +26,8 @@ Run (any machine; GPU for the real figures)::
 
     python benchmarks/bench_gpu_step.py all --out runs/bench-gpu            # GPU defaults
     python benchmarks/bench_gpu_step.py all --out /tmp/b --cpu-smoke        # tiny shapes, CPU, no DeepSpeed
+    python benchmarks/bench_gpu_step.py host                                # scorer host-side cost, any machine
+    benchmarks/gpu_bundle.sh DEST; then on an offline GPU machine: bash DEST/run.sh   # wheels + files for one call
 """
 
 from __future__ import annotations
@@ -711,7 +713,8 @@ def print_table(summary: dict) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("what", choices=("all", "zero3", "paper", "host", "zero3-worker"))
+    ap.add_argument("what", nargs="?", choices=("all", "zero3", "paper", "host", "zero3-worker"),
+                    help="default: all on a GPU machine, host elsewhere (what `make bench` runs)")
     ap.add_argument("--out", default="runs/bench-gpu", help="work folder (models, trainer outputs)")
     ap.add_argument("--report", default=None, help="where summary.json and the worker logs go (default --out)")
     ap.add_argument("--cpu-smoke", action="store_true", help="tiny shapes (CPU): checks the harness, not the figures")
@@ -745,6 +748,10 @@ def main() -> None:
     ap.add_argument("--tag")
     ap.add_argument("--prompts", type=int)
     ns = ap.parse_args()
+    if ns.what is None:
+        import torch
+
+        ns.what = "all" if torch.cuda.is_available() else "host"
     if ns.what == "zero3-worker":
         zero3_worker(ns)
         return

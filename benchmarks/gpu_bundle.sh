@@ -14,7 +14,8 @@ PLAT=(--platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platfo
       --platform manylinux2014_x86_64 --platform manylinux1_x86_64)
 python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp "${PLAT[@]}" \
     -d "$DEST/whl" trl==1.16.0 datasets==5.2.0 dill==0.4.1 multiprocess==0.70.19 pydantic==2.14.3 \
-    pydantic-core==2.50.4 annotated-types==0.8.0 typing-inspection==0.4.5 hjson==3.1.0
+    pydantic-core==2.50.4 annotated-types==0.8.0 typing-inspection==0.4.5 hjson==3.1.0 \
+    typing-extensions==4.16.0
 # DeepSpeed has no wheel on the index: build its pure-Python one here (no ops: DS_BUILD_OPS=0; setup.py imports torch)
 if ! ls "$DEST"/whl/deepspeed-*.whl >/dev/null 2>&1; then
     tmp=$(mktemp -d)
