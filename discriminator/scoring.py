@@ -186,10 +186,19 @@ class RelevanceScorer:
                 tok = policy_tokenizer if policy_tokenizer is not None else self.tokenizer
                 offsets = self._offsets_for(tok, responses, response_token_ids)
         chars = self._char_scores(list(criteria), list(responses))
-        out = [chars_to_tokens(c, o, reduce) for c, o in zip(chars, offsets)]
+        arrays: dict[int, np.ndarray] = {}  # one array per distinct offsets list (a response has one per rubric)
+        for o in offsets:
+            if id(o) not in arrays:
+                arrays[id(o)] = np.asarray(o, dtype=np.int64).reshape(-1, 2)
+        out = [chars_to_tokens(c, arrays[id(o)], reduce) for c, o in zip(chars, offsets)]
         if response_token_ids is not None and response_offsets is None:
-            for sc, row in zip(out, response_token_ids):  # a special token has no characters; say so explicitly
-                sc[[j for j, t in enumerate(row) if int(t) in specials]] = 0.0
+            # a special token has no characters; say so explicitly. Pairs with the same (text, ids) share one
+            # offsets list (_offsets_for's cache), so the positions are found once per distinct response
+            zero_at: dict[int, list[int]] = {}
+            for sc, row, o in zip(out, response_token_ids, offsets):
+                if id(o) not in zero_at:
+                    zero_at[id(o)] = [j for j, t in enumerate(row) if int(t) in specials]
+                sc[zero_at[id(o)]] = 0.0
         return [torch.from_numpy(x) for x in out]
 
     def shares_vocab(self, tokenizer) -> bool:
@@ -212,9 +221,14 @@ class RelevanceScorer:
         return out
 
     def _char_scores(self, criteria: list[str], responses: list[str]) -> list[np.ndarray]:
-        ids, offsets = self.encoder.tokenize_responses(responses)
-        scores = self._score_ids(criteria, ids)
-        return [tokens_to_chars(o, s, len(r)) for o, s, r in zip(offsets, scores, responses)]
+        # a response comes once per rubric: tokenise each distinct text once
+        index: dict[str, int] = {}
+        which = [index.setdefault(r, len(index)) for r in responses]
+        texts = list(index)
+        ids, offsets = self.encoder.tokenize_responses(texts)
+        offs = [np.asarray(o, dtype=np.int64).reshape(-1, 2) for o in offsets]
+        scores = self._score_ids(criteria, [ids[j] for j in which])
+        return [tokens_to_chars(offs[j], s, len(texts[j])) for j, s in zip(which, scores)]
 
     def _windows(self, criteria: list[str], response_ids: list[list[int]]) -> list[_Seq]:
         seqs = []
@@ -261,25 +275,47 @@ class RelevanceScorer:
         out = [np.zeros(len(r), dtype=np.float32) for r in response_ids]
         seqs = self._windows(criteria, response_ids)
         stats = ScoringStats(sequences=len(seqs))
-        with torch.inference_mode():
-            for batch in self._batches(seqs):
-                longest = max(len(seqs[j].ids) for j in batch)
-                input_ids = torch.full((len(batch), longest), self.pad_id, dtype=torch.long)
-                mask = torch.zeros((len(batch), longest), dtype=torch.long)
-                for row, j in enumerate(batch):
-                    ids = seqs[j].ids
-                    input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-                    mask[row, : len(ids)] = 1
-                logits = token_logits(self.model, input_ids.to(self.device), mask.to(self.device))
-                probs = torch.sigmoid(logits / self.meta.temperature)  # temperature: 1.0 unless calibrated
-                probs = probs.cpu().numpy()
+        # micro-batches are queued without reading results back (so on a GPU the host builds batch k+1 while the
+        # device runs batch k); the probabilities come back in one copy per ~64 MB of results
+        cuda = self.device.type == "cuda"
+        pending: list[tuple[list[int], torch.Tensor]] = []
+
+        def flush() -> None:
+            flat = torch.cat([p.reshape(-1) for _, p in pending]).cpu().numpy()
+            at = 0
+            for batch, p in pending:
+                probs = flat[at : at + p.numel()].reshape(p.shape)
+                at += p.numel()
                 for row, j in enumerate(batch):
                     s = seqs[j]
                     a = s.start + (s.score_from - s.window_from)
                     out[s.pair][s.score_from : s.score_to] = probs[row, a : a + (s.score_to - s.score_from)]
+            pending.clear()
+
+        with torch.inference_mode():
+            queued = 0
+            for batch in self._batches(seqs):
+                longest = max(len(seqs[j].ids) for j in batch)
+                input_ids = np.full((len(batch), longest), self.pad_id, dtype=np.int64)
+                mask = np.zeros((len(batch), longest), dtype=np.int64)
+                for row, j in enumerate(batch):
+                    ids = seqs[j].ids
+                    input_ids[row, : len(ids)] = ids
+                    mask[row, : len(ids)] = 1
+                x, m = torch.from_numpy(input_ids), torch.from_numpy(mask)
+                if cuda:
+                    x, m = x.pin_memory(), m.pin_memory()
+                logits = token_logits(self.model, x.to(self.device, non_blocking=cuda), m.to(self.device, non_blocking=cuda))
+                pending.append((batch, torch.sigmoid(logits / self.meta.temperature)))  # temperature: 1.0 unless calibrated
+                queued += mask.size
+                if queued >= 1 << 24:
+                    flush()
+                    queued = 0
                 stats.batches += 1
                 stats.real_tokens += int(mask.sum())
-                stats.processed_tokens += mask.numel()
+                stats.processed_tokens += mask.size
+            if pending:
+                flush()
         self.last_stats = stats
         return out
 
