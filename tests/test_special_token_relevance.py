@@ -92,9 +92,13 @@ def test_trainer_relevance_zero_on_eos(decoder):
 
     class Stub:  # only what relevance() reads
         scorer, _tokenizer = decoder, tok
+        _relevance_pairs = RTTGRPOTrainer._relevance_pairs
+        rule_relevance = RTTGRPOTrainer.rule_relevance
+        discriminator_relevance = RTTGRPOTrainer.discriminator_relevance
 
         class args:
             relevance_reduce = "max"
+            rtt_relevance = "discriminator"
 
     rel = RTTGRPOTrainer.relevance(Stub(), v, ids, mask)
     specials = special_token_ids(tok)
