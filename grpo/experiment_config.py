@@ -170,7 +170,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                          "targets": ["no_comma", "keyword", "forbidden", "lowercase"]},
                 "arms": CREDIT_ARMS, "seeds": [0, 1, 2, 3, 4], "steps": 200, "eval_every": 25,
                 "prompts_per_step": 4, "num_generations": 8, "max_completion_length": 48, "temperature": 1.0,
-                "learning_rate": 2e-4, "eval_batch_size": 64, "initial_samples": 2},
+                "learning_rate": 1e-4, "eval_batch_size": 64, "initial_samples": 2},
 }
 
 
