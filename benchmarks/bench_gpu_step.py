@@ -494,7 +494,7 @@ def paper_arm(ns, name: str, rtt_beta: float, deadline: float) -> dict:
             r = inner(*a, **k)
             sync()
             disc_calls.append(time.perf_counter() - t0)
-            s = trainer.scorer.last_stats
+            s = trainer.scorer.last_stats  # noqa: F821 - called during trainer.train(), before the del below
             stats.append({"sequences": s.sequences, "batches": s.batches, "real_tokens": s.real_tokens,
                           "processed_tokens": s.processed_tokens})
             return r

@@ -192,7 +192,7 @@ def render_holdout(result: HoldoutResult, cfg: HoldoutConfig) -> str:
     buckets = sorted({b for r in result.rows for b in r.per_length.get("discriminator", {})},
                      key=lambda b: (b.startswith(">"), int(b.lstrip("<=>"))))
     if buckets:
-        lines += ["", f"Per response length (tokens), F1 / AUROC: discriminator; lexical overlap; all-relevant", "",
+        lines += ["", "Per response length (tokens), F1 / AUROC: discriminator; lexical overlap; all-relevant", "",
                   f"| held-out {what} | " + " | ".join(buckets) + " |", "|---|" + "---|" * len(buckets)]
         for r in result.rows:
             cells = []

@@ -144,3 +144,17 @@ def labelstudio(tmp_path_factory):
                  token=secrets.token_hex(20), timeout=300)
     yield info
     stop(data_dir)
+
+
+# ----- markers: `make test-fast` leaves out what needs a server process -----
+
+#: fixtures that start (or need) a server process: a real Label Studio, a Prefect server or the Prefect test
+#: harness's temporary API, a real `transformers serve`
+SERVER_FIXTURES = frozenset({"labelstudio", "prefect_server", "prefect_harness", "openai_server"})
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test that uses a server fixture ``server`` (tests that start one themselves carry the marker)."""
+    for item in items:
+        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.server)

@@ -70,6 +70,7 @@ def _stop(proc, sig: int, log: Path) -> str:
 
 @pytest.mark.prefect
 @pytest.mark.slow
+@pytest.mark.server
 def test_serve_targets_or_starts_a_server_on_any_port_and_stops_cleanly_on_sigterm_and_sigint(tmp_path):
     import os
 
