@@ -1,0 +1,58 @@
+"""The docs site: it builds strictly (broken links, missing anchors and pages left out of the nav fail), its
+generated reference pages are what the code gives, and no page points at files outside the repository."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+
+
+def test_docs_site_builds_strictly(tmp_path):
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(ROOT / "mkdocs.yml"),
+         "--site-dir", str(tmp_path / "site")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (tmp_path / "site" / "method" / "index.html").is_file()
+    assert (tmp_path / "site" / "reference" / "cli" / "index.html").is_file()
+
+
+def test_cli_reference_is_the_current_cli():
+    from flows.cli_docs import CLI_PAGE, cli_markdown
+
+    assert CLI_PAGE.read_text(encoding="utf-8") == cli_markdown(), (
+        "docs/reference/cli.md is stale: run python -m flows.cli_docs")
+
+
+def test_deployment_forms_page_is_the_current_forms():
+    from flows.cli_docs import FORMS_PAGE, forms_markdown
+
+    assert FORMS_PAGE.read_text(encoding="utf-8") == forms_markdown(), (
+        "docs/reference/deployment-forms.md is stale: run python -m flows.cli_docs")
+
+
+def test_cli_reference_covers_every_command():
+    import typer
+
+    from flows.cli import app
+
+    page = (DOCS / "reference" / "cli.md").read_text(encoding="utf-8")
+    root = typer.main.get_command(app)
+    ctx = root.context_class(root, info_name="rtt")
+    for name in root.list_commands(ctx):
+        assert f"`rtt {name}" in page, f"rtt {name} is missing from the CLI reference"
+
+
+def test_no_page_points_outside_the_repository():
+    outside = re.compile(r"\.\./shared|\.\./\.\./")
+    bad = [f"{p.relative_to(ROOT)}:{i}" for p in [*DOCS.rglob("*.md"), ROOT / "CONTRIBUTING.md", ROOT / "CHANGELOG.md"]
+           for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if outside.search(line)]
+    assert not bad, f"paths outside the repository: {bad}"
