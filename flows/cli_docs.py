@@ -63,7 +63,8 @@ def cli_markdown() -> str:
     from flows.cli import app
 
     root = typer.main.get_command(app)
-    ctx = root.context_class(root, info_name="rtt")
+    # a fixed width (inherited by every sub-context): the usage lines do not wrap with the terminal
+    ctx = root.context_class(root, info_name="rtt", terminal_width=200, max_content_width=200)
     commands = _commands(root, ctx)
     lines = [_HEADER.rstrip("\n"), "", "# CLI reference", "", _paragraphs(root.help), "",
              "Every command of `rtt`, as `rtt COMMAND --help` prints it. Groups:", ""]

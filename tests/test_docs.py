@@ -25,9 +25,10 @@ def test_docs_site_builds_strictly(tmp_path):
     assert (tmp_path / "site" / "reference" / "cli" / "index.html").is_file()
 
 
-def test_cli_reference_is_the_current_cli():
+def test_cli_reference_is_the_current_cli(monkeypatch):
     from flows.cli_docs import CLI_PAGE, cli_markdown
 
+    monkeypatch.setenv("COLUMNS", "40")  # the page must not depend on the terminal it is generated in
     assert CLI_PAGE.read_text(encoding="utf-8") == cli_markdown(), (
         "docs/reference/cli.md is stale: run python -m flows.cli_docs")
 
