@@ -94,7 +94,8 @@ def forms_markdown() -> str:
     from flows.registry import FLOWS
 
     lines = [_HEADER.rstrip("\n"), "", "# Deployment forms", "",
-             "The run form of every deployment of `rtt serve` / `rtt deploy`: the parameters the Prefect UI shows, with "
+             "The run form of every deployment of `rtt serve` / `rtt deploy`: the parameters the Prefect UI shows, "
+             "with "
              "type, default, bounds and description, read from the pydantic models of the flows (`rtt serve "
              "--describe NAME` prints one). Nested models expand to dotted names.", "",
              "| deployment | flow |", "|---|---|"]
