@@ -92,6 +92,9 @@ class ReportConfig(BaseModel):
                                              "(X-oracle -> X-shuffled, X -> X-shuffled).")
     comparisons: list[tuple[str, str]] | None = Field(
         None, description="Explicit (arm, against) pairs instead of the derived list.")
+    final_window: int = Field(1, ge=1, description="Evaluations averaged per held-out prompt at the end of each run "
+                              "(1: the final one; 3: the last three, which damps the swings of greedy decoding from "
+                              "one evaluation to the next).")
     n_boot: int = Field(10_000, ge=100, description="Bootstrap resamples.")
     level: float = Field(0.95, gt=0, lt=1, description="Confidence level of the intervals.")
     seed: int = Field(0, description="RNG seed of the bootstrap.")

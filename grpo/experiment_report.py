@@ -143,15 +143,19 @@ def summary_line(arms: dict[str, Any], metric: str = "rubric_strict") -> str:
 # ----------------------------------------------------------------------------------------------- paired comparisons
 
 
-def final_vectors(by_seed: dict[int, dict[str, Any]], metric: str) -> dict[int, tuple[list[str], list[float]]] | None:
-    """``{seed: (held-out item ids, per-prompt values)}`` of the final evaluation of each run; None when some
-    run has no per-prompt results (recorded since issue 19)."""
+def final_vectors(by_seed: dict[int, dict[str, Any]], metric: str,
+                  window: int = 1) -> dict[int, tuple[list[str], list[float]]] | None:
+    """``{seed: (held-out item ids, per-prompt values)}`` at the end of each run: the final evaluation, or with
+    ``window = k`` the per-prompt mean of the last ``k`` evaluations (fewer when the run has fewer); None when
+    some run has no per-prompt results (older result files)."""
     out = {}
     for s, res in by_seed.items():
-        pp = res["evals"][-1].get("per_prompt")
-        if not pp or metric not in pp:
+        last = [e.get("per_prompt") for e in res["evals"][-window:]]
+        last = [pp for pp in last if pp and metric in pp and pp["item_ids"] == (last[-1] or {}).get("item_ids")]
+        if not last or not res["evals"][-1].get("per_prompt"):
             return None
-        out[s] = (pp["item_ids"], pp[metric])
+        vals = np.mean(np.array([pp[metric] for pp in last], dtype=np.float64), axis=0)
+        out[s] = (last[-1]["item_ids"], vals.tolist())
     return out
 
 
@@ -166,10 +170,10 @@ def final_weights(by_seed: dict[int, dict[str, Any]]) -> dict[int, list[float]] 
     return out
 
 
-def _paired(results: dict[str, dict[int, dict[str, Any]]], a: str, b: str, metric: str):
+def _paired(results: dict[str, dict[int, dict[str, Any]]], a: str, b: str, metric: str, window: int = 1):
     """``(A, B, seeds, n_prompts or None, weights)`` for one metric: per (seed, prompt) when both arms have
     per-prompt results, else per seed (``(S, 1)``, n_prompts None)."""
-    va, vb = final_vectors(results[a], metric), final_vectors(results[b], metric)
+    va, vb = final_vectors(results[a], metric, window), final_vectors(results[b], metric, window)
     if va is not None and vb is not None:
         got = paired_matrices(va, vb, final_weights(results[a]) if metric.startswith("rubric") else None)
         if got is not None:
@@ -190,7 +194,7 @@ def compare(results: dict[str, dict[int, dict[str, Any]]], arms: dict[str, Any],
         return None
     stats, paired = {}, "seed x prompt"
     for metric in ("prompt_strict", "rubric_strict"):
-        A, B, seeds, n_prompts, w = _paired(results, a, b, metric)
+        A, B, seeds, n_prompts, w = _paired(results, a, b, metric, rc.final_window)
         if n_prompts is None:
             paired = "seed"
         stats[metric] = paired_bootstrap(A, B, weights=w, n_boot=rc.n_boot, level=rc.level, seed=rc.seed)
@@ -269,11 +273,13 @@ def _cell(r: dict[str, Any]) -> str:
     return f"{r['diff']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}]"
 
 
-def comparisons_markdown(comps: list[dict[str, Any]], eff: dict[str, Any] | None, level: float, n_boot: int) -> list[str]:
+def comparisons_markdown(comps: list[dict[str, Any]], eff: dict[str, Any] | None, level: float, n_boot: int,
+                         window: int = 1) -> list[str]:
     """The report's "Paired comparisons" and "Sample efficiency" sections."""
     L = []
     if comps:
-        L += ["## Paired comparisons (final held-out, arm - against)", "",
+        when = "final held-out" if window == 1 else f"held-out, per prompt the mean of the last {window} evaluations"
+        L += [f"## Paired comparisons ({when}, arm - against)", "",
               f"Differences paired by seed and held-out prompt; {100 * level:.0f}% interval from a two-way bootstrap "
               f"({n_boot} resamples of seeds and, jointly, held-out prompts; fixed RNG seed). A comparison is won or "
               "lost only when the interval excludes 0.", ""]
@@ -306,7 +312,7 @@ def markdown(cfg: ExperimentConfig, arms: dict[str, Any], initial: dict[str, Any
              eff: dict[str, Any] | None = None) -> str:
     L = [f"# Does it learn? `{cfg.name}`", "", f"**Summary:** {line}", ""]
     L += [f"- {x}" for x in extra]
-    L += [""] + comparisons_markdown(comps or [], eff, cfg.report.level, cfg.report.n_boot)
+    L += [""] + comparisons_markdown(comps or [], eff, cfg.report.level, cfg.report.n_boot, cfg.report.final_window)
     L += ["", f"Policy `{cfg.model}`; {cfg.steps} steps x {cfg.prompts_per_step} prompts x {cfg.num_generations} "
           f"completions, {cfg.max_completion_length} tokens, lr {cfg.learning_rate}, temperature {cfg.temperature}; "
           f"{cfg.task.train_prompts} train / {cfg.task.heldout_prompts} held-out prompts; greedy held-out evaluation "

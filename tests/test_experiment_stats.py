@@ -290,3 +290,21 @@ def test_explicit_comparisons_and_collapse_per_comparison(tmp_path):
     c = rep["comparisons"][0]
     assert c["collapse"] == {"rtt": [1], "rtt-shuffled": []}
     assert c["line"].endswith("collapse: rtt on seed(s) 1 - rtt's gain comes with collapse")
+
+
+def test_final_window_averages_the_last_evaluations_per_prompt():
+    """report.final_window = k: each prompt's value is its mean over the run's last k evaluations (an evaluation
+    without per-prompt results or with other items is left out); 1 is the final evaluation alone."""
+    from grpo.experiment_report import final_vectors
+
+    def ev(vals, ids=("a", "b")):
+        return {"per_prompt": {"item_ids": list(ids), "prompt_strict": vals}}
+
+    res = {0: {"evals": [{"step": 0}, ev([0, 0]), ev([1, 0]), ev([1, 1])]}}
+    assert final_vectors(res, "prompt_strict") == {0: (["a", "b"], [1.0, 1.0])}
+    assert final_vectors(res, "prompt_strict", 2) == {0: (["a", "b"], [1.0, 0.5])}
+    assert final_vectors(res, "prompt_strict", 3) == {0: (["a", "b"], [2 / 3, 1 / 3])}
+    assert final_vectors(res, "prompt_strict", 9) == {0: (["a", "b"], [2 / 3, 1 / 3])}  # step 0 has none: skipped
+    res[0]["evals"].insert(3, ev([0, 0], ids=("x", "y")))
+    assert final_vectors(res, "prompt_strict", 3) == {0: (["a", "b"], [1.0, 0.5])}
+    assert final_vectors({0: {"evals": [ev([1, 1]), {"step": 5}]}}, "prompt_strict", 2) is None
