@@ -15,17 +15,19 @@ import re
 from collections.abc import Callable, Iterator
 
 from discriminator.data import patch as P
-from discriminator.data.patch import Patch
-from discriminator.data.programmatic import (
+from discriminator.data.edits.base import (
     EditContext,
-    ProgramEdit,
-    _kw,
-    _words_only,
     count_candidates,
-    family_key,
+    keyword_pattern,
+    occurrences,
+    replace_occurrences,
+    rule_kwargs,
     rule_passes,
     sentence_candidates,
+    words_only,
 )
+from discriminator.data.patch import Patch
+from discriminator.data.programmatic import ProgramEdit, family_key
 from rubrics.schema import Rubric, RubricItem, RuleVerifier
 
 RepairFn = Callable[[EditContext], Iterator["Patch | None"]]
@@ -79,7 +81,7 @@ def _tail(text: str) -> int:
 @repair("ifeval", "length_constraints:number_words")
 @repair("muldimif", "Length/Words")
 def _r_words(ctx):
-    yield from count_candidates(ctx, _words_only, extend=P.word_with_space, grow_by_sentences=True)
+    yield from count_candidates(ctx, words_only, extend=P.word_with_space, grow_by_sentences=True)
 
 
 @repair("ifeval", "length_constraints:number_sentences")
@@ -115,7 +117,7 @@ def _r_upper(ctx):
 
 @repair("muldimif", "Language/English")
 def _r_md_case(ctx):
-    case = _kw(ctx.rubric).get("case", "title")
+    case = rule_kwargs(ctx.rubric).get("case", "title")
     change = {"lower": str.lower, "upper": str.upper}.get(case, lambda w: w[:1].upper() + w[1:])
     yield _word_patch(ctx.text, change)
 
@@ -129,7 +131,7 @@ def _r_quotation(ctx):
 
 @repair("ifeval", "startend:end_checker")
 def _r_end_checker(ctx):
-    phrase = str(_kw(ctx.rubric).get("end_phrase") or "").strip()
+    phrase = str(rule_kwargs(ctx.rubric).get("end_phrase") or "").strip()
     if not phrase:
         return
     e = _tail(ctx.text)
@@ -139,7 +141,7 @@ def _r_end_checker(ctx):
 
 @repair("muldimif", "Content/Punctuation")
 def _r_md_punctuation(ctx):
-    mark = str(_kw(ctx.rubric).get("mark") or ".")
+    mark = str(rule_kwargs(ctx.rubric).get("mark") or ".")
     text = ctx.text
     e = _tail(text)
     if e and text[e - 1] in ".!?;:":
@@ -152,14 +154,14 @@ def _r_md_punctuation(ctx):
 @repair("ifeval", "detectable_format:title")
 def _r_title(ctx):
     text = ctx.text
-    first = [text[s:e] for s, e in _words_only(text)][:4]
+    first = [text[s:e] for s, e in words_only(text)][:4]
     if first:  # the response's own opening words as its title
         yield P.insert(len(text) - len(text.lstrip()), "<<" + " ".join(w.capitalize() for w in first) + ">>\n")
 
 
 @repair("ifeval", "detectable_content:postscript")
 def _r_postscript(ctx):
-    marker = str(_kw(ctx.rubric).get("postscript_marker") or "P.S.").strip()
+    marker = str(rule_kwargs(ctx.rubric).get("postscript_marker") or "P.S.").strip()
     sents = P.sentences(ctx.text)
     if sents:  # the response's own first sentence as the postscript
         s, e = sents[0]
@@ -169,7 +171,7 @@ def _r_postscript(ctx):
 @repair("ifeval", "startend:constrained_start")
 @repair("muldimif", "Content/Identifiers")
 def _r_start(ctx):
-    kw = _kw(ctx.rubric)
+    kw = rule_kwargs(ctx.rubric)
     start = str(kw.get("starter") or kw.get("prefix") or "").strip()
     if start:
         at = len(ctx.text) - len(ctx.text.lstrip())
@@ -179,22 +181,16 @@ def _r_start(ctx):
 
 @repair("ifeval", "combination:repeat_prompt")
 def _r_repeat(ctx):
-    prompt = str(_kw(ctx.rubric).get("prompt_to_repeat") or "").strip()
+    prompt = str(rule_kwargs(ctx.rubric).get("prompt_to_repeat") or "").strip()
     if prompt:
         yield P.insert(0, prompt + "\n")
 
 
 @repair("ifeval", "keywords:forbidden_words")
 def _r_forbidden(ctx):
-    from discriminator.data.programmatic import (
-        _keyword_pattern,
-        _occurrences,
-        _replace_occurrences,
-    )
-
-    words = [w for w in _kw(ctx.rubric).get("forbidden_words") or [] if w]
-    occ = sorted(u for w in words for u in _occurrences(ctx.text, _keyword_pattern(w)))
-    yield _replace_occurrences(ctx, "|".join(words), occ, avoid=words) if occ else None
+    words = [w for w in rule_kwargs(ctx.rubric).get("forbidden_words") or [] if w]
+    occ = sorted(u for w in words for u in occurrences(ctx.text, keyword_pattern(w)))
+    yield replace_occurrences(ctx, "|".join(words), occ, avoid=words) if occ else None
 
 
 @repair("ifeval", "detectable_format:constrained_response")

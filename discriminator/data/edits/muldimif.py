@@ -1,26 +1,26 @@
-"""Minimal edits that break MulDimIF rules (registered in :mod:`discriminator.data.programmatic`)."""
+"""Minimal edits that break MulDimIF rules (registered in :mod:`discriminator.data.edits`)."""
 
 from __future__ import annotations
 
 import re
 
 from discriminator.data import patch as P
-from discriminator.data.patch import Patch, Unit
-from discriminator.data.programmatic import (
+from discriminator.data.edits.base import (
     EditContext,
-    _case_flips,
-    _delete_units,
-    _insert_word,
-    _keyword_pattern,
-    _kw,
-    _occurrences,
-    _replace_occurrences,
-    _replace_words,
-    _words_only,
+    case_flips,
     count_candidates,
+    delete_units,
+    insert_word,
+    keyword_pattern,
+    occurrences,
     register,
+    replace_occurrences,
+    replace_words,
+    rule_kwargs,
     sentence_candidates,
+    words_only,
 )
+from discriminator.data.patch import Patch, Unit
 from discriminator.data.textbank import EN
 
 # ----------------------------------------------------------------------------------------------- MulDimIF
@@ -29,24 +29,24 @@ from discriminator.data.textbank import EN
 @register("muldimif", "Content/Keywords")
 def _md_keywords(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    kw = _kw(rubric)
+    kw = rule_kwargs(rubric)
     kws = [k for k in kw.get("keywords") or [] if k]
     mode = kw.get("mode", "all")
 
     def cands():
         if mode == "none":
             for k in kws[:2]:
-                yield from _replace_words(ctx, k, exclude=kws)
-                yield from _insert_word(ctx, k)
+                yield from replace_words(ctx, k, exclude=kws)
+                yield from insert_word(ctx, k)
             return
         if mode == "any":
-            occ = sorted(u for k in kws for u in _occurrences(text, _keyword_pattern(k)))
-            yield _replace_occurrences(ctx, "|".join(kws), occ, avoid=kws, whole_word=False)
+            occ = sorted(u for k in kws for u in occurrences(text, keyword_pattern(k)))
+            yield replace_occurrences(ctx, "|".join(kws), occ, avoid=kws, whole_word=False)
             return
         for k in kws:
-            occ = _occurrences(text, _keyword_pattern(k))
+            occ = occurrences(text, keyword_pattern(k))
             yield ctx.smallest(
-                lambda n, occ=occ, k=k: _replace_occurrences(ctx, k, occ[-n:], avoid=kws, whole_word=False)
+                lambda n, occ=occ, k=k: replace_occurrences(ctx, k, occ[-n:], avoid=kws, whole_word=False)
                 if n <= len(occ) else None,
                 len(occ),
             )
@@ -57,7 +57,7 @@ def _md_keywords(item, rubric, text):
 @register("muldimif", "Content/Punctuation")
 def _md_punctuation(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    mark = str(_kw(rubric).get("mark") or ".")
+    mark = str(rule_kwargs(rubric).get("mark") or ".")
     other = "!" if mark != "!" else "."
     ends = [m.span() for m in re.finditer(re.escape(mark) + r"(?=[\"'”’)\]»`]*\s*(?:\n|$))", text)]
     ends = ends or [m.span() for m in re.finditer(re.escape(mark), text)]
@@ -67,7 +67,7 @@ def _md_punctuation(item, rubric, text):
 @register("muldimif", "Content/Identifiers")
 def _md_identifier(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    prefix = str(_kw(rubric).get("prefix") or "")
+    prefix = str(rule_kwargs(rubric).get("prefix") or "")
     at = text.find(prefix) if prefix else -1
     return ctx.pick([P.delete([(at, at + 1)]) if at >= 0 else None,
                      P.delete([re.search(r"\S+\s*", text).span()]) if text.strip() else None])
@@ -76,12 +76,12 @@ def _md_identifier(item, rubric, text):
 @register("muldimif", "Language/English")
 def _md_english(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    case = _kw(rubric).get("case", "title")
+    case = rule_kwargs(rubric).get("case", "title")
     if case == "lower":
-        return ctx.pick(_case_flips(ctx, to_upper=True))
+        return ctx.pick(case_flips(ctx, to_upper=True))
     if case == "upper":
-        return ctx.pick(_case_flips(ctx, to_upper=False))
-    return ctx.pick(_case_flips(ctx, to_upper=False))
+        return ctx.pick(case_flips(ctx, to_upper=False))
+    return ctx.pick(case_flips(ctx, to_upper=False))
 
 
 _SIMP_TO_TRAD = dict(zip("这个们来说时国会为对学发经过还后实现样点开关问题", "這個們來說時國會為對學發經過還後實現樣點開關問題"))
@@ -90,7 +90,7 @@ _SIMP_TO_TRAD = dict(zip("这个们来说时国会为对学发经过还后实现
 @register("muldimif", "Language/Chinese")
 def _md_chinese(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    script = _kw(rubric).get("script", "simplified")
+    script = rule_kwargs(rubric).get("script", "simplified")
     table = _SIMP_TO_TRAD if script == "simplified" else {v: k for k, v in _SIMP_TO_TRAD.items()}
     hits = [i for i, c in enumerate(text) if c in table]
 
@@ -108,7 +108,7 @@ def _md_chinese(item, rubric, text):
 @register("muldimif", "Length/Words")
 def _md_words(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    return ctx.pick(count_candidates(ctx, _words_only, extend=P.word_with_space, grow_by_sentences=True))
+    return ctx.pick(count_candidates(ctx, words_only, extend=P.word_with_space, grow_by_sentences=True))
 
 
 @register("muldimif", "Length/Sentences")
@@ -150,7 +150,7 @@ def _table_block(rows: int, cols: int, words: int = 1) -> str:
 @register("muldimif", "Format/Table")
 def _md_table(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    kw = _kw(rubric)
+    kw = rule_kwargs(rubric)
     rows_all = P.table_rows(text, body_only=False)
     cells = _table_cells(text)
 
@@ -199,7 +199,7 @@ def _md_markdown(item, rubric, text):
         lines = [P.line_with_newline(text, (m.start(), text.find("\n", m.start()) if "\n" in text[m.start():] else len(text)))
                  for m in heads]
         yield P.delete(lines[-1:]) if lines else None
-        yield _delete_units(text, [(a, b) for a, b in lines], lambda t, u: u) if lines else None
+        yield delete_units(text, [(a, b) for a, b in lines], lambda t, u: u) if lines else None
         for m in reversed(heads):  # drop a heading marker
             s = m.start(2)
             end = s + len(m.group(2))

@@ -1,33 +1,33 @@
-"""Minimal edits that break IFEval rules (registered in :mod:`discriminator.data.programmatic`)."""
+"""Minimal edits that break IFEval rules (registered in :mod:`discriminator.data.edits`)."""
 
 from __future__ import annotations
 
 import re
 
 from discriminator.data import patch as P
-from discriminator.data.patch import Patch
-from discriminator.data.programmatic import (
+from discriminator.data.edits.base import (
     EditContext,
-    _case_flips,
-    _comma_insertions,
-    _delete_units,
-    _duplicate,
-    _insert_word,
-    _kw,
-    _match_case,
-    _mid_order,
-    _occurrences,
-    _regex_units,
-    _replace_occurrences,
-    _replace_words,
-    _stopwords,
-    _tagged,
-    _words_only,
+    case_flips,
+    comma_insertions,
     context_word,
     count_candidates,
+    delete_units,
+    duplicate,
+    english_stopwords,
+    insert_word,
+    match_case,
+    mid_order,
+    occurrences,
+    pos_tags,
+    regex_units,
     register,
+    replace_occurrences,
+    replace_words,
+    rule_kwargs,
     sentence_candidates,
+    words_only,
 )
+from discriminator.data.patch import Patch
 from discriminator.data.textbank import EN, NEUTRAL_NOUNS
 
 # ----------------------------------------------------------------------------------------------- IFEval
@@ -36,13 +36,13 @@ from discriminator.data.textbank import EN, NEUTRAL_NOUNS
 @register("ifeval", "punctuation:no_comma")
 def _no_comma(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    return ctx.pick(_comma_insertions(ctx))
+    return ctx.pick(comma_insertions(ctx))
 
 
 @register("ifeval", "length_constraints:number_words")
 def _n_words(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    return ctx.pick(count_candidates(ctx, _words_only, extend=P.word_with_space, grow_by_sentences=True))
+    return ctx.pick(count_candidates(ctx, words_only, extend=P.word_with_space, grow_by_sentences=True))
 
 
 @register("ifeval", "length_constraints:number_sentences")
@@ -54,12 +54,12 @@ def _n_sentences(item, rubric, text):
 @register("ifeval", "keywords:forbidden_words")
 def _forbidden(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    words = [w for w in _kw(rubric).get("forbidden_words") or [] if w]
+    words = [w for w in rule_kwargs(rubric).get("forbidden_words") or [] if w]
 
     def cands():
         for w in words[:3]:
-            yield from _replace_words(ctx, w, exclude=words)
-            yield from _insert_word(ctx, w)
+            yield from replace_words(ctx, w, exclude=words)
+            yield from insert_word(ctx, w)
 
     return ctx.pick(cands())
 
@@ -67,11 +67,11 @@ def _forbidden(item, rubric, text):
 @register("ifeval", "keywords:existence")
 def _existence(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    kws = [k for k in _kw(rubric).get("keywords") or [] if k]
+    kws = [k for k in rule_kwargs(rubric).get("keywords") or [] if k]
 
     def cands():
         for k in kws:
-            yield _replace_occurrences(ctx, k, _occurrences(text, k), avoid=kws)
+            yield replace_occurrences(ctx, k, occurrences(text, k), avoid=kws)
 
     return ctx.pick(cands())
 
@@ -79,19 +79,19 @@ def _existence(item, rubric, text):
 @register("ifeval", "keywords:frequency")
 def _frequency(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    kw = _kw(rubric).get("keyword") or ""
+    kw = rule_kwargs(rubric).get("keyword") or ""
     if not kw:
         return None
-    occ = _occurrences(text, kw)
-    plain = _mid_order(_words_only(text, lambda w: len(w) >= 4 and kw.lower() not in w.lower()))
+    occ = occurrences(text, kw)
+    plain = mid_order(words_only(text, lambda w: len(w) >= 4 and kw.lower() not in w.lower()))
 
     def fewer(k):
-        return _replace_occurrences(ctx, kw, occ[-k:], avoid=[kw]) if k <= len(occ) else None
+        return replace_occurrences(ctx, kw, occ[-k:], avoid=[kw]) if k <= len(occ) else None
 
     def more(k):
         if k > len(plain):
             return None
-        return Patch.of([(s, e, _match_case(kw, text[s:e])) for s, e in plain[:k]])
+        return Patch.of([(s, e, match_case(kw, text[s:e])) for s, e in plain[:k]])
 
     return ctx.pick([ctx.smallest(fewer, len(occ)), ctx.smallest(more, len(plain))])
 
@@ -103,11 +103,11 @@ def _letter_frequency(item, rubric, text):
     the letter fewer / more times, delete the fewest whole words holding it, or repeat the sentence richest in it.
     A mark that is not a letter (``!``, ``#``) may also be dropped. No such edit: unsupported (nothing planted)."""
     ctx = EditContext(item, rubric, text)
-    letter = str(_kw(rubric).get("letter") or "").strip().lower()
+    letter = str(rule_kwargs(rubric).get("letter") or "").strip().lower()
     if len(letter) != 1:
         return None
     n = lambda w: w.lower().count(letter)  # noqa: E731
-    words = _mid_order(_words_only(text, lambda w: len(w) >= 3))
+    words = mid_order(words_only(text, lambda w: len(w) >= 3))
     with_letter = sorted([u for u in words if n(text[u[0]:u[1]])], key=lambda u: -n(text[u[0]:u[1]]))
     fewer = _letter_swaps(text, with_letter, letter, fewer=True)
     more = _letter_swaps(text, words, letter, fewer=False)
@@ -118,7 +118,7 @@ def _letter_frequency(item, rubric, text):
         return lambda k: Patch.of(edits[:k]) if k <= len(edits) else None
 
     def drop_words(k):
-        return _delete_units(text, with_letter[:k], P.word_with_space) if k <= len(with_letter) else None
+        return delete_units(text, with_letter[:k], P.word_with_space) if k <= len(with_letter) else None
 
     def dup_words(k):
         if k > len(with_letter):
@@ -138,7 +138,7 @@ def _letter_frequency(item, rubric, text):
         ctx.smallest(drop_marks, len(marks)),
         ctx.smallest(drop_words, len(with_letter)),
         ctx.smallest(swap(more), len(more)),
-        ctx.smallest(lambda k: _duplicate(text, richest, k, " "), 20) if richest else None,
+        ctx.smallest(lambda k: duplicate(text, richest, k, " "), 20) if richest else None,
         ctx.smallest(dup_words, len(with_letter)),
     ])
 
@@ -152,8 +152,8 @@ def _letter_swaps(text: str, units: list, letter: str, *, fewer: bool) -> list[t
     (:func:`~discriminator.data.programmatic.context_word`), else, for a common noun, a neutral noun
     (:data:`~discriminator.data.textbank.NEUTRAL_NOUNS`, plural for a plural). Ordered by how much each swap
     moves the count (largest first)."""
-    tags = {w.lower(): t for w, t in _tagged(text)}
-    stop = _stopwords()
+    tags = {w.lower(): t for w, t in pos_tags(text)}
+    stop = english_stopwords()
     out = []
     for s, e in units:
         old = text[s:e]
@@ -168,7 +168,7 @@ def _letter_swaps(text: str, units: list, letter: str, *, fewer: bool) -> list[t
             plural = "s" if tag == "NNS" else ""
             new = next((w + plural for w in NEUTRAL_NOUNS if fits(w + plural) and w + plural != low), None)
         if new is not None:
-            out.append((s, e, _match_case(new, old), abs(new.lower().count(letter) - c)))
+            out.append((s, e, match_case(new, old), abs(new.lower().count(letter) - c)))
         if len(out) >= LETTER_SWAP_WORDS:
             break
     out.sort(key=lambda x: -x[3])
@@ -178,7 +178,7 @@ def _letter_swaps(text: str, units: list, letter: str, *, fewer: bool) -> list[t
 @register("ifeval", "detectable_format:number_highlighted_sections")
 def _highlights(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    units = _regex_units(r"\*\*[^\n\*]*\*\*|\*[^\n\*]*\*")(text)
+    units = regex_units(r"\*\*[^\n\*]*\*\*|\*[^\n\*]*\*")(text)
 
     def unmark(k):
         if k > len(units):
@@ -195,7 +195,7 @@ def _highlights(item, rubric, text):
 @register("ifeval", "detectable_content:number_placeholders")
 def _placeholders(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    units = _regex_units(r"\[.*?\]")(text)
+    units = regex_units(r"\[.*?\]")(text)
 
     def unbracket(k):
         if k > len(units):
@@ -208,14 +208,14 @@ def _placeholders(item, rubric, text):
 @register("ifeval", "detectable_format:number_bullet_lists")
 def _bullets(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    units = _regex_units(r"^[ \t]*(?:\*[^\*\n]|-).*$", re.MULTILINE)
+    units = regex_units(r"^[ \t]*(?:\*[^\*\n]|-).*$", re.MULTILINE)
     return ctx.pick(count_candidates(ctx, units, joiner="\n", extend=P.line_with_newline))
 
 
 @register("ifeval", "length_constraints:number_paragraphs")
 def _paragraphs_stars(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    seps = _regex_units(r"\*\*\*")(text)
+    seps = regex_units(r"\*\*\*")(text)
     paras = P.paragraphs(text)
 
     def cands():
@@ -231,7 +231,7 @@ def _paragraphs_stars(item, rubric, text):
 @register("ifeval", "length_constraints:nth_paragraph_first_word")
 def _nth_first_word(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    nth = int(_kw(rubric).get("nth_paragraph") or 1)
+    nth = int(rule_kwargs(rubric).get("nth_paragraph") or 1)
     blocks = [m for m in re.finditer(r"[^\n]+(?:\n(?!\n)[^\n]*)*", text) if m.group().strip()]
 
     def cands():
@@ -249,7 +249,7 @@ def _nth_first_word(item, rubric, text):
 @register("ifeval", "detectable_format:title")
 def _title(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    titles = _regex_units(r"<<[^\n]+?>>")(text)
+    titles = regex_units(r"<<[^\n]+?>>")(text)
     if not titles:
         return None
     return ctx.pick([Patch.of([(s, s + 2, "") for s, _ in titles] + [(e - 2, e, "") for _, e in titles])])
@@ -258,14 +258,14 @@ def _title(item, rubric, text):
 @register("ifeval", "detectable_content:postscript")
 def _postscript(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    marker = str(_kw(rubric).get("postscript_marker") or "P.S.")
+    marker = str(rule_kwargs(rubric).get("postscript_marker") or "P.S.")
     if marker == "P.P.S":
         pat = r"p\.\s?p\.\s?s\.?\s?"
     elif marker == "P.S.":
         pat = r"(?:p\.\s?)*p\.\s?s\.\s?"
     else:
         pat = re.escape(marker) + r"\s?"
-    occ = _occurrences(text, pat)
+    occ = occurrences(text, pat)
     return ctx.pick([P.delete(occ) if occ else None])
 
 
@@ -300,20 +300,20 @@ def _quotation(item, rubric, text):
 @register("ifeval", "change_case:english_lowercase")
 def _lowercase(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    return ctx.pick(_case_flips(ctx, to_upper=True))
+    return ctx.pick(case_flips(ctx, to_upper=True))
 
 
 @register("ifeval", "change_case:english_capital")
 def _capital(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    return ctx.pick(_case_flips(ctx, to_upper=False))
+    return ctx.pick(case_flips(ctx, to_upper=False))
 
 
 @register("ifeval", "change_case:capital_word_frequency")
 def _capital_frequency(item, rubric, text):
     ctx = EditContext(item, rubric, text)
     upper = [u for u in P.words(text) if text[u[0]:u[1]].isupper()]
-    lower = _mid_order(_words_only(text, lambda w: w.islower() and len(w) >= 3))
+    lower = mid_order(words_only(text, lambda w: w.islower() and len(w) >= 3))
 
     def fewer(k):
         if k > len(upper):
@@ -339,7 +339,7 @@ def _first_word(item, rubric, text):
 @register("ifeval", "combination:two_responses")
 def _two_responses(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    seps = _regex_units(r"\n?\*{6}\n?")(text)
+    seps = regex_units(r"\n?\*{6}\n?")(text)
     return ctx.pick([P.delete([u]) for u in seps])
 
 
@@ -361,7 +361,7 @@ def _json_format(item, rubric, text):
 @register("ifeval", "detectable_format:multiple_sections")
 def _sections(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    splitter = str(_kw(rubric).get("section_spliter") or "Section").strip()
+    splitter = str(rule_kwargs(rubric).get("section_spliter") or "Section").strip()
     heads = [m.span(1) for m in re.finditer(r"(" + re.escape(splitter) + r")\s?\d+", text)]
 
     def fewer(k):
@@ -375,7 +375,7 @@ def _sections(item, rubric, text):
 @register("ifeval", "detectable_format:constrained_response")
 def _constrained(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    occ = _occurrences(text, r"My answer is (?:yes|no|maybe)\.", 0)
+    occ = occurrences(text, r"My answer is (?:yes|no|maybe)\.", 0)
     return ctx.pick([P.delete([(e - 1, e) for _, e in occ]) if occ else None])
 
 
