@@ -18,7 +18,6 @@ KNOWN_CYCLES: dict[str, list[list[str]]] = {
         ["grpo.experiment", "grpo.testbed_lm"],  # testbed_lm borrows experiment._take_lock
         ["grpo.experiment_task", "grpo.testbed_corpus"],  # experiment_task loads testbed_task lazily
     ],
-    "flows": [["flows.discriminator", "flows.pipeline_params"]],
 }
 
 

@@ -7,6 +7,8 @@ from typing import Any, Optional
 
 import typer
 
+from discriminator.config import BASELINES
+
 app = typer.Typer(no_args_is_help=True)
 
 
@@ -132,7 +134,7 @@ def eval_cmd(
     data: Path = typer.Option(..., "--data", help="SpanRow file with train/val/test splits (or a test-only file)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Report folder (default: <run>/eval)."),
     baselines: Optional[str] = typer.Option(
-        None, "--baselines", help="Comma list of all_relevant,random,lexical,cort,greedy (default: all)."
+        None, "--baselines", help=f"Comma list of {','.join(BASELINES)} (default: all)."
     ),
     cort_policy: Optional[str] = typer.Option(None, "--cort-policy", help="Causal LM for CoRT (default SmolLM2)."),
     max_test_rows: Optional[int] = typer.Option(None, "--max-test-rows", help="Evaluate on N sampled test rows."),
