@@ -454,7 +454,7 @@ class MulDimIFRegistry:
             args = model.model_validate(kwargs)
         except ValidationError as exc:
             errs = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'kwargs'}: {e['msg']}" for e in exc.errors())
-            raise RuleArgumentError(FAMILY, rule_id, errs) from None
+            raise RuleArgumentError(errs, family=FAMILY, rule_id=rule_id) from None
         return factory(args)
 
 
