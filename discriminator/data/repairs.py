@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
-from discriminator.data import patch as P
+from discriminator.data import patch
 from discriminator.data.edits.base import (
     EditContext,
     count_candidates,
@@ -67,7 +67,7 @@ def make_repair(item: RubricItem, rubric: Rubric, response: str) -> ProgramEdit:
 
 def _word_patch(text: str, change: Callable[[str], str]) -> Patch | None:
     """One edit per word whose form changes (the span covers those words only)."""
-    edits = [(s, e, change(text[s:e])) for s, e in P.words(text) if change(text[s:e]) != text[s:e]]
+    edits = [(s, e, change(text[s:e])) for s, e in patch.words(text) if change(text[s:e]) != text[s:e]]
     return Patch.of(edits) if edits else None
 
 
@@ -81,7 +81,7 @@ def _tail(text: str) -> int:
 @repair("ifeval", "length_constraints:number_words")
 @repair("muldimif", "Length/Words")
 def _r_words(ctx):
-    yield from count_candidates(ctx, words_only, extend=P.word_with_space, grow_by_sentences=True)
+    yield from count_candidates(ctx, words_only, extend=patch.word_with_space, grow_by_sentences=True)
 
 
 @repair("ifeval", "length_constraints:number_sentences")
@@ -92,7 +92,7 @@ def _r_sentences(ctx):
 
 @repair("muldimif", "Length/Paragraphs")
 def _r_paragraphs(ctx):
-    yield from count_candidates(ctx, P.paragraphs, joiner="\n\n")
+    yield from count_candidates(ctx, patch.paragraphs, joiner="\n\n")
 
 
 # ----------------------------------------------------------------------------------------------- form
@@ -102,7 +102,7 @@ def _r_paragraphs(ctx):
 def _r_no_comma(ctx):
     text = ctx.text
     commas = [m.span() for m in re.finditer(r",", text)]
-    yield P.delete(commas) if commas else None
+    yield patch.delete(commas) if commas else None
 
 
 @repair("ifeval", "change_case:english_lowercase")
@@ -135,8 +135,8 @@ def _r_end_checker(ctx):
     if not phrase:
         return
     e = _tail(ctx.text)
-    yield P.insert(e, ("\n" if "\n" in ctx.text else " ") + phrase)
-    yield P.replace(e, len(ctx.text), " " + phrase)
+    yield patch.insert(e, ("\n" if "\n" in ctx.text else " ") + phrase)
+    yield patch.replace(e, len(ctx.text), " " + phrase)
 
 
 @repair("muldimif", "Content/Punctuation")
@@ -145,8 +145,8 @@ def _r_md_punctuation(ctx):
     text = ctx.text
     e = _tail(text)
     if e and text[e - 1] in ".!?;:":
-        yield P.replace(e - 1, e, mark)
-    yield P.insert(e, mark)
+        yield patch.replace(e - 1, e, mark)
+    yield patch.insert(e, mark)
     ends = [m.start() for m in re.finditer(r"[.!?](?=\s|$)", text)]
     yield Patch.of([(i, i + 1, mark) for i in ends]) if ends else None
 
@@ -156,16 +156,16 @@ def _r_title(ctx):
     text = ctx.text
     first = [text[s:e] for s, e in words_only(text)][:4]
     if first:  # the response's own opening words as its title
-        yield P.insert(len(text) - len(text.lstrip()), "<<" + " ".join(w.capitalize() for w in first) + ">>\n")
+        yield patch.insert(len(text) - len(text.lstrip()), "<<" + " ".join(w.capitalize() for w in first) + ">>\n")
 
 
 @repair("ifeval", "detectable_content:postscript")
 def _r_postscript(ctx):
-    marker = str(rule_kwargs(ctx.rubric).get("postscript_marker") or "P.S.").strip()
-    sents = P.sentences(ctx.text)
+    marker = str(rule_kwargs(ctx.rubric).get("postscript_marker") or "patch.S.").strip()
+    sents = patch.sentences(ctx.text)
     if sents:  # the response's own first sentence as the postscript
         s, e = sents[0]
-        yield P.insert(_tail(ctx.text), f"\n\n{marker} {ctx.text[s:e].strip()}")
+        yield patch.insert(_tail(ctx.text), f"\n\n{marker} {ctx.text[s:e].strip()}")
 
 
 @repair("ifeval", "startend:constrained_start")
@@ -175,15 +175,15 @@ def _r_start(ctx):
     start = str(kw.get("starter") or kw.get("prefix") or "").strip()
     if start:
         at = len(ctx.text) - len(ctx.text.lstrip())
-        yield P.insert(at, start + " ")
-        yield P.insert(at, start + "\n")
+        yield patch.insert(at, start + " ")
+        yield patch.insert(at, start + "\n")
 
 
 @repair("ifeval", "combination:repeat_prompt")
 def _r_repeat(ctx):
     prompt = str(rule_kwargs(ctx.rubric).get("prompt_to_repeat") or "").strip()
     if prompt:
-        yield P.insert(0, prompt + "\n")
+        yield patch.insert(0, prompt + "\n")
 
 
 @repair("ifeval", "keywords:forbidden_words")
@@ -195,4 +195,4 @@ def _r_forbidden(ctx):
 
 @repair("ifeval", "detectable_format:constrained_response")
 def _r_constrained(ctx):
-    yield P.insert(_tail(ctx.text), "\n\nMy answer is maybe.")
+    yield patch.insert(_tail(ctx.text), "\n\nMy answer is maybe.")

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from discriminator.data import patch as P
+from discriminator.data import patch
 from discriminator.data.patch import Patch, Unit
 from discriminator.data.textbank import NEUTRAL_WORDS
 from rubrics.schema import Rubric, RubricItem, RuleVerifier
@@ -254,7 +254,7 @@ def english_stopwords() -> frozenset[str]:
 
 
 def words_only(text: str, pred: Callable[[str], bool] = lambda w: True) -> list[Unit]:
-    return [(s, e) for s, e in P.words(text) if text[s:e].isalpha() and pred(text[s:e])]
+    return [(s, e) for s, e in patch.words(text) if text[s:e].isalpha() and pred(text[s:e])]
 
 
 def delete_units(text: str, units: list[Unit], extend: Callable[[str, Unit], Unit]) -> Patch | None:
@@ -267,12 +267,12 @@ def delete_units(text: str, units: list[Unit], extend: Callable[[str, Unit], Uni
             merged[-1][1] = max(merged[-1][1], e)
         else:
             merged.append([s, e])
-    return P.delete([tuple(m) for m in merged])  # type: ignore[misc]
+    return patch.delete([tuple(m) for m in merged])  # type: ignore[misc]
 
 
 def duplicate(text: str, unit: Unit, k: int, joiner: str) -> Patch:
     s, e = unit
-    return P.insert(e, (joiner + text[s:e]) * k)
+    return patch.insert(e, (joiner + text[s:e]) * k)
 
 
 def count_candidates(ctx: EditContext, units_fn: Callable[[str], list[Unit]], *, joiner: str = " ",
@@ -289,7 +289,7 @@ def count_candidates(ctx: EditContext, units_fn: Callable[[str], list[Unit]], *,
         yield ctx.smallest(lambda k: delete_units(text, units[n - k:], extend), n)
         yield ctx.smallest(lambda k: delete_units(text, units[1: 1 + k], extend) if k < n else None, n - 1)
         if grow_by_sentences:  # more words: repeat whole sentences (a real failure mode) before single words
-            sents = P.sentences(text)
+            sents = patch.sentences(text)
             if sents:
                 yield ctx.smallest(lambda k: duplicate(text, sents[-1], k, " "), 40)
         src = units[-2] if n >= 2 else units[-1]
@@ -308,7 +308,7 @@ def replace_words(ctx: EditContext, new_word: str, *, exclude: Iterable[str] = (
     ex = {e.lower() for e in exclude if e}
     cands = words_only(text, lambda w: len(w) >= 4 and w.lower() not in ex and not any(x in w.lower() for x in ex))
     for s, e in mid_order(cands)[:6]:
-        yield P.replace(s, e, match_case(new_word, text[s:e]))
+        yield patch.replace(s, e, match_case(new_word, text[s:e]))
 
 
 def match_case(new: str, old: str) -> str:
@@ -322,7 +322,7 @@ def match_case(new: str, old: str) -> str:
 def insert_word(ctx: EditContext, word: str) -> Iterator[Patch]:
     text = ctx.text
     for s, e in mid_order(words_only(text))[:4]:
-        yield P.insert(e, " " + style_like(word, text))
+        yield patch.insert(e, " " + style_like(word, text))
 
 
 def occurrences(text: str, pattern: str, flags: int = re.IGNORECASE) -> list[Unit]:
@@ -373,7 +373,7 @@ def case_flips(ctx: EditContext, to_upper: bool, whole: bool = False) -> Iterato
         w = text[s:e]
         new = (w.upper() if to_upper else w.lower()) if whole else ((w[0].upper() if to_upper else w[0].lower()) + w[1:])
         if new != w:
-            yield P.replace(s, e, new)
+            yield patch.replace(s, e, new)
 
 
 def comma_insertions(ctx: EditContext) -> Iterator[Patch]:
@@ -382,9 +382,9 @@ def comma_insertions(ctx: EditContext) -> Iterator[Patch]:
     spots = spots or [m.start() for m in re.finditer(r"(?<=\w) ", text)]
     n = len(spots)
     for i in sorted(range(n), key=lambda i: (abs(i - n / 2), i))[:5]:
-        yield P.insert(spots[i], ",")
+        yield patch.insert(spots[i], ",")
     if not spots and text:
-        yield P.insert(len(text.rstrip()), ",")
+        yield patch.insert(len(text.rstrip()), ",")
 
 
 def rule_kwargs(rubric: Rubric) -> dict[str, Any]:
@@ -398,12 +398,12 @@ def sentence_candidates(ctx: EditContext) -> Iterator[Patch | None]:
     joints = [m.start(1) for m in re.finditer(r"\w([.!?])[ ]+(?=[A-Za-z])", text)]
     joints = mid_order([(j, j + 1) for j in joints])
     middles = []
-    for s, e in P.sentences(text):
-        ws = [u for u in P.words(text[s:e])]
+    for s, e in patch.sentences(text):
+        ws = [u for u in patch.words(text[s:e])]
         if len(ws) >= 4:
             middles.append(s + ws[len(ws) // 2 - 1][1])
     middles = [(m, m) for m in middles]
-    yield ctx.smallest(lambda k: P.delete(sorted(joints[:k])) if k <= len(joints) else None, len(joints))
+    yield ctx.smallest(lambda k: patch.delete(sorted(joints[:k])) if k <= len(joints) else None, len(joints))
     yield ctx.smallest(lambda k: Patch.of([(m, m, ".") for m, _ in middles[-k:]]) if k <= len(middles) else None,
                        len(middles))
-    yield from count_candidates(ctx, P.sentences, extend=P.sentence_with_space)
+    yield from count_candidates(ctx, patch.sentences, extend=patch.sentence_with_space)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from discriminator.data import patch as P
+from discriminator.data import patch
 from discriminator.data.edits.base import (
     EditContext,
     case_flips,
@@ -42,7 +42,7 @@ def _no_comma(item, rubric, text):
 @register("ifeval", "length_constraints:number_words")
 def _n_words(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    return ctx.pick(count_candidates(ctx, words_only, extend=P.word_with_space, grow_by_sentences=True))
+    return ctx.pick(count_candidates(ctx, words_only, extend=patch.word_with_space, grow_by_sentences=True))
 
 
 @register("ifeval", "length_constraints:number_sentences")
@@ -111,14 +111,14 @@ def _letter_frequency(item, rubric, text):
     with_letter = sorted([u for u in words if n(text[u[0]:u[1]])], key=lambda u: -n(text[u[0]:u[1]]))
     fewer = _letter_swaps(text, with_letter, letter, fewer=True)
     more = _letter_swaps(text, words, letter, fewer=False)
-    sents = [u for u in P.sentences(text) if n(text[u[0]:u[1]])]
+    sents = [u for u in patch.sentences(text) if n(text[u[0]:u[1]])]
     richest = max(sents, key=lambda u: n(text[u[0]:u[1]])) if sents else None
 
     def swap(edits):
         return lambda k: Patch.of(edits[:k]) if k <= len(edits) else None
 
     def drop_words(k):
-        return delete_units(text, with_letter[:k], P.word_with_space) if k <= len(with_letter) else None
+        return delete_units(text, with_letter[:k], patch.word_with_space) if k <= len(with_letter) else None
 
     def dup_words(k):
         if k > len(with_letter):
@@ -131,7 +131,7 @@ def _letter_frequency(item, rubric, text):
         for i, c in enumerate(text) if c == letter]
 
     def drop_marks(k):
-        return P.delete(marks[-k:]) if k <= len(marks) else None
+        return patch.delete(marks[-k:]) if k <= len(marks) else None
 
     return ctx.pick([
         ctx.smallest(swap(fewer), len(fewer)),
@@ -209,21 +209,21 @@ def _placeholders(item, rubric, text):
 def _bullets(item, rubric, text):
     ctx = EditContext(item, rubric, text)
     units = regex_units(r"^[ \t]*(?:\*[^\*\n]|-).*$", re.MULTILINE)
-    return ctx.pick(count_candidates(ctx, units, joiner="\n", extend=P.line_with_newline))
+    return ctx.pick(count_candidates(ctx, units, joiner="\n", extend=patch.line_with_newline))
 
 
 @register("ifeval", "length_constraints:number_paragraphs")
 def _paragraphs_stars(item, rubric, text):
     ctx = EditContext(item, rubric, text)
     seps = regex_units(r"\*\*\*")(text)
-    paras = P.paragraphs(text)
+    paras = patch.paragraphs(text)
 
     def cands():
         for s, e in reversed(seps):
-            yield P.delete([(s, e)])
+            yield patch.delete([(s, e)])
         if paras:
             s, e = paras[-1]
-            yield P.insert(e, "\n\n***\n\n" + text[s:e])
+            yield patch.insert(e, "\n\n***\n\n" + text[s:e])
 
     return ctx.pick(cands())
 
@@ -239,9 +239,9 @@ def _nth_first_word(item, rubric, text):
             b = blocks[nth - 1]
             first = re.search(r"\S+\s*", b.group())
             if first:
-                yield P.delete([(b.start() + first.start(), b.start() + first.end())])
+                yield patch.delete([(b.start() + first.start(), b.start() + first.end())])
         for m in re.finditer(r"\n\n", text):
-            yield P.replace(m.start(), m.end(), "\n")
+            yield patch.replace(m.start(), m.end(), "\n")
 
     return ctx.pick(cands())
 
@@ -258,15 +258,15 @@ def _title(item, rubric, text):
 @register("ifeval", "detectable_content:postscript")
 def _postscript(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    marker = str(rule_kwargs(rubric).get("postscript_marker") or "P.S.")
-    if marker == "P.P.S":
+    marker = str(rule_kwargs(rubric).get("postscript_marker") or "patch.S.")
+    if marker == "patch.patch.S":
         pat = r"p\.\s?p\.\s?s\.?\s?"
-    elif marker == "P.S.":
+    elif marker == "patch.S.":
         pat = r"(?:p\.\s?)*p\.\s?s\.\s?"
     else:
         pat = re.escape(marker) + r"\s?"
     occ = occurrences(text, pat)
-    return ctx.pick([P.delete(occ) if occ else None])
+    return ctx.pick([patch.delete(occ) if occ else None])
 
 
 @register("ifeval", "startend:end_checker")
@@ -277,11 +277,11 @@ def _end_checker(item, rubric, text):
     def cands():
         stripped = body.rstrip('"')
         if stripped and not stripped[-1].isalnum():
-            yield P.delete([(len(stripped) - 1, len(stripped))])
-        words = P.words(stripped)
+            yield patch.delete([(len(stripped) - 1, len(stripped))])
+        words = patch.words(stripped)
         if words:
             s, e = words[-1]
-            yield P.delete([P.word_with_space(text, (s, e))])
+            yield patch.delete([patch.word_with_space(text, (s, e))])
 
     return ctx.pick(cands())
 
@@ -292,8 +292,8 @@ def _quotation(item, rubric, text):
     body = text.rstrip()
     start = len(text) - len(text.lstrip())
     return ctx.pick([
-        P.delete([(len(body) - 1, len(body))]) if body.endswith('"') else None,
-        P.delete([(start, start + 1)]) if text[start:start + 1] == '"' else None,
+        patch.delete([(len(body) - 1, len(body))]) if body.endswith('"') else None,
+        patch.delete([(start, start + 1)]) if text[start:start + 1] == '"' else None,
     ])
 
 
@@ -312,7 +312,7 @@ def _capital(item, rubric, text):
 @register("ifeval", "change_case:capital_word_frequency")
 def _capital_frequency(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    upper = [u for u in P.words(text) if text[u[0]:u[1]].isupper()]
+    upper = [u for u in patch.words(text) if text[u[0]:u[1]].isupper()]
     lower = mid_order(words_only(text, lambda w: w.islower() and len(w) >= 3))
 
     def fewer(k):
@@ -333,14 +333,14 @@ def _first_word(item, rubric, text):
     """Both rules check how the response starts: dropping its first word breaks either."""
     ctx = EditContext(item, rubric, text)
     first = re.search(r"\S+\s*", text)
-    return ctx.pick([P.delete([first.span()]) if first else None])
+    return ctx.pick([patch.delete([first.span()]) if first else None])
 
 
 @register("ifeval", "combination:two_responses")
 def _two_responses(item, rubric, text):
     ctx = EditContext(item, rubric, text)
     seps = regex_units(r"\n?\*{6}\n?")(text)
-    return ctx.pick([P.delete([u]) for u in seps])
+    return ctx.pick([patch.delete([u]) for u in seps])
 
 
 @register("ifeval", "detectable_format:json_format")
@@ -351,9 +351,9 @@ def _json_format(item, rubric, text):
 
     def cands():
         if body and body[-1] in "}]":
-            yield P.delete([(len(body) - 1, len(body))])
+            yield patch.delete([(len(body) - 1, len(body))])
         for s in starts:
-            yield P.delete([(s, s + 1)])
+            yield patch.delete([(s, s + 1)])
 
     return ctx.pick(cands())
 
@@ -367,7 +367,7 @@ def _sections(item, rubric, text):
     def fewer(k):
         if k > len(heads):
             return None
-        return P.delete([(s, e) for s, e in heads[-k:]])
+        return patch.delete([(s, e) for s, e in heads[-k:]])
 
     return ctx.pick([ctx.smallest(fewer, len(heads))])
 
@@ -376,13 +376,13 @@ def _sections(item, rubric, text):
 def _constrained(item, rubric, text):
     ctx = EditContext(item, rubric, text)
     occ = occurrences(text, r"My answer is (?:yes|no|maybe)\.", 0)
-    return ctx.pick([P.delete([(e - 1, e) for _, e in occ]) if occ else None])
+    return ctx.pick([patch.delete([(e - 1, e) for _, e in occ]) if occ else None])
 
 
 @register("ifeval", "language:response_language")
 def _language(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    sents = [u for u in P.sentences(text) if len(P.words(text[u[0]:u[1]])) >= 3 and not re.search(r"[<>*\[\]#|]", text[u[0]:u[1]])]
+    sents = [u for u in patch.sentences(text) if len(patch.words(text[u[0]:u[1]])) >= 3 and not re.search(r"[<>*\[\]#|]", text[u[0]:u[1]])]
     english = (EN * (len(sents) // len(EN) + 1))[: len(sents)]
 
     def swap(order):
