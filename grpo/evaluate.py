@@ -43,7 +43,7 @@ class GenerationConfig(BaseModel):
     seed: int = Field(0, description="Sampling seed.")
 
 
-class Accuracy(BaseModel):
+class PolicyAccuracy(BaseModel):
     prompt_strict: float
     prompt_loose: float
     rubric_strict: float
@@ -52,11 +52,11 @@ class Accuracy(BaseModel):
     rubrics: int
 
 
-class EvalReport(BaseModel):
+class PolicyEvalReport(BaseModel):
     benchmark: str
     model: str
-    overall: Accuracy
-    families: dict[str, Accuracy] = Field(default_factory=dict)
+    overall: PolicyAccuracy
+    families: dict[str, PolicyAccuracy] = Field(default_factory=dict)
     undecided: int = 0
     methods: dict[str, int] = Field(default_factory=dict)
     generation: GenerationConfig
@@ -78,7 +78,11 @@ class EvalReport(BaseModel):
 TABLE_HEADER = ["subset", "prompts", "rubrics", "prompt strict", "prompt loose", "rubric strict", "rubric loose"]
 
 
-def _fmt(a: Accuracy) -> list[str]:
+
+EvalReport = PolicyEvalReport  # its name before the discriminator's report and this one got distinct names
+
+
+def _fmt(a: PolicyAccuracy) -> list[str]:
     return [str(a.prompts), str(a.rubrics)] + [
         f"{100 * x:.1f}" for x in (a.prompt_strict, a.prompt_loose, a.rubric_strict, a.rubric_loose)
     ]
@@ -200,7 +204,7 @@ def score_responses(
     model: str = "model",
     generation: GenerationConfig | None = None,
     progress: Progress | None = None,
-) -> tuple[EvalReport, list[dict[str, Any]]]:
+) -> tuple[PolicyEvalReport, list[dict[str, Any]]]:
     """Strict and loose verdicts of every response on every rubric -> the report and per-prompt rows."""
     from rubrics.verdicts import acompute_verdict_modes, run_sync
 
@@ -242,19 +246,19 @@ def score_responses(
     def ratio(a: int, d: int) -> float:
         return a / d if d else 0.0
 
-    overall = Accuracy(
+    overall = PolicyAccuracy(
         prompt_strict=ratio(int(ps.sum()), n), prompt_loose=ratio(int(pl.sum()), n),
         rubric_strict=ratio(tot[0], n_rub), rubric_loose=ratio(tot[1], n_rub), prompts=n, rubrics=n_rub,
     )
     families = {
-        fam: Accuracy(
+        fam: PolicyAccuracy(
             prompt_strict=ratio(*a[0]), prompt_loose=ratio(*a[1]), rubric_strict=ratio(*a[2]),
             rubric_loose=ratio(*a[3]), prompts=a[0][1], rubrics=a[2][1],
         )
         for fam, a in fam_acc.items()
     }
     undecided = int((strict.rubric_mask & ~strict.decided).sum())
-    report = EvalReport(
+    report = PolicyEvalReport(
         benchmark=benchmark, model=model, overall=overall, families=families if len(families) > 1 else {},
         undecided=undecided, methods=dict(methods), generation=generation or GenerationConfig(),
         seconds_verify=time.perf_counter() - t0,
@@ -262,7 +266,7 @@ def score_responses(
     return report, rows
 
 
-def write_report(out_dir: str | os.PathLike, report: EvalReport, rows: Sequence[dict[str, Any]]) -> Path:
+def write_report(out_dir: str | os.PathLike, report: PolicyEvalReport, rows: Sequence[dict[str, Any]]) -> Path:
     out = Path(out_dir)
     write_text(out / "report.json", report.model_dump_json(indent=2))
     write_text(out / "report.md", report.markdown())
@@ -279,7 +283,7 @@ def evaluate_policy(
     judge: Any = None,
     out_dir: str | os.PathLike | None = None,
     progress: Callable[[str, int, int], None] | None = None,
-) -> EvalReport:
+) -> PolicyEvalReport:
     """Generate, verify, report (and write ``report.json`` / ``report.md`` / ``responses.jsonl`` to ``out_dir``)."""
     cfg = generation or GenerationConfig()
     if not items:
@@ -326,7 +330,8 @@ class PolicyEvalConfig(BaseModel):
         return LocalGenerator(self.model, dtype=self.dtype)
 
 
-def run_evaluation(cfg: PolicyEvalConfig, progress: Callable[[str, int, int], None] | None = None) -> EvalReport:
+def run_evaluation(cfg: PolicyEvalConfig,
+                   progress: Callable[[str, int, int], None] | None = None) -> PolicyEvalReport:
     """Load the benchmark, build generator and judge, evaluate and write the report to ``cfg.out``."""
     from grpo.dataset import load_items
     from grpo.judge import build_judge
@@ -358,7 +363,7 @@ class _PolicyEvalMixin:
         self.generation = generation or GenerationConfig(max_new_tokens=256)
         self.judge = judge
         self.trainer = None
-        self.reports: list[tuple[int, EvalReport]] = []
+        self.reports: list[tuple[int, PolicyEvalReport]] = []
 
     def attach(self, trainer):
         self.trainer = trainer
@@ -412,6 +417,6 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "EndpointGenerator", "EvalReport", "GenerationConfig", "LocalGenerator", "PolicyEvalCallback",
-    "PolicyEvalConfig", "evaluate_policy", "run_evaluation", "score_responses", "write_report",
+    "EndpointGenerator", "EvalReport", "GenerationConfig", "LocalGenerator", "PolicyAccuracy", "PolicyEvalCallback",
+    "PolicyEvalConfig", "PolicyEvalReport", "evaluate_policy", "run_evaluation", "score_responses", "write_report",
 ]

@@ -30,7 +30,7 @@ def rubric_key(rubric: Any) -> tuple[str, str]:
     return "llm", "llm"
 
 
-class Accuracy(BaseModel):
+class JudgeAccuracy(BaseModel):
     prompt_level: float
     instruction_level: float
     prompts: int
@@ -47,8 +47,8 @@ class JudgeReport(BaseModel):
     responses: int
     items: int
     rubrics: int
-    strict: Accuracy
-    loose: Accuracy
+    strict: JudgeAccuracy
+    loose: JudgeAccuracy
     methods: dict[str, int]
     undecided: dict[str, int]
     unsupported: dict[str, int] = Field(description="'family:rule_id' -> count of unsupported verdicts")
@@ -59,7 +59,7 @@ class JudgeReport(BaseModel):
     judge_failure_rate: float = Field(0.0, description="failed / LLM-judged verdicts (0 when nothing was judged)")
 
 
-def accuracy(items: list[RubricItem], batch: VerdictBatch) -> Accuracy:
+def accuracy(items: list[RubricItem], batch: VerdictBatch) -> JudgeAccuracy:
     followed = batch.followed
     prompt_ok = batch.prompt_level()
     t0_tot: Counter[str] = Counter()
@@ -78,7 +78,7 @@ def accuracy(items: list[RubricItem], batch: VerdictBatch) -> Accuracy:
             n_inst += 1
             n_ok += ok
     B = len(items)
-    return Accuracy(
+    return JudgeAccuracy(
         prompt_level=float(prompt_ok.mean()) if B else 0.0,
         instruction_level=n_ok / n_inst if n_inst else 0.0,
         prompts=B,

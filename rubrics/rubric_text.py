@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rubrics.rules.base import RuleArgumentError
+
 RULE_FAMILIES = ("ifeval", "ifbench")
 
 # ISO codes accepted by IFEval's language:response_language (if_verifiable.ifeval.instructions_util).
@@ -33,14 +35,6 @@ LANGUAGE_NAMES = {
 }  # fmt: skip
 IFEVAL_RELATIONS = ("at least", "less than")
 IFEVAL_CONSTRAINED_OPTIONS = ("My answer is yes.", "My answer is no.", "My answer is maybe.")
-
-
-class RuleArgumentError(ValueError):
-    """A rule's kwargs are unusable; ``arg`` names the offending argument (None: the rule id itself)."""
-
-    def __init__(self, arg: str | None, reason: str):
-        self.arg, self.reason = arg, reason
-        super().__init__(f"{arg}: {reason}" if arg else reason)
 
 
 @dataclass(frozen=True)
@@ -78,14 +72,14 @@ def ordinal(n: Any) -> str:
 def _relation(kw: dict[str, Any], key: str) -> str:
     rel = kw[key]
     if rel not in IFEVAL_RELATIONS:
-        raise RuleArgumentError(key, f"must be one of {list(IFEVAL_RELATIONS)}, got {rel!r}")
+        raise RuleArgumentError(f"must be one of {list(IFEVAL_RELATIONS)}, got {rel!r}", arg=key)
     return "at least" if rel == "at least" else "fewer than"
 
 
 def _count(kw: dict[str, Any], key: str) -> int:
     value = kw[key]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < 0:
-        raise RuleArgumentError(key, f"must be a non-negative integer, got {value!r}")
+        raise RuleArgumentError(f"must be a non-negative integer, got {value!r}", arg=key)
     return int(value)
 
 
@@ -449,17 +443,17 @@ def clean_kwargs(kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
 def check_rule(family: str, rule_id: str, kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
     """Validate ``rule_id`` against the registry and ``kwargs`` against its arguments; return the clean kwargs."""
     if rule_id not in known_rule_ids(family):
-        raise RuleArgumentError(None, f"unknown {family} instruction id {rule_id!r}")
+        raise RuleArgumentError(f"unknown {family} instruction id {rule_id!r}")
     kw = clean_kwargs(kwargs)
     spec = RULES[family].get(rule_id)
     if spec is None:  # a registry newer than this table: accept the arguments as given
         return kw
     unexpected = sorted(set(kw) - set(spec.args))
     if unexpected:
-        raise RuleArgumentError(unexpected[0], f"unexpected argument for {rule_id!r} (accepts {list(spec.args)})")
+        raise RuleArgumentError(f"unexpected argument for {rule_id!r} (accepts {list(spec.args)})", arg=unexpected[0])
     for arg in spec.args:
         if arg not in kw and arg not in spec.optional:
-            raise RuleArgumentError(arg, f"missing argument required by {rule_id!r}")
+            raise RuleArgumentError(f"missing argument required by {rule_id!r}", arg=arg)
     return kw
 
 
@@ -475,4 +469,4 @@ def rule_text(family: str, rule_id: str, kwargs: Mapping[str, Any] | None = None
     except RuleArgumentError:
         raise
     except (TypeError, ValueError, KeyError) as exc:
-        raise RuleArgumentError(None, f"cannot use kwargs {kw!r} for {rule_id!r}: {exc}") from None
+        raise RuleArgumentError(f"cannot use kwargs {kw!r} for {rule_id!r}: {exc}") from None

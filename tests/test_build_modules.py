@@ -8,7 +8,8 @@ import discriminator.data.build as build
 MOVED = {
     "discriminator.data.records": ["BuildConfig", "PairRecord", "ShardStore", "Mode", "Source", "Status",
                                    "call_failed", "write_item_records", "group_by_family"],
-    "discriminator.data.programmatic_pairs": ["programmatic_item", "run_item_sync", "_records_from_pair"],
+    "discriminator.data.programmatic_pairs": ["programmatic_item", "run_item_sync"],
+    "discriminator.data.pair_records": ["pair_record"],
     "discriminator.data.llm_pairs": ["llm_item", "ProgressFn"],
     "discriminator.data.span_rows": ["assign_splits", "rows_from_records", "paper_record"],
     "discriminator.data.build_report": ["BuildReport", "FamilyStats", "make_report"],
@@ -22,6 +23,7 @@ def test_every_name_of_the_old_build_module_is_reexported():
         for name in names:
             assert getattr(build, name) is getattr(mod, name), (module, name)
     assert callable(build.build_dataset) and callable(build.consolidate)
+    assert build._records_from_pair is build.pair_record  # the old private name of the pair record
 
 
 def test_benchmark_imports_still_work():

@@ -1,4 +1,4 @@
-"""Issue 11: numeric config fields are range-checked at load time, naming ``section.field`` and the file."""
+"""Numeric config fields are range-checked at load time, naming ``section.field`` and the file."""
 
 from __future__ import annotations
 

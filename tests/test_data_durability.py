@@ -1,4 +1,4 @@
-"""Issue 11: the resumable discriminator-data folder - torn tails are redone, corrupt middles are named (and
+"""The resumable discriminator-data folder - torn tails are redone, corrupt middles are named (and
 ``--repair`` redoes them), failed LLM calls are never done."""
 
 from __future__ import annotations

@@ -204,7 +204,7 @@ def test_family_holdout_sweep_cli(trained, tmp_path):
     assert "| toy:keyword |" in (out / "holdout.md").read_text() or "toy:keyword" in saved["skipped"]
 
 
-# -- transfer: response sources, lengths, thresholds, leave-one-source-out (issue 20) ----------------------------
+# -- transfer: response sources, lengths, thresholds, leave-one-source-out ------------------------------------
 MODELS = ("model-a", "model-b", "model-c")
 
 

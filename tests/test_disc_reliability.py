@@ -1,4 +1,4 @@
-"""Issue 11: discriminator presets in every command, a tokenizer that does not fit the checkpoint is an error,
+"""Discriminator presets in every command, a tokenizer that does not fit the checkpoint is an error,
 an explicit ``early_stopping_patience: null`` override is honoured, a leftover summary does not force step 0."""
 
 from __future__ import annotations

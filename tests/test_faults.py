@@ -1,4 +1,4 @@
-"""Issue 11: real processes killed with SIGKILL mid-run, then resumed."""
+"""Real processes killed with SIGKILL mid-run, then resumed."""
 
 from __future__ import annotations
 

@@ -206,7 +206,7 @@ def test_presets_and_overrides(tmp_path):
     paper = load_config("paper").grpo_args(bf16=False, use_cpu=True)
     assert (paper.rtt_beta, paper.epsilon, paper.epsilon_high, paper.num_generations) == (0.5, 0.2, 0.27, 8)
     assert (paper.learning_rate, paper.max_completion_length) == (1e-6, 4096)
-    # the public recipe (issue 13): sampling 0.99 / 0.99 / 100, 20 warm-up RL steps then linear decay, no IS correction
+    # the public recipe: sampling 0.99 / 0.99 / 100, 20 warm-up RL steps then linear decay, no IS correction
     assert (paper.temperature, paper.top_p, paper.top_k) == (0.99, 0.99, 100)
     assert getattr(paper.lr_scheduler_type, "value", paper.lr_scheduler_type) == "linear" and paper.warmup_steps == 40 and paper.max_steps == 1000
     assert paper.vllm_importance_sampling_correction is False and paper.num_iterations == 1

@@ -1,4 +1,4 @@
-"""Rubric data as it exists in the wild (issue 14): HealthBench-style points, pitfall polarity, nested columns,
+"""Rubric data as it exists in the wild: HealthBench-style points, pitfall polarity, nested columns,
 Tulu checkers with open-instruct's semantics, lenient builds that import nothing, IFBench ``n_start: 0``.
 
 Fixtures (``tests/fixtures/wild``) are small rows written here in the shapes of the public files: HealthBench

@@ -1,4 +1,4 @@
-"""Issue 11: the judge's cache holds only decided verdicts under a key with the endpoint and answer-changing
+"""The judge's cache holds only decided verdicts under a key with the endpoint and answer-changing
 settings; connection / HTTP / parse failures are distinct and fail the command above a threshold; rule ids print
 verbatim; a missing NLTK resource is named."""
 

@@ -9,6 +9,7 @@ from discriminator.data import programmatic
 from discriminator.data.build import BuildConfig, build_dataset, programmatic_item
 from discriminator.data.compose import STALL, compose_positive
 from discriminator.data.diff_labels import _snap, grapheme_boundaries, snap_to_graphemes
+from discriminator.data.edits import base as edits_base
 from discriminator.data.pool import pool_workers, programmatic_records
 from discriminator.data.schema import read_rows
 from rubrics.schema import Rubric, RubricItem, RuleVerifier
@@ -54,7 +55,7 @@ def test_verdicts_are_memoised_per_rule_and_text(monkeypatch):
     calls = []
     real = rules.evaluate
     monkeypatch.setattr(rules, "evaluate", lambda checker, text: calls.append(text) or real(checker, text))
-    programmatic._VERDICTS.clear()
+    edits_base._VERDICTS.clear()
     r = Rubric(id="m#0", text="no commas", verifier=RuleVerifier(family="ifeval", rule_id="punctuation:no_comma"))
     assert programmatic.rule_passes(r, "a b c") is True
     assert programmatic.rule_passes(r, "a b c") is True
@@ -91,6 +92,6 @@ def test_grapheme_snapping_fast_path_matches_the_full_scan(text):
 
 def test_programmatic_item_is_deterministic_with_warm_memo(shared_items):
     it = shared_items[0]
-    programmatic._VERDICTS.clear()
+    edits_base._VERDICTS.clear()
     cold = _key(programmatic_item(it, BuildConfig()))
     assert _key(programmatic_item(it, BuildConfig())) == cold

@@ -1,4 +1,4 @@
-"""Issue 11: cached pipeline stages verify their outputs; the temporary Prefect API dies with `rtt pipeline run`."""
+"""Cached pipeline stages verify their outputs; the temporary Prefect API dies with `rtt pipeline run`."""
 
 from __future__ import annotations
 

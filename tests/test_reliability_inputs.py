@@ -1,4 +1,4 @@
-"""Issue 11: path-or-hub resolution, staged output folders, the duplicate rule, empty inputs, BOM."""
+"""Path-or-hub resolution, staged output folders, the duplicate rule, empty inputs, BOM."""
 
 from __future__ import annotations
 

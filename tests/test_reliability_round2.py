@@ -1,4 +1,4 @@
-"""Issue 23: non-finite numbers, corrupt checkpoints, --resample, orphaned pool workers and the rough edges."""
+"""Non-finite numbers, corrupt checkpoints, --resample, orphaned pool workers and the rough edges."""
 
 from __future__ import annotations
 

@@ -71,7 +71,7 @@ def test_repush_with_other_model_versions_and_the_reason_of_errors(ls):
     ref = ensure_project(client, settings, "RTT model versions")
     assert push_rows(client, settings, ref, rows[:2], "diff-v1").pushed == 2
     assert client.projects.get(id=ref.id).model_version == "diff-v1"
-    # the same project again, with a version it has never seen (issue 10: HTTP 400 before the import)
+    # the same project again, with a version it has never seen (it once failed with HTTP 400 before the import)
     for version, part in (("greedy-v1", rows[2:3]), ("auto", rows[3:4])):
         again = ensure_project(client, settings, "RTT model versions", model_version=version)
         res = push_rows(client, settings, again, part, version)

@@ -1,4 +1,4 @@
-"""The cross-source data of issue 20 (benchmarks/transfer_data.py): rubrics attached to other models' responses
+"""The cross-source transfer data (benchmarks/transfer_data.py): rubrics attached to other models' responses
 are IFEval rules the project imports, the same for every model, and the per-model pair files merge into one
 file whose rows say which model wrote the response."""
 

@@ -13,7 +13,8 @@ Layout of ``out_dir``::
 Shards and the done index are durable (see discriminator/data/shards.py). Re-running skips finished items and,
 inside an unfinished item, rubrics already recorded; consolidation rewrites the outputs atomically from all shards.
 The pieces live in modules named for what they hold (all re-exported here): :mod:`~discriminator.data.records`
-(config, pair records, shards), :mod:`~discriminator.data.programmatic_pairs`, :mod:`~discriminator.data.llm_pairs`,
+(config, pair records, shards), :mod:`~discriminator.data.pair_records` (one verified, labelled pair),
+:mod:`~discriminator.data.programmatic_pairs`, :mod:`~discriminator.data.llm_pairs`,
 :mod:`~discriminator.data.span_rows` (splits, rows) and :mod:`~discriminator.data.build_report`.
 """
 
@@ -32,11 +33,8 @@ from discriminator.data.llm_pairs import (  # noqa: F401
     llm_item,
     run_llm_items,
 )
-from discriminator.data.programmatic_pairs import (  # noqa: F401 - re-exported
-    _records_from_pair,
-    programmatic_item,
-    run_item_sync,
-)
+from discriminator.data.pair_records import pair_record  # noqa: F401 - re-exported
+from discriminator.data.programmatic_pairs import programmatic_item, run_item_sync  # noqa: F401 - re-exported
 from discriminator.data.records import (  # noqa: F401 - re-exported
     BuildConfig,
     Mode,
@@ -54,6 +52,8 @@ from discriminator.data.shards import ShardError  # noqa: F401 - re-exported
 from discriminator.data.span_rows import assign_splits, paper_record, rows_from_records  # noqa: F401
 from rubrics.io import atomic_open, write_jsonl
 from rubrics.schema import RubricItem
+
+_records_from_pair = pair_record  # its name here before pair records got their own module
 
 
 def consolidate(out_dir: str | os.PathLike, config: BuildConfig, *, tokenizer: Any = None,

@@ -15,14 +15,14 @@ import re
 import threading
 from typing import Any
 
-from discriminator.data import patch as P
+from discriminator.data import patch as patch_ops
 
 MAX_JUDGED = 3  # candidate sentences the judge is asked about, best-ranked first
 
 
 def rank_sentences(criterion: str, text: str, method: str = "minilm") -> list[tuple[int, int]]:
     """Sentence spans of ``text``, the one most related to ``criterion`` first."""
-    sents = [u for u in P.sentences(text) if re.search(r"\w", text[u[0]:u[1]])]
+    sents = [u for u in patch_ops.sentences(text) if re.search(r"\w", text[u[0]:u[1]])]
     if len(sents) < 2:  # dropping the only sentence is not a minimal modification
         return []
     scores = None
@@ -92,7 +92,7 @@ def content_record(item: Any, rubric: Any, response: str, config: Any, *, judge:
     ranked = rank_sentences(rubric.text, response, getattr(config, "content_match", "minilm"))
     if not ranked:
         return PairRecord(**common, status="unsupported", reason="content rubric: fewer than two sentences")
-    drops = [(s, e, P.delete([P.sentence_with_space(response, (s, e))])) for s, e in ranked]
+    drops = [(s, e, patch_ops.delete([patch_ops.sentence_with_space(response, (s, e))])) for s, e in ranked]
     if judge is None:
         s, e, patch = drops[0]
         return _record(item, rubric, response, patch, config, common, "unverified")

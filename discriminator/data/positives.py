@@ -98,8 +98,8 @@ def response_records(item: RubricItem, responses: Sequence[str], source: Positiv
 
     ``skip`` holds record keys (``rubric_id`` or ``rubric_id@sample``) already recorded."""
     from discriminator.data.content import content_record
+    from discriminator.data.pair_records import pair_record
     from discriminator.data.programmatic import family_key, make_negative, rule_passes
-    from discriminator.data.programmatic_pairs import _records_from_pair
     from discriminator.data.records import PairRecord
     from discriminator.data.repairs import make_repair
 
@@ -132,8 +132,8 @@ def response_records(item: RubricItem, responses: Sequence[str], source: Positiv
                                       positive=response if verdict else None, negative=None if verdict else response,
                                       reason=edit.reason))
                 continue
-            rec = _records_from_pair(item, rubric, "program", pos, neg, policy=config.policy, ops=ops, config=config,
-                                     note=edit.patch.note if edit.patch else "")
+            rec = pair_record(item, rubric, "program", pos, neg, policy=config.policy, ops=ops, config=config,
+                              note=edit.patch.note if edit.patch else "")
             out.append(rec.model_copy(update={"positive_source": source, "sample": k, "edit": direction}))
     return out
 

@@ -7,35 +7,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from discriminator.data.compose import compose_positive
-from discriminator.data.diff_labels import diff_spans, spans_from_opcodes
-from discriminator.data.programmatic import family_key, make_negative, verify_pair
-from discriminator.data.records import BuildConfig, PairRecord, ShardStore, Source
+from discriminator.data.pair_records import pair_record
+from discriminator.data.programmatic import family_key, make_negative
+from discriminator.data.records import BuildConfig, PairRecord, ShardStore
 from rubrics.schema import RubricItem
-
-
-def _records_from_pair(item: RubricItem, rubric, source: Source, positive: str, negative: str, *, policy: str,
-                       ops: list | None, config: BuildConfig, note: str = "", positive_status: str = "") -> PairRecord:
-    check = verify_pair(item, rubric, positive, negative)
-    if ops is not None:
-        pos_spans, neg_spans = spans_from_opcodes(positive, negative, ops, config.spans)
-        label_source = "program"
-    else:
-        d = diff_spans(positive, negative, config.spans)
-        pos_spans, neg_spans, label_source = d.positive_spans, d.negative_spans, "diff"
-    base = dict(item_id=item.id, rubric_id=rubric.id, source=source, family=family_key(rubric), criteria=rubric.text,
-                instruction=item.instruction, positive=positive, negative=negative, positive_spans=pos_spans,
-                negative_spans=neg_spans, label_source=label_source, collateral=check.collateral,
-                unverified=check.unverified, note=note, positive_status=positive_status)
-    if not check.target_ok:
-        why = "positive does not satisfy the target" if check.target_pos is not True else "target still satisfied"
-        return PairRecord(**base, status="rejected", reason=why)
-    if not pos_spans or not neg_spans:
-        return PairRecord(**base, status="rejected", reason="no changed characters")
-    if check.collateral:
-        if policy == "reject":
-            return PairRecord(**base, status="rejected", reason=f"{len(check.collateral)} other rubric(s) flipped")
-        return PairRecord(**base, status="flagged", reason="collateral flips")
-    return PairRecord(**base, status="accepted")
 
 
 def programmatic_item(item: RubricItem, config: BuildConfig, *, positive: str | None = None,
@@ -80,8 +55,8 @@ def programmatic_item(item: RubricItem, config: BuildConfig, *, positive: str | 
             out.append(PairRecord(**common, status="unsupported", positive=positive, reason=edit.reason))
             continue
         ops = edit.patch.opcodes(positive) if edit.patch is not None else None
-        rec = _records_from_pair(item, rubric, "program", positive, edit.negative, policy=config.policy, ops=ops,
-                                 config=config, note=edit.patch.note if edit.patch else "")
+        rec = pair_record(item, rubric, "program", positive, edit.negative, policy=config.policy, ops=ops,
+                          config=config, note=edit.patch.note if edit.patch else "")
         rec.unverified = sorted(set(rec.unverified) | set(unverified))
         out.append(rec)
     return out

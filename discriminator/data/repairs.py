@@ -14,18 +14,20 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
-from discriminator.data import patch as P
-from discriminator.data.patch import Patch
-from discriminator.data.programmatic import (
+from discriminator.data import patch
+from discriminator.data.edits.base import (
     EditContext,
-    ProgramEdit,
-    _kw,
-    _words_only,
     count_candidates,
-    family_key,
+    keyword_pattern,
+    occurrences,
+    replace_occurrences,
+    rule_kwargs,
     rule_passes,
     sentence_candidates,
+    words_only,
 )
+from discriminator.data.patch import Patch
+from discriminator.data.programmatic import ProgramEdit, family_key
 from rubrics.schema import Rubric, RubricItem, RuleVerifier
 
 RepairFn = Callable[[EditContext], Iterator["Patch | None"]]
@@ -65,7 +67,7 @@ def make_repair(item: RubricItem, rubric: Rubric, response: str) -> ProgramEdit:
 
 def _word_patch(text: str, change: Callable[[str], str]) -> Patch | None:
     """One edit per word whose form changes (the span covers those words only)."""
-    edits = [(s, e, change(text[s:e])) for s, e in P.words(text) if change(text[s:e]) != text[s:e]]
+    edits = [(s, e, change(text[s:e])) for s, e in patch.words(text) if change(text[s:e]) != text[s:e]]
     return Patch.of(edits) if edits else None
 
 
@@ -79,7 +81,7 @@ def _tail(text: str) -> int:
 @repair("ifeval", "length_constraints:number_words")
 @repair("muldimif", "Length/Words")
 def _r_words(ctx):
-    yield from count_candidates(ctx, _words_only, extend=P.word_with_space, grow_by_sentences=True)
+    yield from count_candidates(ctx, words_only, extend=patch.word_with_space, grow_by_sentences=True)
 
 
 @repair("ifeval", "length_constraints:number_sentences")
@@ -90,7 +92,7 @@ def _r_sentences(ctx):
 
 @repair("muldimif", "Length/Paragraphs")
 def _r_paragraphs(ctx):
-    yield from count_candidates(ctx, P.paragraphs, joiner="\n\n")
+    yield from count_candidates(ctx, patch.paragraphs, joiner="\n\n")
 
 
 # ----------------------------------------------------------------------------------------------- form
@@ -100,7 +102,7 @@ def _r_paragraphs(ctx):
 def _r_no_comma(ctx):
     text = ctx.text
     commas = [m.span() for m in re.finditer(r",", text)]
-    yield P.delete(commas) if commas else None
+    yield patch.delete(commas) if commas else None
 
 
 @repair("ifeval", "change_case:english_lowercase")
@@ -115,7 +117,7 @@ def _r_upper(ctx):
 
 @repair("muldimif", "Language/English")
 def _r_md_case(ctx):
-    case = _kw(ctx.rubric).get("case", "title")
+    case = rule_kwargs(ctx.rubric).get("case", "title")
     change = {"lower": str.lower, "upper": str.upper}.get(case, lambda w: w[:1].upper() + w[1:])
     yield _word_patch(ctx.text, change)
 
@@ -129,22 +131,22 @@ def _r_quotation(ctx):
 
 @repair("ifeval", "startend:end_checker")
 def _r_end_checker(ctx):
-    phrase = str(_kw(ctx.rubric).get("end_phrase") or "").strip()
+    phrase = str(rule_kwargs(ctx.rubric).get("end_phrase") or "").strip()
     if not phrase:
         return
     e = _tail(ctx.text)
-    yield P.insert(e, ("\n" if "\n" in ctx.text else " ") + phrase)
-    yield P.replace(e, len(ctx.text), " " + phrase)
+    yield patch.insert(e, ("\n" if "\n" in ctx.text else " ") + phrase)
+    yield patch.replace(e, len(ctx.text), " " + phrase)
 
 
 @repair("muldimif", "Content/Punctuation")
 def _r_md_punctuation(ctx):
-    mark = str(_kw(ctx.rubric).get("mark") or ".")
+    mark = str(rule_kwargs(ctx.rubric).get("mark") or ".")
     text = ctx.text
     e = _tail(text)
     if e and text[e - 1] in ".!?;:":
-        yield P.replace(e - 1, e, mark)
-    yield P.insert(e, mark)
+        yield patch.replace(e - 1, e, mark)
+    yield patch.insert(e, mark)
     ends = [m.start() for m in re.finditer(r"[.!?](?=\s|$)", text)]
     yield Patch.of([(i, i + 1, mark) for i in ends]) if ends else None
 
@@ -152,51 +154,45 @@ def _r_md_punctuation(ctx):
 @repair("ifeval", "detectable_format:title")
 def _r_title(ctx):
     text = ctx.text
-    first = [text[s:e] for s, e in _words_only(text)][:4]
+    first = [text[s:e] for s, e in words_only(text)][:4]
     if first:  # the response's own opening words as its title
-        yield P.insert(len(text) - len(text.lstrip()), "<<" + " ".join(w.capitalize() for w in first) + ">>\n")
+        yield patch.insert(len(text) - len(text.lstrip()), "<<" + " ".join(w.capitalize() for w in first) + ">>\n")
 
 
 @repair("ifeval", "detectable_content:postscript")
 def _r_postscript(ctx):
-    marker = str(_kw(ctx.rubric).get("postscript_marker") or "P.S.").strip()
-    sents = P.sentences(ctx.text)
+    marker = str(rule_kwargs(ctx.rubric).get("postscript_marker") or "patch.S.").strip()
+    sents = patch.sentences(ctx.text)
     if sents:  # the response's own first sentence as the postscript
         s, e = sents[0]
-        yield P.insert(_tail(ctx.text), f"\n\n{marker} {ctx.text[s:e].strip()}")
+        yield patch.insert(_tail(ctx.text), f"\n\n{marker} {ctx.text[s:e].strip()}")
 
 
 @repair("ifeval", "startend:constrained_start")
 @repair("muldimif", "Content/Identifiers")
 def _r_start(ctx):
-    kw = _kw(ctx.rubric)
+    kw = rule_kwargs(ctx.rubric)
     start = str(kw.get("starter") or kw.get("prefix") or "").strip()
     if start:
         at = len(ctx.text) - len(ctx.text.lstrip())
-        yield P.insert(at, start + " ")
-        yield P.insert(at, start + "\n")
+        yield patch.insert(at, start + " ")
+        yield patch.insert(at, start + "\n")
 
 
 @repair("ifeval", "combination:repeat_prompt")
 def _r_repeat(ctx):
-    prompt = str(_kw(ctx.rubric).get("prompt_to_repeat") or "").strip()
+    prompt = str(rule_kwargs(ctx.rubric).get("prompt_to_repeat") or "").strip()
     if prompt:
-        yield P.insert(0, prompt + "\n")
+        yield patch.insert(0, prompt + "\n")
 
 
 @repair("ifeval", "keywords:forbidden_words")
 def _r_forbidden(ctx):
-    from discriminator.data.programmatic import (
-        _keyword_pattern,
-        _occurrences,
-        _replace_occurrences,
-    )
-
-    words = [w for w in _kw(ctx.rubric).get("forbidden_words") or [] if w]
-    occ = sorted(u for w in words for u in _occurrences(ctx.text, _keyword_pattern(w)))
-    yield _replace_occurrences(ctx, "|".join(words), occ, avoid=words) if occ else None
+    words = [w for w in rule_kwargs(ctx.rubric).get("forbidden_words") or [] if w]
+    occ = sorted(u for w in words for u in occurrences(ctx.text, keyword_pattern(w)))
+    yield replace_occurrences(ctx, "|".join(words), occ, avoid=words) if occ else None
 
 
 @repair("ifeval", "detectable_format:constrained_response")
 def _r_constrained(ctx):
-    yield P.insert(_tail(ctx.text), "\n\nMy answer is maybe.")
+    yield patch.insert(_tail(ctx.text), "\n\nMy answer is maybe.")

@@ -7,24 +7,16 @@ from typing import Optional
 
 import typer
 
+from flows.cli.common import fail
+
 app = typer.Typer(no_args_is_help=True)
-
-
-def _fail(message: str) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-
-    Console(stderr=True).print(
-        f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True, emoji=False
-    )
-    raise typer.Exit(1)
 
 
 def _llm_config(base_url: Optional[str], model: Optional[str], max_concurrency: int, what: str, retries: int = 5):
     from rubrics.llm import LLMConfig
 
     if not base_url or not model:
-        _fail(f"{what} needs --llm-base-url and --llm-model")
+        fail(f"{what} needs --llm-base-url and --llm-model")
     return LLMConfig(base_url=base_url, model=model, max_concurrency=max_concurrency, max_retries=retries)
 
 
@@ -99,17 +91,17 @@ def negatives(
 
     console, err = Console(), Console(stderr=True)
     if mode not in ("programmatic", "llm", "both"):
-        _fail(f"--mode must be programmatic, llm or both, got {mode!r}")
+        fail(f"--mode must be programmatic, llm or both, got {mode!r}")
     if policy not in ("reject", "flag"):
-        _fail(f"--policy must be reject or flag, got {policy!r}")
+        fail(f"--policy must be reject or flag, got {policy!r}")
     if positives and positives_from:
-        _fail("use either --positives (existing responses) or --positives-from (a policy), not both")
+        fail("use either --positives (existing responses) or --positives-from (a policy), not both")
     try:
         config = BuildConfig(mode=mode, policy=policy, seed=seed, val_frac=val_frac, test_frac=test_frac,
                              paper_jsonl=paper_jsonl, spans=SpanOptions(anchor=anchor, expand_words=expand_words),
                              content_match=content_match, workers=workers)
     except ValidationError as exc:
-        _fail(exc.errors()[0]["msg"])
+        fail(exc.errors()[0]["msg"])
     llm = judge = None
     if mode != "programmatic":
         llm = _llm_config(llm_base_url, llm_model, max_concurrency, f"--mode {mode}", llm_retries)
@@ -124,9 +116,9 @@ def negatives(
         if positives:
             given, matching = load_positives(positives, loaded, lenient=not strict)
     except RecordError as exc:
-        _fail(f"{exc}" + (" (use --lenient to leave it out)" if strict and "--lenient" not in str(exc) else ""))
+        fail(f"{exc}" + (" (use --lenient to leave it out)" if strict and "--lenient" not in str(exc) else ""))
     except (FileNotFoundError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if imported.rejected:
         err.print(f"[yellow]{len(imported.rejected)} records left out[/], first: {escape(str(imported.rejected[0]))}",
                   highlight=False, soft_wrap=True, emoji=False)
@@ -152,9 +144,9 @@ def negatives(
             report = build_dataset(loaded, out, config, llm_config=llm, judge_config=judge, positives=given,
                                    positive_source=source, progress=tick, repair=repair)
         except ShardError as exc:
-            _fail(f"{exc} (rerun with --repair to redo the affected item)")
+            fail(f"{exc} (rerun with --repair to redo the affected item)")
         except OSError as exc:
-            _fail(str(exc))
+            fail(str(exc))
     if matching is not None:
         report.given = matching.model_dump()
         from rubrics.io import atomic_open
@@ -188,7 +180,7 @@ def negatives(
         msg = (f"{report.failed_items} items had failed LLM calls (not marked done; a rerun retries them), "
                f"first: {report.failures[0] if report.failures else '?'}")
         if rate > max_failure_rate:
-            _fail(msg + f" - failure rate {rate:.0%} is above --max-failure-rate {max_failure_rate:g}")
+            fail(msg + f" - failure rate {rate:.0%} is above --max-failure-rate {max_failure_rate:g}")
         err.print(f"[yellow]warning:[/] {escape(msg)}", highlight=False, soft_wrap=True, emoji=False)
 
 
@@ -214,7 +206,7 @@ def _sample_policy(items, out: Path, model: str, base_url: Optional[str], k: int
             got = sample_policy(items, cfg, out / "policy_samples.jsonl", warn=warn,
                                 progress=lambda d, n: progress.update(bar, completed=d, total=n))
         except (OSError, RuntimeError, ValueError) as exc:
-            _fail(f"--positives-from {model}: {exc}")
+            fail(f"--positives-from {model}: {exc}")
     return got, "policy"
 
 
@@ -239,7 +231,7 @@ def greedy(
     try:
         src = read_rows(rows)
     except (FileNotFoundError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     client = LLMClient(LLMConfig(base_url=llm_base_url, model=llm_model, max_concurrency=max_concurrency))
 
     async def run():

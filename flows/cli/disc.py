@@ -7,29 +7,10 @@ from typing import Any, Optional
 
 import typer
 
+from discriminator.config import BASELINES
+from flows.cli.common import fail, parse_sets
+
 app = typer.Typer(no_args_is_help=True)
-
-
-def _fail(message: str) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-
-    Console(stderr=True).print(
-        f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True, emoji=False
-    )
-    raise typer.Exit(1)
-
-
-def _parse_sets(sets: list[str]) -> dict[str, Any]:
-    import yaml
-
-    out: dict[str, Any] = {}
-    for item in sets:
-        if "=" not in item:
-            _fail(f"--set expects KEY=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        out[k.strip()] = yaml.safe_load(v)
-    return out
 
 
 @app.command("train")
@@ -84,13 +65,13 @@ def train_cmd(
     if threshold is not None:
         overrides["threshold"] = threshold
     overrides = {k: v for k, v in overrides.items() if v is not None}  # options not given
-    overrides.update(_parse_sets(sets))  # --set key=null is an explicit None
+    overrides.update(parse_sets(sets))  # --set key=null is an explicit None
     try:
         cfg = TrainConfig.from_yaml(config, **overrides)
         if no_pos_weight:
             cfg = cfg.model_copy(update={"pos_weight": None})
     except (ValueError, OSError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     console = Console(stderr=True)
     console.print(f"training [bold]{cfg.backbone}[/] on {cfg.data} -> {cfg.out}", highlight=False)
     from discriminator.train import train
@@ -110,7 +91,7 @@ def train_cmd(
         try:
             result = train(cfg, resume=resume, overwrite=overwrite, progress=progress, disable_tqdm=True)
         except (FileExistsError, FileNotFoundError, ValueError) as exc:
-            _fail(str(exc))
+            fail(str(exc))
     m = result.val_metrics
     res = result.meta.extra.get("label_resolution") or {}
     labels = (f"\nlabels: {res['human_resolved']} pairs from human review ({res['policy']}) replaced "
@@ -132,7 +113,7 @@ def eval_cmd(
     data: Path = typer.Option(..., "--data", help="SpanRow file with train/val/test splits (or a test-only file)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Report folder (default: <run>/eval)."),
     baselines: Optional[str] = typer.Option(
-        None, "--baselines", help="Comma list of all_relevant,random,lexical,cort,greedy (default: all)."
+        None, "--baselines", help=f"Comma list of {','.join(BASELINES)} (default: all)."
     ),
     cort_policy: Optional[str] = typer.Option(None, "--cort-policy", help="Causal LM for CoRT (default SmolLM2)."),
     max_test_rows: Optional[int] = typer.Option(None, "--max-test-rows", help="Evaluate on N sampled test rows."),
@@ -164,10 +145,10 @@ def eval_cmd(
     from discriminator.config import EvalConfig
 
     if family_holdout and source_holdout:
-        _fail("--family-holdout and --source-holdout are two sweeps: pass one")
+        fail("--family-holdout and --source-holdout are two sweeps: pass one")
     sweep = "source" if source_holdout else "family" if family_holdout else None
     if model is None and not (sweep and holdout_config):
-        _fail("--model is required (except for --family-holdout / --source-holdout with --train-config)")
+        fail("--model is required (except for --family-holdout / --source-holdout with --train-config)")
     if out is None:
         out = (Path("runs") / f"disc-{sweep}-holdout" if model is None else model.parent / "eval"
                if model.name == "model" else Path("runs") / f"disc-eval-{model.name}")
@@ -189,7 +170,7 @@ def eval_cmd(
         with err.status("evaluating") as status:
             report = evaluate(cfg, progress=lambda msg: status.update(msg))
     except (ValueError, OSError) as exc:
-        _fail(str(exc).splitlines()[0])
+        fail(str(exc).splitlines()[0])
     from rich.table import Table
 
     def metric_table(title: str, per_method: dict, keys: tuple[str, ...]) -> Table:
@@ -263,7 +244,7 @@ def _family_holdout(model: Optional[Path], data: Path, out: Path, level: int, ma
         with err.status(f"leave-one-{by}-out") as status:
             result = family_holdout(cfg, progress=lambda msg: status.update(msg))
     except (ValueError, OSError) as exc:
-        _fail(str(exc).splitlines()[0])
+        fail(str(exc).splitlines()[0])
     table = Table(title=f"leave-one-{by}-out ({max_steps} steps per run; F1 / AUROC on the held-out {by})")
     for col in (f"held-out {by}", "train rows", "test rows", "discriminator", "lexical overlap", "all-relevant",
                 "F1 stored thr / best"):
@@ -303,7 +284,7 @@ def export_cmd(
     try:
         path = export(run, out, name=name, overwrite=overwrite)
     except (FileExistsError, FileNotFoundError, ValueError, RuntimeError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     Console().print(f"exported {path}: {', '.join(exported_files(path))}", highlight=False)
 
 
@@ -323,13 +304,13 @@ def score_cmd(
     from discriminator.scoring import RelevanceScorer
 
     if (criteria is None) != (response is None) or (criteria is None) == (data is None):
-        _fail("give either --criteria and --response, or --data (with --out)")
+        fail("give either --criteria and --response, or --data (with --out)")
     if data is not None and out is None:
-        _fail("--data needs --out")
+        fail("--data needs --out")
     try:
         scorer = RelevanceScorer.from_pretrained(model, token_budget=token_budget)
     except (OSError, ValueError) as exc:
-        _fail(str(exc).splitlines()[0])
+        fail(str(exc).splitlines()[0])
     if criteria is not None:
         ids, offsets = scorer.encoder.tokenize_responses([response])
         probs = scorer.score_tokens([(criteria, response)])[0].numpy()
@@ -369,7 +350,7 @@ def _score_file(scorer, data: Path, out: Path) -> None:
                 records.append({"id": obj.get("id", str(line)), "criteria": obj["criteria"],
                                 "response": obj["response"]})
     except (RecordError, OSError, ValueError) as exc:
-        _fail(str(exc).splitlines()[0])
+        fail(str(exc).splitlines()[0])
     pairs = [(r["criteria"], r["response"]) for r in records]
     chars = scorer.score_chars(pairs)
     _, offsets = scorer.encoder.tokenize_responses([p[1] for p in pairs])

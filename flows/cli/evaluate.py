@@ -7,17 +7,9 @@ from typing import Optional
 
 import typer
 
+from flows.cli.common import fail
+
 app = typer.Typer(no_args_is_help=True)
-
-
-def _fail(message: str) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-
-    Console(stderr=True).print(
-        f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True, emoji=False
-    )
-    raise typer.Exit(1)
 
 
 @app.command("policy")
@@ -48,7 +40,7 @@ def policy(
     from grpo.evaluate import TABLE_HEADER, GenerationConfig, PolicyEvalConfig, run_evaluation
 
     if bool(judge_base_url) != bool(judge_model):
-        _fail("--judge-base-url and --judge-model go together")
+        fail("--judge-base-url and --judge-model go together")
     judge = None
     if judge_base_url:
         judge = {"base_url": judge_base_url, "model": judge_model, "max_tokens": 8}
@@ -65,7 +57,7 @@ def policy(
                                         system_prompt=system_prompt, seed=seed),
         )
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     err = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True) as progress:
@@ -79,7 +71,7 @@ def policy(
         try:
             report = run_evaluation(cfg, progress=on_progress)
         except (FileNotFoundError, ValueError, RuntimeError) as exc:
-            _fail(str(exc).splitlines()[0])
+            fail(str(exc).splitlines()[0])
     table = Table(title=f"{report.benchmark} — {report.model}")
     for i, col in enumerate(TABLE_HEADER):
         table.add_column(col, justify="left" if i == 0 else "right")

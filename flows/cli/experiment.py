@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import typer
 
-
-def _fail(message: str) -> None:
-    from rich.console import Console
-
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
+from flows.cli.common import fail
 
 
 def experiment(
@@ -38,11 +33,11 @@ def experiment(
         for a in arms:
             cfg.arm(a)
     except (ExperimentConfigError, KeyError) as exc:
-        _fail(str(exc).strip("'\""))
+        fail(str(exc).strip("'\""))
     if not report_only:
         problem = _missing_discriminator(cfg, arms)
         if problem:
-            _fail(problem)
+            fail(problem)
     if dry_run:
         from grpo.experiment_task import build_task
 
@@ -61,7 +56,7 @@ def experiment(
         run_experiment(cfg, arms=list(arms) or None, seeds=list(seeds) or None,
                        log=lambda m: console.print(m, highlight=False))
     except (FileNotFoundError, ValueError) as exc:
-        _fail(str(exc).splitlines()[0])
+        fail(str(exc).splitlines()[0])
     console.print(f"report: {cfg.out}/report.md", highlight=False)
 
 

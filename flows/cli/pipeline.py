@@ -16,6 +16,8 @@ from typing import Any, Optional
 
 import typer
 
+from flows.cli.common import fail
+
 app = typer.Typer(no_args_is_help=True)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,16 +60,6 @@ def prefect_mode() -> str:
 
     url = get_current_settings().api.url
     return f"server {url}" if url else "ephemeral"
-
-
-def fail(message: str) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-
-    Console(stderr=True).print(
-        f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True, emoji=False
-    )
-    raise typer.Exit(1)
 
 
 class _StageHandler:

@@ -11,6 +11,8 @@ from typing import Optional
 
 import typer
 
+from flows.cli.common import fail
+
 app = typer.Typer(no_args_is_help=True)
 
 URL_HELP = "Label Studio URL (default: $LABEL_STUDIO_URL, else the local server of `make labelstudio-start`)."
@@ -22,14 +24,6 @@ def _settings(url: Optional[str], offset_unit: str):
 
     s = LabelStudioSettings.from_env(url=url)
     return s.model_copy(update={"offset_unit": offset_unit}) if offset_unit != "auto" else s
-
-
-def _fail(message: str) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-
-    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
 
 
 @app.command("push")
@@ -61,7 +55,7 @@ def push(
     try:
         data = read_rows(rows)
     except (RecordError, ValidationError, ValueError, OSError) as exc:
-        _fail(f"{rows}: {exc}")
+        fail(f"{rows}: {exc}")
     if scorer is not None:
         from annotation.uncertainty import with_discriminator_scores
         from discriminator.scoring import RelevanceScorer
@@ -70,7 +64,7 @@ def push(
             with console.status(f"scoring {len(data)} rows with {scorer}"):
                 data = with_discriminator_scores(data, RelevanceScorer.from_pretrained(scorer), f"discriminator:{scorer}")
         except (OSError, ValueError) as exc:
-            _fail(f"{scorer}: {exc}")
+            fail(f"{scorer}: {exc}")
     try:
         settings = _settings(url, offset_unit)
         client = connect(settings)
@@ -81,7 +75,7 @@ def push(
             result = push_rows(client, settings, ref, data, model_version, batch_size,
                                progress=lambda n: bar.advance(job, n))
     except ReviewError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     console.print(
         f"{result.title} (project {result.project_id}{', new' if ref.created else ''}): pushed {result.pushed} of "
         f"{result.rows} rows in {result.batches} batches, {result.skipped_existing} already there "
@@ -130,7 +124,7 @@ def pull(
             result = pull_reviews(connect(settings), settings, project, out, base,
                                   "skip" if skip_invalid else "error", human_labels)
     except (ReviewError, RecordError, ValidationError, OSError, ValueError) as exc:
-        _fail(f"{exc} ({out} unchanged)")
+        fail(f"{exc} ({out} unchanged)")
     s = result.stats
     console.print(
         f"{out}: {result.rows_written} rows ({result.human_rows} human from {s.annotations_used} annotations on "
@@ -170,7 +164,7 @@ def status(
         settings = _settings(url, "auto")
         st = project_status(connect(settings), settings, project)
     except ReviewError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     Console().print(
         f"{st.title} (project {st.id}, config {st.config_version}, model version {st.model_version or '-'}): "
         f"{st.tasks} tasks, {st.tasks_with_annotations} with annotations, {st.annotations} annotations, "
@@ -191,5 +185,5 @@ def server(
 
     args = [action, "--venv", str(venv), "--data-dir", str(data_dir)] + (["--port", str(port)] if action == "start" else [])
     if action not in ("install", "start", "stop", "status"):
-        _fail(f"unknown action {action!r}: install, start, stop or status")
+        fail(f"unknown action {action!r}: install, start, stop or status")
     raise typer.Exit(main(args))

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import NoReturn, Optional
 
 import typer
 
+from flows.cli import common
+
 app = typer.Typer(no_args_is_help=True)
 
-
-def escape_markup(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
 
 FORMAT_HELP = (
     "Record format (auto-detected from the first record by default): ifeval, ifbench, muldimif, rar, healthbench, "
@@ -71,9 +68,8 @@ def build(
 
     console, err = Console(), Console(stderr=True)
 
-    def fail(message: str) -> None:
-        err.print(f"[bold red]error:[/] {escape_markup(message)}", highlight=False, soft_wrap=True, emoji=False)
-        raise typer.Exit(1)
+    def fail(message: str) -> NoReturn:
+        common.fail(message, err)
 
     if format not in FORMATS:
         fail(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
@@ -194,9 +190,8 @@ def judge(
 
     console, err = Console(), Console(stderr=True)
 
-    def fail(message: str) -> None:
-        err.print(f"[bold red]error:[/] {escape_markup(message)}", highlight=False, soft_wrap=True, emoji=False)
-        raise typer.Exit(1)
+    def fail(message: str) -> NoReturn:
+        common.fail(message, err)
 
     if bool(llm_base_url) != bool(llm_model):
         fail("--llm-base-url and --llm-model go together")

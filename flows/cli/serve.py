@@ -19,7 +19,8 @@ NO_SERVER = ("no Prefect server configured: pass --port 4200 (rtt starts or targ
 def connect(host: str, port: Optional[int]):
     """Point this process at the server of ``--host/--port`` (started when none answers) before Prefect is
     imported; returns the started server (None when targeted or configured by PREFECT_API_URL)."""
-    from flows.cli.pipeline import fail, prepare_env
+    from flows.cli.common import fail
+    from flows.cli.pipeline import prepare_env
 
     prepare_env()
     if port is None:
@@ -56,7 +57,7 @@ def load_params(config: Optional[Path], run_dir: Optional[str]):
 
 
 def check_api(only: list[str]) -> None:
-    from flows.cli.pipeline import fail
+    from flows.cli.common import fail
     from flows.registry import FLOWS
     from flows.serve import api_problem, api_url
 
@@ -89,7 +90,7 @@ def register(app: typer.Typer) -> None:
         from the UI's Deployments page. Runs execute in subprocesses of this command. Stop with Ctrl-C or SIGTERM
         (a server started by --port stops too)."""
         if describe is not None:
-            from flows.cli.pipeline import fail
+            from flows.cli.common import fail
             from flows.registry import FLOWS
 
             if describe not in FLOWS:
@@ -102,7 +103,7 @@ def register(app: typer.Typer) -> None:
         try:
             from rich.console import Console
 
-            from flows.cli.pipeline import fail
+            from flows.cli.common import fail
             from flows.registry import FLOWS
             from flows.serve import ServeError, api_url, serve_all, ui_url
 
@@ -150,7 +151,7 @@ def register(app: typer.Typer) -> None:
         """Register the deployments of `rtt serve` to Prefect work pools: a worker on any machine (`prefect worker
         start --pool NAME --type process`) picks up the runs triggered from the UI. Job variables (env such as
         CUDA_VISIBLE_DEVICES, working_dir) are set per deployment."""
-        from flows.cli.pipeline import fail
+        from flows.cli.common import fail
 
         if port is not None:
             from flows.server_process import healthy

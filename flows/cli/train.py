@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from flows.cli.common import fail
+
 app = typer.Typer(no_args_is_help=True)
-
-
-def _fail(message: str) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-
-    Console(stderr=True).print(
-        f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True, emoji=False
-    )
-    raise typer.Exit(1)
 
 
 @app.command("policy")
@@ -54,7 +46,7 @@ def policy(
 
     console = Console()
     if (processes is not None or nodes is not None) and not dry_run:
-        _fail("--processes / --nodes plan a layout: use them with --dry-run (a real run takes its process count "
+        fail("--processes / --nodes plan a layout: use them with --dry-run (a real run takes its process count "
               "from accelerate launch)")
     try:
         cfg = load_config(config, sets)
@@ -62,7 +54,7 @@ def policy(
         # dry run: validate every field here, without this machine's GPU / bf16 support deciding
         args = cfg.grpo_args(**(validation_overrides(cfg, layout) if dry_run else layout.grpo_overrides()))
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if dry_run:
         resolved = cfg.model_dump(mode="json")
         resolved["grpo"] = {**resolved["grpo"], **layout.grpo_overrides()}
@@ -80,7 +72,7 @@ def policy(
     try:
         summary = run_training(cfg, save=save)
     except (FileNotFoundError, ValueError) as exc:
-        _fail(str(exc).splitlines()[0])
+        fail(str(exc).splitlines()[0])
     table = Table(title=f"{summary.name}: {summary.steps} steps in {summary.seconds:.0f} s")
     table.add_column("metric")
     table.add_column("value", justify="right")

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from rubrics.importers.base import Context, FieldError, as_list, item_id, make_item, require, rubric_id, rule
-from rubrics.rubric_text import RULE_FAMILIES, RuleArgumentError, clean_kwargs, known_rule_ids, rule_text
+from rubrics.rubric_text import RULE_FAMILIES, clean_kwargs, known_rule_ids, rule_text
+from rubrics.rules.base import RuleArgumentError
 from rubrics.schema import RubricItem
 
 

@@ -40,7 +40,8 @@ from rubrics.importers.base import (
 from rubrics.importers.polarity import META_KEY as POLARITY_META
 from rubrics.importers.polarity import apply_polarity, record_polarities
 from rubrics.importers.tulu import parse_ground_truth
-from rubrics.rubric_text import RuleArgumentError, check_rule, family_of
+from rubrics.rubric_text import check_rule, family_of
+from rubrics.rules.base import RuleArgumentError
 from rubrics.schema import LLMVerifier, RubricItem
 
 SOURCE_TYPES = ("type1", "type2", "type3", "type4")

@@ -15,10 +15,9 @@ from rubrics.importers.base import Context, Converter, FieldError, Record, ReadE
 from rubrics.importers.polarity import PitfallPolarity
 from rubrics.importers.readers import Container, container_of, count_records, read_records
 from rubrics.io import RecordError
-from rubrics.rubric_text import RULE_FAMILIES, RuleArgumentError, check_rule
+from rubrics.rubric_text import RULE_FAMILIES, check_rule
 from rubrics.rules import tulu as tulu_rules
-from rubrics.rules.base import RuleArgumentError as TuluArgumentError
-from rubrics.rules.base import UnsupportedRule
+from rubrics.rules.base import RuleArgumentError, UnsupportedRule
 from rubrics.schema import RubricItem, RuleVerifier
 
 RecordFormat = Literal["ifeval", "ifbench", "muldimif", "rar", "healthbench", "tulu", "rtt", "generic"]
@@ -106,7 +105,7 @@ def validate_item(item: RubricItem) -> None:
         if isinstance(v, RuleVerifier) and v.family == "tulu":
             try:
                 tulu_rules.check_kwargs(v.rule_id, v.kwargs)
-            except (UnsupportedRule, TuluArgumentError) as exc:
+            except (UnsupportedRule, RuleArgumentError) as exc:
                 raise FieldError(f"rubrics[{i}].verifier", str(exc)) from None
         if isinstance(v, RuleVerifier) and v.family in RULE_FAMILIES:
             try:

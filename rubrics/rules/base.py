@@ -21,11 +21,17 @@ class UnsupportedRule(KeyError):
 
 
 class RuleArgumentError(ValueError):
-    """A known rule got kwargs it cannot be built from (missing, unknown or ill-typed arguments)."""
+    """A known rule got kwargs it cannot be built from (missing, unknown or ill-typed arguments).
 
-    def __init__(self, family: str, rule_id: str, reason: str):
-        self.family, self.rule_id, self.reason = family, rule_id, reason
-        super().__init__(f"rule {family}:{rule_id}: {reason}")
+    The checker registries name the rule (``family``, ``rule_id``); the rubric-text table
+    (:func:`rubrics.rubric_text.check_rule`) names the offending argument ``arg`` (None: the rule id itself).
+    """
+
+    def __init__(self, reason: str, *, family: str | None = None, rule_id: str | None = None,
+                 arg: str | None = None):
+        self.family, self.rule_id, self.arg, self.reason = family, rule_id, arg, reason
+        message = f"{arg}: {reason}" if arg else reason
+        super().__init__(f"rule {family}:{rule_id}: {message}" if family is not None else message)
 
 
 def loose_variants(response: str) -> list[str]:

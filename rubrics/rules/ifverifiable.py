@@ -182,10 +182,14 @@ class IFRegistry:
         kw = {k: v for k, v in kwargs.items() if v is not None}
         unknown = sorted(set(kw) - names)
         if unknown and not var_kw:
-            raise RuleArgumentError(self.family, rule_id, f"unknown kwargs {unknown}; accepted: {sorted(names)}")
+            raise RuleArgumentError(
+                f"unknown kwargs {unknown}; accepted: {sorted(names)}", family=self.family, rule_id=rule_id
+            )
         if "prompt_to_repeat" in names and not kw.get("prompt_to_repeat"):
             if not prompt:
-                raise RuleArgumentError(self.family, rule_id, "needs 'prompt_to_repeat' in kwargs or the item's prompt")
+                raise RuleArgumentError(
+                    "needs 'prompt_to_repeat' in kwargs or the item's prompt", family=self.family, rule_id=rule_id
+                )
             kw["prompt_to_repeat"] = prompt
         state = random.getstate()
         try:
@@ -197,7 +201,9 @@ class IFRegistry:
             a, b = json.loads(args_a) or {}, json.loads(args_b) or {}
             chance = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
             raise RuleArgumentError(
-                self.family, rule_id, f"kwargs {sorted(kw)} leave {chance} to chance; give them explicitly"
+                f"kwargs {sorted(kw)} leave {chance} to chance; give them explicitly",
+                family=self.family,
+                rule_id=rule_id,
             )
         return _safe_checker(inst.check_following, f"{self.family}:{rule_id}")
 
@@ -207,7 +213,7 @@ class IFRegistry:
         try:
             inst.build_description(**kw)
         except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
-            raise RuleArgumentError(self.family, rule_id, f"{type(exc).__name__}: {exc}") from None
+            raise RuleArgumentError(f"{type(exc).__name__}: {exc}", family=self.family, rule_id=rule_id) from None
         if rule_id in _POST_BUILD:
             _POST_BUILD[rule_id](inst, kw)
         return inst, _freeze(inst.get_instruction_args())

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from rubrics.rules import text as T
+from rubrics.rules import text as text_utils
 from rubrics.rules.base import Checker, RuleArgumentError, UnsupportedRule
 from rubrics.schema import RuleVerifier
 
@@ -263,7 +263,7 @@ def _keywords(a: KeywordArgs) -> Checker:
         return all(hits) if a.mode == "all" else any(hits)
 
     if a.scope == "sentences":
-        return lambda r: bool(T.sentences(r)) and all(one(s) for s in T.sentences(r))
+        return lambda r: bool(text_utils.sentences(r)) and all(one(s) for s in text_utils.sentences(r))
     return one
 
 
@@ -279,8 +279,8 @@ def _punctuation(a: PunctuationArgs) -> Checker:
     if a.scope == "response":
         return lambda r: _ends(r, marks)
     if a.scope == "sentences":
-        return lambda r: bool(T.sentences(r)) and all(_ends(s, marks) for s in T.sentences(r))
-    return lambda r: bool(T.paragraphs(r)) and all(_ends(p, marks) for p in T.paragraphs(r))
+        return lambda r: bool(text_utils.sentences(r)) and all(_ends(s, marks) for s in text_utils.sentences(r))
+    return lambda r: bool(text_utils.paragraphs(r)) and all(_ends(p, marks) for p in text_utils.paragraphs(r))
 
 
 def _identifier(a: IdentifierArgs) -> Checker:
@@ -289,10 +289,10 @@ def _identifier(a: IdentifierArgs) -> Checker:
 
 def _scoped_text(r: str, scope: str) -> str:
     if scope == "table":
-        cells = [c for t in T.tables(r) for row in [t.header, *t.rows] for c in row]
+        cells = [c for t in text_utils.tables(r) for row in [t.header, *t.rows] for c in row]
         return " ".join(cells) if cells else r
     if scope == "headings":
-        hs = T.headings(r)
+        hs = text_utils.headings(r)
         return " ".join(h for _, h in hs) if hs else r
     if scope == "json":
         strings: list[str] = []
@@ -308,7 +308,7 @@ def _scoped_text(r: str, scope: str) -> str:
             elif isinstance(v, str):
                 strings.append(v)
 
-        for v in T.json_values(r):
+        for v in text_utils.json_values(r):
             walk(v)
         return " ".join(strings) if strings else r
     return r
@@ -341,18 +341,18 @@ _TRAD_ONLY = frozenset(p[1] for p in _SIMP_TRAD.split() if p[0] != p[1])
 
 def _chinese(a: ChineseArgs) -> Checker:
     wrong = _TRAD_ONLY if a.script == "simplified" else _SIMP_ONLY
-    return lambda r: T.cjk_ratio(r) >= 0.5 and not any(ch in wrong for ch in r)
+    return lambda r: text_utils.cjk_ratio(r) >= 0.5 and not any(ch in wrong for ch in r)
 
 
 def _table(a: TableArgs) -> Checker:
     def check(r: str) -> bool:
-        ts = T.tables(r)
+        ts = text_utils.tables(r)
         if not ts:
             return a.optional
         return all(
             (a.rows is None or a.rows.ok(len(t.rows)))
             and (a.cols is None or a.cols.ok(t.n_cols))
-            and (a.cell_words is None or all(a.cell_words.ok(T.count_words(c)) for row in t.rows for c in row if c))
+            and (a.cell_words is None or all(a.cell_words.ok(text_utils.count_words(c)) for row in t.rows for c in row if c))
             for t in ts
         )
 
@@ -361,9 +361,9 @@ def _table(a: TableArgs) -> Checker:
 
 def _markdown(a: MarkdownArgs) -> Checker:
     def check(r: str) -> bool:
-        hs = T.headings(r)
+        hs = text_utils.headings(r)
         levels = {lv for lv, _ in hs}
-        if a.blockquote and not T.blockquotes(r):
+        if a.blockquote and not text_utils.blockquotes(r):
             return False
         if len(hs) < a.min_headings:
             return False
@@ -374,7 +374,7 @@ def _markdown(a: MarkdownArgs) -> Checker:
         if a.max_level is not None and any(lv > a.max_level for lv in levels):
             return False
         if a.first_heading_level is not None:
-            first = next((ln for ln in T.strip_code(r).split("\n") if ln.strip()), "")
+            first = next((ln for ln in text_utils.strip_code(r).split("\n") if ln.strip()), "")
             m = re.match(r"^\s{0,3}(#{1,6})\s", first)
             if not m or len(m.group(1)) != a.first_heading_level:
                 return False
@@ -385,17 +385,17 @@ def _markdown(a: MarkdownArgs) -> Checker:
 
 def _json(a: JsonArgs) -> Checker:
     def check(r: str) -> bool:
-        values = T.json_values(r)
+        values = text_utils.json_values(r)
         if not values:
             return False
-        return a.depth is None or a.depth.ok(max(T.nesting_depth(v) for v in values))
+        return a.depth is None or a.depth.ok(max(text_utils.nesting_depth(v) for v in values))
 
     return check
 
 
 def _xml(a: XmlArgs) -> Checker:
     def check(r: str) -> bool:
-        counts = T.xml_attribute_counts(r)
+        counts = text_utils.xml_attribute_counts(r)
         if not counts:
             return a.optional
         if a.attributes.relation in ("at most", "less than"):
@@ -406,15 +406,15 @@ def _xml(a: XmlArgs) -> Checker:
 
 
 def _text(a: TextArgs) -> Checker:
-    return lambda r: not (a.no_bullets and T.has_bullets(r))
+    return lambda r: not (a.no_bullets and text_utils.has_bullets(r))
 
 
 def _n_sentences(r: str) -> int:
-    return len(T.sentences(r))
+    return len(text_utils.sentences(r))
 
 
 def _n_paragraphs(r: str) -> int:
-    return len(T.paragraphs(r))
+    return len(text_utils.paragraphs(r))
 
 
 RULES: dict[str, tuple[type[BaseModel], Callable[[Any], Checker]]] = {
@@ -423,7 +423,7 @@ RULES: dict[str, tuple[type[BaseModel], Callable[[Any], Checker]]] = {
     "Content/Identifiers": (IdentifierArgs, _identifier),
     "Language/English": (EnglishArgs, _english),
     "Language/Chinese": (ChineseArgs, _chinese),
-    "Length/Words": (CountArgs, _count_checker(T.count_words)),
+    "Length/Words": (CountArgs, _count_checker(text_utils.count_words)),
     "Length/Sentences": (CountArgs, _count_checker(_n_sentences)),
     "Length/Paragraphs": (CountArgs, _count_checker(_n_paragraphs)),
     "Format/Table": (TableArgs, _table),
@@ -454,7 +454,7 @@ class MulDimIFRegistry:
             args = model.model_validate(kwargs)
         except ValidationError as exc:
             errs = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'kwargs'}: {e['msg']}" for e in exc.errors())
-            raise RuleArgumentError(FAMILY, rule_id, errs) from None
+            raise RuleArgumentError(errs, family=FAMILY, rule_id=rule_id) from None
         return factory(args)
 
 

@@ -214,14 +214,16 @@ def check_kwargs(rule_id: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     kw = {k: v for k, v in kwargs.items() if v is not None}
     unknown = sorted(set(kw) - set(spec.args))
     if unknown:
-        raise RuleArgumentError(FAMILY, rule_id, f"unknown kwargs {unknown}; accepted: {sorted(spec.args)}")
+        raise RuleArgumentError(
+            f"unknown kwargs {unknown}; accepted: {sorted(spec.args)}", family=FAMILY, rule_id=rule_id
+        )
     missing = [a for a in spec.args if a not in kw]
     if missing:
-        raise RuleArgumentError(FAMILY, rule_id, f"missing kwargs {missing}")
+        raise RuleArgumentError(f"missing kwargs {missing}", family=FAMILY, rule_id=rule_id)
     try:
         return {k: validate(kw[k]) for k, validate in spec.args.items()}
     except ValueError as exc:
-        raise RuleArgumentError(FAMILY, rule_id, str(exc)) from None
+        raise RuleArgumentError(str(exc), family=FAMILY, rule_id=rule_id) from None
 
 
 class TuluRegistry:

@@ -1,33 +1,33 @@
-"""Minimal edits that break IFEval rules (registered in :mod:`discriminator.data.programmatic`)."""
+"""Minimal edits that break IFEval rules (registered in :mod:`discriminator.data.edits`)."""
 
 from __future__ import annotations
 
 import re
 
-from discriminator.data import patch as P
-from discriminator.data.patch import Patch
-from discriminator.data.programmatic import (
+from discriminator.data import patch
+from discriminator.data.edits.base import (
     EditContext,
-    _case_flips,
-    _comma_insertions,
-    _delete_units,
-    _duplicate,
-    _insert_word,
-    _kw,
-    _match_case,
-    _mid_order,
-    _occurrences,
-    _regex_units,
-    _replace_occurrences,
-    _replace_words,
-    _stopwords,
-    _tagged,
-    _words_only,
+    case_flips,
+    comma_insertions,
     context_word,
     count_candidates,
+    delete_units,
+    duplicate,
+    english_stopwords,
+    insert_word,
+    match_case,
+    mid_order,
+    occurrences,
+    pos_tags,
+    regex_units,
     register,
+    replace_occurrences,
+    replace_words,
+    rule_kwargs,
     sentence_candidates,
+    words_only,
 )
+from discriminator.data.patch import Patch
 from discriminator.data.textbank import EN, NEUTRAL_NOUNS
 
 # ----------------------------------------------------------------------------------------------- IFEval
@@ -36,13 +36,13 @@ from discriminator.data.textbank import EN, NEUTRAL_NOUNS
 @register("ifeval", "punctuation:no_comma")
 def _no_comma(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    return ctx.pick(_comma_insertions(ctx))
+    return ctx.pick(comma_insertions(ctx))
 
 
 @register("ifeval", "length_constraints:number_words")
 def _n_words(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    return ctx.pick(count_candidates(ctx, _words_only, extend=P.word_with_space, grow_by_sentences=True))
+    return ctx.pick(count_candidates(ctx, words_only, extend=patch.word_with_space, grow_by_sentences=True))
 
 
 @register("ifeval", "length_constraints:number_sentences")
@@ -54,12 +54,12 @@ def _n_sentences(item, rubric, text):
 @register("ifeval", "keywords:forbidden_words")
 def _forbidden(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    words = [w for w in _kw(rubric).get("forbidden_words") or [] if w]
+    words = [w for w in rule_kwargs(rubric).get("forbidden_words") or [] if w]
 
     def cands():
         for w in words[:3]:
-            yield from _replace_words(ctx, w, exclude=words)
-            yield from _insert_word(ctx, w)
+            yield from replace_words(ctx, w, exclude=words)
+            yield from insert_word(ctx, w)
 
     return ctx.pick(cands())
 
@@ -67,11 +67,11 @@ def _forbidden(item, rubric, text):
 @register("ifeval", "keywords:existence")
 def _existence(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    kws = [k for k in _kw(rubric).get("keywords") or [] if k]
+    kws = [k for k in rule_kwargs(rubric).get("keywords") or [] if k]
 
     def cands():
         for k in kws:
-            yield _replace_occurrences(ctx, k, _occurrences(text, k), avoid=kws)
+            yield replace_occurrences(ctx, k, occurrences(text, k), avoid=kws)
 
     return ctx.pick(cands())
 
@@ -79,19 +79,19 @@ def _existence(item, rubric, text):
 @register("ifeval", "keywords:frequency")
 def _frequency(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    kw = _kw(rubric).get("keyword") or ""
+    kw = rule_kwargs(rubric).get("keyword") or ""
     if not kw:
         return None
-    occ = _occurrences(text, kw)
-    plain = _mid_order(_words_only(text, lambda w: len(w) >= 4 and kw.lower() not in w.lower()))
+    occ = occurrences(text, kw)
+    plain = mid_order(words_only(text, lambda w: len(w) >= 4 and kw.lower() not in w.lower()))
 
     def fewer(k):
-        return _replace_occurrences(ctx, kw, occ[-k:], avoid=[kw]) if k <= len(occ) else None
+        return replace_occurrences(ctx, kw, occ[-k:], avoid=[kw]) if k <= len(occ) else None
 
     def more(k):
         if k > len(plain):
             return None
-        return Patch.of([(s, e, _match_case(kw, text[s:e])) for s, e in plain[:k]])
+        return Patch.of([(s, e, match_case(kw, text[s:e])) for s, e in plain[:k]])
 
     return ctx.pick([ctx.smallest(fewer, len(occ)), ctx.smallest(more, len(plain))])
 
@@ -103,22 +103,22 @@ def _letter_frequency(item, rubric, text):
     the letter fewer / more times, delete the fewest whole words holding it, or repeat the sentence richest in it.
     A mark that is not a letter (``!``, ``#``) may also be dropped. No such edit: unsupported (nothing planted)."""
     ctx = EditContext(item, rubric, text)
-    letter = str(_kw(rubric).get("letter") or "").strip().lower()
+    letter = str(rule_kwargs(rubric).get("letter") or "").strip().lower()
     if len(letter) != 1:
         return None
     n = lambda w: w.lower().count(letter)  # noqa: E731
-    words = _mid_order(_words_only(text, lambda w: len(w) >= 3))
+    words = mid_order(words_only(text, lambda w: len(w) >= 3))
     with_letter = sorted([u for u in words if n(text[u[0]:u[1]])], key=lambda u: -n(text[u[0]:u[1]]))
     fewer = _letter_swaps(text, with_letter, letter, fewer=True)
     more = _letter_swaps(text, words, letter, fewer=False)
-    sents = [u for u in P.sentences(text) if n(text[u[0]:u[1]])]
+    sents = [u for u in patch.sentences(text) if n(text[u[0]:u[1]])]
     richest = max(sents, key=lambda u: n(text[u[0]:u[1]])) if sents else None
 
     def swap(edits):
         return lambda k: Patch.of(edits[:k]) if k <= len(edits) else None
 
     def drop_words(k):
-        return _delete_units(text, with_letter[:k], P.word_with_space) if k <= len(with_letter) else None
+        return delete_units(text, with_letter[:k], patch.word_with_space) if k <= len(with_letter) else None
 
     def dup_words(k):
         if k > len(with_letter):
@@ -131,14 +131,14 @@ def _letter_frequency(item, rubric, text):
         for i, c in enumerate(text) if c == letter]
 
     def drop_marks(k):
-        return P.delete(marks[-k:]) if k <= len(marks) else None
+        return patch.delete(marks[-k:]) if k <= len(marks) else None
 
     return ctx.pick([
         ctx.smallest(swap(fewer), len(fewer)),
         ctx.smallest(drop_marks, len(marks)),
         ctx.smallest(drop_words, len(with_letter)),
         ctx.smallest(swap(more), len(more)),
-        ctx.smallest(lambda k: _duplicate(text, richest, k, " "), 20) if richest else None,
+        ctx.smallest(lambda k: duplicate(text, richest, k, " "), 20) if richest else None,
         ctx.smallest(dup_words, len(with_letter)),
     ])
 
@@ -152,8 +152,8 @@ def _letter_swaps(text: str, units: list, letter: str, *, fewer: bool) -> list[t
     (:func:`~discriminator.data.programmatic.context_word`), else, for a common noun, a neutral noun
     (:data:`~discriminator.data.textbank.NEUTRAL_NOUNS`, plural for a plural). Ordered by how much each swap
     moves the count (largest first)."""
-    tags = {w.lower(): t for w, t in _tagged(text)}
-    stop = _stopwords()
+    tags = {w.lower(): t for w, t in pos_tags(text)}
+    stop = english_stopwords()
     out = []
     for s, e in units:
         old = text[s:e]
@@ -168,7 +168,7 @@ def _letter_swaps(text: str, units: list, letter: str, *, fewer: bool) -> list[t
             plural = "s" if tag == "NNS" else ""
             new = next((w + plural for w in NEUTRAL_NOUNS if fits(w + plural) and w + plural != low), None)
         if new is not None:
-            out.append((s, e, _match_case(new, old), abs(new.lower().count(letter) - c)))
+            out.append((s, e, match_case(new, old), abs(new.lower().count(letter) - c)))
         if len(out) >= LETTER_SWAP_WORDS:
             break
     out.sort(key=lambda x: -x[3])
@@ -178,7 +178,7 @@ def _letter_swaps(text: str, units: list, letter: str, *, fewer: bool) -> list[t
 @register("ifeval", "detectable_format:number_highlighted_sections")
 def _highlights(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    units = _regex_units(r"\*\*[^\n\*]*\*\*|\*[^\n\*]*\*")(text)
+    units = regex_units(r"\*\*[^\n\*]*\*\*|\*[^\n\*]*\*")(text)
 
     def unmark(k):
         if k > len(units):
@@ -195,7 +195,7 @@ def _highlights(item, rubric, text):
 @register("ifeval", "detectable_content:number_placeholders")
 def _placeholders(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    units = _regex_units(r"\[.*?\]")(text)
+    units = regex_units(r"\[.*?\]")(text)
 
     def unbracket(k):
         if k > len(units):
@@ -208,22 +208,22 @@ def _placeholders(item, rubric, text):
 @register("ifeval", "detectable_format:number_bullet_lists")
 def _bullets(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    units = _regex_units(r"^[ \t]*(?:\*[^\*\n]|-).*$", re.MULTILINE)
-    return ctx.pick(count_candidates(ctx, units, joiner="\n", extend=P.line_with_newline))
+    units = regex_units(r"^[ \t]*(?:\*[^\*\n]|-).*$", re.MULTILINE)
+    return ctx.pick(count_candidates(ctx, units, joiner="\n", extend=patch.line_with_newline))
 
 
 @register("ifeval", "length_constraints:number_paragraphs")
 def _paragraphs_stars(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    seps = _regex_units(r"\*\*\*")(text)
-    paras = P.paragraphs(text)
+    seps = regex_units(r"\*\*\*")(text)
+    paras = patch.paragraphs(text)
 
     def cands():
         for s, e in reversed(seps):
-            yield P.delete([(s, e)])
+            yield patch.delete([(s, e)])
         if paras:
             s, e = paras[-1]
-            yield P.insert(e, "\n\n***\n\n" + text[s:e])
+            yield patch.insert(e, "\n\n***\n\n" + text[s:e])
 
     return ctx.pick(cands())
 
@@ -231,7 +231,7 @@ def _paragraphs_stars(item, rubric, text):
 @register("ifeval", "length_constraints:nth_paragraph_first_word")
 def _nth_first_word(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    nth = int(_kw(rubric).get("nth_paragraph") or 1)
+    nth = int(rule_kwargs(rubric).get("nth_paragraph") or 1)
     blocks = [m for m in re.finditer(r"[^\n]+(?:\n(?!\n)[^\n]*)*", text) if m.group().strip()]
 
     def cands():
@@ -239,9 +239,9 @@ def _nth_first_word(item, rubric, text):
             b = blocks[nth - 1]
             first = re.search(r"\S+\s*", b.group())
             if first:
-                yield P.delete([(b.start() + first.start(), b.start() + first.end())])
+                yield patch.delete([(b.start() + first.start(), b.start() + first.end())])
         for m in re.finditer(r"\n\n", text):
-            yield P.replace(m.start(), m.end(), "\n")
+            yield patch.replace(m.start(), m.end(), "\n")
 
     return ctx.pick(cands())
 
@@ -249,7 +249,7 @@ def _nth_first_word(item, rubric, text):
 @register("ifeval", "detectable_format:title")
 def _title(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    titles = _regex_units(r"<<[^\n]+?>>")(text)
+    titles = regex_units(r"<<[^\n]+?>>")(text)
     if not titles:
         return None
     return ctx.pick([Patch.of([(s, s + 2, "") for s, _ in titles] + [(e - 2, e, "") for _, e in titles])])
@@ -258,15 +258,15 @@ def _title(item, rubric, text):
 @register("ifeval", "detectable_content:postscript")
 def _postscript(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    marker = str(_kw(rubric).get("postscript_marker") or "P.S.")
-    if marker == "P.P.S":
+    marker = str(rule_kwargs(rubric).get("postscript_marker") or "patch.S.")
+    if marker == "patch.patch.S":
         pat = r"p\.\s?p\.\s?s\.?\s?"
-    elif marker == "P.S.":
+    elif marker == "patch.S.":
         pat = r"(?:p\.\s?)*p\.\s?s\.\s?"
     else:
         pat = re.escape(marker) + r"\s?"
-    occ = _occurrences(text, pat)
-    return ctx.pick([P.delete(occ) if occ else None])
+    occ = occurrences(text, pat)
+    return ctx.pick([patch.delete(occ) if occ else None])
 
 
 @register("ifeval", "startend:end_checker")
@@ -277,11 +277,11 @@ def _end_checker(item, rubric, text):
     def cands():
         stripped = body.rstrip('"')
         if stripped and not stripped[-1].isalnum():
-            yield P.delete([(len(stripped) - 1, len(stripped))])
-        words = P.words(stripped)
+            yield patch.delete([(len(stripped) - 1, len(stripped))])
+        words = patch.words(stripped)
         if words:
             s, e = words[-1]
-            yield P.delete([P.word_with_space(text, (s, e))])
+            yield patch.delete([patch.word_with_space(text, (s, e))])
 
     return ctx.pick(cands())
 
@@ -292,28 +292,28 @@ def _quotation(item, rubric, text):
     body = text.rstrip()
     start = len(text) - len(text.lstrip())
     return ctx.pick([
-        P.delete([(len(body) - 1, len(body))]) if body.endswith('"') else None,
-        P.delete([(start, start + 1)]) if text[start:start + 1] == '"' else None,
+        patch.delete([(len(body) - 1, len(body))]) if body.endswith('"') else None,
+        patch.delete([(start, start + 1)]) if text[start:start + 1] == '"' else None,
     ])
 
 
 @register("ifeval", "change_case:english_lowercase")
 def _lowercase(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    return ctx.pick(_case_flips(ctx, to_upper=True))
+    return ctx.pick(case_flips(ctx, to_upper=True))
 
 
 @register("ifeval", "change_case:english_capital")
 def _capital(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    return ctx.pick(_case_flips(ctx, to_upper=False))
+    return ctx.pick(case_flips(ctx, to_upper=False))
 
 
 @register("ifeval", "change_case:capital_word_frequency")
 def _capital_frequency(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    upper = [u for u in P.words(text) if text[u[0]:u[1]].isupper()]
-    lower = _mid_order(_words_only(text, lambda w: w.islower() and len(w) >= 3))
+    upper = [u for u in patch.words(text) if text[u[0]:u[1]].isupper()]
+    lower = mid_order(words_only(text, lambda w: w.islower() and len(w) >= 3))
 
     def fewer(k):
         if k > len(upper):
@@ -333,14 +333,14 @@ def _first_word(item, rubric, text):
     """Both rules check how the response starts: dropping its first word breaks either."""
     ctx = EditContext(item, rubric, text)
     first = re.search(r"\S+\s*", text)
-    return ctx.pick([P.delete([first.span()]) if first else None])
+    return ctx.pick([patch.delete([first.span()]) if first else None])
 
 
 @register("ifeval", "combination:two_responses")
 def _two_responses(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    seps = _regex_units(r"\n?\*{6}\n?")(text)
-    return ctx.pick([P.delete([u]) for u in seps])
+    seps = regex_units(r"\n?\*{6}\n?")(text)
+    return ctx.pick([patch.delete([u]) for u in seps])
 
 
 @register("ifeval", "detectable_format:json_format")
@@ -351,9 +351,9 @@ def _json_format(item, rubric, text):
 
     def cands():
         if body and body[-1] in "}]":
-            yield P.delete([(len(body) - 1, len(body))])
+            yield patch.delete([(len(body) - 1, len(body))])
         for s in starts:
-            yield P.delete([(s, s + 1)])
+            yield patch.delete([(s, s + 1)])
 
     return ctx.pick(cands())
 
@@ -361,13 +361,13 @@ def _json_format(item, rubric, text):
 @register("ifeval", "detectable_format:multiple_sections")
 def _sections(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    splitter = str(_kw(rubric).get("section_spliter") or "Section").strip()
+    splitter = str(rule_kwargs(rubric).get("section_spliter") or "Section").strip()
     heads = [m.span(1) for m in re.finditer(r"(" + re.escape(splitter) + r")\s?\d+", text)]
 
     def fewer(k):
         if k > len(heads):
             return None
-        return P.delete([(s, e) for s, e in heads[-k:]])
+        return patch.delete([(s, e) for s, e in heads[-k:]])
 
     return ctx.pick([ctx.smallest(fewer, len(heads))])
 
@@ -375,14 +375,14 @@ def _sections(item, rubric, text):
 @register("ifeval", "detectable_format:constrained_response")
 def _constrained(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    occ = _occurrences(text, r"My answer is (?:yes|no|maybe)\.", 0)
-    return ctx.pick([P.delete([(e - 1, e) for _, e in occ]) if occ else None])
+    occ = occurrences(text, r"My answer is (?:yes|no|maybe)\.", 0)
+    return ctx.pick([patch.delete([(e - 1, e) for _, e in occ]) if occ else None])
 
 
 @register("ifeval", "language:response_language")
 def _language(item, rubric, text):
     ctx = EditContext(item, rubric, text)
-    sents = [u for u in P.sentences(text) if len(P.words(text[u[0]:u[1]])) >= 3 and not re.search(r"[<>*\[\]#|]", text[u[0]:u[1]])]
+    sents = [u for u in patch.sentences(text) if len(patch.words(text[u[0]:u[1]])) >= 3 and not re.search(r"[<>*\[\]#|]", text[u[0]:u[1]])]
     english = (EN * (len(sents) // len(EN) + 1))[: len(sents)]
 
     def swap(order):
