@@ -7,8 +7,7 @@ models, per response length, threshold transfer, and agreement with the rule spa
    all-relevant, per length bucket, with the threshold transfer (stored threshold's F1 vs best on test).
 2. Agreement with the rule spans: each fold's model scores ``M``'s own responses to the test items, as the
    model wrote them (no edit), against the characters the rule's verdict hinges on
-   (``grpo.experiment_relevance.oracle_chars``; this script sits above both layers, the discriminator package
-   never imports grpo). Token F1 at the fold's stored threshold, best F1 and AUROC, per rule and overall.
+   (``discriminator.rule_spans.rule_chars``, the spans policy training uses with ``rtt.relevance: rules``). Token F1 at the fold's stored threshold, best F1 and AUROC, per rule and overall.
 
 Writes ``holdout.md`` / ``holdout.json`` (step 1), ``agreement.md`` / ``agreement.json`` (step 2) under ``--out``.
 Run (``benchmarks/transfer_goal.sh`` does the data first):
@@ -42,7 +41,7 @@ def agreement(fold_model: Path, model_name: str, rows, items, outputs, max_rows:
     from discriminator.scoring import RelevanceScorer
     from discriminator.baselines import lexical_chars
     from discriminator.projection import chars_to_tokens
-    from grpo.experiment_relevance import oracle_chars
+    from discriminator.rule_spans import rule_chars
 
     test_items = sorted({r.item_id for r in rows})
     key_of = {it.id: int(str(it.meta.get("key", it.id.rsplit(":", 1)[-1]))) for it in items}
@@ -58,7 +57,7 @@ def agreement(fold_model: Path, model_name: str, rows, items, outputs, max_rows:
             passed = rule_passes(rub, text, it.instruction)
             if passed is None:
                 continue
-            chars = oracle_chars(rub, text, bool(passed), it.instruction)
+            chars = rule_chars(rub, text, bool(passed), it.instruction)
             if chars is None:
                 continue
             pairs.append((rub.verifier.rule_id, rub.text, text, chars))
@@ -140,7 +139,7 @@ def main() -> None:
     (args.out / "agreement.json").write_text(json.dumps(agree, indent=2, default=float) + "\n")
     lines = ["# Agreement with rule spans on unedited responses (leave-one-source-out fold models)", "",
              "Each fold's discriminator on the held-out model's own responses to the test items (no edit) against "
-             "the characters the rule's verdict hinges on (`grpo.experiment_relevance.oracle_chars`).", "",
+             "the characters the rule's verdict hinges on (`discriminator.rule_spans.rule_chars`).", "",
              "| held-out model | rows | tokens (base rate) | F1 stored thr | best F1 | AUROC | lexical AUROC | "
              "all-relevant F1 |", "|---|---|---|---|---|---|---|---|"]
     for fam, per in agree.items():

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -32,7 +31,7 @@ from grpo.experiment_config import ArmSpec, ExperimentConfig
 from grpo.experiment_relevance import chars_onto_policy_tokens, shuffle_relevance
 from grpo.experiment_task import build_task
 from grpo.trainer import RTTGRPOConfig, RTTGRPOTrainer
-from rubrics.io import write_text
+from rubrics.io import take_pid_lock, write_text
 
 logger = logging.getLogger(__name__)
 Log = Callable[[str], None]
@@ -296,29 +295,6 @@ _TRAIN_KEYS = ("reward", "reward_std", "rtt/reward/aon", "rtt/reward/csr", "loss
                "rtt/tok_adv/abs_max", "rtt/adv/std", "rtt/time/discriminator", "completions/mean_length")
 
 
-def _take_lock(path: Path) -> bool:
-    """Create ``path`` holding our pid; False when a live process holds it (a stale lock is taken over)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(2):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            from rubrics.io import pid_alive
-
-            try:
-                pid = int(path.read_text().strip() or 0)
-            except (ValueError, FileNotFoundError):
-                pid = 0
-            if pid > 0 and pid_alive(pid):
-                return False
-            path.unlink(missing_ok=True)  # stale: its process is gone
-            continue
-        with os.fdopen(fd, "w") as fh:
-            fh.write(str(os.getpid()))
-        return True
-    return False
-
-
 def run_one(cfg: ExperimentConfig, arm: ArmSpec, seed: int, *, init_model=None, tokenizer=None, cort=None,
             log: Log = print) -> dict[str, Any] | None:
     """Train and evaluate one (arm, seed); returns (and writes) ``result.json``. Skipped when already done;
@@ -329,7 +305,7 @@ def run_one(cfg: ExperimentConfig, arm: ArmSpec, seed: int, *, init_model=None, 
         log(f"{arm.name} seed {seed}: done, skipped")
         return json.loads(done.read_text(encoding="utf-8"))
     lock = out.with_name(out.name + ".lock")
-    if not _take_lock(lock):
+    if not take_pid_lock(lock):
         log(f"{arm.name} seed {seed}: running in another process, skipped")
         return None
     try:

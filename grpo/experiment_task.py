@@ -119,11 +119,30 @@ def make_item(idx: int, topic: str, keyword: str, target: Target, cfg: TaskConfi
                       meta={"topic": topic, "keyword": keyword, "target": target})
 
 
+def testbed_task(cfg: TaskConfig) -> tuple[list[RubricItem], list[RubricItem]]:
+    """``(train, heldout)`` items of the testbed (what :func:`build_task` returns for ``task.prompts:
+    testbed``: the topic / keyword pairs of :func:`grpo.testbed_corpus.topic_pairs`); deterministic for ``cfg``; prompt wording and rubrics as in the learning task."""
+    if not cfg.targets:
+        raise ValueError("targets: at least one target rule is needed")
+    from grpo.testbed_corpus import topic_pairs
+
+    train_pairs, held_pairs = topic_pairs(cfg.split_seed)
+    if cfg.train_prompts > len(train_pairs) or cfg.heldout_prompts > len(held_pairs):
+        raise ValueError(f"testbed: at most {len(train_pairs)} train / {len(held_pairs)} held-out prompts")
+    items: list[list[RubricItem]] = [[], []]
+    for s, (pairs, n, split, base) in enumerate(((train_pairs, cfg.train_prompts, "train", 0),
+                                                 (held_pairs, cfg.heldout_prompts, "test", 100_000))):
+        for j, (topic, kw) in enumerate(pairs[:n]):
+            idx = base + j  # make_item picks the extra word / forbidden pair by idx
+            it = make_item(idx, topic, kw, cfg.targets[j % len(cfg.targets)], cfg, split)
+            items[s].append(it.model_copy(update={"id": f"testbed-{split}-{j:04d}"}))
+    return items[0], items[1]
+
+
 def build_task(cfg: TaskConfig | None = None) -> tuple[list[RubricItem], list[RubricItem]]:
     """``(train, heldout)`` items; disjoint topics, deterministic for a given ``cfg``."""
     cfg = cfg or TaskConfig()
     if cfg.prompts == "testbed":
-        from grpo.testbed_corpus import testbed_task
 
         return testbed_task(cfg)
     n = cfg.train_prompts + cfg.heldout_prompts

@@ -19,9 +19,8 @@ Deterministic for a given seed. Torch-free.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Sequence
 
-from grpo.experiment_task import EXTRA_WORDS, FORBIDDEN, TaskConfig, make_item
 from rubrics.schema import RubricItem
 
 # topic nouns (prompt: "Write a short paragraph about the <adj> <noun>.") - split between train and held-out
@@ -77,24 +76,6 @@ def topic_pairs(split_seed: int) -> tuple[list[tuple[str, str]], list[tuple[str,
     return out[0], out[1]
 
 
-def testbed_task(cfg: TaskConfig) -> tuple[list[RubricItem], list[RubricItem]]:
-    """``(train, heldout)`` items of the testbed (what :func:`grpo.experiment_task.build_task` returns for
-    ``task.prompts: testbed``); deterministic for ``cfg``; prompt wording and rubrics as in the learning task."""
-    if not cfg.targets:
-        raise ValueError("targets: at least one target rule is needed")
-    train_pairs, held_pairs = topic_pairs(cfg.split_seed)
-    if cfg.train_prompts > len(train_pairs) or cfg.heldout_prompts > len(held_pairs):
-        raise ValueError(f"testbed: at most {len(train_pairs)} train / {len(held_pairs)} held-out prompts")
-    items: list[list[RubricItem]] = [[], []]
-    for s, (pairs, n, split, base) in enumerate(((train_pairs, cfg.train_prompts, "train", 0),
-                                                 (held_pairs, cfg.heldout_prompts, "test", 100_000))):
-        for j, (topic, kw) in enumerate(pairs[:n]):
-            idx = base + j  # make_item picks the extra word / forbidden pair by idx
-            it = make_item(idx, topic, kw, cfg.targets[j % len(cfg.targets)], cfg, split)
-            items[s].append(it.model_copy(update={"id": f"testbed-{split}-{j:04d}"}))
-    return items[0], items[1]
-
-
 # ----------------------------------------------------------------------------------------------- responses
 
 
@@ -122,9 +103,10 @@ def _sentence(rng: random.Random, n_words: int) -> list[str]:
     return words
 
 
-def response_for(item: RubricItem, rng: random.Random) -> str:
+def response_for(item: RubricItem, rng: random.Random, distractors: Sequence[str]) -> str:
     """One pretraining response for ``item``: a paragraph that ignores the rubrics except that it copies the
-    prompt's keyword a random number of times (0-4) and, for a keyword target, the extra word sometimes."""
+    prompt's keyword a random number of times (0-4) and, for a keyword target, the extra word sometimes (else,
+    now and then, one of ``distractors``: the task's extra words)."""
     meta = item.meta or {}
     keyword = str(meta.get("keyword", rng.choice(KEYWORDS)))
     topic_noun = str(meta.get("topic", "the place")).split()[-1]
@@ -147,7 +129,7 @@ def response_for(item: RubricItem, rng: random.Random) -> str:
         sents[s].insert(rng.randint(1, len(sents[s])), extra)
     elif rng.random() < 0.15:
         s = rng.randrange(n_sent)
-        sents[s].insert(rng.randint(1, len(sents[s])), rng.choice(EXTRA_WORDS))
+        sents[s].insert(rng.randint(1, len(sents[s])), rng.choice(distractors))
     commas = rng.random() < 0.55
     lower = rng.random() < 0.35
     out = []
@@ -162,21 +144,3 @@ def response_for(item: RubricItem, rng: random.Random) -> str:
             text = text[0].upper() + text[1:]
         out.append(text + rng.choice((".", ".", ".", "!")))
     return " ".join(out)
-
-
-def pretrain_items(cfg: TaskConfig, n: int, seed: int) -> Iterator[RubricItem]:
-    """``n`` prompts over the whole testbed vocabulary (random topic, keyword, target): the pretraining
-    prompts. They use the same wording as the task's; their responses ignore the rubrics (see module doc)."""
-    rng = random.Random(seed)
-    adjs, nouns = TOPIC_ADJ, TOPIC_NOUNS
-    targets = ["no_comma", "keyword", "forbidden", "lowercase"]
-    for j in range(n):
-        topic = f"the {rng.choice(adjs)} {rng.choice(nouns)}"
-        idx = rng.randrange(len(EXTRA_WORDS) * len(FORBIDDEN))
-        yield make_item(idx, topic, rng.choice(KEYWORDS), rng.choice(targets), cfg, "train")
-
-
-def pretrain_pairs(cfg: TaskConfig, n: int, seed: int) -> list[tuple[str, str]]:
-    """``n`` deterministic (prompt, response) pretraining pairs."""
-    rng = random.Random(seed + 1)
-    return [(it.prompt, response_for(it, rng)) for it in pretrain_items(cfg, n, seed)]

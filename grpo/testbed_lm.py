@@ -20,12 +20,15 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from grpo.experiment_task import TaskConfig
+from rubrics.schema import RubricItem
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +38,31 @@ CHAT_TEMPLATE = (
     "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}</s>{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>{% endif %}"
 )
+
+
+def pretrain_items(cfg: TaskConfig, n: int, seed: int) -> Iterator[RubricItem]:
+    """``n`` prompts over the whole testbed vocabulary (random topic, keyword, target): the pretraining
+    prompts. They use the same wording as the task's; their responses ignore the rubrics (see module doc)."""
+    rng = random.Random(seed)
+    from grpo.experiment_task import EXTRA_WORDS, FORBIDDEN, make_item
+    from grpo.testbed_corpus import KEYWORDS, TOPIC_ADJ, TOPIC_NOUNS
+
+    adjs, nouns = TOPIC_ADJ, TOPIC_NOUNS
+    targets = ["no_comma", "keyword", "forbidden", "lowercase"]
+    for j in range(n):
+        topic = f"the {rng.choice(adjs)} {rng.choice(nouns)}"
+        idx = rng.randrange(len(EXTRA_WORDS) * len(FORBIDDEN))
+        yield make_item(idx, topic, rng.choice(KEYWORDS), rng.choice(targets), cfg, "train")
+
+
+def pretrain_pairs(cfg: TaskConfig, n: int, seed: int) -> list[tuple[str, str]]:
+    """``n`` deterministic (prompt, response) pretraining pairs."""
+    from grpo.experiment_task import EXTRA_WORDS
+    from grpo.testbed_corpus import response_for
+
+    rng = random.Random(seed + 1)
+    return [(it.prompt, response_for(it, rng, EXTRA_WORDS)) for it in pretrain_items(cfg, n, seed)]
+
 
 
 @dataclass(frozen=True)
@@ -102,7 +130,6 @@ def build_testbed_lm(path: str | Path = DEFAULT_PATH, spec: TestbedLMSpec | None
     """Pretrain and save the testbed LM at ``path`` (staged in ``<path>.partial``, resumable); returns ``path``."""
     import torch
 
-    from grpo.testbed_corpus import pretrain_pairs
 
     spec = spec or TestbedLMSpec()
     path = Path(path)
@@ -193,12 +220,12 @@ def _is_built(path: Path, spec: TestbedLMSpec) -> bool:
 
 def ensure_testbed_lm(path: str | Path = DEFAULT_PATH, spec: TestbedLMSpec | None = None, log=print) -> Path:
     """``path`` holding the testbed LM of ``spec``, building it when missing (one builder; others wait)."""
-    from grpo.experiment import _take_lock
+    from rubrics.io import take_pid_lock
 
     spec, path = spec or TestbedLMSpec(), Path(path)
     lock = path.with_name(path.name + ".lock")
     while not _is_built(path, spec):
-        if _take_lock(lock):
+        if take_pid_lock(lock):
             try:
                 if not _is_built(path, spec):
                     build_testbed_lm(path, spec, log)

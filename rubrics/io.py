@@ -143,6 +143,29 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def take_pid_lock(path: str | os.PathLike) -> bool:
+    """Create ``path`` holding our pid; False when a live process holds it (a stale lock, whose process is gone,
+    is taken over). Lets several worker processes share one output folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                pid = int(path.read_text().strip() or 0)
+            except (ValueError, FileNotFoundError):
+                pid = 0
+            if pid > 0 and pid_alive(pid):
+                return False
+            path.unlink(missing_ok=True)  # stale: its process is gone
+            continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(str(os.getpid()))
+        return True
+    return False
+
+
 def _staging_glob(out: Path) -> list[Path]:
     return sorted(out.parent.glob(f"{STAGING_PREFIX}{out.name}-*")) if out.parent.is_dir() else []
 

@@ -333,14 +333,14 @@ def test_run_lock_lets_workers_share_an_output_folder(tmp_path):
     import subprocess
     import sys
 
-    from grpo.experiment import _take_lock
+    from rubrics.io import take_pid_lock
 
     lock = tmp_path / "seed0.lock"
-    assert _take_lock(lock) and lock.read_text() == str(os.getpid())
-    assert not _take_lock(lock)  # held by a live process (us)
+    assert take_pid_lock(lock) and lock.read_text() == str(os.getpid())
+    assert not take_pid_lock(lock)  # held by a live process (us)
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     lock.write_text(dead.stdout.strip())  # a crashed worker's lock
-    assert _take_lock(lock) and lock.read_text() == str(os.getpid())
+    assert take_pid_lock(lock) and lock.read_text() == str(os.getpid())
 
 
 def test_a_run_killed_mid_way_resumes_from_its_checkpoint(tiny_policy_dir, tiny_decoder_disc_dir, tmp_path):

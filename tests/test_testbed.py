@@ -7,8 +7,9 @@ import random
 
 import pytest
 
-from grpo.experiment_task import TaskConfig, build_task
-from grpo.testbed_corpus import pretrain_pairs, response_for
+from grpo.experiment_task import EXTRA_WORDS, TaskConfig, build_task
+from grpo.testbed_corpus import response_for
+from grpo.testbed_lm import pretrain_pairs
 
 TB = dict(prompts="testbed", train_prompts=400, heldout_prompts=128, min_words=16,
           targets=["no_comma", "keyword", "forbidden", "lowercase"])
@@ -37,7 +38,7 @@ def test_testbed_task_is_deterministic_large_and_disjoint():
 
 
 def test_pretraining_text_is_deterministic_and_meets_each_rubric_only_sometimes():
-    from grpo.experiment_relevance import oracle_chars
+    from discriminator.rule_spans import rule_chars
     from rubrics.rules import check
 
     assert pretrain_pairs(TaskConfig(**TB), 50, seed=3) == pretrain_pairs(TaskConfig(**TB), 50, seed=3)
@@ -47,14 +48,14 @@ def test_pretraining_text_is_deterministic_and_meets_each_rubric_only_sometimes(
     passed: dict[str, list[bool]] = {}
     aon = []
     for it in train[:160]:
-        text = response_for(it, rng)
+        text = response_for(it, rng, EXTRA_WORDS)
         oks = []
         for r in it.rubrics:
             ok = check(r.verifier, text, prompt=it.prompt)
             kind = r.title if r.title != "target" else it.meta["target"]
             passed.setdefault(kind, []).append(ok)
             oks.append(ok)
-            assert oracle_chars(r, text, ok, it.prompt) is not None  # the oracle spans apply unchanged
+            assert rule_chars(r, text, ok, it.prompt) is not None  # the oracle spans apply unchanged
         aon.append(all(oks))
     rates = {k: sum(v) / len(v) for k, v in passed.items()}
     assert set(rates) == {"words", "sentences", "topic", "no_repeat", "no_comma", "keyword", "forbidden", "lowercase"}
