@@ -175,7 +175,7 @@ def test_resume_continues_from_checkpoint(toy_data, tiny_bert_dir, tmp_path):
     assert sorted(set(steps)) == [7, 8, 9]  # only the missing steps ran
     logged = [h["step"] for h in second.log_history if "loss" in h]
     assert logged[:6] == [1, 2, 3, 4, 5, 6]  # history restored from the checkpoint
-    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+    with pytest.raises(FileNotFoundError, match="no intact checkpoint"):
         train(cfg.model_copy(update={"out": tmp_path / "empty"}), resume=True, disable_tqdm=True)
 
 
