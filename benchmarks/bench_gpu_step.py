@@ -529,6 +529,15 @@ def paper_arm(ns, name: str, rtt_beta: float, deadline: float) -> dict:
     return res
 
 
+def scoring_pairs(texts: "list[str]", ids: "list[list[int]]", n_rubrics: int):
+    """``(criteria, responses, token-id rows)``: every response paired with ``n_rubrics`` rubric texts, one id list
+    per pair, as the trainer builds them."""
+    crit = [RUBRIC_TEXTS[k % len(RUBRIC_TEXTS)] for _ in ids for k in range(n_rubrics)]
+    resp = [t for t in texts for _ in range(n_rubrics)]
+    rows = [list(r) for r in ids for _ in range(n_rubrics)]
+    return crit, resp, rows
+
+
 def scorer_sweep(ns, budgets: list[int]) -> dict:
     """One micro-batch's (response, rubric) pairs scored outside the trainer: text vs random completions, at
     several token budgets (best of 2 after a warm-up)."""
@@ -551,9 +560,7 @@ def scorer_sweep(ns, budgets: list[int]) -> dict:
         scorer = load_frozen_scorer(str(Path(ns.out) / "paper-disc"), device=device, token_budget=b)
         for src, ids in sources.items():
             texts = tok.batch_decode(ids, skip_special_tokens=True)
-            crit = [RUBRIC_TEXTS[k % len(RUBRIC_TEXTS)] for _ in ids for k in range(ns.rubrics)]
-            resp = [t for t in texts for _ in range(ns.rubrics)]
-            rows = [list(r) for r in ids for _ in range(ns.rubrics)]  # one list per pair, as the trainer builds them
+            crit, resp, rows = scoring_pairs(texts, ids, ns.rubrics)
             times = []
             for _ in range(3):
                 sync()
@@ -644,9 +651,7 @@ def host_cost(ns) -> dict:
     out = {}
     for src, ids in sources.items():
         texts = tok.batch_decode(ids, skip_special_tokens=True)
-        crit = [RUBRIC_TEXTS[k % len(RUBRIC_TEXTS)] for _ in ids for k in range(ns.rubrics)]
-        resp = [t for t in texts for _ in range(ns.rubrics)]
-        rows = [list(r) for r in ids for _ in range(ns.rubrics)]  # one list per pair, as the trainer builds them
+        crit, resp, rows = scoring_pairs(texts, ids, ns.rubrics)
         times = []
         for _ in range(3):
             t0 = time.perf_counter()
