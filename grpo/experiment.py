@@ -4,7 +4,7 @@ For a given seed every arm starts from the same weights (loaded from the same fo
 prompts in the same order (TRL's sampler is seeded with the run seed, the dataset is the same), with the
 same generation budget, temperature, optimiser and learning rate; arms differ only in the reward and the
 token term (:class:`~grpo.experiment_config.ArmSpec`). Every ``eval_every`` steps (and at step 0 and at the
-end) the policy decodes the held-out prompts greedily; the report has strict / loose prompt- and rubric-level
+end) the policy decodes the held-out prompts (greedily, or ``eval_samples`` sampled answers per prompt); the report has strict / loose prompt- and rubric-level
 pass rates, pass rates per rubric kind, diversity (mean length, distinct-2, repetition) and drift (KL to and
 perplexity under the initial policy) - see :mod:`grpo.experiment_metrics`.
 
@@ -53,7 +53,7 @@ class ArmTrainer(RTTGRPOTrainer):
         self.cort = cort
         self.seen: list[list[str]] = []
         self._shuffle = torch.Generator().manual_seed(10_007 * shuffle_seed + 17)
-        if arm.relevance in ("oracle", "oracle-shuffled", "cort") and kwargs.get("scorer") is None:
+        if arm.relevance in ("oracle", "oracle-shuffled", "uniform", "cort") and kwargs.get("scorer") is None:
             kwargs["scorer"] = _NoScorer()
         super().__init__(*args, **kwargs)
         with torch.no_grad():  # a checksum of the starting weights: equal across arms of a seed
@@ -83,7 +83,10 @@ class ArmTrainer(RTTGRPOTrainer):
         lengths = completion_mask.sum(-1).tolist()
         ids_cpu = completion_ids.cpu()
         pairs = self._relevance_pairs(v, completion_mask)
-        if src in ("oracle", "oracle-shuffled"):
+        if src == "uniform":  # every response token, every rubric the item uses: credit without localisation
+            use = torch.as_tensor(v.arrays.use, dtype=torch.float32)[:, :, None]
+            rel = use * completion_mask.cpu().to(torch.float32)[:, None, :]
+        elif src in ("oracle", "oracle-shuffled"):
             self.rule_relevance(v, ids_cpu, lengths, pairs, rel, exact_only=False)
             if src == "oracle-shuffled":
                 rel = shuffle_relevance(rel, completion_mask.cpu(), self._shuffle)
@@ -208,14 +211,28 @@ def resumable_checkpoint(work: Path) -> tuple[Path, dict[str, Any]] | None:
 
 
 class HeldOut:
-    """Greedy held-out evaluation + diversity and drift against the frozen initial policy."""
+    """Held-out evaluation (greedy, or ``eval_samples`` answers per prompt sampled at the training temperature)
+    + diversity and drift against the frozen initial policy.
 
-    def __init__(self, cfg: ExperimentConfig, items, init_model, tokenizer):
+    Sampled: each prompt's rates are the means over its k answers (expected pass rates; the per-prompt vectors the
+    report's bootstrap resamples are those means), diversity and drift are over all answers, and ``responses`` keeps
+    the first answer of each prompt. The sampling seed is ``seed * 10007 + step`` (the same for every arm of a run
+    seed: common random numbers for the paired comparison) and runs in a forked RNG, so evaluating does not move
+    training's random stream."""
+
+    def __init__(self, cfg: ExperimentConfig, items, init_model, tokenizer, seed: int = 0):
         from grpo.evaluate import GenerationConfig
 
-        self.cfg, self.items, self.init_model, self.tokenizer = cfg, items, init_model, tokenizer
-        self.gen = GenerationConfig(max_new_tokens=cfg.max_completion_length, temperature=0.0,
-                                    batch_size=cfg.eval_batch_size)
+        self.cfg, self.items, self.init_model, self.tokenizer, self.seed = cfg, items, init_model, tokenizer, seed
+        self.k = cfg.eval_samples
+        self.gen = GenerationConfig(max_new_tokens=cfg.max_completion_length,
+                                    temperature=cfg.temperature if self.k else 0.0, batch_size=cfg.eval_batch_size)
+
+    @property
+    def decoding(self) -> dict[str, Any]:
+        if not self.k:
+            return {"mode": "greedy"}
+        return {"mode": "sampled", "samples": self.k, "temperature": self.gen.temperature}
 
     def __call__(self, model, tokenizer, step: int) -> dict[str, Any]:
         from grpo.evaluate import LocalGenerator, score_responses
@@ -223,22 +240,38 @@ class HeldOut:
 
         t0 = time.perf_counter()
         tok = tokenizer or self.tokenizer
-        responses = LocalGenerator(model, tok).generate(self.items, self.gen)
-        report, rows = score_responses(self.items, responses, benchmark="heldout", generation=self.gen)
-        out = {"step": step, **report.overall.model_dump(), "kinds": per_kind(self.items, rows)}
+        k = max(self.k, 1)
+        items = [it for it in self.items for _ in range(k)]
+        if self.k:
+            gen = self.gen.model_copy(update={"seed": self.seed * 10_007 + step})
+            devices = [next(model.parameters()).device] if next(model.parameters()).is_cuda else []
+            with torch.random.fork_rng(devices=devices):
+                responses = LocalGenerator(model, tok).generate(items, gen)
+        else:
+            responses = LocalGenerator(model, tok).generate(items, self.gen)
+        report, rows = score_responses(items, responses, benchmark="heldout", generation=self.gen)
+        out = {"step": step, **report.overall.model_dump(), "kinds": per_kind(items, rows), "decoding": self.decoding}
+
+        def per_prompt(value) -> list[float]:  # one value per held-out prompt: the mean over its k answers
+            xs = [float(value(r)) for r in rows]
+            return [sum(xs[j * k:(j + 1) * k]) / k for j in range(len(self.items))]
+
         # per held-out prompt, in the order of the items: what the report's paired bootstrap resamples
         out["per_prompt"] = {
-            "item_ids": [str(r["item_id"]) for r in rows],
-            "prompt_strict": [int(r["prompt_strict"]) for r in rows],
-            "prompt_loose": [int(r["prompt_loose"]) for r in rows],
-            "rubric_strict": [sum(x["strict"] for x in r["rubrics"]) / len(r["rubrics"]) if r["rubrics"] else 0.0 for r in rows],
-            "rubric_loose": [sum(x["loose"] for x in r["rubrics"]) / len(r["rubrics"]) if r["rubrics"] else 0.0 for r in rows],
-            "rubrics": [len(r["rubrics"]) for r in rows],
+            "item_ids": [str(it.id) for it in self.items],
+            "prompt_strict": per_prompt(lambda r: r["prompt_strict"]),
+            "prompt_loose": per_prompt(lambda r: r["prompt_loose"]),
+            "rubric_strict": per_prompt(lambda r: sum(x["strict"] for x in r["rubrics"]) / len(r["rubrics"]) if r["rubrics"] else 0.0),
+            "rubric_loose": per_prompt(lambda r: sum(x["loose"] for x in r["rubrics"]) / len(r["rubrics"]) if r["rubrics"] else 0.0),
+            "rubrics": [len(it.rubrics) for it in self.items],
         }
+        if not self.k:  # greedy: the pass / fail of the one answer, as integers (as recorded before)
+            for key in ("prompt_strict", "prompt_loose"):
+                out["per_prompt"][key] = [int(x) for x in out["per_prompt"][key]]
         out.update(diversity(responses))
-        out.update(drift(model, self.init_model, tok, self.items, responses))
+        out.update(drift(model, self.init_model, tok, items, responses))
         out["seconds"] = time.perf_counter() - t0
-        out["responses"] = responses
+        out["responses"] = responses[::k]
         return out
 
 
@@ -255,12 +288,18 @@ def load_policy(cfg: ExperimentConfig, path: str):
 
 
 def base_eval(cfg: ExperimentConfig, heldout, init_model, tok, log: Log = print) -> dict[str, Any]:
-    """Step-0 evaluation of the initial policy (greedy, so the same for every arm and seed); cached."""
+    """Step-0 evaluation of the initial policy, the same for every arm and seed (sampled: with seed 0); cached
+    in ``base/eval.json`` and evaluated again when the cache was made with another decoding."""
     path = Path(cfg.out) / "base" / "eval.json"
+    held = HeldOut(cfg, heldout, init_model, tok)
     if path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))
+        res = json.loads(path.read_text(encoding="utf-8"))
+        if res.get("decoding", {"mode": "greedy"}) == held.decoding:
+            return res
+        log(f"{path}: evaluated with {res.get('decoding', {'mode': 'greedy'})}, the config asks for {held.decoding}: "
+            "evaluating again")
     log("evaluating the initial policy on the held-out prompts")
-    res = HeldOut(cfg, heldout, init_model, tok)(init_model, tok, 0)
+    res = held(init_model, tok, 0)
     write_text(path, json.dumps(res, indent=1))
     return res
 
@@ -339,7 +378,7 @@ def _train_one(cfg: ExperimentConfig, arm: ArmSpec, seed: int, *, init_model, to
     t0 = time.perf_counter()
     trainer = ArmTrainer(path, args=args, train_dataset=build_dataset(train_items), arm=arm, cort=cort,
                          shuffle_seed=seed)
-    cb = _eval_callback_class()(HeldOut(cfg, heldout, init_model, tokenizer), cfg.eval_every, cfg.steps, trainer.seen)
+    cb = _eval_callback_class()(HeldOut(cfg, heldout, init_model, tokenizer, seed=seed), cfg.eval_every, cfg.steps, trainer.seen)
     trainer.add_callback(cb)
     resumed_from = 0
     if resume is not None:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from grpo.experiment_task import TaskConfig
 
-Relevance = Literal["none", "discriminator", "oracle", "shuffled", "oracle-shuffled", "cort"]
+Relevance = Literal["none", "discriminator", "oracle", "shuffled", "oracle-shuffled", "uniform", "cort"]
 
 
 class ArmSpec(BaseModel):
@@ -38,7 +38,8 @@ class ArmSpec(BaseModel):
         "design", description="Response advantage: design (GRPO on the reward) or gdpo (per-rubric normalise-then-sum).")
     relevance: Relevance = Field(
         "none", description="Relevance source: none, discriminator, oracle (rule spans), shuffled (permuted "
-        "discriminator), oracle-shuffled (permuted oracle), cort."
+        "discriminator), oracle-shuffled (permuted oracle), uniform (every response token relevant to every rubric: "
+        "the rubric-level credit without localisation, the control of a localised credit), cort."
     )
 
     @model_validator(mode="after")
@@ -80,6 +81,21 @@ CREDIT_ARMS: list[dict[str, Any]] = [
 ]
 
 
+#: The testbed's second round: the group-centred credit against both baselines, with its two controls - shuffled
+#: (the same credit on random tokens of the response) and uniform (the same credit on every token: rubric-level,
+#: not localised) - and with a MiniLM discriminator trained on the testbed's own pairs (benchmarks/task_discriminator.sh)
+#: in place of the oracle. Round one (CREDIT_ARMS, greedy evaluation) ruled out paper, weights and group_softmax.
+TESTBED_ARMS: list[dict[str, Any]] = [
+    {"name": "grpo-aon", "reward": "aon", "beta": 0.0},
+    {"name": "gdpo", "reward": "aon", "beta": 0.0, "response_advantage": "gdpo"},
+    {"name": "rtt-centred-oracle", "reward": "aon", "beta": 0.5, "relevance": "oracle", "token_credit": "centred"},
+    {"name": "rtt-centred-shuffled", "reward": "aon", "beta": 0.5, "relevance": "oracle-shuffled",
+     "token_credit": "centred"},
+    {"name": "rtt-centred-uniform", "reward": "aon", "beta": 0.5, "relevance": "uniform", "token_credit": "centred"},
+    {"name": "rtt-centred-disc", "reward": "aon", "beta": 0.5, "relevance": "discriminator", "token_credit": "centred"},
+]
+
+
 class ReportConfig(BaseModel):
     """Which arms the report compares and how (see :mod:`grpo.experiment_stats`)."""
 
@@ -88,8 +104,9 @@ class ReportConfig(BaseModel):
     baselines: list[str] = Field(default_factory=lambda: ["grpo-aon", "gdpo"],
                                  description="Every arm is compared against each of these that is present; the first "
                                              "one present is the sample-efficiency reference.")
-    controls: bool = Field(True, description="Also compare each token-credit arm against its shuffled control "
-                                             "(X-oracle -> X-shuffled, X -> X-shuffled).")
+    controls: bool = Field(True, description="Also compare each token-credit arm against its controls when present: "
+                                             "shuffled (X-oracle -> X-shuffled, X -> X-shuffled) and uniform "
+                                             "(X-oracle / X-disc -> X-uniform: the same credit, not localised).")
     comparisons: list[tuple[str, str]] | None = Field(
         None, description="Explicit (arm, against) pairs instead of the derived list.")
     final_window: int = Field(1, ge=1, description="Evaluations averaged per held-out prompt at the end of each run "
@@ -120,7 +137,12 @@ class ExperimentConfig(BaseModel):
     max_completion_length: int = Field(48, ge=1, description="Generation budget (tokens) in training and evaluation.")
     temperature: float = Field(1.0, gt=0, description="Sampling temperature in training.")
     learning_rate: float = Field(2e-5, gt=0, description="AdamW learning rate (constant schedule).")
-    eval_every: int = Field(4, ge=1, description="Held-out greedy evaluation every N steps (and at step 0 and the end).")
+    eval_every: int = Field(4, ge=1, description="Held-out evaluation every N steps (and at step 0 and the end).")
+    eval_samples: int = Field(
+        0, ge=0, description="Held-out decoding: 0 = greedy (one answer per prompt); k > 0 = k answers per prompt sampled "
+        "at the training temperature, each prompt's pass rates the mean over its k answers (the expected pass rate: far "
+        "less jumpy than one greedy answer). The sampling seed depends on the run seed and the step only, so every arm "
+        "of a seed is evaluated on the same random numbers; training's own random stream is left untouched.")
     eval_batch_size: int = Field(16, ge=1, description="Prompts per held-out generation batch.")
     dtype: Literal["float32", "bfloat16"] = Field("float32", description="Policy weights dtype.")
     use_cpu: bool = Field(True, description="Train on CPU even when a GPU is present.")
@@ -167,14 +189,20 @@ PRESETS: dict[str, dict[str, Any]] = {
             "num_generations": 8, "max_completion_length": 48, "learning_rate": 2e-5, "eval_batch_size": 24,
             "task": {"train_prompts": 24, "heldout_prompts": 24}, "arms": CREDIT_ARMS[:6]},
     # the learning testbed (grpo/testbed_lm.py, benchmarks/testbed.sh): a tiny LM pretrained by the project on
-    # its own text - a fast, powered test of the credit mechanism on 2 CPU cores, not a claim about real models
-    "testbed": {"name": "testbed", "out": "runs/experiment-testbed", "model": "testbed",
+    # its own text - a fast, powered test of the credit mechanism on 2 CPU cores, not a claim about real models;
+    # 8 sampled answers per held-out prompt, the report on the mean of the last three evaluations
+    "testbed": {"name": "testbed", "out": "runs/experiment-testbed-r2", "model": "testbed",
+                "discriminator": "runs/task-disc-testbed/disc/model",
                 "task": {"prompts": "testbed", "train_prompts": 400, "heldout_prompts": 128, "min_words": 16,
                          "targets": ["no_comma", "keyword", "forbidden", "lowercase"]},
-                "arms": CREDIT_ARMS, "seeds": [0, 1, 2, 3, 4], "steps": 200, "eval_every": 25,
+                "arms": TESTBED_ARMS, "seeds": [0, 1, 2, 3, 4, 5, 6, 7], "steps": 200, "eval_every": 25,
+                "eval_samples": 8, "report": {"final_window": 3},
                 "prompts_per_step": 4, "num_generations": 8, "max_completion_length": 48, "temperature": 1.0,
                 "learning_rate": 1e-4, "eval_batch_size": 64, "initial_samples": 2},
 }
+# round one of the testbed (docs/learning-testbed-report.md): every token credit of CREDIT_ARMS, greedy evaluation
+PRESETS["testbed-r1"] = {**PRESETS["testbed"], "out": "runs/experiment-testbed", "discriminator": None, "arms": CREDIT_ARMS,
+                         "seeds": [0, 1, 2, 3, 4], "eval_samples": 0, "report": {"final_window": 1}}
 
 
 class ExperimentConfigError(ValueError):

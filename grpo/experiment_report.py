@@ -307,6 +307,13 @@ def comparisons_markdown(comps: list[dict[str, Any]], eff: dict[str, Any] | None
     return L
 
 
+def decoding_text(cfg: ExperimentConfig) -> str:
+    """How the held-out answers were decoded, for the report's text."""
+    if not cfg.eval_samples:
+        return "greedy"
+    return f"sampled ({cfg.eval_samples} answers per prompt at temperature {cfg.temperature}, pass rates their mean)"
+
+
 def markdown(cfg: ExperimentConfig, arms: dict[str, Any], initial: dict[str, Any] | None, base: dict[str, Any] | None,
              line: str, extra: list[str], comps: list[dict[str, Any]] | None = None,
              eff: dict[str, Any] | None = None) -> str:
@@ -315,8 +322,8 @@ def markdown(cfg: ExperimentConfig, arms: dict[str, Any], initial: dict[str, Any
     L += [""] + comparisons_markdown(comps or [], eff, cfg.report.level, cfg.report.n_boot, cfg.report.final_window)
     L += ["", f"Policy `{cfg.model}`; {cfg.steps} steps x {cfg.prompts_per_step} prompts x {cfg.num_generations} "
           f"completions, {cfg.max_completion_length} tokens, lr {cfg.learning_rate}, temperature {cfg.temperature}; "
-          f"{cfg.task.train_prompts} train / {cfg.task.heldout_prompts} held-out prompts; greedy held-out evaluation "
-          f"every {cfg.eval_every} steps; seeds {cfg.seeds}.", ""]
+          f"{cfg.task.train_prompts} train / {cfg.task.heldout_prompts} held-out prompts; {decoding_text(cfg)} held-out "
+          f"evaluation every {cfg.eval_every} steps; seeds {cfg.seeds}.", ""]
     if initial:
         L += ["## Initial pass rates (sampled on the train prompts, as in training)", "",
               f"{initial['samples']} samples: AON (all rubrics) {initial['aon']:.3f}, rubric-level {initial['rubric']:.3f}; "
@@ -328,7 +335,7 @@ def markdown(cfg: ExperimentConfig, arms: dict[str, Any], initial: dict[str, Any
                   f"{sum(first) / len(first):.2f}."]
         L += [""]
     if base:
-        L += [f"Initial policy on the held-out prompts (greedy): rubric strict {base['rubric_strict']:.3f}, prompt strict "
+        L += [f"Initial policy on the held-out prompts ({decoding_text(cfg)}): rubric strict {base['rubric_strict']:.3f}, prompt strict "
               f"{base['prompt_strict']:.3f}; per rubric: " + ", ".join(f"{k} {v:.2f}" for k, v in base["kinds"].items()), ""]
     L += ["## Final held-out pass rates (mean +- std over seeds)", "",
           "| arm | seeds | rubric strict | rubric loose | prompt strict | prompt loose | collapse |", "|---|---|---|---|---|---|---|"]

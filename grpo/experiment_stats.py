@@ -181,12 +181,26 @@ def shuffled_control(name: str, names: Iterable[str]) -> str | None:
     return None
 
 
+def uniform_control(name: str, names: Iterable[str]) -> str | None:
+    """The localisation control of a token-credit arm, by name: ``X-oracle`` / ``X-discriminator`` / ``X-disc`` ->
+    ``X-uniform`` (the same credit with every token relevant: rubric-level, not localised); None when absent."""
+    names = list(names)
+    if "uniform" in name or "shuffled" in name:
+        return None
+    for word in ("oracle", "discriminator", "disc"):
+        c = name.replace(word, "uniform")
+        if word in name and c != name and c in names:
+            return c
+    return None
+
+
 def comparison_pairs(names: Sequence[str], baselines: Sequence[str] = DEFAULT_BASELINES,
                      token_arms: Iterable[str] | None = None, controls: bool = True) -> list[tuple[str, str]]:
     """Which (arm, against) pairs the report compares, in order, without duplicates or mirror images.
 
     Every arm against every baseline present (a baseline against the baselines listed before it only), then
-    each token-credit arm against its shuffled control (:func:`shuffled_control`) when ``controls``.
+    each token-credit arm against its shuffled control (:func:`shuffled_control`) and its localisation control
+    (:func:`uniform_control`) when ``controls``.
     ``token_arms``: names of arms with a token term (None: every arm not a baseline)."""
     names = list(names)
     present = [b for b in baselines if b in names]
@@ -200,9 +214,9 @@ def comparison_pairs(names: Sequence[str], baselines: Sequence[str] = DEFAULT_BA
     if controls:
         tok = set(names) - set(present) if token_arms is None else set(token_arms)
         for n in names:
-            c = shuffled_control(n, names) if n in tok else None
-            if c and (n, c) not in pairs and (c, n) not in pairs:
-                pairs.append((n, c))
+            for c in (shuffled_control(n, names), uniform_control(n, names)) if n in tok else ():
+                if c and (n, c) not in pairs and (c, n) not in pairs:
+                    pairs.append((n, c))
     return pairs
 
 

@@ -395,3 +395,74 @@ def test_a_run_killed_mid_way_resumes_from_its_checkpoint(tiny_policy_dir, tiny_
     assert plain["arms"]["grpo-aon"]["seeds"] == [0]
     full = json.loads((tmp_path / "plain" / "runs" / "grpo-aon" / "seed0" / "result.json").read_text())
     assert full["resumed_from_step"] == 0 and result["seen"] == full["seen"]
+
+
+def test_sampled_heldout_evaluation_is_the_mean_over_k_answers(tiny_policy_dir, tiny_decoder_disc_dir, tmp_path):
+    """eval_samples k: each held-out prompt's rates are the means over its k sampled answers (recomputed here from
+    an independent generation with the same seed), the seed depends on run seed and step only, and evaluating
+    leaves the global RNG where it was (training's random stream does not move)."""
+    from grpo.evaluate import GenerationConfig, LocalGenerator, score_responses
+    from grpo.experiment import HeldOut, load_policy
+
+    cfg = _tiny_cfg(tmp_path, tiny_policy_dir, tiny_decoder_disc_dir, eval_samples=3, max_completion_length=8)
+    heldout = build_task(cfg.task)[1]
+    model, tok = load_policy(cfg, cfg.model)
+    held = HeldOut(cfg, heldout, model, tok, seed=2)
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    ev = held(model, tok, 5)
+    assert torch.equal(torch.get_rng_state(), before)
+    assert ev["decoding"] == {"mode": "sampled", "samples": 3, "temperature": cfg.temperature}
+    items = [it for it in heldout for _ in range(3)]
+    gen = GenerationConfig(max_new_tokens=8, temperature=cfg.temperature, batch_size=cfg.eval_batch_size,
+                           seed=2 * 10_007 + 5)
+    responses = LocalGenerator(model, tok).generate(items, gen)
+    _, rows = score_responses(items, responses)
+    pp = ev["per_prompt"]
+    assert pp["item_ids"] == [it.id for it in heldout] and len(ev["responses"]) == len(heldout)
+    for j in range(len(heldout)):
+        mine = rows[3 * j:3 * j + 3]
+        assert pp["prompt_strict"][j] == pytest.approx(np.mean([r["prompt_strict"] for r in mine]))
+        assert pp["rubric_strict"][j] == pytest.approx(np.mean([np.mean([x["strict"] for x in r["rubrics"]]) for r in mine]))
+        assert ev["responses"][j] == responses[3 * j]
+    assert np.mean(pp["prompt_strict"]) == pytest.approx(ev["prompt_strict"])
+    assert np.average(pp["rubric_strict"], weights=pp["rubrics"]) == pytest.approx(ev["rubric_strict"])
+    again = held(model, tok, 5)
+    assert again["responses"] == ev["responses"] and again["per_prompt"] == pp  # same seed and step: same answers
+    other = HeldOut(cfg, heldout, model, tok, seed=2)(model, tok, 6)
+    assert other["responses"] != ev["responses"]  # another step: other random numbers
+    greedy = HeldOut(cfg.model_copy(update={"eval_samples": 0}), heldout, model, tok)
+    assert greedy.decoding == {"mode": "greedy"} and set(greedy(model, tok, 0)["per_prompt"]["prompt_strict"]) <= {0, 1}
+
+
+def test_base_eval_is_redone_when_the_cache_used_another_decoding(tiny_policy_dir, tiny_decoder_disc_dir, tmp_path):
+    from grpo.experiment import base_eval, load_policy
+
+    cfg = _tiny_cfg(tmp_path, tiny_policy_dir, tiny_decoder_disc_dir, max_completion_length=6)
+    heldout = build_task(cfg.task)[1]
+    model, tok = load_policy(cfg, cfg.model)
+    greedy = base_eval(cfg, heldout, model, tok, log=lambda _m: None)
+    assert greedy["decoding"] == {"mode": "greedy"}
+    logs: list[str] = []
+    sampled = base_eval(cfg.model_copy(update={"eval_samples": 2}), heldout, model, tok, log=logs.append)
+    assert sampled["decoding"]["mode"] == "sampled" and any("evaluating again" in m for m in logs)
+    cached = json.loads((tmp_path / "exp" / "base" / "eval.json").read_text())
+    assert cached["decoding"] == sampled["decoding"]
+
+
+def test_uniform_relevance_is_the_rubric_level_credit_without_localisation(tiny_policy_dir, tiny_decoder_disc_dir,
+                                                                           tmp_path):
+    """relevance: uniform marks every response token for every rubric the item uses; with the centred credit the
+    token term is then one value per response (sum_k a_k c_k / sum_k a_k): no token is singled out."""
+    cfg = _tiny_cfg(tmp_path, tiny_policy_dir, tiny_decoder_disc_dir, steps=1, num_generations=4, arms=[
+        {"name": "rtt-centred-uniform", "beta": 0.5, "relevance": "uniform", "token_credit": "centred"}])
+    tr = _one_trainer(cfg, "rtt-centred-uniform")
+    tr.train()
+    last = tr.last_rtt
+    rel, mask, v, tok = last["relevance"], last["mask"].bool(), last["verdicts"], last["tok_adv"]
+    use = torch.as_tensor(v.arrays.use)
+    assert torch.equal(rel, (use[:, :, None] & mask[:, None, :]).to(rel.dtype))
+    assert set(last["relevance_sources"].values()) == {"uniform"}
+    for i in range(rel.shape[0]):
+        row = tok[i][mask[i]]
+        assert torch.allclose(row, row[0].expand_as(row)), i

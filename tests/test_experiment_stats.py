@@ -21,6 +21,7 @@ from grpo.experiment_stats import (
     reach_text,
     resampled_means,
     shuffled_control,
+    uniform_control,
     steps_to_reach,
     weighted_mean,
 )
@@ -156,6 +157,16 @@ def test_comparisons_derived_from_arm_names():
     assert comparison_pairs(["grpo-csr", "rtt"], baselines=("grpo-aon",)) == []  # no baseline, no control
     assert shuffled_control("rtt-oracle", ["rtt-oracle-x"]) is None
     assert shuffled_control("rtt-shuffled", ["rtt-shuffled-shuffled"]) is None
+
+
+def test_localisation_control_is_compared_after_the_shuffled_one():
+    names = ["grpo-aon", "rtt-centred-oracle", "rtt-centred-shuffled", "rtt-centred-uniform", "rtt-centred-disc"]
+    pairs = comparison_pairs(names)
+    assert pairs[-4:] == [("rtt-centred-oracle", "rtt-centred-shuffled"), ("rtt-centred-oracle", "rtt-centred-uniform"),
+                          ("rtt-centred-disc", "rtt-centred-shuffled"), ("rtt-centred-disc", "rtt-centred-uniform")]
+    assert uniform_control("rtt-centred-uniform", names) is None and uniform_control("rtt-centred-shuffled", names) is None
+    assert uniform_control("rtt-paper-oracle", names) is None  # no rtt-paper-uniform arm
+    assert ("rtt-centred-uniform", "grpo-aon") in pairs and len(pairs) == len(set(pairs))
 
 
 # ----------------------------------------------------------------------------------------------- wording

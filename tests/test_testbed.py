@@ -134,3 +134,9 @@ def test_testbed_preset_validates():
     assert len(held) >= 100 and len(train) >= cfg.steps * cfg.prompts_per_step // 2
     cfg2 = load_experiment("testbed", ["arms=[{name: b0, beta: 0}, {name: o, beta: 0.5, relevance: oracle}]"])
     assert [a.name for a in cfg2.arms] == ["b0", "o"]
+    # round two: sampled evaluation, the controls of the centred credit and the discriminator arm; round one kept
+    assert cfg.eval_samples >= 4 and cfg.report.final_window == 3 and cfg.discriminator
+    assert {"rtt-centred-shuffled", "rtt-centred-uniform", "rtt-centred-disc"} <= {a.name for a in cfg.arms}
+    r1 = load_experiment("testbed-r1")
+    assert r1.eval_samples == 0 and len(r1.seeds) == 5 and r1.discriminator is None and r1.out != cfg.out
+    assert r1.task == cfg.task and r1.steps == cfg.steps
