@@ -46,6 +46,7 @@ rows = read_rows(f"{r}/policy/spans.parquet") + read_rows(f"{r}/template/spans.p
 val_items = {x.item_id for x in rows if x.split == "val"}
 rows = [x.model_copy(update={"split": "val" if x.item_id in val_items else "train"}) for x in rows]
 write_rows(f"{r}/train.parquet", rows)
+write_rows(f"{r}/val.parquet", [x for x in rows if x.split == "val"])  # the held-out items, for rtt disc eval
 print(len(rows), "rows;", sum(x.split == "val" for x in rows), "validation rows of", len(val_items), "items")
 PYEOF
 # 3. MiniLM on the union (resumes an interrupted run, skips a finished one)
@@ -54,5 +55,5 @@ if [ ! -f "$OUT/disc/model/rtt_discriminator.json" ]; then
   rtt disc train -c discriminator/configs/minilm.yaml --data "$OUT/train.parquet" -o "$OUT/disc" \
       --max-steps "$STEPS" --eval-steps 100 --batch-size "$BATCH" --max-length "$MAXLEN" "${extra[@]}"
 fi
-rtt disc eval -m "$OUT/disc/model" --data "$OUT/train.parquet" -o "$OUT/eval" --baselines all_relevant,lexical
+rtt disc eval -m "$OUT/disc/model" --data "$OUT/val.parquet" --test-all -o "$OUT/eval" --baselines all_relevant,lexical
 echo "done in $(( $(date +%s) - t0 )) s; load: $(uptime)"
