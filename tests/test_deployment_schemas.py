@@ -188,10 +188,12 @@ def test_a_gpu_workers_accelerate_config_applies_only_when_the_form_and_preset_n
     assert load_config(mg.config, mg.machine_overrides()).accelerate_config != machine
 
 
-def test_readme_form_tables_are_the_current_forms():
+def test_documented_form_tables_are_the_current_forms():
+    """The forms the docs show (docs/reference/deployment-forms.md, which the orchestration guide links) are what
+    `rtt serve --describe NAME` prints, each under its deployment's heading."""
     from flows.param_docs import markdown
 
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    page = (ROOT / "docs" / "reference" / "deployment-forms.md").read_text(encoding="utf-8")
     for name in ("train-discriminator", "train-policy"):
-        assert f"<code>rtt serve --describe {name}</code></summary>\n\n{markdown(name)}\n</details>" in readme, (
-            f"README's table of {name} is stale: paste the output of `rtt serve --describe {name}`")
+        assert f"## `{name}` {{#{name}}}\n\n{markdown(name)}\n" in page, (
+            f"the docs' table of {name} is stale: run python -m flows.cli_docs (= `rtt serve --describe {name}`)")

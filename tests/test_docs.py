@@ -23,6 +23,9 @@ def test_docs_site_builds_strictly(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (tmp_path / "site" / "method" / "index.html").is_file()
     assert (tmp_path / "site" / "reference" / "cli" / "index.html").is_file()
+    # the README's trainer example, included by section (one copy: the one tests/test_readme.py runs)
+    started = (tmp_path / "site" / "getting-started" / "index.html").read_text(encoding="utf-8")
+    assert "smollm2_dir" in started and "RTTGRPOTrainer" in started and "--8&lt;--" not in started
 
 
 def test_cli_reference_is_the_current_cli(monkeypatch):
@@ -52,8 +55,21 @@ def test_cli_reference_covers_every_command():
         assert f"`rtt {name}" in page, f"rtt {name} is missing from the CLI reference"
 
 
+OUTSIDE = re.compile(r"\.\./shared|\.\./\.\./")
+
+
+def outside_lines(name: str, text: str) -> list[str]:
+    """``name:line`` of every line that names a path outside the repository (``../shared``, ``../../``)."""
+    return [f"{name}:{i}" for i, line in enumerate(text.splitlines(), 1) if OUTSIDE.search(line)]
+
+
 def test_no_page_points_outside_the_repository():
-    outside = re.compile(r"\.\./shared|\.\./\.\./")
-    bad = [f"{p.relative_to(ROOT)}:{i}" for p in [*DOCS.rglob("*.md"), ROOT / "CONTRIBUTING.md", ROOT / "CHANGELOG.md"]
-           for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if outside.search(line)]
+    pages = [*DOCS.rglob("*.md"), ROOT / "README.md", ROOT / "CONTRIBUTING.md", ROOT / "CHANGELOG.md"]
+    assert len(pages) > 20
+    bad = [hit for p in pages for hit in outside_lines(str(p.relative_to(ROOT)), p.read_text(encoding="utf-8"))]
     assert not bad, f"paths outside the repository: {bad}"
+
+
+def test_a_path_outside_the_repository_is_caught():
+    text = "fine\nrtt rubrics build ../shared/data/ifeval/input_data.jsonl\nsee ../../notes.md\n"
+    assert outside_lines("README.md", text) == ["README.md:2", "README.md:3"]
