@@ -6,7 +6,7 @@ import contextlib
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -188,7 +188,8 @@ def _config_version(description: str | None) -> str | None:
 
 def find_project(client: "LabelStudio", title: str) -> Any | None:
     """The project whose title equals ``title`` exactly (the API's ``title`` filter is a substring match)."""
-    matches = [p for p in client.projects.list(title=title, page_size=100) if p.title == title]
+    found: Iterable[Any] = client.projects.list(title=title, page_size=100)
+    matches = [p for p in found if p.title == title]
     if len(matches) > 1:
         raise ReviewError(f"{len(matches)} projects are titled {title!r} (ids {[p.id for p in matches]}); rename all but one")
     return matches[0] if matches else None
@@ -241,7 +242,7 @@ def ensure_project(
         raise ValueError(f"overlap must be >= 1, got {overlap}")
     config = label_config(instructions)
     with translate_errors(settings, f"find or create project {title!r}"):
-        p = find_project(client, title)
+        p: Any = find_project(client, title)
         created = p is None
         if created:
             p = client.projects.create(

@@ -102,7 +102,8 @@ def user_names(client: "LabelStudio", settings: LabelStudioSettings) -> dict[int
 
 def _annotator(completed_by: Any, users: dict[int, str]) -> str:
     if isinstance(completed_by, dict):
-        return completed_by.get("email") or users.get(completed_by.get("id"), f"user:{completed_by.get('id')}")
+        uid: Any = completed_by.get("id")
+        return completed_by.get("email") or users.get(uid, f"user:{uid}")
     return users.get(completed_by, f"user:{completed_by}")
 
 

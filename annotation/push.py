@@ -194,6 +194,7 @@ def task_payload(row: SpanRow, model_version: str, score: float, unit: OffsetUni
 def existing_rows(client: "LabelStudio", settings: LabelStudioSettings, project_id: int) -> dict[str, str]:
     """``row_id -> fingerprint`` of the tasks already in the project (one paged listing, data only)."""
     out: dict[str, str] = {}
+    task: Any
     with translate_errors(settings, f"list tasks of project {project_id}"):
         for task in client.tasks.list(project=project_id, fields="task_only", include="id,data", page_size=1000):
             data = task.data or {}
@@ -241,7 +242,8 @@ def push_rows(
         payload = [task_payload(r, model_version, prediction_score(r, source_confidence), unit, pair_of.get(r.id))
                    for r in chunk]
         with translate_errors(settings, f"import tasks {i}..{i + len(chunk) - 1} into project {project.title!r}"):
-            resp = client.projects.import_tasks(id=project.id, request=payload)
+            # the SDK sends plain task dicts as they are (its type names its own request model)
+            resp = client.projects.import_tasks(id=project.id, request=payload)  # type: ignore[arg-type]
         n = getattr(resp, "task_count", None)
         if n is not None and n != len(chunk):
             from annotation.project import ReviewError

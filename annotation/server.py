@@ -299,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         if name == "start":
             s.add_argument("--port", type=int, default=int(os.environ.get("RTT_LABELSTUDIO_PORT", DEFAULT_PORT)))
     a = p.parse_args(argv)
+    info: ServerInfo | None
     try:
         if a.cmd == "install":
             t0 = time.monotonic()

@@ -134,6 +134,7 @@ def _collect(
                 )
                 continue
             stats.imported += 1
+            assert item is not None  # an Imported carries an item or an error
             items.append(item)
         if on_progress:
             on_progress(label, stats.read, stats.read)

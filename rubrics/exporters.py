@@ -79,6 +79,7 @@ def items_to_table(items: Sequence[RubricItem]):
         rubrics = []
         for r in it.rubrics:
             v = r.verifier
+            ver: dict[str, Any]
             if isinstance(v, RuleVerifier):
                 ver = {"kind": "rule", "family": v.family, "rule_id": v.rule_id, "kwargs": _json(v.kwargs)}
             else:
@@ -209,7 +210,7 @@ def to_open_instruct_kwargs(rule_id: str, kwargs: dict[str, Any]) -> dict[str, A
     """IFEval "less than N" -> open-instruct "at most N-1" (what the RTT code's type1 checkers understand)."""
     kw = dict(kwargs)
     rel, count = QUANTIFIED_RULES.get(rule_id, (None, None))
-    if rel and kw.get(rel) == "less than" and isinstance(kw.get(count), int):
+    if rel and count and kw.get(rel) == "less than" and isinstance(kw.get(count), int):
         kw[rel], kw[count] = "at most", kw[count] - 1
     return kw
 

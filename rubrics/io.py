@@ -45,7 +45,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
     """Open a temp file for writing; it replaces ``path`` only when the block exits cleanly."""
     with atomic_path(path) as tmp:
-        kwargs = {} if "b" in mode else {"encoding": encoding}
+        kwargs: dict[str, Any] = {} if "b" in mode else {"encoding": encoding}
         with open(tmp, mode, **kwargs) as fh:
             yield fh
             fh.flush()

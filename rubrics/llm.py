@@ -181,6 +181,7 @@ class LLMClient:
         """Run ``coro`` to completion on this client's own event loop (a daemon thread, started on first use)
         and return its result. Works with or without a running loop in the calling thread, and reuses the
         HTTP connections between calls."""
+        thread: threading.Thread | None
         with self._stats_lock:
             if self._bg_loop is None or self._bg_loop.is_closed():
                 loop = asyncio.new_event_loop()

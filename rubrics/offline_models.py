@@ -49,7 +49,8 @@ def gguf_to_hf(gguf_file: str | os.PathLike, out_dir: str | os.PathLike, *, dtyp
         kw = {"gguf_file": gguf_file.name}
         model = AutoModelForCausalLM.from_pretrained(gguf_file.parent, dtype=getattr(torch, dtype), **kw)
         tok = AutoTokenizer.from_pretrained(gguf_file.parent, **kw)
-        model.hf_quantizer = None  # the weights are dequantised; save them as ordinary tensors
+        # the weights are dequantised; save them as ordinary tensors (mypy: nn.Module types attributes Tensor | Module)
+        model.hf_quantizer = None  # type: ignore[assignment]
         if getattr(model.config, "quantization_config", None) is not None:
             del model.config.quantization_config
         model.save_pretrained(tmp)

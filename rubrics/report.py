@@ -96,8 +96,12 @@ class BuildReport(BaseModel):
 
     def count_items(self, items: Iterable[RubricItem]) -> None:
         """Fill the item / rubric / split / family statistics."""
-        per_item, splits, verifiers, families = [], Counter(), Counter(), Counter()
-        pitfalls, polarity = 0, Counter()
+        per_item: list[int] = []
+        splits: Counter[str] = Counter()
+        verifiers: Counter[str] = Counter()
+        families: Counter[str] = Counter()
+        polarity: Counter[str] = Counter()
+        pitfalls = 0
         for it in items:
             decisions = it.meta.get("pitfall_polarity")
             if isinstance(decisions, dict):

@@ -84,7 +84,7 @@ class VerdictBatch:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return tuple(self.s.shape)  # type: ignore[return-value]
+        return tuple(self.s.shape)
 
     @property
     def satisfied(self) -> np.ndarray:

@@ -164,6 +164,7 @@ def test_cli_eval_test_only_file_and_positive_source_table(trained, data, tmp_pa
     assert "ECE" in r.output and (tmp_path / "o" / "reliability.png").is_file()
 
 
+@pytest.mark.slow  # trains one tiny discriminator per held-out family (~6 s on a busy 2-core box)
 def test_family_holdout_sweep_cli(trained, tmp_path):
     """Each fold trains without one family and its items, and is tested on that family (CLI table)."""
     from typer.testing import CliRunner
@@ -273,6 +274,7 @@ def test_eval_reports_response_sources_lengths_and_threshold_transfer(trained, t
     assert "by response source" in r.output and "by response length" in r.output and "threshold transfer" in r.output
 
 
+@pytest.mark.slow  # trains one tiny discriminator per held-out source (~5 s on a busy 2-core box)
 def test_source_holdout_sweep_cli(trained, tmp_path):
     """Each fold trains without one model's responses and is tested on that model's rows of unseen items."""
     from typer.testing import CliRunner

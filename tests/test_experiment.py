@@ -214,6 +214,7 @@ def test_oracle_and_shuffled_relevance_inside_the_trainer(tiny_policy_dir, tiny_
     assert not torch.equal(shuffled, plain)
 
 
+@pytest.mark.slow  # trains six tiny-policy arms through the CLI (~10 s on a busy 2-core box)
 def test_experiment_arms_identical_inputs_report_and_resume(tiny_policy_dir, tiny_decoder_disc_dir, tmp_path):
     """Through the CLI: six arms, one seed; identical prompts/order, weights and generation settings; report
     files; a second invocation trains nothing."""
@@ -343,6 +344,7 @@ def test_run_lock_lets_workers_share_an_output_folder(tmp_path):
     assert take_pid_lock(lock) and lock.read_text() == str(os.getpid())
 
 
+@pytest.mark.slow  # a worker subprocess trained, killed and resumed (~12 s on a busy 2-core box)
 def test_a_run_killed_mid_way_resumes_from_its_checkpoint(tiny_policy_dir, tiny_decoder_disc_dir, tmp_path):
     """kill -9 of a real worker process after its first checkpoint: the rerun continues from the newest complete
     checkpoint (not from step 0), keeps the evaluations made before the kill and is fed the same prompts in the

@@ -38,6 +38,7 @@ def _lines(path: Path) -> int:
         return 0
 
 
+@pytest.mark.slow  # CLI subprocesses build negatives, killed and resumed (~9 s on a busy 2-core box)
 def test_kill9_during_data_negatives_then_resume_gives_the_uninterrupted_result(tmp_path, ifeval_path):
     from discriminator.data.schema import read_rows
 
@@ -70,6 +71,7 @@ def test_kill9_during_data_negatives_then_resume_gives_the_uninterrupted_result(
     assert _lines(killed / "done.jsonl") == 40  # each item exactly once: the killed run's items were not redone
 
 
+@pytest.mark.slow  # CLI subprocesses train a discriminator, killed and resumed (~12 s on a busy 2-core box)
 def test_kill9_during_discriminator_training_resumes_from_its_checkpoint(tmp_path, tiny_bert_dir):
     import json
 

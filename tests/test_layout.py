@@ -162,6 +162,7 @@ def _script_env(tmp_path, **kw):
             "SLURM_JOB_NODELIST": "n[0-3]", **kw}
 
 
+@pytest.mark.slow  # three launch-script runs, each a fresh `rtt train policy --dry-run` (~18 s on a busy 2-core box)
 def test_single_node_colocate_script(tmp_path):
     script = ROOT / "grpo" / "launch" / "single_node_colocate.sh"
     res = subprocess.run(["bash", str(script), "--set", "grpo.max_steps=10"], capture_output=True, text=True,
@@ -179,6 +180,7 @@ def test_single_node_colocate_script(tmp_path):
     assert nojudge.returncode != 0 and "JUDGE_URL" in nojudge.stderr
 
 
+@pytest.mark.slow  # two sbatch-script runs, each a fresh `rtt train policy --dry-run` (~14 s on a busy 2-core box)
 def test_slurm_script(tmp_path):
     script = ROOT / "grpo" / "launch" / "slurm_multinode.sbatch"
     res = subprocess.run(["bash", str(script)], capture_output=True, text=True, cwd=ROOT,

@@ -247,6 +247,7 @@ def test_local_policy_samples_k_per_prompt_and_resumes(tmp_path):
     assert sample_policy(ITEMS[:2], cfg, tmp_path / "s.jsonl", sampler=Boom()) == got
 
 
+@pytest.mark.slow  # waits out the sampler's retry back-off on the failing request (~16 s of sleeps)
 def test_endpoint_policy_samples_and_a_failed_request_records_nothing(scripted_openai, tmp_path):
     from llm_server import Reply
 

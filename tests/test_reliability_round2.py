@@ -309,6 +309,7 @@ print("SUMMARY", flush=True)
 """
 
 
+@pytest.mark.slow  # a subprocess starts Prefect's temporary API server for one flow (~11 s on a busy 2-core box)
 def test_a_flow_under_the_temporary_api_exits_promptly_without_a_logging_error(tmp_path):
     import os
     import subprocess

@@ -87,7 +87,8 @@ class Blueprint:
             base = base + textbank.LIPOGRAMS
         ok = [s for s in base if self._allowed(s)]
         for letter, mx in self.letter_max.items():
-            ok.sort(key=lambda s, L=letter: s.lower().count(L))
+            # (mypy cannot infer a lambda with a default argument)
+            ok.sort(key=lambda s, L=letter: s.lower().count(L))  # type: ignore[misc]
             ok = [s for s in ok if s.lower().count(letter) == 0] or ok[:3]
         if self.no_caps:
             ok = [s for s in ok if not re.search(r"\b[A-Z]{1,}\b", s)]
@@ -175,7 +176,7 @@ class Blueprint:
 
     def _top_up(self, body: str, pick: Callable[[int], str]) -> str:
         """Append sentences until every at-least letter count holds (counts only grow)."""
-        extra = []
+        extra: list[str] = []
         for letter, need in self.letter_min.items():
             have = (body + " ".join(extra)).lower().count(letter)
             vocab = _letter_words(letter, self.bank())

@@ -43,7 +43,7 @@ def _limit_value(lim: dict[str, Any] | None, default: int = 1) -> int | None:
     """The smallest count a MulDimIF :class:`Limit` accepts (None when no limit)."""
     if not lim:
         return None
-    r = lim.get("relation")
+    r: Any = lim.get("relation")
     if r == "between":
         return int(lim["min"])
     n = int(lim.get("num", default))

@@ -81,7 +81,7 @@ def parse_greedy(raw: str) -> GreedyAnswer:
     quotes = [q for q in quotes if isinstance(q, str) and q.strip()]
     if kind == "partial relevant" and not quotes:
         raise ValueError("'partial relevant' without any quote")
-    return GreedyAnswer(type=kind, quotes=quotes)  # type: ignore[arg-type]
+    return GreedyAnswer(type=kind, quotes=quotes)
 
 
 def _normalised(text: str) -> tuple[str, list[int]]:

@@ -16,7 +16,7 @@ ProgressFn = Callable[[str, int, int], None]
 
 
 async def llm_item(item: RubricItem, config: BuildConfig, client: Any, *, judge: Any = None,
-                   positive: str | None = None, skip: set[str] = frozenset(), stats: Any = None,
+                   positive: str | None = None, skip: set[str] | frozenset[str] = frozenset(), stats: Any = None,
                    on_record: Callable[[PairRecord], None] | None = None) -> list[PairRecord]:
     """LLM positive (or the given one, trusted) + one LLM minimal-modification negative per rubric.
 
@@ -82,7 +82,8 @@ def content_judge(judge_config: Any) -> Any:
 
 
 async def run_llm_items(store: ShardStore, items: Sequence[RubricItem], config: BuildConfig, llm_config: Any,
-                   judge_config: Any, positives: dict[str, str], progress: ProgressFn | None) -> dict[str, Any]:
+                   judge_config: Any, positives: dict[str, str] | dict[str, list[str]],
+                        progress: ProgressFn | None) -> dict[str, Any]:
     from discriminator.data.llm_generation import GenerationStats
     from rubrics.llm import LLMClient
 

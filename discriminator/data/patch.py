@@ -126,7 +126,8 @@ def headings(text: str) -> list[Unit]:
 def table_rows(text: str, *, body_only: bool = True) -> list[Unit]:
     rows = [m.span() for m in _TABLE_ROW.finditer(text)]
     if body_only:
-        keep, seen_sep = [], False
+        keep: list[Unit] = []
+        seen_sep = False
         for s, e in rows:
             if TABLE_SEP.match(text[s:e]):
                 seen_sep = True

@@ -74,7 +74,7 @@ def load_positives(path: str | os.PathLike, items: Sequence[RubricItem], *,
         if field is None:
             raise RecordError(path, line, "item_id", "a row needs item_id, key or prompt to match an item")
         value = str(obj[field])
-        iid = {"item_id": by_id.get(value) and value, "key": by_key.get(value),
+        iid = {"item_id": value if value in by_id else None, "key": by_key.get(value),
                "prompt": by_prompt.get(_norm(value))}[field]
         if iid is None:
             if not lenient:
@@ -118,6 +118,7 @@ def response_records(item: RubricItem, responses: Sequence[str], source: Positiv
             if verdict is None:
                 out.append(PairRecord(**common, status="unsupported", reason="rule cannot be checked"))
                 continue
+            pos: str | None
             if verdict:
                 edit = make_negative(item, rubric, response)
                 pos, neg = response, edit.negative

@@ -14,7 +14,7 @@ from rubrics.schema import RubricItem
 
 
 def programmatic_item(item: RubricItem, config: BuildConfig, *, positive: str | None = None,
-                      skip: set[str] = frozenset(), responses: Sequence[str] | None = None,
+                      skip: set[str] | frozenset[str] = frozenset(), responses: Sequence[str] | None = None,
                       positive_source: str = "given", judge: Any = None) -> list[PairRecord]:
     """Pairs of one item. Real responses (``responses``, or one given ``positive``) are broken where they pass a
     rule and repaired where they fail it (:func:`discriminator.data.positives.response_records`); without any, a

@@ -205,7 +205,7 @@ class DurableShards:
         self._verified.add((source, item_id))
 
     def all_records(self) -> list[Any]:
-        out = []
+        out: list[Any] = []
         base = self.root / "shards"
         if not base.exists():
             return out

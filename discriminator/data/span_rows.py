@@ -32,7 +32,7 @@ def rows_from_records(records: Iterable[PairRecord], splits: dict[str, str]) -> 
         split = splits.get(rec.item_id)
         if rec.verification == "unverified" and split in ("val", "test"):
             continue  # unverified pairs train but never score (a split-less row would be re-split downstream)
-        meta = {"source": rec.source, "status": rec.status, "edit": rec.edit, "sample": rec.sample}
+        meta: dict[str, Any] = {"source": rec.source, "status": rec.status, "edit": rec.edit, "sample": rec.sample}
         if rec.collateral:
             meta["collateral"] = rec.collateral
         if rec.unverified:
@@ -44,7 +44,7 @@ def rows_from_records(records: Iterable[PairRecord], splits: dict[str, str]) -> 
                 criteria=rec.criteria, response=text, instruction=rec.instruction, char_spans=spans,
                 label_source=rec.label_source, polarity=polarity, verdict=verdict, family=rec.family,
                 split=split,
-                positive_source=rec.positive_source, verification=rec.verification, meta=meta,  # type: ignore[arg-type]
+                positive_source=rec.positive_source, verification=rec.verification, meta=meta,
             ))
     return rows
 

@@ -119,7 +119,7 @@ def convert(rec: Mapping[str, Any], ctx: Context) -> RubricItem:
     rubrics = [_rubric(e, f"{rcol}[{i}]", rubric_id(iid, i)) for i, e in enumerate(entries)]
     used = {c for c in (rcol, pcol, mcol, icol, "polarity") if c}
     # a NaN in an extra scalar column is a table's "missing" (pandas writes them so): left out like a null
-    meta = {k: v for k, v in rec.items() if k not in used and isinstance(v, (str, int, float, bool))
+    meta: dict[str, Any] = {k: v for k, v in rec.items() if k not in used and isinstance(v, (str, int, float, bool))
             and not (isinstance(v, float) and not math.isfinite(v))}
     decisions = apply_polarity(
         rubrics,

@@ -43,7 +43,7 @@ def parse_polarity(value: Any, name: str) -> Polarity:
     key = str(value).strip().lower().replace("_", "-").replace(" ", "-") if isinstance(value, str) else None
     if key not in _ALIASES:
         raise FieldError(name, f"expected one of describes-bad / describes-good, got {value!r}")
-    return _ALIASES[key]  # type: ignore[index]
+    return _ALIASES[key]
 
 
 def record_polarities(rec: Mapping[str, Any], n: int) -> list[Polarity | None]:

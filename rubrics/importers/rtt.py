@@ -77,7 +77,7 @@ def from_open_instruct_kwargs(rule_id: str, kwargs: Mapping[str, Any]) -> dict[s
     rel, count = QUANTIFIED_RULES.get(rule_id, (None, None))
     if rel and kw.get(rel) == "around":
         return None
-    if rel and kw.get(rel) == "at most" and isinstance(kw.get(count), int):
+    if rel and count and kw.get(rel) == "at most" and isinstance(kw.get(count), int):
         kw[rel], kw[count] = "less than", kw[count] + 1
     return kw
 

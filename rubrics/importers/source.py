@@ -71,7 +71,7 @@ class SourceSpec(BaseModel):
 
     @property
     def container(self) -> Container | None:
-        return self.format if self.format in ("jsonl", "parquet", "hf") else None  # type: ignore[return-value]
+        return self.format if self.format in ("jsonl", "parquet", "hf") else None
 
     @property
     def record_format(self) -> RecordFormat | None:
@@ -152,7 +152,8 @@ class SourceReader:
                 self.format = self.format or detect_format(rec.data)
                 self.name = self.name or (self.format if self.format != "generic" else _stem(self.spec.path))
                 convert = CONVERTERS[self.format]
-                ctx = Context(self.name, dict(self.spec.columns), self.spec.pitfall_polarity)
+                ctx = Context(self.name, dict(self.spec.columns.items()), self.spec.pitfall_polarity)
+            assert ctx is not None  # set together with convert
             yield self._convert(rec, convert, ctx)
 
     @staticmethod
@@ -228,6 +229,7 @@ def import_all(specs: "list[SourceSpec | str]", *, strict: bool = True, allow_em
                     raise error
                 result.rejected.append(error)
                 continue
+            assert out.item is not None  # an Imported carries an item or an error
             result.items.append(out.item)
         if read == 0:
             result.empty_sources.append(spec.path)

@@ -39,7 +39,7 @@ META_KEYS = ("dataset", "constraint_type", "constraint")
 ID_KEYS = ("id", "uid", "key")
 
 
-def _count(args: Mapping[str, Any], key: str = "N") -> int:
+def _count(args: Mapping[str, Any], key: str = "N") -> Any:  # an int, else the value as given
     value = args.get(key)
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
 

@@ -63,7 +63,7 @@ def _install_package_shell() -> None:
     shell.__spec__ = spec
     shell.__file__ = spec.origin
     shell.__package__ = _PKG
-    loaded = []
+    loaded: list[bool] = []
 
     def __getattr__(name: str) -> Any:  # the public API (get_eval_data, ...) loads on first use
         if name.startswith("__") or loaded:
@@ -72,7 +72,7 @@ def _install_package_shell() -> None:
         spec.loader.exec_module(shell)  # type: ignore[union-attr]
         return shell.__dict__[name] if name in shell.__dict__ else __getattr__(name)
 
-    shell.__getattr__ = __getattr__  # type: ignore[attr-defined]
+    shell.__getattr__ = __getattr__  # type: ignore[method-assign]  # a module __getattr__ (PEP 562): lazy public API
     sys.modules[_PKG] = shell
 
 
@@ -130,7 +130,7 @@ class IFRegistry:
 
     def __init__(self, family: str, submodule: str):
         self.family, self.submodule = family, submodule
-        self._classes: dict[str, type] | None = None
+        self._classes: dict[str, type[Any]] | None = None
         self._signatures: dict[str, tuple[frozenset[str], bool]] = {}
         self._lock = threading.Lock()
 
@@ -145,7 +145,7 @@ class IFRegistry:
 
                     langdetect.DetectorFactory.seed = 0
                     _quiet_langdetect_errors()
-                    instructions = importlib.import_module(f"{_PKG}.{self.submodule}.instructions")
+                    instructions: Any = importlib.import_module(f"{_PKG}.{self.submodule}.instructions")
                     if hasattr(instructions, "langdetect"):
                         global _MEMO_LANGDETECT
                         _MEMO_LANGDETECT = _MEMO_LANGDETECT or _MemoLangdetect()
@@ -166,7 +166,7 @@ class IFRegistry:
             self._signatures[rule_id] = (frozenset(n for n in params if n != "self"), var_kw)
         return self._signatures[rule_id]
 
-    def _class(self, rule_id: str) -> type:
+    def _class(self, rule_id: str) -> type[Any]:
         cls = self.classes().get(rule_id)
         if cls is None:
             raise UnsupportedRule(self.family, rule_id, f"not in the {self.family} registry")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -28,7 +28,7 @@ from rubrics.rules import text as text_utils
 from rubrics.rules.base import Checker, RuleArgumentError, UnsupportedRule
 from rubrics.schema import RuleVerifier
 
-FAMILY = "muldimif"
+FAMILY: Final = "muldimif"
 
 # ----------------------------------------------------------------------------------------------- numbers
 
@@ -150,7 +150,7 @@ def find_limit(text: str, unit: str) -> Limit | None:
         for m in re.finditer(pat, text):
             n = num(m.group(1))
             if n is not None:
-                return Limit(relation=rel, num=n)  # type: ignore[arg-type]
+                return Limit(relation=rel, num=n)
     return None
 
 

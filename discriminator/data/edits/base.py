@@ -395,14 +395,14 @@ def sentence_candidates(ctx: EditContext) -> Iterator[Patch | None]:
     """Merge k sentence pairs (drop the stop between them) or split k sentences (a stop after their middle
     word) first: the word count does not move. Then delete/duplicate whole sentences."""
     text = ctx.text
-    joints = [m.start(1) for m in re.finditer(r"\w([.!?])[ ]+(?=[A-Za-z])", text)]
-    joints = mid_order([(j, j + 1) for j in joints])
-    middles = []
+    stops = [m.start(1) for m in re.finditer(r"\w([.!?])[ ]+(?=[A-Za-z])", text)]
+    joints = mid_order([(j, j + 1) for j in stops])
+    mids = []
     for s, e in patch.sentences(text):
         ws = [u for u in patch.words(text[s:e])]
         if len(ws) >= 4:
-            middles.append(s + ws[len(ws) // 2 - 1][1])
-    middles = [(m, m) for m in middles]
+            mids.append(s + ws[len(ws) // 2 - 1][1])
+    middles = [(m, m) for m in mids]
     yield ctx.smallest(lambda k: patch.delete(sorted(joints[:k])) if k <= len(joints) else None, len(joints))
     yield ctx.smallest(lambda k: Patch.of([(m, m, ".") for m, _ in middles[-k:]]) if k <= len(middles) else None,
                        len(middles))

@@ -162,7 +162,8 @@ def _letter_swaps(text: str, units: list, letter: str, *, fewer: bool) -> list[t
             continue
         c = low.count(letter)
         fits = (lambda w, c=c: w.count(letter) < c) if fewer else (lambda w, c=c: w.count(letter) > c)
-        new = context_word(text, old, reject=lambda w, fits=fits: not fits(w))
+        # (mypy cannot infer a lambda with a default argument)
+        new = context_word(text, old, reject=lambda w, fits=fits: not fits(w))  # type: ignore[misc]
         tag = tags.get(low)
         if new is None and (tag in ("NN", "NNS") or (not tags and len(old) >= 4)):
             plural = "s" if tag == "NNS" else ""
