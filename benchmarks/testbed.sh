@@ -7,7 +7,7 @@
 # one output folder (each takes the (arm, seed) runs nobody holds; finished runs are skipped, so re-running the
 # same command resumes), then writes the report. Extra arguments go to `rtt experiment` (e.g. --set seeds=[0]).
 #
-#   bash benchmarks/testbed.sh                       # all arms x 8 seeds x 200 steps
+#   bash benchmarks/testbed.sh                       # all arms x 5 seeds x 200 steps
 #   PRESET=testbed-r1 bash benchmarks/testbed.sh     # round one (docs/learning-testbed-report.md)
 #   nohup bash benchmarks/testbed.sh > runs/testbed.log 2>&1 &   # in the background
 set -euo pipefail
