@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The SmolLM2 confirmation of the token-credit comparison on one GPU: every (arm, seed) of the `gpu` preset
-# (grpo/experiment_config.py: 6 arms x 3 seeds, 30 steps of 8 prompts x 8 completions, 24 held-out prompts) runs
+# (grpo/experiment/config.py: 6 arms x 3 seeds, 30 steps of 8 prompts x 8 completions, 24 held-out prompts) runs
 # as its own worker process on the same output folder (the runs take locks), then the report is written.
 #
 #   bash benchmarks/learning_gpu.sh [WORKERS] [OUT] [--set key=value ...]
@@ -25,7 +25,7 @@ for a in "$@"; do SETS+=("$a"); done
 if [ -z "$WORKERS" ]; then
   WORKERS=$("$PY" - "${SETS[@]}" <<'EOF'
 import sys
-from grpo.experiment_config import load_experiment
+from grpo.experiment.config import load_experiment
 args = sys.argv[1:]
 cfg = load_experiment("gpu", [args[i + 1] for i in range(0, len(args), 2)])
 print(len(cfg.arms) * len(cfg.seeds))

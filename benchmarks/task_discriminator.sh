@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A MiniLM discriminator for a learning-benchmark task, trained by the project's own data and training code on
+# A MiniLM discriminator for a learning-experiment task, trained by the project's own data and training code on
 # the task's *train* prompts (what a user does: train the discriminator on responses of their own policy to their
 # own instructions; the held-out prompts are never seen): the task's items as JSONL, responses sampled from the
 # benchmark's policy as in RL (temperature 1, the RL completion budget), passing rules broken and failing ones
@@ -21,9 +21,9 @@ t0=$(date +%s)
 # 1. the task's train items (and the policy / budget the benchmark trains with)
 read -r POLICY TOKENS TEMP < <("$PY" - "$CONFIG" "$OUT" "$@" <<'PYEOF'
 import sys
-from grpo.experiment import model_path
-from grpo.experiment_config import load_experiment
-from grpo.experiment_task import build_task
+from grpo.experiment.runner import model_path
+from grpo.experiment.config import load_experiment
+from grpo.experiment.task import build_task
 from rubrics.io import write_jsonl
 
 args = sys.argv[3:]

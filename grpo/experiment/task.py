@@ -1,4 +1,4 @@
-"""The learning benchmark's task: short topical paragraphs under 4-5 verifiable IFEval rubrics.
+"""The learning experiment's task: short topical paragraphs under 4-5 verifiable IFEval rubrics.
 
 Each prompt asks for a few sentences about a topic and carries
 
@@ -70,7 +70,7 @@ class TaskConfig(BaseModel):
     pins: bool = Field(True, description="Include the form-pinning rubrics (words, sentences, no_repeat).")
     split_seed: int = Field(1234, description="Seed of the train / held-out split of the topics (not the run seed).")
     prompts: Literal["topics", "testbed"] = Field(
-        "topics", description="Prompt source: the 48 fixed topics, or the testbed vocabulary (grpo/testbed_corpus.py: "
+        "topics", description="Prompt source: the 48 fixed topics, or the testbed vocabulary (grpo/experiment/testbed_corpus.py: "
         "hundreds of prompts, held-out topic nouns disjoint from train).")
 
 
@@ -121,10 +121,10 @@ def make_item(idx: int, topic: str, keyword: str, target: Target, cfg: TaskConfi
 
 def testbed_task(cfg: TaskConfig) -> tuple[list[RubricItem], list[RubricItem]]:
     """``(train, heldout)`` items of the testbed (what :func:`build_task` returns for ``task.prompts:
-    testbed``: the topic / keyword pairs of :func:`grpo.testbed_corpus.topic_pairs`); deterministic for ``cfg``; prompt wording and rubrics as in the learning task."""
+    testbed``: the topic / keyword pairs of :func:`grpo.experiment.testbed_corpus.topic_pairs`); deterministic for ``cfg``; prompt wording and rubrics as in the learning task."""
     if not cfg.targets:
         raise ValueError("targets: at least one target rule is needed")
-    from grpo.testbed_corpus import topic_pairs
+    from grpo.experiment.testbed_corpus import topic_pairs
 
     train_pairs, held_pairs = topic_pairs(cfg.split_seed)
     if cfg.train_prompts > len(train_pairs) or cfg.heldout_prompts > len(held_pairs):

@@ -1,4 +1,4 @@
-"""Config of the learning benchmark (``rtt experiment``, flow ``compare-policies``, ``bench_learning.py``).
+"""Config of the learning experiment (``rtt experiment``, flow ``experiment``, ``bench_learning.py``).
 
 One :class:`ExperimentConfig` = one policy, one task, shared training settings (steps, prompts per step,
 group size, completion budget, optimiser, learning rate, temperature) and a list of *arms* that differ only
@@ -14,7 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from grpo.experiment_task import TaskConfig
+from grpo.experiment.task import TaskConfig
 
 Relevance = Literal["none", "discriminator", "oracle", "shuffled", "oracle-shuffled", "uniform", "cort"]
 
@@ -97,7 +97,7 @@ TESTBED_ARMS: list[dict[str, Any]] = [
 
 
 class ReportConfig(BaseModel):
-    """Which arms the report compares and how (see :mod:`grpo.experiment_stats`)."""
+    """Which arms the report compares and how (see :mod:`grpo.experiment.stats`)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -188,7 +188,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "use_cpu": False, "dtype": "bfloat16", "steps": 30, "eval_every": 10, "prompts_per_step": 8,
             "num_generations": 8, "max_completion_length": 48, "learning_rate": 2e-5, "eval_batch_size": 24,
             "task": {"train_prompts": 24, "heldout_prompts": 24}, "arms": CREDIT_ARMS[:6]},
-    # the learning testbed (grpo/testbed_lm.py, benchmarks/testbed.sh): a tiny LM pretrained by the project on
+    # the learning testbed (grpo/experiment/testbed_lm.py, benchmarks/testbed.sh): a tiny LM pretrained by the project on
     # its own text - a fast, powered test of the credit mechanism on 2 CPU cores, not a claim about real models;
     # 4 sampled answers per held-out prompt, the report on the mean of the last three evaluations; 6 arms x 5 seeds
     # keep all runs within 90 minutes on 2 cores (more seeds: --set seeds=[0,...,9], resumed)

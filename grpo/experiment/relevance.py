@@ -1,5 +1,5 @@
-"""Relevance sources of the learning benchmark's arms (the trainer that swaps them in is
-:class:`grpo.experiment.ArmTrainer`).
+"""Relevance sources of the learning experiment's arms (the trainer that swaps them in is
+:class:`grpo.experiment.runner.ArmTrainer`).
 
 * ``discriminator`` - the trained relevance discriminator (what :class:`~grpo.trainer.RTTGRPOTrainer` does);
 * ``oracle``  - exact character spans from the rule checkers' own logic, projected onto the policy's tokens like
