@@ -214,7 +214,7 @@ def corpus_ids(tok) -> "list[int]":
 
 
 def make_trainer_class():
-    from grpo.trainer import RTTGRPOTrainer
+    from grpo.rtt_grpo_trainer import RTTGRPOTrainer
 
     class FixedCompletionTrainer(RTTGRPOTrainer):
         """RTT-GRPO with TRL's generation replaced by fixed random completions of exactly ``fixed_length`` tokens
@@ -251,7 +251,7 @@ def make_trainer_class():
 
 
 def trainer_args(out: Path, **kw):
-    from grpo.trainer import RTTGRPOConfig
+    from grpo.rtt_grpo_config import RTTGRPOConfig
 
     base = dict(output_dir=str(out), logging_steps=1, report_to=[], save_strategy="no", seed=0, loss_type="grpo",
                 learning_rate=1e-6, disable_tqdm=True, beta=0.0, epsilon=0.2, epsilon_high=0.27,

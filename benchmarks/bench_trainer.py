@@ -58,7 +58,8 @@ def minilm_discriminator(path: Path) -> Path:
 def run_trainer(policy: str, disc: str | None, beta: float, steps: int, out: Path, n_prompts: int, gens: int,
                 max_len: int) -> dict[str, float]:
     from grpo.dataset import build_dataset, load_items
-    from grpo.trainer import RTTGRPOConfig, RTTGRPOTrainer
+    from grpo.rtt_grpo_config import RTTGRPOConfig
+    from grpo.rtt_grpo_trainer import RTTGRPOTrainer
 
     items = load_items("ifeval", limit=n_prompts)
     args = RTTGRPOConfig(

@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from grpo.config import PolicyTrainConfig, load_config
+from grpo.train_config import PolicyTrainConfig, load_config
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def build_trainer(cfg: PolicyTrainConfig, **grpo_overrides: Any):
     from grpo.dataset import build_dataset, load_items
     from grpo.evaluate import GenerationConfig, PolicyEvalCallback
     from grpo.judge import build_judge
-    from grpo.trainer import RTTGRPOTrainer
+    from grpo.rtt_grpo_trainer import RTTGRPOTrainer
 
     from grpo.layout import resolve_layout, world_size
 

@@ -11,7 +11,8 @@ from datasets import Dataset
 
 from grpo.rewards import rows_from_items
 from grpo_items import varying_items
-from grpo.trainer import RTTGRPOConfig, RTTGRPOTrainer
+from grpo.rtt_grpo_config import RTTGRPOConfig
+from grpo.rtt_grpo_trainer import RTTGRPOTrainer
 
 
 def main() -> None:

@@ -156,7 +156,7 @@ def _one_trainer(cfg, arm_name, seed=0, scorer=None, items=None):
 def test_grpo_aon_with_beta_0_equals_the_plain_trainer(tiny_policy_dir, tiny_decoder_disc_dir, tmp_path):
     from grpo.dataset import build_dataset
     from grpo.experiment.runner import grpo_args
-    from grpo.trainer import RTTGRPOTrainer
+    from grpo.rtt_grpo_trainer import RTTGRPOTrainer
 
     from rubrics.schema import RubricItem
 
@@ -182,7 +182,7 @@ def test_grpo_aon_with_beta_0_equals_the_plain_trainer(tiny_policy_dir, tiny_dec
 def test_oracle_and_shuffled_relevance_inside_the_trainer(tiny_policy_dir, tiny_decoder_disc_dir, tmp_path):
     from discriminator.scoring import RelevanceScorer
     from grpo.experiment.relevance import chars_onto_policy_tokens
-    from grpo.trainer import RTTGRPOTrainer
+    from grpo.rtt_grpo_trainer import RTTGRPOTrainer
 
     cfg = _tiny_cfg(tmp_path, tiny_policy_dir, tiny_decoder_disc_dir, steps=1)
     oracle = _one_trainer(cfg, "rtt-oracle")

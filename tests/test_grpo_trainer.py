@@ -26,7 +26,7 @@ def _impossible_items(n=2):
 
 
 def _args(tmp_path, **kw):
-    from grpo.trainer import RTTGRPOConfig
+    from grpo.rtt_grpo_config import RTTGRPOConfig
 
     base = dict(
         output_dir=str(tmp_path), per_device_train_batch_size=8, num_generations=4, max_completion_length=16,
@@ -40,7 +40,7 @@ def _args(tmp_path, **kw):
 def _train(policy_dir, items, args, scorer=None, spy=None, eval_items=None):
     from datasets import Dataset
 
-    from grpo.trainer import RTTGRPOTrainer
+    from grpo.rtt_grpo_trainer import RTTGRPOTrainer
 
     eval_ds = Dataset.from_list(rows_from_items(eval_items)) if eval_items else None
     trainer = RTTGRPOTrainer(str(policy_dir), args=args, train_dataset=Dataset.from_list(rows_from_items(items)),
@@ -185,19 +185,19 @@ def test_verdict_arrays_pitfall_and_undecided():
 
 
 def test_config_validation_names_the_field(tmp_path):
-    from grpo.trainer import RTTGRPOConfig
+    from grpo.rtt_grpo_config import RTTGRPOConfig
 
     with pytest.raises(ValueError, match="rtt_token_norm"):
         RTTGRPOConfig(output_dir=str(tmp_path), rtt_token_norm="bogus", use_cpu=True, bf16=False)
     with pytest.raises(ValueError, match="discriminator_path"):
-        from grpo.trainer import RTTGRPOTrainer
+        from grpo.rtt_grpo_trainer import RTTGRPOTrainer
 
         RTTGRPOTrainer("unused", args=RTTGRPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False),
                        train_dataset=None)
 
 
 def test_presets_and_overrides(tmp_path):
-    from grpo.config import PRESETS, ConfigError, load_config
+    from grpo.train_config import PRESETS, ConfigError, load_config
 
     for name in PRESETS:
         cfg = load_config(name)

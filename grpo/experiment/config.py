@@ -212,7 +212,7 @@ class ExperimentConfigError(ValueError):
 
 def load_experiment(name_or_path: str | Path = "cpu", overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
     """A preset name (cpu, gpu) or a YAML file, with ``key.sub=value`` overrides (values parsed as YAML)."""
-    from grpo.config import ConfigError, apply_overrides
+    from grpo.train_config import ConfigError, apply_overrides
 
     src = str(name_or_path)
     if src in PRESETS:

@@ -30,7 +30,8 @@ import torch
 from grpo.experiment.config import ArmSpec, ExperimentConfig
 from grpo.experiment.relevance import chars_onto_policy_tokens, shuffle_relevance
 from grpo.experiment.task import build_task
-from grpo.trainer import RTTGRPOConfig, RTTGRPOTrainer
+from grpo.rtt_grpo_config import RTTGRPOConfig
+from grpo.rtt_grpo_trainer import RTTGRPOTrainer
 from rubrics.io import take_pid_lock, write_text
 
 logger = logging.getLogger(__name__)

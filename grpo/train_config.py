@@ -1,11 +1,13 @@
-"""The policy-training config file (YAML, validated with pydantic) and its presets.
+"""The policy-training config file of ``rtt train policy`` (YAML, validated with pydantic) and its presets; it
+builds the trainer's :class:`~grpo.rtt_grpo_config.RTTGRPOConfig`.
 
 A file has five sections: ``model``, ``data``, ``rtt`` (the RTT-specific knobs), ``judge`` (LLM judge for
 rubrics without a rule checker; omit for rules only) and ``grpo`` (any :class:`trl.GRPOConfig` /
 ``TrainingArguments`` field, passed through unchanged), plus an optional ``eval`` section for the periodic
 in-training policy evaluation and an optional ``launch`` section (nodes, GPUs, prompts per RL step: the
-per-device batch arithmetic is then derived from the process count, see :mod:`grpo.layout`). Presets live in ``grpo/configs/<name>.yaml``; ``load_config`` accepts a preset
-name or a path, and ``--set section.key=value`` overrides (values parsed as YAML).
+per-device batch arithmetic is then derived from the process count, see :mod:`grpo.layout`). Presets live in
+``grpo/configs/<name>.yaml``; ``load_config`` accepts a preset name or a path, and ``--set section.key=value``
+overrides (values parsed as YAML).
 
 No torch / trl import here: building the trainer arguments (:meth:`PolicyTrainConfig.grpo_args`) imports
 them lazily.
@@ -199,10 +201,10 @@ class PolicyTrainConfig(_Section):
         return v
 
     def grpo_args(self, **extra: Any):
-        """The :class:`grpo.trainer.RTTGRPOConfig` for this file (unknown ``grpo`` keys are named)."""
+        """The :class:`grpo.rtt_grpo_config.RTTGRPOConfig` for this file (unknown ``grpo`` keys are named)."""
         import dataclasses
 
-        from grpo.trainer import RTTGRPOConfig
+        from grpo.rtt_grpo_config import RTTGRPOConfig
 
         known = {f.name for f in dataclasses.fields(RTTGRPOConfig)}
         unknown = sorted(set(self.grpo) - known)
@@ -271,7 +273,7 @@ def grpo_range_error(grpo: Any) -> tuple[str, str] | None:
     return None
 
 
-#: ``rtt`` section key -> :class:`grpo.trainer.RTTGRPOConfig` field (``beta`` is TRL's KL coefficient there).
+#: ``rtt`` section key -> :class:`grpo.rtt_grpo_config.RTTGRPOConfig` field (``beta`` is TRL's KL coefficient there).
 RTT_FIELD_MAP = {
     "alpha": "rtt_alpha",
     "beta": "rtt_beta",
