@@ -16,7 +16,7 @@ _CHOICES = {
     "rtt_reward": ("aon", "csr", "weighted", "healthbench"),
     "relevance_reduce": ("max", "mean"),
     "verdicts_undecided": ("fail", "skip"),
-    "rtt_response_advantage": ("design", "trl", "gdpo"),
+    "rtt_response_advantage": ("grpo", "trl", "gdpo"),
     "rtt_token_credit": ("paper", "centred", "group_softmax", "weights"),
     "rtt_centred_scale": ("none", "std"),
     "rtt_relevance": ("discriminator", "rules", "rules+discriminator"),
@@ -38,8 +38,9 @@ class RTTGRPOConfig(GRPOConfig):
     rtt_reward: str = field(default="aon", metadata={"help": "Rubric reward: 'aon', 'csr', 'weighted' or 'healthbench'."})
     rtt_eps: float = field(default=1e-6, metadata={"help": "Added to every std (response and token)."})
     rtt_response_advantage: str = field(
-        default="design",
-        metadata={"help": "'design': (r - mean) / (unbiased std + rtt_eps) on the global batch; 'trl': TRL's own "
+        default="grpo",
+        metadata={"help": "'grpo': GRPO on the summed reward, (r - mean) / (unbiased std + rtt_eps) on the global "
+                          "batch; 'trl': TRL's own "
                           "response advantage (eps 1e-4), so rtt_beta = 0 is bit-for-bit TRL GRPO; 'gdpo': "
                           "each rubric z-scored within its group, summed, z-scored over the batch."},
     )
@@ -75,6 +76,9 @@ class RTTGRPOConfig(GRPOConfig):
 
     def __post_init__(self):
         super().__post_init__()
+        if self.rtt_response_advantage == "design":
+            raise ValueError("rtt_response_advantage='design' is now called 'grpo' (GRPO on the summed reward with the "
+                             "unbiased group std): set rtt_response_advantage='grpo'")
         for name, allowed in _CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}={getattr(self, name)!r}; expected one of {allowed}")

@@ -23,7 +23,8 @@ Everything else is TRL's: generation (transformers / vLLM colocate / vLLM server
 Rewards. The response reward is TRL's reward: the weighted sum of all reward functions, the RubricReward
 (AON / CSR / weighted) being one of them (added first when the caller passes none), so TRL's own logging
 (``rewards/rtt_aon/mean``, completions table) keeps working and extra reward functions still count. The
-response advantage uses the design's formula (unbiased group std + ``rtt_eps``) on the *global* batch; with
+response advantage is GRPO's on the summed reward (``rtt_response_advantage="grpo"``: unbiased group std +
+``rtt_eps``, docs/method.md) on the *global* batch; with
 ``rtt_response_advantage="trl"`` or ``multi_objective_aggregation="normalize_then_sum"`` TRL's own response
 advantage (eps 1e-4) is used instead, and then ``rtt_beta = 0`` hands TRL's loss exactly TRL's advantages
 (bit for bit; tests/test_grpo_trainer.py::test_beta_zero_trl_mode_is_bit_for_bit_trl_grpo).
@@ -236,7 +237,7 @@ class RTTGRPOTrainer(GRPOTrainer):
 
         t0 = time.perf_counter()
         rewards = self._global_rewards(device)
-        if args.rtt_response_advantage == "design" and self.multi_objective_aggregation == "sum_then_normalize":
+        if args.rtt_response_advantage == "grpo" and self.multi_objective_aggregation == "sum_then_normalize":
             resp_adv = advantages.group_advantages(
                 rewards, gid_global, scale_rewards=self.scale_rewards, eps=args.rtt_eps, num_groups=n_global // num_gen
             )[local]

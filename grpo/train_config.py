@@ -83,11 +83,11 @@ class RTTSection(_Section):
     combine: Literal["add", "mix"] = "add"
     reward: Literal["aon", "csr", "weighted", "healthbench"] = "aon"
     eps: float = Field(1e-6, gt=0)
-    #: ``design``: the response advantage of the design page (unbiased group std + ``eps``, global batch);
+    #: ``grpo``: GRPO on the summed reward (unbiased group std + ``eps``, global batch, docs/method.md);
     #: ``trl``: TRL's own (its nanstd + 1e-4), so ``beta: 0`` is bit-for-bit TRL GRPO.
-    response_advantage: Literal["design", "trl", "gdpo"] = Field(
-        "design", description="Response advantage: 'design' (GRPO, unbiased group std), 'trl' (TRL's own) or 'gdpo' "
-        "(each rubric z-scored within its group, summed, z-scored over the batch).")
+    response_advantage: Literal["grpo", "trl", "gdpo"] = Field(
+        "grpo", description="Response advantage: 'grpo' (GRPO on the summed reward, unbiased group std), 'trl' "
+        "(TRL's own) or 'gdpo' (each rubric z-scored within its group, summed, z-scored over the batch).")
     token_credit: Literal["paper", "centred", "group_softmax", "weights"] = Field(
         "paper", description="Token term: 'paper' (z-scored s*w per response), 'centred' (verdicts centred within "
         "the group, bounded), 'group_softmax' (the authors' second mode) or 'weights' (mean-1 token weights "
@@ -107,6 +107,14 @@ class RTTSection(_Section):
     heatmap_every: int = Field(0, ge=0)
     heatmap_count: int = Field(4, ge=1)
     compat_public_reshape: bool = False
+
+    @field_validator("response_advantage", mode="before")
+    @classmethod
+    def _renamed(cls, v: Any) -> Any:
+        if v == "design":
+            raise ValueError("'design' is now called 'grpo' (GRPO on the summed reward with the unbiased group std): "
+                             "set rtt.response_advantage: grpo")
+        return v
 
     @model_validator(mode="after")
     def _needs_disc(self) -> "RTTSection":

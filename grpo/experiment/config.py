@@ -3,7 +3,8 @@
 One :class:`ExperimentConfig` = one policy, one task, shared training settings (steps, prompts per step,
 group size, completion budget, optimiser, learning rate, temperature) and a list of *arms* that differ only
 in the reward and the token term (:class:`ArmSpec`), each trained once per seed. Presets: ``cpu`` (SmolLM2
-on 2 CPU cores), ``gpu`` (one H100), ``tiny`` (tests). Torch-free.
+on 2 CPU cores), ``gpu`` (one H100), ``testbed`` and ``testbed-r1`` (the tiny self-pretrained testbed LM,
+:mod:`grpo.experiment.testbed_lm`). Torch-free.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from grpo.experiment.task import TaskConfig
 
@@ -34,13 +35,22 @@ class ArmSpec(BaseModel):
         "paper", description="Token term: paper (z-scored), centred (group-centred, bounded), group_softmax (the "
         "authors' second mode), weights (mean-1 token weights on the response advantage).")
     centred_scale: Literal["none", "std"] = Field("none", description="centred credit: also divide by the group std.")
-    response_advantage: Literal["design", "gdpo"] = Field(
-        "design", description="Response advantage: design (GRPO on the reward) or gdpo (per-rubric normalise-then-sum).")
+    response_advantage: Literal["grpo", "gdpo"] = Field(
+        "grpo", description="Response advantage: grpo (GRPO on the summed reward) or gdpo (per-rubric "
+        "normalise-then-sum).")
     relevance: Relevance = Field(
         "none", description="Relevance source: none, discriminator, oracle (rule spans), shuffled (permuted "
         "discriminator), oracle-shuffled (permuted oracle), uniform (every response token relevant to every rubric: "
         "the rubric-level credit without localisation, the control of a localised credit), cort."
     )
+
+    @field_validator("response_advantage", mode="before")
+    @classmethod
+    def _renamed(cls, v: Any) -> Any:
+        if v == "design":
+            raise ValueError("'design' is now called 'grpo' (GRPO on the summed reward with the unbiased group std): "
+                             "set response_advantage: grpo")
+        return v
 
     @model_validator(mode="after")
     def _consistent(self) -> "ArmSpec":
