@@ -292,7 +292,7 @@ def zero3_worker(ns) -> None:
     import torch
     from transformers import AutoConfig
 
-    from grpo.dataset import build_dataset
+    from grpo.dataset import build_prompt_dataset
     from grpo.frozen import is_zero_partitioned
 
     from grpo.frozen import zero3_init_disabled
@@ -309,7 +309,7 @@ def zero3_worker(ns) -> None:
         max_completion_length=ns.length, max_steps=2, bf16=torch.cuda.is_available(), use_cpu=not torch.cuda.is_available(),
         gradient_checkpointing=False, rtt_beta=0.5, discriminator_path=str(work / "disc"),
     )
-    trainer = cls(str(work / "policy"), args=args, train_dataset=build_dataset(items), judge=HashJudge(0.7))
+    trainer = cls(str(work / "policy"), args=args, train_dataset=build_prompt_dataset(items), judge=HashJudge(0.7))
     res: dict = {"tag": ns.tag, "deepspeed": bool(getattr(trainer, "is_deepspeed_enabled", False))}
     plugin = getattr(trainer.accelerator.state, "deepspeed_plugin", None)
     res["zero_stage"] = getattr(plugin, "zero_stage", None)
@@ -454,7 +454,7 @@ def paper_arm(ns, name: str, rtt_beta: float, deadline: float) -> dict:
     import torch
     from transformers import LlamaForCausalLM
 
-    from grpo.dataset import build_dataset
+    from grpo.dataset import build_prompt_dataset
 
     cuda = torch.cuda.is_available()
     tok = policy_tokenizer(Path(ns.policy_tokenizer))
@@ -478,7 +478,7 @@ def paper_arm(ns, name: str, rtt_beta: float, deadline: float) -> dict:
         discriminator_token_budget=ns.token_budget, dataloader_drop_last=True,
     )
     timer = StepTimer(deadline=deadline, min_steps=2 * ns.optimizer_steps_per_rl)
-    trainer = cls(model, args=args, train_dataset=build_dataset(items), processing_class=tok, judge=HashJudge(0.9),
+    trainer = cls(model, args=args, train_dataset=build_prompt_dataset(items), processing_class=tok, judge=HashJudge(0.9),
                   callbacks=[timer])
     from transformers.trainer_callback import PrinterCallback
 

@@ -87,7 +87,7 @@ def load_items(
     return items
 
 
-def build_dataset(items: Sequence[RubricItem], *, system_prompt: str | None = None):
+def build_prompt_dataset(items: Sequence[RubricItem], *, system_prompt: str | None = None):
     """A ``datasets.Dataset`` with ``prompt`` (chat messages), ``rubric_item`` (JSON) and ``item_id``."""
     from datasets import Dataset
 

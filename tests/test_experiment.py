@@ -144,17 +144,17 @@ def test_shuffle_keeps_each_rows_multiset_and_padding():
 
 
 def _one_trainer(cfg, arm_name, seed=0, scorer=None, items=None):
-    from grpo.dataset import build_dataset
+    from grpo.dataset import build_prompt_dataset
     from grpo.experiment.runner import ArmTrainer, grpo_args
 
     arm = cfg.arm(arm_name)
     train = items or build_task(cfg.task)[0]
     return ArmTrainer(cfg.model, args=grpo_args(cfg, arm, seed, cfg.out + f"/{arm_name}"),
-                      train_dataset=build_dataset(train), arm=arm, scorer=scorer)
+                      train_dataset=build_prompt_dataset(train), arm=arm, scorer=scorer)
 
 
 def test_grpo_aon_with_beta_0_equals_the_plain_trainer(tiny_policy_dir, tiny_decoder_disc_dir, tmp_path):
-    from grpo.dataset import build_dataset
+    from grpo.dataset import build_prompt_dataset
     from grpo.experiment.runner import grpo_args
     from grpo.rtt_grpo_trainer import RTTGRPOTrainer
 
@@ -170,7 +170,7 @@ def test_grpo_aon_with_beta_0_equals_the_plain_trainer(tiny_policy_dir, tiny_dec
     arm_tr.train()
     args = grpo_args(cfg, cfg.arm("grpo-aon"), 0, tmp_path / "plain")
     assert args.rtt_beta == 0 and args.rtt_reward == "aon"
-    plain = RTTGRPOTrainer(str(tiny_policy_dir), args=args, train_dataset=build_dataset(items))
+    plain = RTTGRPOTrainer(str(tiny_policy_dir), args=args, train_dataset=build_prompt_dataset(items))
     plain.train()
     a, b = dict(arm_tr.model.named_parameters()), dict(plain.model.named_parameters())
     assert a.keys() == b.keys()

@@ -357,7 +357,7 @@ def run_one(cfg: ExperimentConfig, arm: ArmSpec, seed: int, *, init_model=None, 
 
 
 def _train_one(cfg: ExperimentConfig, arm: ArmSpec, seed: int, *, init_model, tokenizer, cort, log: Log) -> dict[str, Any]:
-    from grpo.dataset import build_dataset
+    from grpo.dataset import build_prompt_dataset
 
     out = run_dir(cfg, arm.name, seed)
     done = out / "result.json"
@@ -377,7 +377,7 @@ def _train_one(cfg: ExperimentConfig, arm: ArmSpec, seed: int, *, init_model, to
         cort = CoRTScorer(path, device="cuda" if not cfg.use_cpu and torch.cuda.is_available() else "cpu",
                           token_budget=cfg.cort_token_budget)
     t0 = time.perf_counter()
-    trainer = ArmTrainer(path, args=args, train_dataset=build_dataset(train_items), arm=arm, cort=cort,
+    trainer = ArmTrainer(path, args=args, train_dataset=build_prompt_dataset(train_items), arm=arm, cort=cort,
                          shuffle_seed=seed)
     cb = _eval_callback_class()(HeldOut(cfg, heldout, init_model, tokenizer, seed=seed), cfg.eval_every, cfg.steps, trainer.seen)
     trainer.add_callback(cb)
