@@ -417,19 +417,19 @@ class ScorerProfile:
     """Synchronised time of the scorer's phases (wrapping its methods and the projection functions)."""
 
     def __init__(self, scorer):
-        import discriminator.scoring as S
+        import discriminator.scoring as scoring
 
         self.t: dict[str, float] = {}
-        self.S = S
+        self.scoring = scoring
         wrap = self._wrap
         scorer.encoder.tokenize_responses = wrap("tokenize", scorer.encoder.tokenize_responses)
         scorer._offsets_for = wrap("policy_offsets", scorer._offsets_for)
         scorer._windows = wrap("windows", scorer._windows)
         scorer.model.forward = wrap("forward", scorer.model.forward, gpu=True)
         self.scorer = scorer
-        self._saved = (S.tokens_to_chars, S.chars_to_tokens)
-        S.tokens_to_chars = wrap("projection", S.tokens_to_chars)
-        S.chars_to_tokens = wrap("projection", S.chars_to_tokens)
+        self._saved = (scoring.tokens_to_chars, scoring.chars_to_tokens)
+        scoring.tokens_to_chars = wrap("projection", scoring.tokens_to_chars)
+        scoring.chars_to_tokens = wrap("projection", scoring.chars_to_tokens)
 
     def _wrap(self, name, fn, gpu=False):
         def inner(*a, **k):
@@ -445,7 +445,7 @@ class ScorerProfile:
         return inner
 
     def restore(self):
-        self.S.tokens_to_chars, self.S.chars_to_tokens = self._saved
+        self.scoring.tokens_to_chars, self.scoring.chars_to_tokens = self._saved
         sc = self.scorer  # drop the instance wrappers: the class / module attributes show through again
         del sc.encoder.tokenize_responses, sc._offsets_for, sc._windows, sc.model.forward
 
