@@ -1,41 +1,15 @@
 """The learning experiment (``rtt experiment``, Prefect flow ``experiment``, ``benchmarks/bench_learning.py``): one
 policy trained under several arms (GRPO, RTT-GRPO, controls) x seeds, evaluated on held-out prompts.
 
-Modules: :mod:`~grpo.experiment.config` (:class:`ExperimentConfig`, :class:`ArmSpec`, the presets,
-:func:`load_experiment`; torch-free), :mod:`~grpo.experiment.task` (the prompts and their rule rubrics,
-:func:`build_task`; torch-free), :mod:`~grpo.experiment.runner` (train and evaluate each arm x seed:
-:func:`run_experiment`, :func:`run_one`), :mod:`~grpo.experiment.relevance` (the arms' relevance sources),
-:mod:`~grpo.experiment.metrics` (diversity and drift), :mod:`~grpo.experiment.stats` (paired bootstrap
-comparisons), :mod:`~grpo.experiment.report` (:func:`write_report`), and the testbed's tiny LM
-(:mod:`~grpo.experiment.testbed_lm`, :mod:`~grpo.experiment.testbed_corpus`). The names below are imported on first
-use, so importing the torch-free modules does not import torch.
+:mod:`~grpo.experiment.config` holds :class:`~grpo.experiment.config.ExperimentConfig`,
+:class:`~grpo.experiment.config.ArmSpec`, the presets and :func:`~grpo.experiment.config.load_experiment`
+(torch-free); :mod:`~grpo.experiment.task` the prompts and their rule rubrics (torch-free);
+:mod:`~grpo.experiment.runner` trains and evaluates each arm x seed (:func:`~grpo.experiment.runner.run_experiment`,
+:func:`~grpo.experiment.runner.run_one`) with the relevance sources of :mod:`~grpo.experiment.relevance` and the
+metrics of :mod:`~grpo.experiment.metrics`; :mod:`~grpo.experiment.report` writes the report
+(:func:`~grpo.experiment.report.write_report`) with the paired statistics of :mod:`~grpo.experiment.stats`;
+:mod:`~grpo.experiment.testbed_lm` and :mod:`~grpo.experiment.testbed_corpus` are the testbed's tiny LM and its
+text. Nothing is imported here, so the torch-free modules stay torch-free.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
-
-_HOMES = {
-    "ArmSpec": "config",
-    "ExperimentConfig": "config",
-    "ExperimentConfigError": "config",
-    "load_experiment": "config",
-    "TaskConfig": "task",
-    "build_task": "task",
-    "run_experiment": "runner",
-    "run_one": "runner",
-    "write_report": "report",
-}
-
-__all__ = sorted(_HOMES)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _HOMES:
-        return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__all__ = ["config", "metrics", "relevance", "report", "runner", "stats", "task", "testbed_corpus", "testbed_lm"]
