@@ -8,7 +8,7 @@
 # WORKERS defaults to arms x seeds (one process per run; SmolLM2-135M is small, so a single GPU holds them all);
 # OUT defaults to the preset's runs/experiment-gpu. Resumable: finished runs are skipped, so rerun to continue.
 # Environment: PYTHON (default .venv/bin/python, else python3), MODEL (a local policy folder instead of the
-# offline SmolLM2), NLTK_DATA (the rule checkers' tokenizers, default ../shared/nltk_data), DEADLINE (seconds:
+# offline SmolLM2), NLTK_DATA (required: the rule checkers' NLTK data folder), DEADLINE (seconds:
 # workers still running then are stopped - their runs stay unfinished and rerun later - and the report is written
 # from the finished runs).
 set -euo pipefail
@@ -17,7 +17,7 @@ WORKERS=${1:-}
 OUTDIR=${2:-runs/experiment-gpu}
 shift $(( $# > 2 ? 2 : $# )) || true
 PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
-export NLTK_DATA=${NLTK_DATA:-$(cd .. && pwd)/shared/nltk_data}
+export NLTK_DATA=${NLTK_DATA:?set NLTK_DATA to an NLTK data folder (punkt_tab, stopwords) for the rule checkers, e.g. NLTK_DATA=/path/to/nltk_data}
 export TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 SETS=(--set "out=$OUTDIR")
 [ -n "${MODEL:-}" ] && SETS+=(--set "model=$MODEL")

@@ -14,7 +14,7 @@ PY=${PY:-.venv/bin/python}
 CONFIG=${CONFIG:-cpu}; OUT=${OUT:-runs/task-disc-$CONFIG}
 K=${K:-8}; STEPS=${STEPS:-600}; BATCH=${BATCH:-16}; MAXLEN=${MAXLEN:-160}
 export OMP_WAIT_POLICY=PASSIVE TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
-export NLTK_DATA=${NLTK_DATA:-$(cd .. && pwd)/shared/nltk_data}
+export NLTK_DATA=${NLTK_DATA:?set NLTK_DATA to an NLTK data folder (punkt_tab, stopwords) for the rule checkers, e.g. NLTK_DATA=/path/to/nltk_data}
 rtt() { "$PY" -c 'from flows.cli import main; main()' "$@"; }
 mkdir -p "$OUT"
 t0=$(date +%s)

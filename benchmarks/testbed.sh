@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 WORKERS=${WORKERS:-2}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} OMP_WAIT_POLICY=PASSIVE TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
-if [ -z "${NLTK_DATA:-}" ]; then   # the sentence rule needs punkt_tab: the shared folder next to the checkout
+if [ -z "${NLTK_DATA:-}" ]; then   # the sentence rule needs punkt_tab: else an nltk_data folder beside the checkout
   for d in ../shared/nltk_data ../../shared/nltk_data; do [ -d "$d" ] && NLTK_DATA=$(cd "$d" && pwd) && break; done
 fi
 export NLTK_DATA=${NLTK_DATA:-}

@@ -5,7 +5,7 @@ Shapes: ``B`` responses (all groups of a batch side by side), ``R`` rubric slots
 (any integers; responses of one prompt share an id) and every statistic is computed with segment ops over
 them, so there is no Python loop over groups or rubrics.
 
-Formulas (``docs: shared/design/rtt-algorithm.md``):
+Formulas (docs/method.md states each one and names its function here):
 
 * reward ``r[g]``: ``aon`` = 1 if every rubric passed else 0; ``csr`` = fraction of rubrics passed;
   ``weighted`` = ``sum_k |w_k| pass_k / sum_k |w_k|``; ``healthbench`` (HealthBench's score) =

@@ -2,7 +2,8 @@
 
 Any source :func:`rubrics.importers.import_items` reads works (IFEval / IFBench / MulDimIF files, the
 project's canonical RubricItem JSONL, RaR, Tulu ...). Benchmark names resolve to files under the data
-directory: ``$RTT_DATA_DIR``, else ``./data``, else ``../shared/data`` next to the checkout.
+directory: ``$RTT_DATA_DIR``, else ``./data``, else the ``data`` folder of a workspace folder beside the checkout
+(the last only as a fallback: set ``RTT_DATA_DIR``).
 """
 
 from __future__ import annotations

@@ -10,8 +10,9 @@ Each prompt asks for a few sentences about a topic and carries
   ``keywords:existence`` of a second, off-topic word, or ``keywords:forbidden_words`` (common filler words);
   ``--targets`` may also add ``change_case:english_lowercase`` (a rule SmolLM2 never meets when sampled).
 
-So gaming as measured in ``shared/design/learning-probe.md`` fails: shorter answers break ``words``, a repeated
-keyword breaks ``no_repeat`` and ``sentences``. Everything is checked by the project's rule verifiers; no judge.
+So the gaming an earlier probe of the learning experiment found (its policies passed rubrics by answering shorter
+or by repeating the keyword: "blue blue blue ...") fails: shorter answers break ``words``, a repeated keyword breaks ``no_repeat``
+and ``sentences``. Everything is checked by the project's rule verifiers; no judge.
 
 The split of topics into train and held-out prompts is fixed by ``split_seed`` (not by the experiment seed), so
 every arm and every seed is evaluated on the same held-out prompts, none of them ever trained on.
