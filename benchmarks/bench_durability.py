@@ -27,14 +27,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 SHARED = Path(os.environ.get("RTT_SHARED_DIR", ROOT.parent / "shared"))
 os.environ.setdefault("NLTK_DATA", str(SHARED / "nltk_data"))
 
-from discriminator.data.build import BuildConfig, build_dataset  # noqa: E402
+from discriminator.data.build import BuildConfig, build_discriminator_dataset  # noqa: E402
 from rubrics.importers import import_items  # noqa: E402
 
 
 def _run(items) -> float:
     with tempfile.TemporaryDirectory(dir=ROOT / "runs" if (ROOT / "runs").is_dir() else None) as d:
         t0 = time.perf_counter()
-        build_dataset(items, d, BuildConfig())
+        build_discriminator_dataset(items, d, BuildConfig())
         return time.perf_counter() - t0
 
 

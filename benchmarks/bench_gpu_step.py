@@ -214,7 +214,7 @@ def corpus_ids(tok) -> "list[int]":
 
 
 def make_trainer_class():
-    from grpo.trainer import RTTGRPOTrainer
+    from grpo.rtt_grpo_trainer import RTTGRPOTrainer
 
     class FixedCompletionTrainer(RTTGRPOTrainer):
         """RTT-GRPO with TRL's generation replaced by fixed random completions of exactly ``fixed_length`` tokens
@@ -251,7 +251,7 @@ def make_trainer_class():
 
 
 def trainer_args(out: Path, **kw):
-    from grpo.trainer import RTTGRPOConfig
+    from grpo.rtt_grpo_config import RTTGRPOConfig
 
     base = dict(output_dir=str(out), logging_steps=1, report_to=[], save_strategy="no", seed=0, loss_type="grpo",
                 learning_rate=1e-6, disable_tqdm=True, beta=0.0, epsilon=0.2, epsilon_high=0.27,
@@ -292,7 +292,7 @@ def zero3_worker(ns) -> None:
     import torch
     from transformers import AutoConfig
 
-    from grpo.dataset import build_dataset
+    from grpo.dataset import build_prompt_dataset
     from grpo.frozen import is_zero_partitioned
 
     from grpo.frozen import zero3_init_disabled
@@ -309,7 +309,7 @@ def zero3_worker(ns) -> None:
         max_completion_length=ns.length, max_steps=2, bf16=torch.cuda.is_available(), use_cpu=not torch.cuda.is_available(),
         gradient_checkpointing=False, rtt_beta=0.5, discriminator_path=str(work / "disc"),
     )
-    trainer = cls(str(work / "policy"), args=args, train_dataset=build_dataset(items), judge=HashJudge(0.7))
+    trainer = cls(str(work / "policy"), args=args, train_dataset=build_prompt_dataset(items), judge=HashJudge(0.7))
     res: dict = {"tag": ns.tag, "deepspeed": bool(getattr(trainer, "is_deepspeed_enabled", False))}
     plugin = getattr(trainer.accelerator.state, "deepspeed_plugin", None)
     res["zero_stage"] = getattr(plugin, "zero_stage", None)
@@ -417,19 +417,19 @@ class ScorerProfile:
     """Synchronised time of the scorer's phases (wrapping its methods and the projection functions)."""
 
     def __init__(self, scorer):
-        import discriminator.scoring as S
+        import discriminator.scoring as scoring
 
         self.t: dict[str, float] = {}
-        self.S = S
+        self.scoring = scoring
         wrap = self._wrap
         scorer.encoder.tokenize_responses = wrap("tokenize", scorer.encoder.tokenize_responses)
         scorer._offsets_for = wrap("policy_offsets", scorer._offsets_for)
         scorer._windows = wrap("windows", scorer._windows)
         scorer.model.forward = wrap("forward", scorer.model.forward, gpu=True)
         self.scorer = scorer
-        self._saved = (S.tokens_to_chars, S.chars_to_tokens)
-        S.tokens_to_chars = wrap("projection", S.tokens_to_chars)
-        S.chars_to_tokens = wrap("projection", S.chars_to_tokens)
+        self._saved = (scoring.tokens_to_chars, scoring.chars_to_tokens)
+        scoring.tokens_to_chars = wrap("projection", scoring.tokens_to_chars)
+        scoring.chars_to_tokens = wrap("projection", scoring.chars_to_tokens)
 
     def _wrap(self, name, fn, gpu=False):
         def inner(*a, **k):
@@ -445,7 +445,7 @@ class ScorerProfile:
         return inner
 
     def restore(self):
-        self.S.tokens_to_chars, self.S.chars_to_tokens = self._saved
+        self.scoring.tokens_to_chars, self.scoring.chars_to_tokens = self._saved
         sc = self.scorer  # drop the instance wrappers: the class / module attributes show through again
         del sc.encoder.tokenize_responses, sc._offsets_for, sc._windows, sc.model.forward
 
@@ -454,7 +454,7 @@ def paper_arm(ns, name: str, rtt_beta: float, deadline: float) -> dict:
     import torch
     from transformers import LlamaForCausalLM
 
-    from grpo.dataset import build_dataset
+    from grpo.dataset import build_prompt_dataset
 
     cuda = torch.cuda.is_available()
     tok = policy_tokenizer(Path(ns.policy_tokenizer))
@@ -478,7 +478,7 @@ def paper_arm(ns, name: str, rtt_beta: float, deadline: float) -> dict:
         discriminator_token_budget=ns.token_budget, dataloader_drop_last=True,
     )
     timer = StepTimer(deadline=deadline, min_steps=2 * ns.optimizer_steps_per_rl)
-    trainer = cls(model, args=args, train_dataset=build_dataset(items), processing_class=tok, judge=HashJudge(0.9),
+    trainer = cls(model, args=args, train_dataset=build_prompt_dataset(items), processing_class=tok, judge=HashJudge(0.9),
                   callbacks=[timer])
     from transformers.trainer_callback import PrinterCallback
 

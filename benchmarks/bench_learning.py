@@ -1,4 +1,4 @@
-"""Does it learn? The learning benchmark: GRPO vs RTT-GRPO vs controls on one policy, side by side.
+"""Does it learn? The learning experiment: GRPO vs RTT-GRPO vs controls on one policy, side by side.
 
 Same policy, initial weights, prompts and order, seeds, generation budget and optimiser for every arm:
 ``grpo-aon`` (plain GRPO, all-or-nothing reward), ``grpo-csr`` (fraction of rubrics), ``rtt`` (RTT-GRPO with
@@ -6,7 +6,7 @@ the trained discriminator), ``rtt-oracle`` (exact checker spans), ``rtt-shuffled
 permuted within each response), ``rtt-cort`` (CoRT-style counterfactual log-prob relevance). Held-out greedy
 evaluation every N steps; report (per arm, mean +- std over seeds): strict / loose prompt- and rubric-level
 pass rates, per-rubric pass rates, training reward, zero-advantage groups, token-advantage spread, seconds
-per step, diversity and drift, collapse flags, and one summary line. See ``grpo/experiment*.py``.
+per step, diversity and drift, collapse flags, and one summary line. See ``grpo/experiment/``.
 
 Presets: ``cpu`` (SmolLM2-135M-Instruct offline, 2 cores) and ``gpu`` (one H100). Resumable per (arm, seed):
 re-run the same command to continue. Not part of ``make test``.
@@ -41,14 +41,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--report-only", action="store_true", help="only rewrite the report from finished runs")
     ns = ap.parse_args(argv)
 
-    from grpo.experiment_config import load_experiment
-    from grpo.experiment_report import RATES, write_report
+    from grpo.experiment.config import load_experiment
+    from grpo.experiment.report import RATES, write_report
 
     cfg = load_experiment(ns.preset, ns.overrides + ([f"out={ns.out}"] if ns.out else []))
     if ns.report_only:
         report = write_report(cfg)
     else:
-        from grpo.experiment import run_experiment
+        from grpo.experiment.runner import run_experiment
 
         report = run_experiment(cfg, arms=ns.arm or None, seeds=ns.seed or None)
     load = os.getloadavg()

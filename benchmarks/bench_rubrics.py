@@ -2,7 +2,8 @@
 
 Prints one table:
 
-* end to end: ``build_dataset`` (read, convert, validate, dedupe, split, write Parquet + JSONL + report), items/s;
+* end to end: ``build_rubric_dataset`` (read, convert, validate, dedupe, split, write Parquet + JSONL + report),
+  items/s;
 * write stage, ours vs naive: a column-wise Arrow table (+ ``model_dump_json`` lines) against row-by-row
   ``model_dump`` dicts -> ``pa.Table.from_pylist`` (+ ``json.dumps(model_dump(mode="json"))`` lines);
 * id check start-up, ours vs naive: parsing the if-verifiable registry source (:func:`known_rule_ids`) against
@@ -91,13 +92,13 @@ def main() -> None:
 
 
 def run(tmp: Path, repeats: int) -> None:
-    from rubrics.build import build_dataset
+    from rubrics.build import build_rubric_dataset
     from rubrics.exporters import read_items
     from rubrics.importers import import_items, muldimif
 
-    build_dataset(SOURCES, tmp / "warm", strict=True)  # warm-up: lazy imports (pyarrow, pandas), rule caches
+    build_rubric_dataset(SOURCES, tmp / "warm", strict=True)  # warm-up: lazy imports (pyarrow, pandas), rule caches
     n = sum(len(import_items(s)) for s in SOURCES)
-    t_build = best(lambda: build_dataset(SOURCES, tmp / "out", strict=True), repeats)
+    t_build = best(lambda: build_rubric_dataset(SOURCES, tmp / "out", strict=True), repeats)
     t_import = best(lambda: [import_items(s) for s in SOURCES], repeats)
     items = [it for s in SOURCES for it in import_items(s)]
     muldimif._verifier_for = muldimif._MISSING  # MulDimIF constraints left to the LLM: no text parsing
@@ -109,12 +110,13 @@ def run(tmp: Path, repeats: int) -> None:
     base = cold("pass", repeats)
     t_ids = cold("from rubrics.rubric_text import known_rule_ids; known_rule_ids('ifeval')", repeats) - base
     t_imp = (
-        cold("import if_verifiable.ifeval.instructions_registry as r; frozenset(r.INSTRUCTION_DICT)", repeats) - base
+        cold("from if_verifiable.ifeval import instructions_registry; frozenset(instructions_registry.INSTRUCTION_DICT)",
+             repeats) - base
     )
 
     rows = [
         (
-            "build_dataset end to end (import+validate+dedupe+split+write)",
+            "build_rubric_dataset end to end (import+validate+dedupe+split+write)",
             f"{n / t_build:,.0f} items/s",
             f"{t_build:.3f} s",
             "",

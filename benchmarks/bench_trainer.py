@@ -57,8 +57,9 @@ def minilm_discriminator(path: Path) -> Path:
 
 def run_trainer(policy: str, disc: str | None, beta: float, steps: int, out: Path, n_prompts: int, gens: int,
                 max_len: int) -> dict[str, float]:
-    from grpo.dataset import build_dataset, load_items
-    from grpo.trainer import RTTGRPOConfig, RTTGRPOTrainer
+    from grpo.dataset import build_prompt_dataset, load_items
+    from grpo.rtt_grpo_config import RTTGRPOConfig
+    from grpo.rtt_grpo_trainer import RTTGRPOTrainer
 
     items = load_items("ifeval", limit=n_prompts)
     args = RTTGRPOConfig(
@@ -67,7 +68,7 @@ def run_trainer(policy: str, disc: str | None, beta: float, steps: int, out: Pat
         gradient_checkpointing=False, save_strategy="no", seed=0, rtt_beta=beta, discriminator_path=disc,
         loss_type="grpo", learning_rate=1e-6, disable_tqdm=True,
     )
-    trainer = RTTGRPOTrainer(policy, args=args, train_dataset=build_dataset(items))
+    trainer = RTTGRPOTrainer(policy, args=args, train_dataset=build_prompt_dataset(items))
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # keep the benchmark's stdout to its tables

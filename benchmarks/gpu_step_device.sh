@@ -7,7 +7,7 @@ OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false DS_BUILD_OPS=0
 t0=$(date +%s)
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv > "$OUT/nvidia-smi.txt" 2>&1
-python3 -c "import importlib.metadata as m; print({n: m.version(n) for n in ('pyarrow','pandas','fsspec','huggingface_hub','accelerate','transformers','torch','einops','msgpack','ninja','py-cpuinfo','psutil')})" > "$OUT/pip.txt" 2>&1
+python3 -c "import importlib.metadata; print({n: importlib.metadata.version(n) for n in ('pyarrow','pandas','fsspec','huggingface_hub','accelerate','transformers','torch','einops','msgpack','ninja','py-cpuinfo','psutil')})" > "$OUT/pip.txt" 2>&1
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site whl/*.whl >> "$OUT/pip.txt" 2>&1 || { cat "$OUT/pip.txt"; exit 3; }
 export PYTHONPATH=/tmp/site
 echo "install $(( $(date +%s) - t0 )) s" >> "$OUT/pip.txt"

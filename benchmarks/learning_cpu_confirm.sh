@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 WORKERS=${WORKERS:-2}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} OMP_WAIT_POLICY=PASSIVE TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
-export NLTK_DATA=${NLTK_DATA:-$(cd .. && pwd)/shared/nltk_data}
+export NLTK_DATA=${NLTK_DATA:?set NLTK_DATA to an NLTK data folder (punkt_tab, stopwords) for the rule checkers, e.g. NLTK_DATA=/path/to/nltk_data}
 ARGS=(--config cpu --set out=runs/confirm-cpu --set name=confirm-cpu --set steps=30 --set eval_every=10
       --set checkpoint_every=10 --set task.train_prompts=24 --set task.heldout_prompts=24
       --set discriminator=runs/task-disc-cpu/disc/model

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The SmolLM2 confirmation of the token-credit comparison on one GPU: every (arm, seed) of the `gpu` preset
-# (grpo/experiment_config.py: 6 arms x 3 seeds, 30 steps of 8 prompts x 8 completions, 24 held-out prompts) runs
+# (grpo/experiment/config.py: 6 arms x 3 seeds, 30 steps of 8 prompts x 8 completions, 24 held-out prompts) runs
 # as its own worker process on the same output folder (the runs take locks), then the report is written.
 #
 #   bash benchmarks/learning_gpu.sh [WORKERS] [OUT] [--set key=value ...]
@@ -8,7 +8,7 @@
 # WORKERS defaults to arms x seeds (one process per run; SmolLM2-135M is small, so a single GPU holds them all);
 # OUT defaults to the preset's runs/experiment-gpu. Resumable: finished runs are skipped, so rerun to continue.
 # Environment: PYTHON (default .venv/bin/python, else python3), MODEL (a local policy folder instead of the
-# offline SmolLM2), NLTK_DATA (the rule checkers' tokenizers, default ../shared/nltk_data), DEADLINE (seconds:
+# offline SmolLM2), NLTK_DATA (required: the rule checkers' NLTK data folder), DEADLINE (seconds:
 # workers still running then are stopped - their runs stay unfinished and rerun later - and the report is written
 # from the finished runs).
 set -euo pipefail
@@ -17,7 +17,7 @@ WORKERS=${1:-}
 OUTDIR=${2:-runs/experiment-gpu}
 shift $(( $# > 2 ? 2 : $# )) || true
 PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
-export NLTK_DATA=${NLTK_DATA:-$(cd .. && pwd)/shared/nltk_data}
+export NLTK_DATA=${NLTK_DATA:?set NLTK_DATA to an NLTK data folder (punkt_tab, stopwords) for the rule checkers, e.g. NLTK_DATA=/path/to/nltk_data}
 export TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 SETS=(--set "out=$OUTDIR")
 [ -n "${MODEL:-}" ] && SETS+=(--set "model=$MODEL")
@@ -25,7 +25,7 @@ for a in "$@"; do SETS+=("$a"); done
 if [ -z "$WORKERS" ]; then
   WORKERS=$("$PY" - "${SETS[@]}" <<'EOF'
 import sys
-from grpo.experiment_config import load_experiment
+from grpo.experiment.config import load_experiment
 args = sys.argv[1:]
 cfg = load_experiment("gpu", [args[i + 1] for i in range(0, len(args), 2)])
 print(len(cfg.arms) * len(cfg.seeds))

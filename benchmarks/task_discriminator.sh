@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A MiniLM discriminator for a learning-benchmark task, trained by the project's own data and training code on
+# A MiniLM discriminator for a learning-experiment task, trained by the project's own data and training code on
 # the task's *train* prompts (what a user does: train the discriminator on responses of their own policy to their
 # own instructions; the held-out prompts are never seen): the task's items as JSONL, responses sampled from the
 # benchmark's policy as in RL (temperature 1, the RL completion budget), passing rules broken and failing ones
@@ -14,16 +14,16 @@ PY=${PY:-.venv/bin/python}
 CONFIG=${CONFIG:-cpu}; OUT=${OUT:-runs/task-disc-$CONFIG}
 K=${K:-8}; STEPS=${STEPS:-600}; BATCH=${BATCH:-16}; MAXLEN=${MAXLEN:-160}
 export OMP_WAIT_POLICY=PASSIVE TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
-export NLTK_DATA=${NLTK_DATA:-$(cd .. && pwd)/shared/nltk_data}
+export NLTK_DATA=${NLTK_DATA:?set NLTK_DATA to an NLTK data folder (punkt_tab, stopwords) for the rule checkers, e.g. NLTK_DATA=/path/to/nltk_data}
 rtt() { "$PY" -c 'from flows.cli import main; main()' "$@"; }
 mkdir -p "$OUT"
 t0=$(date +%s)
 # 1. the task's train items (and the policy / budget the benchmark trains with)
 read -r POLICY TOKENS TEMP < <("$PY" - "$CONFIG" "$OUT" "$@" <<'PYEOF'
 import sys
-from grpo.experiment import model_path
-from grpo.experiment_config import load_experiment
-from grpo.experiment_task import build_task
+from grpo.experiment.runner import model_path
+from grpo.experiment.config import load_experiment
+from grpo.experiment.task import build_task
 from rubrics.io import write_jsonl
 
 args = sys.argv[3:]

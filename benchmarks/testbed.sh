@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The learning testbed: every arm x seed of the `testbed` preset (grpo/experiment_config.py) on a tiny LM the
-# project pretrains itself (grpo/testbed_lm.py) - a fast, powered test of the credit mechanism on 2 CPU cores,
-# not a claim about real models. Builds the LM once (cached in runs/testbed-lm) and the discriminator of the
+# The learning testbed: every arm x seed of the `testbed` preset (grpo/experiment/config.py) on a tiny LM the
+# project pretrains itself (grpo/experiment/testbed_lm.py) - a fast, powered test of the credit mechanism on 2 CPU
+# cores, not a claim about real models. Builds the LM once (cached in runs/testbed-lm) and the discriminator of the
 # `rtt-centred-disc` arm once (MiniLM on the testbed's own pairs: benchmarks/task_discriminator.sh, cached in
 # runs/task-disc-testbed), then WORKERS processes share
 # one output folder (each takes the (arm, seed) runs nobody holds; finished runs are skipped, so re-running the
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 WORKERS=${WORKERS:-2}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} OMP_WAIT_POLICY=PASSIVE TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
-if [ -z "${NLTK_DATA:-}" ]; then   # the sentence rule needs punkt_tab: the shared folder next to the checkout
+if [ -z "${NLTK_DATA:-}" ]; then   # the sentence rule needs punkt_tab: else an nltk_data folder beside the checkout
   for d in ../shared/nltk_data ../../shared/nltk_data; do [ -d "$d" ] && NLTK_DATA=$(cd "$d" && pwd) && break; done
 fi
 export NLTK_DATA=${NLTK_DATA:-}
@@ -25,7 +25,7 @@ LOGS=runs/testbed-logs
 mkdir -p "$LOGS"
 t0=$(date +%s)
 echo "load: $(uptime)"
-"$PY" -m grpo.testbed_lm                      # build (or reuse) runs/testbed-lm
+"$PY" -m grpo.experiment.testbed_lm           # build (or reuse) runs/testbed-lm
 echo "testbed LM ready after $(( $(date +%s) - t0 )) s"
 if [ "$PRESET" = testbed ] && [ ! -f runs/task-disc-testbed/disc/model/rtt_discriminator.json ]; then
   CONFIG=testbed OUT=runs/task-disc-testbed K=${DISC_K:-2} bash benchmarks/task_discriminator.sh > "$LOGS/discriminator.log" 2>&1

@@ -3,6 +3,7 @@
 # data/model_outputs/README.md) paired with IFEval rule rubrics, broken / repaired by the programmatic edits,
 # then leave-one-source-out: train without model M, test on M's pairs of unseen items, per length bucket, with
 # the threshold transfer, and agreement with the rule spans on M's unedited responses. Resumable per step.
+# RTT_SHARED_DIR (required) is the folder whose data/model_outputs/ holds the extracted outputs.
 #   MIRROR=path/to/alpaca_eval.git bash benchmarks/transfer_goal.sh            # all six folds (GPU-sized)
 #   FOLD=Meta-Llama-3-8B-Instruct STEPS=100 BATCH=8 LEN=256 MAX_TRAIN=2000 MAX_TEST=160 bash benchmarks/transfer_goal.sh
 #                                                                              # one fold, CPU-sized
@@ -11,7 +12,8 @@ PY=${PY:-.venv/bin/python}; R=${R:-runs/transfer}
 rtt() { "$PY" -c 'from flows.cli import main; main()' "$@"; }   # this checkout's CLI (not an installed copy's)
 N=${N:-400}; STEPS=${STEPS:-600}; FOLD=${FOLD:-}; BATCH=${BATCH:-32}; LEN=${LEN:-512}
 MAX_TRAIN=${MAX_TRAIN:-}; MAX_TEST=${MAX_TEST:-}
-SHARED=${RTT_SHARED_DIR:-../shared}
+export RTT_SHARED_DIR=${RTT_SHARED_DIR:?set RTT_SHARED_DIR to the folder whose data/model_outputs/ holds (or gets) the AlpacaEval outputs}
+SHARED=$RTT_SHARED_DIR
 MODELS=(Meta-Llama-3-8B-Instruct Mistral-7B-Instruct-v0.2 Qwen1.5-7B-Chat gemma-7b-it tulu-2-dpo-7b phi-2-dpo)
 if [ ! -f "$SHARED/data/model_outputs/alpaca_eval_outputs.jsonl.gz" ]; then
   $PY benchmarks/transfer_data.py extract --mirror "${MIRROR:?set MIRROR to a git directory of tatsu-lab/alpaca_eval}"

@@ -1,6 +1,6 @@
 """Exact rule spans: the characters a rule checker's verdict hinges on, as a relevance source beside the
 discriminator (``rtt.relevance: rules | rules+discriminator`` in policy training, the ``oracle`` arms of the
-learning benchmark, and the agreement figures of the discriminator's evaluation).
+learning experiment, and the agreement figures of the discriminator's evaluation).
 
 Credit semantics. The token term multiplies a rubric's (signed, group-centred) verdict by the relevance of each
 token, so the marked characters are the ones whose *presence* decided the verdict, and the sign follows from it:
@@ -29,7 +29,7 @@ rule                                failed (credited down)                     p
 ==================================  =========================================  ===============================
 
 These are the *exact* rules (:data:`EXACT_RULES`). Every other rule checker has no exact span here: with
-``exact_only=False`` (the learning benchmark's oracle) a passed rubric gets the characters the programmatic
+``exact_only=False`` (the learning experiment's oracle) a passed rubric gets the characters the programmatic
 minimal edit changes (:mod:`discriminator.data.programmatic`, the discriminator's own training labels) and a
 failed one an empty row; with ``exact_only=True`` (policy training) such rubrics get ``None``, i.e. the
 discriminator scores them under ``rules+discriminator``.

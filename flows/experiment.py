@@ -1,4 +1,4 @@
-"""Prefect flow ``compare-policies``: the learning benchmark (arms x seeds), one task per (arm, seed).
+"""Prefect flow ``experiment``: the learning experiment (arms x seeds), one task per (arm, seed).
 
 Each (arm, seed) run is a task (resumable: a finished run's ``result.json`` is reused, so re-running the flow
 continues where it stopped); after every run the report is rewritten, and at the end the report's table and
@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from flows.artifacts import artifact_key
 
 
-class ComparePoliciesParams(BaseModel):
+class ExperimentParams(BaseModel):
     """Which experiment to run: a preset (cpu, gpu) or YAML file, overrides, and optionally a subset."""
 
     model_config = ConfigDict(extra="forbid")
@@ -28,10 +28,10 @@ class ComparePoliciesParams(BaseModel):
 
 
 @task(name="train-arm")
-def arm_task(params: ComparePoliciesParams, arm: str, seed: int) -> dict[str, Any]:
-    from grpo.experiment import run_one
-    from grpo.experiment_config import load_experiment
-    from grpo.experiment_report import write_report
+def arm_task(params: ExperimentParams, arm: str, seed: int) -> dict[str, Any]:
+    from grpo.experiment.runner import run_one
+    from grpo.experiment.config import load_experiment
+    from grpo.experiment.report import write_report
 
     cfg = load_experiment(params.config, params.overrides)
     logger = get_run_logger()
@@ -42,17 +42,17 @@ def arm_task(params: ComparePoliciesParams, arm: str, seed: int) -> dict[str, An
     return {"arm": arm, "seed": seed, "final": {k: v for k, v in res["evals"][-1].items() if k != "responses"}}
 
 
-@task(name="learning-report")
-def report_task(params: ComparePoliciesParams) -> dict[str, Any]:
-    from grpo.experiment_config import load_experiment
-    from grpo.experiment_report import write_report
+@task(name="experiment-report")
+def report_task(params: ExperimentParams) -> dict[str, Any]:
+    from grpo.experiment.config import load_experiment
+    from grpo.experiment.report import write_report
 
     cfg = load_experiment(params.config, params.overrides)
     return write_report(cfg, log=get_run_logger().info)
 
 
-@flow(name="compare-policies", log_prints=False)
-def compare_policies(params: ComparePoliciesParams = ComparePoliciesParams()) -> dict[str, Any]:  # noqa: B008
+@flow(name="experiment", log_prints=False)
+def experiment(params: ExperimentParams = ExperimentParams()) -> dict[str, Any]:  # noqa: B008
     """Train the same policy under several arms (GRPO, RTT-GRPO, controls) x seeds and compare held-out pass
     rates, diversity and drift; publish the report.
 
@@ -61,9 +61,9 @@ def compare_policies(params: ComparePoliciesParams = ComparePoliciesParams()) ->
     """
     from pathlib import Path
 
-    from grpo.experiment import base_eval, initial_pass_rates, load_policy, model_path
-    from grpo.experiment_config import load_experiment
-    from grpo.experiment_task import build_task
+    from grpo.experiment.runner import base_eval, initial_pass_rates, load_policy, model_path
+    from grpo.experiment.config import load_experiment
+    from grpo.experiment.task import build_task
 
     cfg = load_experiment(params.config, params.overrides)
     arms = params.arms or [a.name for a in cfg.arms]
@@ -79,7 +79,7 @@ def compare_policies(params: ComparePoliciesParams = ComparePoliciesParams()) ->
             arm_task(params, arm, seed)
     report = report_task(params)
     md = (Path(cfg.out) / "report.md").read_text(encoding="utf-8")
-    create_markdown_artifact(markdown=md, key=artifact_key("compare-policies", cfg.name),
+    create_markdown_artifact(markdown=md, key=artifact_key("experiment", cfg.name),
                              description=report["summary"])
     return {"summary": report["summary"], "pairwise": report["pairwise"], "out": cfg.out,
             "runs_done": report["runs_done"]}

@@ -1,5 +1,6 @@
 """The run form of a deployment as a table (field, type, default, bounds, description), read from the same
-parameter schema the Prefect UI draws: ``rtt serve --describe NAME`` prints it, the README tables are its output."""
+parameter schema the Prefect UI draws: ``rtt serve --describe NAME`` prints it, and
+docs/reference/deployment-forms.md is its output."""
 
 from __future__ import annotations
 

@@ -164,7 +164,7 @@ def policy_eval_stage(cfg: Any, upstream: str) -> Any:
     from flows.policy import evaluate_policy
 
     if not Path(cfg.model).exists():  # a config name such as ``smollm2``: the offline model folder
-        from grpo.config import ModelSection
+        from grpo.train_config import ModelSection
 
         cfg = cfg.model_copy(update={"model": ModelSection(name_or_path=cfg.model).resolve()})
     return evaluate_policy(cfg)

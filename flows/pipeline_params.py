@@ -1,6 +1,6 @@
 """Parameters of the ``rtt-pipeline`` flow: one pydantic section per stage, validated at load time.
 
-The same models give the CLI ``--help`` (``rtt pipeline defaults``), the README tables and the Prefect run form
+The same models give the CLI ``--help`` (``rtt pipeline defaults``), docs/reference/deployment-forms.md and the Prefect run form
 (``rtt serve``), so every field carries its description here once. ``flows.pipeline`` holds the flow itself.
 """
 
@@ -279,7 +279,7 @@ class PipelineParams(_Section):
     def policy_params(self):
         from flows.policy import TrainPolicyParams
 
-        from grpo.config import PRESETS
+        from grpo.train_config import PRESETS
 
         rb, cfg = self.path("rubrics"), self.policy.config
         where = {"preset": cfg} if cfg in PRESETS else {"config_file": cfg}
@@ -290,7 +290,7 @@ class PipelineParams(_Section):
 
     def policy_config(self):
         """The validated policy config (errors name the file and the dotted key)."""
-        from grpo.config import load_config
+        from grpo.train_config import load_config
 
         p = self.policy_params()
         return load_config(p.config, p.all_overrides())
@@ -339,7 +339,7 @@ class PipelineParams(_Section):
         """Load a YAML file of these parameters (None: all defaults), then ``section.key=value`` overrides (values
         parsed as YAML). Relative source paths that do not exist from the working directory resolve against the
         file's folder's parent (the repository for ``configs/demo.yaml``). Errors name the file and the field."""
-        from grpo.config import ConfigError, apply_overrides
+        from grpo.train_config import ConfigError, apply_overrides
 
         where = str(path) if path is not None else "<defaults>"
         data: dict[str, Any] = {}

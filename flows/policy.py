@@ -75,7 +75,7 @@ class TrainPolicyParams(BaseModel):
 
     @property
     def config(self) -> str:
-        """The preset name or the YAML file (what :func:`grpo.config.load_config` takes)."""
+        """The preset name or the YAML file (what :func:`grpo.train_config.load_config` takes)."""
         return self.config_file or self.preset
 
     def all_overrides(self) -> list[str]:
@@ -93,7 +93,7 @@ class TrainPolicyParams(BaseModel):
         import os
 
         from flows.subprocess_launch import ACCELERATE_ENV
-        from grpo.config import load_config
+        from grpo.train_config import load_config
 
         machine = os.environ.get(ACCELERATE_ENV)
         if machine and load_config(self.config, self.all_overrides()).accelerate_config is None:
@@ -104,7 +104,7 @@ class TrainPolicyParams(BaseModel):
 @task(name="train-policy")
 def train_task(params: TrainPolicyParams) -> dict[str, Any]:
     from flows.subprocess_launch import launch_policy_training, policy_launch
-    from grpo.config import load_config
+    from grpo.train_config import load_config
     from grpo.run import run_training
 
     overrides = params.machine_overrides()

@@ -16,7 +16,7 @@ FLOWS: dict[str, str] = {
     "train-policy": "flows.policy:train_policy",
     "evaluate-policy": "flows.policy:evaluate_policy",
     "rtt-pipeline": "flows.pipeline:rtt_pipeline",
-    "compare-policies": "flows.experiment:compare_policies",
+    "experiment": "flows.experiment:experiment",
 }
 
 

@@ -1,4 +1,5 @@
-"""Prefect flows of the rubric stage: ``build_rubric_dataset`` wraps :func:`rubrics.build.build_dataset`.
+"""Prefect flows of the rubric stage: the flow ``build-rubric-dataset`` wraps
+:func:`rubrics.build.build_rubric_dataset`.
 
 The report is published as a table artifact (one row per source) and a markdown artifact (the full report),
 keyed ``rubric-build-{name}``. Local file IO is not retried.
@@ -10,9 +11,9 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+import rubrics.build
 from flows.artifacts import artifact_key as _artifact_key
 from flows.artifacts import fit_markdown, wrap_rows
-from rubrics.build import build_dataset
 from rubrics.exporters import PitfallMode
 from rubrics.importers import SourceSpec
 from rubrics.report import BuildReport
@@ -53,7 +54,7 @@ def artifact_key(name: str) -> str:
 
 @task(name="build-rubric-dataset")
 def build_task(params: BuildRubricsParams) -> BuildReport:
-    return build_dataset(
+    return rubrics.build.build_rubric_dataset(
         params.sources,
         params.out_dir,
         seed=params.seed,

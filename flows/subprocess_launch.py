@@ -2,7 +2,7 @@
 
 A training config asks for several processes with ``num_processes > 1``:
 
-* policy (:class:`grpo.config.PolicyTrainConfig`): the ``num_processes`` of its ``accelerate_config`` file
+* policy (:class:`grpo.train_config.PolicyTrainConfig`): the ``num_processes`` of its ``accelerate_config`` file
   (e.g. ``grpo/configs/accelerate/deepspeed_zero3.yaml``);
 * discriminator (:class:`discriminator.config.TrainConfig`): its ``num_processes`` field (with an optional
   ``accelerate_config`` file).
@@ -194,7 +194,7 @@ def stop_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
 
 
 def policy_launch(cfg: Any) -> LaunchConfig | None:
-    """The launch a :class:`grpo.config.PolicyTrainConfig` asks for (its ``accelerate_config`` file's
+    """The launch a :class:`grpo.train_config.PolicyTrainConfig` asks for (its ``accelerate_config`` file's
     ``num_processes``), or None to train in-process (one process, or already inside a launched process)."""
     if already_launched() or not getattr(cfg, "accelerate_config", None):
         return None
@@ -206,7 +206,7 @@ def launch_policy_training(
     config: str, overrides: Sequence[str], launch: LaunchConfig, log: Any = None, *, timeout: float | None = None
 ) -> dict[str, Any]:
     """``accelerate launch -m grpo.run`` for ``config``; returns its ``summary.json`` (a ``TrainSummary`` dict)."""
-    from grpo.config import load_config
+    from grpo.train_config import load_config
 
     cfg = load_config(config, list(overrides))
     summary = Path(cfg.grpo.get("output_dir") or f"runs/{cfg.name}") / "summary.json"

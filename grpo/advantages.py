@@ -5,7 +5,7 @@ Shapes: ``B`` responses (all groups of a batch side by side), ``R`` rubric slots
 (any integers; responses of one prompt share an id) and every statistic is computed with segment ops over
 them, so there is no Python loop over groups or rubrics.
 
-Formulas (``docs: shared/design/rtt-algorithm.md``):
+Formulas (docs/method.md states each one and names its function here):
 
 * reward ``r[g]``: ``aon`` = 1 if every rubric passed else 0; ``csr`` = fraction of rubrics passed;
   ``weighted`` = ``sum_k |w_k| pass_k / sum_k |w_k|``; ``healthbench`` (HealthBench's score) =
@@ -516,7 +516,7 @@ def rtt_advantages(
     token_credit: TokenCredit = "paper",
     centred_scale: CentredScale = "none",
     weight_cap: float = 4.0,
-    response_advantage: Literal["design", "gdpo"] = "design",
+    response_advantage: Literal["grpo", "gdpo"] = "grpo",
     combine: Combine = "add",
     scale_rewards: ScaleRewards = "group",
     eps: float = 1e-6,
@@ -538,7 +538,7 @@ def rtt_advantages(
         alpha, beta, combine: the joint advantage (``beta = 0`` is plain GRPO).
         token_norm: ``intra`` (paper), ``inter`` (baseline) or ``none`` (no token term, any credit).
         token_credit, centred_scale, weight_cap: the token term (module doc); ``weights`` needs ``combine="add"``.
-        response_advantage: ``design`` (GRPO on ``rewards``) or ``gdpo`` (:func:`gdpo_advantages`).
+        response_advantage: ``grpo`` (GRPO on ``rewards``) or ``gdpo`` (:func:`gdpo_advantages`).
         scale_rewards: ``group`` / ``batch`` / ``none`` as in TRL.
         eps: added to every std.
         num_groups, group_reduce: for statistics spanning processes (see :func:`inter_token_advantages`).
@@ -567,10 +567,13 @@ def rtt_advantages(
     coef = rubric_coefficients(rubric_mask, rubric_weights if reward in WEIGHTED_KINDS else None, dtype)
     if response_advantage == "gdpo":
         resp_adv = gdpo_advantages(verdicts, rubric_mask, group_ids, coef, eps=eps, num_groups=num_groups)
-    elif response_advantage == "design":
+    elif response_advantage == "grpo":
         resp_adv = group_advantages(rewards, group_ids, scale_rewards=scale_rewards, eps=eps, num_groups=num_groups)
+    elif response_advantage == "design":
+        raise ValueError("response_advantage 'design' is now called 'grpo' (GRPO on the summed reward with the "
+                         "unbiased group std): pass response_advantage='grpo'")
     else:
-        raise ValueError(f"unknown response_advantage {response_advantage!r}; expected 'design' or 'gdpo'")
+        raise ValueError(f"unknown response_advantage {response_advantage!r}; expected 'grpo' or 'gdpo'")
 
     if token_norm == "none" or beta == 0.0:
         tok_adv = torch.zeros_like(relevance[:, 0])

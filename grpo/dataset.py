@@ -2,7 +2,8 @@
 
 Any source :func:`rubrics.importers.import_items` reads works (IFEval / IFBench / MulDimIF files, the
 project's canonical RubricItem JSONL, RaR, Tulu ...). Benchmark names resolve to files under the data
-directory: ``$RTT_DATA_DIR``, else ``./data``, else ``../shared/data`` next to the checkout.
+directory: ``$RTT_DATA_DIR``, else ``./data``, else the ``data`` folder of a workspace folder beside the checkout
+(the last only as a fallback: set ``RTT_DATA_DIR``).
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def load_items(
     return items
 
 
-def build_dataset(items: Sequence[RubricItem], *, system_prompt: str | None = None):
+def build_prompt_dataset(items: Sequence[RubricItem], *, system_prompt: str | None = None):
     """A ``datasets.Dataset`` with ``prompt`` (chat messages), ``rubric_item`` (JSON) and ``item_id``."""
     from datasets import Dataset
 

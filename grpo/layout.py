@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field
 
-from grpo.config import PRESET_DIR, ConfigError, PolicyTrainConfig
+from grpo.train_config import PRESET_DIR, ConfigError, PolicyTrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 DERIVED = ("per_device_train_batch_size", "gradient_accumulation_steps", "steps_per_generation")

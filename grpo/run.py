@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from grpo.config import PolicyTrainConfig, load_config
+from grpo.train_config import PolicyTrainConfig, load_config
 
 logger = logging.getLogger(__name__)
 
@@ -45,10 +45,10 @@ class TrainSummary(BaseModel):
 
 def build_trainer(cfg: PolicyTrainConfig, **grpo_overrides: Any):
     """``(trainer, train_items)`` for ``cfg``: model, data, judge, discriminator, LoRA and the eval callback."""
-    from grpo.dataset import build_dataset, load_items
+    from grpo.dataset import build_prompt_dataset, load_items
     from grpo.evaluate import GenerationConfig, PolicyEvalCallback
     from grpo.judge import build_judge
-    from grpo.trainer import RTTGRPOTrainer
+    from grpo.rtt_grpo_trainer import RTTGRPOTrainer
 
     from grpo.layout import resolve_layout, world_size
 
@@ -58,12 +58,12 @@ def build_trainer(cfg: PolicyTrainConfig, **grpo_overrides: Any):
         logger.info("layout: %s", "; ".join(f"{k}: {v}" for k, v in layout.rows()))
     items = load_items(cfg.data.train, format=cfg.data.format, limit=cfg.data.limit, seed=cfg.data.seed,
                        max_rubrics=cfg.rtt.max_rubrics)
-    train = build_dataset(items, system_prompt=cfg.data.system_prompt)
+    train = build_prompt_dataset(items, system_prompt=cfg.data.system_prompt)
     eval_ds = None
     if cfg.data.eval:
         eval_items = load_items(cfg.data.eval, format=cfg.data.format, limit=cfg.data.eval_limit,
                                 max_rubrics=cfg.rtt.max_rubrics)
-        eval_ds = build_dataset(eval_items, system_prompt=cfg.data.system_prompt)
+        eval_ds = build_prompt_dataset(eval_items, system_prompt=cfg.data.system_prompt)
     judge = build_judge(args.judge_config)
     peft_config = cfg.model.lora.peft_config() if cfg.model.lora else None
     trainer = RTTGRPOTrainer(

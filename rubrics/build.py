@@ -30,7 +30,7 @@ from rubrics.schema import RubricItem
 SPLITS = ("train", "val", "test")
 Progress = Callable[[str, int, "int | None"], None]  # (label, done, total); label "write" for the last phase
 
-__all__ = ["SPLITS", "BuildReport", "EmptyDataset", "SourceSpec", "assign_split", "build_dataset", "check_fractions"]
+__all__ = ["SPLITS", "BuildReport", "EmptyDataset", "SourceSpec", "assign_split", "build_rubric_dataset", "check_fractions"]
 
 
 class EmptyDataset(ValueError):
@@ -61,7 +61,7 @@ def assign_split(item_id: str, seed: int, fractions: Sequence[float]) -> str:
     return "val" if u < fractions[0] + fractions[1] else "test"
 
 
-def build_dataset(
+def build_rubric_dataset(
     sources: Sequence[SourceSpec | str],
     out_dir: str | os.PathLike,
     *,

@@ -118,7 +118,7 @@ async def readme_shots(url: str, out: Path, overrides: list[str], timeout: float
     files["form"] = str(form)
     dep = httpx.get(f"{url}/api/deployments/{deployment_id(url, 'rtt-pipeline')}", timeout=30).json()
     base = PipelineParams.model_validate(dep["parameters"]["params"])
-    from grpo.config import apply_overrides
+    from grpo.train_config import apply_overrides
 
     params = PipelineParams.model_validate(apply_overrides(base.model_dump(mode="json"), overrides))
     run = httpx.post(f"{url}/api/deployments/{dep['id']}/create_flow_run",

@@ -11,12 +11,13 @@ from datasets import Dataset
 
 from grpo.rewards import rows_from_items
 from grpo_items import varying_items
-from grpo.trainer import RTTGRPOConfig, RTTGRPOTrainer
+from grpo.rtt_grpo_config import RTTGRPOConfig
+from grpo.rtt_grpo_trainer import RTTGRPOTrainer
 
 
 def main() -> None:
     out, policy, disc, ifeval, norm, per_device = sys.argv[1:7]
-    credit, response_adv = (sys.argv[7:9] + ["paper", "design"][len(sys.argv[7:9]):])
+    credit, response_adv = (sys.argv[7:9] + ["paper", "grpo"][len(sys.argv[7:9]):])
     items = varying_items(2)  # rewards vary inside a group: the response advantage is not 0 (IFEVAL unused)
     args = RTTGRPOConfig(
         output_dir=out, per_device_train_batch_size=int(per_device), num_generations=4, max_completion_length=16,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rubrics import build as build_mod
-from rubrics.build import assign_split, build_dataset
+from rubrics.build import assign_split, build_rubric_dataset
 from rubrics.exporters import read_items, to_rtt_row, write_items, write_rtt_jsonl
 from rubrics.importers import SourceSpec, import_items
 from rubrics.io import RecordError
@@ -38,7 +38,7 @@ def all_items(out: Path) -> list[RubricItem]:
 
 def test_build_demo_sources(tmp_path):
     out = tmp_path / "demo"
-    report = build_dataset(DEMO_SOURCES, out, strict=True, name="demo", export_rtt=True)
+    report = build_rubric_dataset(DEMO_SOURCES, out, strict=True, name="demo", export_rtt=True)
     assert (report.items, report.duplicates_dropped, report.rejected_total) == (39, 0, 0)
     assert [(s.name, s.format, s.imported) for s in report.sources] == [
         ("items", "generic", 12),
@@ -65,17 +65,17 @@ def test_build_demo_sources(tmp_path):
 
 
 def test_build_is_deterministic_and_splits_are_stable_when_items_are_added(tmp_path):
-    a = build_dataset(DEMO_SOURCES[:3], tmp_path / "a", strict=True, seed=7)
-    b = build_dataset(DEMO_SOURCES[:3], tmp_path / "b", strict=True, seed=7)
+    a = build_rubric_dataset(DEMO_SOURCES[:3], tmp_path / "a", strict=True, seed=7)
+    b = build_rubric_dataset(DEMO_SOURCES[:3], tmp_path / "b", strict=True, seed=7)
     for name in ("train.parquet", "val.jsonl", "test.jsonl"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
     assert a.splits == b.splits
-    build_dataset(DEMO_SOURCES, tmp_path / "c", strict=True, seed=7)
+    build_rubric_dataset(DEMO_SOURCES, tmp_path / "c", strict=True, seed=7)
     before = {it.id: it.split for it in all_items(tmp_path / "a")}
     after = {it.id: it.split for it in all_items(tmp_path / "c")}
     assert before.items() <= after.items() and len(after) > len(before)
     other = {it.id: it.split for it in all_items(tmp_path / "a")}
-    build_dataset(DEMO_SOURCES[:3], tmp_path / "d", strict=True, seed=8)
+    build_rubric_dataset(DEMO_SOURCES[:3], tmp_path / "d", strict=True, seed=8)
     assert {it.id: it.split for it in all_items(tmp_path / "d")} != other  # the seed matters
 
 
@@ -85,12 +85,12 @@ def test_split_fractions_are_respected():
     assert abs(splits.count("train") / 4000 - 0.7) < 0.03 and abs(splits.count("test") / 4000 - 0.1) < 0.02
     assert {assign_split(i, 0, (0.0, 0.0, 1.0)) for i in ids[:50]} == {"test"}
     with pytest.raises(ValueError, match="split_fractions"):
-        build_dataset([str(DEMO / "items.jsonl")], "unused", strict=True, split_fractions=(0.8, 0.3, 0.1))
+        build_rubric_dataset([str(DEMO / "items.jsonl")], "unused", strict=True, split_fractions=(0.8, 0.3, 0.1))
 
 
 def test_duplicates_are_dropped_by_content(tmp_path):
     src = write_lines(tmp_path / "a.jsonl", [GOOD, {**GOOD, "key": 2}, {**GOOD, "key": 3, "prompt": "Other."}])
-    report = build_dataset([f"one={src}", f"two={src}"], tmp_path / "out", strict=True)
+    report = build_rubric_dataset([f"one={src}", f"two={src}"], tmp_path / "out", strict=True)
     assert report.items == 2 and report.duplicates_dropped == 4
     assert [(s.imported, s.duplicates) for s in report.sources] == [(2, 1), (0, 3)]
     assert report.duplicates[0].id == "one:2" and report.duplicates[0].kept == "one:1"
@@ -134,7 +134,7 @@ def test_bad_input_strict_raises_before_writing_and_lenient_reports(tmp_path, ca
     out.mkdir()
     (out / "train.parquet").write_bytes(b"previous build")
     with pytest.raises(RecordError) as exc:
-        build_dataset([SourceSpec(path=str(src), format="ifeval")], out, strict=True)
+        build_rubric_dataset([SourceSpec(path=str(src), format="ifeval")], out, strict=True)
     err = exc.value
     assert (err.path, err.line, err.field) == (str(src), line, field) and reason in err.reason
     assert f"in.jsonl:{line}:" in str(err)
@@ -143,7 +143,7 @@ def test_bad_input_strict_raises_before_writing_and_lenient_reports(tmp_path, ca
     ).read_bytes() == b"previous build"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out"]
 
-    report = build_dataset([SourceSpec(path=str(src), format="ifeval")], out, strict=False)
+    report = build_rubric_dataset([SourceSpec(path=str(src), format="ifeval")], out, strict=False)
     assert report.items == 2 and report.rejected_total == 1 and report.sources[0].rejected == 1
     rej = report.rejected[0]
     assert (rej.path, rej.line, rej.field) == (str(src), line, field) and reason in rej.reason
@@ -153,7 +153,7 @@ def test_bad_input_strict_raises_before_writing_and_lenient_reports(tmp_path, ca
 
 def test_a_failure_while_writing_leaves_the_previous_dataset(tmp_path, monkeypatch):
     out = tmp_path / "out"
-    build_dataset([str(DEMO / "items.jsonl")], out, strict=True)
+    build_rubric_dataset([str(DEMO / "items.jsonl")], out, strict=True)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     calls = []
 
@@ -165,7 +165,7 @@ def test_a_failure_while_writing_leaves_the_previous_dataset(tmp_path, monkeypat
 
     monkeypatch.setattr(build_mod, "write_items", failing_write)
     with pytest.raises(OSError, match="disk full"):
-        build_dataset([str(DEMO / "items.jsonl"), str(DEMO / "rar_style.jsonl")], out, strict=True)
+        build_rubric_dataset([str(DEMO / "items.jsonl"), str(DEMO / "rar_style.jsonl")], out, strict=True)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 

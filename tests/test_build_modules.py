@@ -22,7 +22,7 @@ def test_every_name_of_the_old_build_module_is_reexported():
         mod = importlib.import_module(module)
         for name in names:
             assert getattr(build, name) is getattr(mod, name), (module, name)
-    assert callable(build.build_dataset) and callable(build.consolidate)
+    assert callable(build.build_discriminator_dataset) and callable(build.consolidate)
     assert build._records_from_pair is build.pair_record  # the old private name of the pair record
 
 

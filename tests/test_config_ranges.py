@@ -7,7 +7,7 @@ import yaml
 from typer.testing import CliRunner
 
 from flows.cli import app
-from grpo.config import PRESET_DIR, ConfigError, load_config
+from grpo.train_config import PRESET_DIR, ConfigError, load_config
 
 
 def test_negative_learning_rate_fails_the_dry_run_naming_field_and_file(tmp_path):

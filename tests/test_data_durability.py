@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from discriminator.data.build import BuildConfig, ShardError, ShardStore, build_dataset
+from discriminator.data.build import BuildConfig, ShardError, ShardStore, build_discriminator_dataset
 from discriminator.data.schema import read_rows
 from flows.cli import app
 from rubrics.llm import LLMConfig
@@ -37,7 +37,7 @@ def _rows(out: Path) -> list[tuple[str, str]]:
 def built(tmp_path):
     items = _items()
     out = tmp_path / "out"
-    report = build_dataset(items, out, CFG)
+    report = build_discriminator_dataset(items, out, CFG)
     assert report.pairs > 0
     return items, out, _rows(out)
 
@@ -47,7 +47,7 @@ def test_torn_tail_of_a_done_items_shard_is_truncated_and_the_item_redone(built)
     shard = ShardStore(out).shard("program", items[1].id)
     data = shard.read_bytes()
     shard.write_bytes(data[: data.rindex(b"\n", 0, len(data) - 1) + 20])  # the last line cut mid-way
-    report = build_dataset(items, out, CFG)
+    report = build_discriminator_dataset(items, out, CFG)
     assert report.items_skipped == 2  # the cut item is not "done" any more
     assert _rows(out) == rows  # nothing lost for good
     assert shard.read_bytes() == data  # the fragment was truncated, not glued to the next line
@@ -58,11 +58,11 @@ def test_torn_tail_of_done_jsonl_is_truncated_and_its_item_redone(built):
     done = out / "done.jsonl"
     data = done.read_bytes()
     done.write_bytes(data[:-15])  # the last done line torn
-    report = build_dataset(items, out, CFG)
+    report = build_discriminator_dataset(items, out, CFG)
     assert report.items_skipped == 2 and _rows(out) == rows
     lines = done.read_bytes().split(b"\n")
     assert lines[-1] == b"" and all(json.loads(x) for x in lines[:-1])  # no fragment glued to a line
-    report = build_dataset(items, out, CFG)  # and a third run neither crashes nor redoes anything
+    report = build_discriminator_dataset(items, out, CFG)  # and a third run neither crashes nor redoes anything
     assert report.items_skipped == 3
 
 
@@ -73,12 +73,12 @@ def test_corrupt_middle_line_is_an_error_naming_file_and_line_and_repair_redoes_
     lines[1] = lines[1][:30] + b"#garbage#" + lines[1][40:]
     shard.write_bytes(b"\n".join(lines))
     with pytest.raises(ShardError, match=rf"{shard.name}:2: corrupt line"):
-        build_dataset(items, out, CFG)
+        build_discriminator_dataset(items, out, CFG)
     res = CliRunner().invoke(app, ["data", "negatives", "--items", str(_jsonl(out.parent, items)), "--out", str(out),
                                    "--val-frac", "0", "--test-frac", "0"])
     assert res.exit_code == 1 and f"{shard.name}:2" in res.output and "--repair" in res.output
     assert "Traceback" not in res.output
-    report = build_dataset(items, out, CFG, repair=True)
+    report = build_discriminator_dataset(items, out, CFG, repair=True)
     assert report.repaired and _rows(out) == rows
     assert (shard.parent / (shard.name + ".corrupt")).exists()
 
@@ -90,8 +90,8 @@ def test_corrupt_middle_line_of_done_jsonl_is_named_and_repaired(built):
     lines[0] = b"{not json"
     done.write_bytes(b"\n".join(lines))
     with pytest.raises(ShardError, match=r"done.jsonl:1: corrupt line"):
-        build_dataset(items, out, CFG)
-    report = build_dataset(items, out, CFG, repair=True)
+        build_discriminator_dataset(items, out, CFG)
+    report = build_discriminator_dataset(items, out, CFG, repair=True)
     assert report.items_skipped == 2 and _rows(out) == rows
 
 
@@ -122,7 +122,7 @@ def test_llm_outage_marks_nothing_done_exits_non_zero_and_a_rerun_retries(tmp_pa
     assert not done.exists() or done.read_text() == ""
     server = scripted_openai(default=Reply(content="A harbor at dawn, quiet and grey."))
     cfg = BuildConfig(mode="llm", val_frac=0, test_frac=0)
-    report = build_dataset(items, out, cfg, llm_config=LLMConfig(base_url=server.base_url, model="m", max_retries=0))
+    report = build_discriminator_dataset(items, out, cfg, llm_config=LLMConfig(base_url=server.base_url, model="m", max_retries=0))
     assert server.count > 0 and report.failed_items == 0  # the rerun asked again
     assert len(done.read_text().splitlines()) == 2
 

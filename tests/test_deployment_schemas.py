@@ -130,7 +130,7 @@ def test_train_discriminator_typed_fields_build_the_training_config(tmp_path):
 
 def test_train_policy_typed_fields_become_overrides(deployments):
     from flows.policy import TrainPolicyParams
-    from grpo.config import load_config
+    from grpo.train_config import load_config
 
     deps, run = deployments
     form = deps["train-policy"].parameters["params"]
@@ -171,7 +171,7 @@ def test_a_gpu_workers_accelerate_config_applies_only_when_the_form_and_preset_n
     from discriminator.config import TrainConfig
     from flows.discriminator import TrainDiscriminatorParams
     from flows.policy import TrainPolicyParams
-    from grpo.config import load_config
+    from grpo.train_config import load_config
 
     machine = str(ROOT / "grpo" / "configs" / "accelerate" / "deepspeed_zero3.yaml")
     disc = TrainDiscriminatorParams(data="rows.parquet", preset="tiny")

@@ -1,5 +1,6 @@
 """The docs site: it builds strictly (broken links, missing anchors and pages left out of the nav fail), its
-generated reference pages are what the code gives, and no page points at files outside the repository."""
+generated reference pages are what the code gives, and no page (nor any other file of the repository outside
+tests/) points at files outside the repository."""
 
 from __future__ import annotations
 
@@ -68,6 +69,51 @@ def test_no_page_points_outside_the_repository():
     assert len(pages) > 20
     bad = [hit for p in pages for hit in outside_lines(str(p.relative_to(ROOT)), p.read_text(encoding="utf-8"))]
     assert not bad, f"paths outside the repository: {bad}"
+
+
+#: a path of the workspace outside the checkout (the benchmark data, the design notes) named in a file
+WORKSPACE = re.compile(r"\.\./shared|shared/(?:design|data|nltk_data)")
+SCANNED = (".py", ".md", ".yaml", ".yml", ".sh", ".toml")
+#: file -> the one kind of line that may name the workspace: the benchmark launcher's NLTK_DATA fallback
+WORKSPACE_ALLOWED = {"benchmarks/testbed.sh": re.compile(r"^\s*for d in \S*nltk_data \S*nltk_data; do .*NLTK_DATA=")}
+
+
+def tracked_files() -> list[str]:
+    """The repository's tracked files outside tests/ (the test suite may read benchmark data from the workspace)."""
+    out = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    if out.returncode == 0:
+        names = out.stdout.splitlines()
+    else:  # not a git checkout (an unpacked archive): every file but the ignored kinds
+        skip = {".git", ".venv", "runs", "site", "node_modules"}
+        names = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*") if p.is_file()
+                 and not skip & set(p.relative_to(ROOT).parts)]
+    return sorted(n for n in names if n.endswith(SCANNED) and not n.startswith("tests/"))
+
+
+def workspace_lines(name: str, text: str) -> list[str]:
+    """``name:line`` of every line that names a workspace path outside the checkout (``../shared``,
+    ``shared/design``, ``shared/data``, ``shared/nltk_data``), less the allowed fallback."""
+    allowed = WORKSPACE_ALLOWED.get(name)
+    return [f"{name}:{i}" for i, line in enumerate(text.splitlines(), 1)
+            if WORKSPACE.search(line) and not (allowed and allowed.search(line))]
+
+
+def test_no_file_of_the_repository_points_into_the_workspace():
+    files = tracked_files()
+    assert len(files) > 100 and "grpo/advantages.py" in files and not any(f.startswith("tests/") for f in files)
+    bad = [hit for f in files if (ROOT / f).is_file()
+           for hit in workspace_lines(f, (ROOT / f).read_text(encoding="utf-8", errors="replace"))]
+    assert not bad, f"files that point outside the repository (say it in words or point into docs/): {bad}"
+
+
+def test_a_workspace_path_is_caught():
+    text = ('"""Formulas (docs: shared/design/rtt-algorithm.md)."""\nok = 1\nNLTK_DATA=../shared/nltk_data\n'
+            'dirs = ["shared/data"]\n')
+    assert workspace_lines("grpo/x.py", text) == ["grpo/x.py:1", "grpo/x.py:3", "grpo/x.py:4"]
+    fallback = '  for d in ../shared/nltk_data ../../shared/nltk_data; do [ -d "$d" ] && NLTK_DATA=$(cd "$d") ; done\n'
+    assert workspace_lines("benchmarks/testbed.sh", fallback) == []
+    assert workspace_lines("benchmarks/other.sh", fallback) == ["benchmarks/other.sh:1"]
+    assert workspace_lines("benchmarks/testbed.sh", "# data in ../shared/data\n") == ["benchmarks/testbed.sh:1"]
 
 
 def test_a_path_outside_the_repository_is_caught():

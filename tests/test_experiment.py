@@ -1,4 +1,4 @@
-"""The learning benchmark's wiring (rtt experiment / compare-policies / bench_learning.py) with tiny models.
+"""The learning experiment's wiring (rtt experiment / flow experiment / bench_learning.py) with tiny models.
 
 What is checked here is that the comparison is fair and the controls are what they claim: identical prompts,
 order, seeds, starting weights and generation settings across arms; oracle relevance = the checker's spans;
@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from grpo.experiment_config import ArmSpec, ExperimentConfig, ExperimentConfigError, load_experiment
-from grpo.experiment_relevance import rule_chars, shuffle_relevance
-from grpo.experiment_task import TaskConfig, build_task
+from grpo.experiment.config import ArmSpec, ExperimentConfig, ExperimentConfigError, load_experiment
+from grpo.experiment.relevance import rule_chars, shuffle_relevance
+from grpo.experiment.task import TaskConfig, build_task
 from rubrics import rules
 from rubrics.schema import Rubric, RuleVerifier
 
@@ -144,19 +144,19 @@ def test_shuffle_keeps_each_rows_multiset_and_padding():
 
 
 def _one_trainer(cfg, arm_name, seed=0, scorer=None, items=None):
-    from grpo.dataset import build_dataset
-    from grpo.experiment import ArmTrainer, grpo_args
+    from grpo.dataset import build_prompt_dataset
+    from grpo.experiment.runner import ArmTrainer, grpo_args
 
     arm = cfg.arm(arm_name)
     train = items or build_task(cfg.task)[0]
     return ArmTrainer(cfg.model, args=grpo_args(cfg, arm, seed, cfg.out + f"/{arm_name}"),
-                      train_dataset=build_dataset(train), arm=arm, scorer=scorer)
+                      train_dataset=build_prompt_dataset(train), arm=arm, scorer=scorer)
 
 
 def test_grpo_aon_with_beta_0_equals_the_plain_trainer(tiny_policy_dir, tiny_decoder_disc_dir, tmp_path):
-    from grpo.dataset import build_dataset
-    from grpo.experiment import grpo_args
-    from grpo.trainer import RTTGRPOTrainer
+    from grpo.dataset import build_prompt_dataset
+    from grpo.experiment.runner import grpo_args
+    from grpo.rtt_grpo_trainer import RTTGRPOTrainer
 
     from rubrics.schema import RubricItem
 
@@ -170,7 +170,7 @@ def test_grpo_aon_with_beta_0_equals_the_plain_trainer(tiny_policy_dir, tiny_dec
     arm_tr.train()
     args = grpo_args(cfg, cfg.arm("grpo-aon"), 0, tmp_path / "plain")
     assert args.rtt_beta == 0 and args.rtt_reward == "aon"
-    plain = RTTGRPOTrainer(str(tiny_policy_dir), args=args, train_dataset=build_dataset(items))
+    plain = RTTGRPOTrainer(str(tiny_policy_dir), args=args, train_dataset=build_prompt_dataset(items))
     plain.train()
     a, b = dict(arm_tr.model.named_parameters()), dict(plain.model.named_parameters())
     assert a.keys() == b.keys()
@@ -181,8 +181,8 @@ def test_grpo_aon_with_beta_0_equals_the_plain_trainer(tiny_policy_dir, tiny_dec
 
 def test_oracle_and_shuffled_relevance_inside_the_trainer(tiny_policy_dir, tiny_decoder_disc_dir, tmp_path):
     from discriminator.scoring import RelevanceScorer
-    from grpo.experiment_relevance import chars_onto_policy_tokens
-    from grpo.trainer import RTTGRPOTrainer
+    from grpo.experiment.relevance import chars_onto_policy_tokens
+    from grpo.rtt_grpo_trainer import RTTGRPOTrainer
 
     cfg = _tiny_cfg(tmp_path, tiny_policy_dir, tiny_decoder_disc_dir, steps=1)
     oracle = _one_trainer(cfg, "rtt-oracle")
@@ -259,7 +259,7 @@ def test_experiment_arms_identical_inputs_report_and_resume(tiny_policy_dir, tin
 
 
 def test_summary_line_says_no_difference_within_noise():
-    from grpo.experiment_report import summary_line
+    from grpo.experiment.report import summary_line
 
     def arm(vals):
         return {"seeds": [0, 1, 2], "final": {"rubric_strict": (float(np.mean(vals)), float(np.std(vals, ddof=1)))},
@@ -279,21 +279,21 @@ def test_summary_line_says_no_difference_within_noise():
 
 
 @pytest.mark.prefect
-def test_compare_policies_flow_runs_arms_and_publishes_the_report(prefect_harness, tiny_policy_dir,
-                                                                  tiny_decoder_disc_dir, tmp_path):
+def test_experiment_flow_runs_arms_and_publishes_the_report(prefect_harness, tiny_policy_dir,
+                                                         tiny_decoder_disc_dir, tmp_path):
     import yaml
     from prefect.artifacts import Artifact
 
-    from flows.experiment import ComparePoliciesParams, compare_policies
+    from flows.experiment import ExperimentParams, experiment
     from flows.registry import FLOWS, load_flow
 
-    assert load_flow("compare-policies") is compare_policies and "compare-policies" in FLOWS
+    assert load_flow("experiment") is experiment and "experiment" in FLOWS
     cfg = _tiny_cfg(tmp_path, tiny_policy_dir, tiny_decoder_disc_dir, steps=1, seeds=[0, 1])
     path = tmp_path / "exp.yaml"
     path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
-    res = compare_policies(ComparePoliciesParams(config=str(path), arms=["grpo-csr", "rtt-oracle"]))
+    res = experiment(ExperimentParams(config=str(path), arms=["grpo-csr", "rtt-oracle"]))
     assert res["runs_done"] == {"grpo-csr": [0, 1], "rtt-oracle": [0, 1]}
-    art = Artifact.get("compare-policies-tiny")
+    art = Artifact.get("experiment-tiny")
     assert art is not None and "Does it learn?" in art.data and res["summary"] in art.data
 
 
@@ -358,7 +358,7 @@ def test_a_run_killed_mid_way_resumes_from_its_checkpoint(tiny_policy_dir, tiny_
 
     import yaml
 
-    from grpo.experiment import resumable_checkpoint, run_experiment
+    from grpo.experiment.runner import resumable_checkpoint, run_experiment
 
     def cfg_file(out):
         cfg = _tiny_cfg(tmp_path, tiny_policy_dir, tiny_decoder_disc_dir, steps=6, eval_every=2, checkpoint_every=1,
@@ -368,7 +368,7 @@ def test_a_run_killed_mid_way_resumes_from_its_checkpoint(tiny_policy_dir, tiny_
         return path
 
     killed = cfg_file(tmp_path / "killed")
-    code = ("import sys; from grpo.experiment_config import load_experiment; from grpo.experiment import run_experiment; "
+    code = ("import sys; from grpo.experiment.config import load_experiment; from grpo.experiment.runner import run_experiment; "
             "run_experiment(load_experiment(sys.argv[1]), log=lambda m: None)")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-c", code, str(killed)], env=env, cwd=Path(__file__).resolve().parents[1],
@@ -384,7 +384,7 @@ def test_a_run_killed_mid_way_resumes_from_its_checkpoint(tiny_policy_dir, tiny_
     proc.stderr.close()
     assert not (work.parent / "seed0" / "result.json").exists()  # premise: killed before the end
     ckpt, progress = resumable_checkpoint(work)
-    from grpo.experiment_config import load_experiment
+    from grpo.experiment.config import load_experiment
 
     res = run_experiment(load_experiment(killed), log=lambda m: None)
     result = json.loads((work.parent / "seed0" / "result.json").read_text())
@@ -404,7 +404,7 @@ def test_sampled_heldout_evaluation_is_the_mean_over_k_answers(tiny_policy_dir, 
     an independent generation with the same seed), the seed depends on run seed and step only, and evaluating
     leaves the global RNG where it was (training's random stream does not move)."""
     from grpo.evaluate import GenerationConfig, LocalGenerator, score_responses
-    from grpo.experiment import HeldOut, load_policy
+    from grpo.experiment.runner import HeldOut, load_policy
 
     cfg = _tiny_cfg(tmp_path, tiny_policy_dir, tiny_decoder_disc_dir, eval_samples=3, max_completion_length=8)
     heldout = build_task(cfg.task)[1]
@@ -438,7 +438,7 @@ def test_sampled_heldout_evaluation_is_the_mean_over_k_answers(tiny_policy_dir, 
 
 
 def test_base_eval_is_redone_when_the_cache_used_another_decoding(tiny_policy_dir, tiny_decoder_disc_dir, tmp_path):
-    from grpo.experiment import base_eval, load_policy
+    from grpo.experiment.runner import base_eval, load_policy
 
     cfg = _tiny_cfg(tmp_path, tiny_policy_dir, tiny_decoder_disc_dir, max_completion_length=6)
     heldout = build_task(cfg.task)[1]

@@ -1,4 +1,4 @@
-"""The learning report's statistics (grpo/experiment_stats.py) on constructed examples whose answers are
+"""The learning report's statistics (grpo/experiment/stats.py) on constructed examples whose answers are
 computed by hand, and the report's use of them (pairing, fallback without per-prompt results, wording).
 
 No model, no torch: fast."""
@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from grpo.experiment_stats import (
+from grpo.experiment.stats import (
     comparison_line,
     comparison_pairs,
     decide,
@@ -224,7 +224,7 @@ def _write(cfg, finals_by_arm, per_prompt=lambda arm, seed: True):
 
 
 def _cfg(tmp_path):
-    from grpo.experiment_config import ExperimentConfig
+    from grpo.experiment.config import ExperimentConfig
 
     return ExperimentConfig.model_validate({
         "out": str(tmp_path / "exp"), "model": "x", "discriminator": "d", "seeds": [0, 1, 2], "steps": 4,
@@ -239,7 +239,7 @@ FINALS = {"grpo-aon": {s: [0, 0, 1, 0] for s in range(3)},
 
 
 def test_report_pairs_by_prompt_and_states_it(tmp_path):
-    from grpo.experiment_report import write_report
+    from grpo.experiment.report import write_report
 
     cfg = _cfg(tmp_path)
     _write(cfg, FINALS)
@@ -269,7 +269,7 @@ def test_report_pairs_by_prompt_and_states_it(tmp_path):
 
 
 def test_report_falls_back_to_seed_pairing_without_per_prompt_results(tmp_path):
-    from grpo.experiment_report import write_report
+    from grpo.experiment.report import write_report
 
     cfg = _cfg(tmp_path)
     finals = {**FINALS, "rtt": {0: [1, 1, 1, 1], 1: [1, 1, 1, 0], 2: [0, 0, 1, 0]}}
@@ -287,7 +287,7 @@ def test_report_falls_back_to_seed_pairing_without_per_prompt_results(tmp_path):
 
 
 def test_explicit_comparisons_and_collapse_per_comparison(tmp_path):
-    from grpo.experiment_report import write_report
+    from grpo.experiment.report import write_report
 
     cfg = _cfg(tmp_path).model_copy(update={"report": _cfg(tmp_path).report.model_copy(
         update={"comparisons": [("rtt", "rtt-shuffled")]})})
@@ -306,7 +306,7 @@ def test_explicit_comparisons_and_collapse_per_comparison(tmp_path):
 def test_final_window_averages_the_last_evaluations_per_prompt():
     """report.final_window = k: each prompt's value is its mean over the run's last k evaluations (an evaluation
     without per-prompt results or with other items is left out); 1 is the final evaluation alone."""
-    from grpo.experiment_report import final_vectors
+    from grpo.experiment.report import final_vectors
 
     def ev(vals, ids=("a", "b")):
         return {"per_prompt": {"item_ids": list(ids), "prompt_strict": vals}}

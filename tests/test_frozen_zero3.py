@@ -26,7 +26,7 @@ def active_zero3(monkeypatch):
     from accelerate.utils.deepspeed import HfDeepSpeedConfig
     from transformers.integrations import deepspeed as hf_ds
 
-    import grpo.trainer  # noqa: F401  (TRL probes for deepspeed at import: import before the stand-in)
+    import grpo.rtt_grpo_trainer  # noqa: F401  (TRL probes for deepspeed at import: import before the stand-in)
     import discriminator.scoring  # noqa: F401
 
     entered: list = []
@@ -104,7 +104,8 @@ def test_trainer_loads_its_discriminator_outside_zero3(active_zero3, monkeypatch
 
     from grpo.dataset import load_items
     from grpo.rewards import rows_from_items
-    from grpo.trainer import RTTGRPOConfig, RTTGRPOTrainer
+    from grpo.rtt_grpo_config import RTTGRPOConfig
+    from grpo.rtt_grpo_trainer import RTTGRPOTrainer
 
     saved = hf_ds._hf_deepspeed_config_weak_ref
     hf_ds._hf_deepspeed_config_weak_ref = None  # the policy itself: an ordinary model for this CPU test

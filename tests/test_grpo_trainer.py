@@ -26,7 +26,7 @@ def _impossible_items(n=2):
 
 
 def _args(tmp_path, **kw):
-    from grpo.trainer import RTTGRPOConfig
+    from grpo.rtt_grpo_config import RTTGRPOConfig
 
     base = dict(
         output_dir=str(tmp_path), per_device_train_batch_size=8, num_generations=4, max_completion_length=16,
@@ -40,7 +40,7 @@ def _args(tmp_path, **kw):
 def _train(policy_dir, items, args, scorer=None, spy=None, eval_items=None):
     from datasets import Dataset
 
-    from grpo.trainer import RTTGRPOTrainer
+    from grpo.rtt_grpo_trainer import RTTGRPOTrainer
 
     eval_ds = Dataset.from_list(rows_from_items(eval_items)) if eval_items else None
     trainer = RTTGRPOTrainer(str(policy_dir), args=args, train_dataset=Dataset.from_list(rows_from_items(items)),
@@ -185,19 +185,44 @@ def test_verdict_arrays_pitfall_and_undecided():
 
 
 def test_config_validation_names_the_field(tmp_path):
-    from grpo.trainer import RTTGRPOConfig
+    from grpo.rtt_grpo_config import RTTGRPOConfig
 
     with pytest.raises(ValueError, match="rtt_token_norm"):
         RTTGRPOConfig(output_dir=str(tmp_path), rtt_token_norm="bogus", use_cpu=True, bf16=False)
     with pytest.raises(ValueError, match="discriminator_path"):
-        from grpo.trainer import RTTGRPOTrainer
+        from grpo.rtt_grpo_trainer import RTTGRPOTrainer
 
         RTTGRPOTrainer("unused", args=RTTGRPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False),
                        train_dataset=None)
 
 
+def test_the_old_response_advantage_name_design_is_refused_naming_the_new_one(tmp_path):
+    """'design' (named after a design document) is now 'grpo': every place that takes the option says so."""
+    import torch
+
+    from grpo.advantages import rtt_advantages
+    from grpo.experiment.config import ArmSpec, ExperimentConfigError, load_experiment
+    from grpo.rtt_grpo_config import RTTGRPOConfig
+    from grpo.train_config import ConfigError, load_config
+
+    with pytest.raises(ValueError, match=r"rtt_response_advantage='design' is now called 'grpo'.*rtt_response_advantage='grpo'"):
+        RTTGRPOConfig(output_dir=str(tmp_path), rtt_response_advantage="design", use_cpu=True, bf16=False)
+    assert RTTGRPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False).rtt_response_advantage == "grpo"
+    with pytest.raises(ConfigError, match=r"rtt\.response_advantage: .*'design' is now called 'grpo'"):
+        load_config("cpu-smoke", ["rtt.response_advantage=design"])
+    assert load_config("cpu-smoke").rtt.response_advantage == "grpo"
+    with pytest.raises(ValueError, match="'design' is now called 'grpo'.*response_advantage: grpo"):
+        ArmSpec(name="a", response_advantage="design")
+    with pytest.raises(ExperimentConfigError, match=r"response_advantage: .*'design' is now called 'grpo'"):
+        load_experiment("cpu", ["arms=[{name: a, response_advantage: design}]"])
+    v = torch.tensor([[1.0], [-1.0]])
+    with pytest.raises(ValueError, match="response_advantage 'design' is now called 'grpo'"):
+        rtt_advantages(v, torch.ones(2, 1, 3), torch.ones(2, 3), torch.zeros(2, dtype=torch.long),
+                       response_advantage="design")
+
+
 def test_presets_and_overrides(tmp_path):
-    from grpo.config import PRESETS, ConfigError, load_config
+    from grpo.train_config import PRESETS, ConfigError, load_config
 
     for name in PRESETS:
         cfg = load_config(name)
@@ -254,7 +279,7 @@ def test_cli_train_policy_writes_model_and_summary(tiny_policy_dir, tiny_decoder
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("norm,credit,response_adv", [("inter", "paper", "design"), ("intra", "centred", "gdpo")])
+@pytest.mark.parametrize("norm,credit,response_adv", [("inter", "paper", "grpo"), ("intra", "centred", "gdpo")])
 def test_two_processes_match_one(norm, credit, response_adv, tiny_policy_dir, tiny_decoder_disc_dir, ifeval_path,
                                  tmp_path):
     """torchrun, 2 CPU processes (gloo), one prompt group split across them (2 + 2 completions), rewards that vary
@@ -367,10 +392,10 @@ def test_trainer_advantages_equal_reference_with_varying_rewards(norm, tiny_poli
     assert sorted(map(tuple, got.round(decimals=4).tolist())) == sorted(map(tuple, ref.adv.float().round(decimals=4).tolist()))
 
 
-@pytest.mark.parametrize("response_advantage", ["trl", "design"])
+@pytest.mark.parametrize("response_advantage", ["trl", "grpo"])
 def test_beta_zero_trl_mode_is_bit_for_bit_trl_grpo(response_advantage, tiny_policy_dir, tmp_path):
     """rtt_beta = 0 with rtt_response_advantage='trl' hands the loss exactly TRL GRPO's advantages and ends with
-    exactly TRL GRPO's weights (same data, seed, reward function). The design's eps (1e-6 vs TRL's 1e-4) does not."""
+    exactly TRL GRPO's weights (same data, seed, reward function). The 'grpo' mode's eps (1e-6 vs TRL's 1e-4) does not."""
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
@@ -415,8 +440,8 @@ def test_beta_zero_trl_mode_is_bit_for_bit_trl_grpo(response_advantage, tiny_pol
 # ----------------------------------------------------------------------------- token credits and relevance sources
 
 
-@pytest.mark.parametrize("credit,response_adv", [("centred", "design"), ("group_softmax", "design"),
-                                                 ("weights", "design"), ("paper", "gdpo")])
+@pytest.mark.parametrize("credit,response_adv", [("centred", "grpo"), ("group_softmax", "grpo"),
+                                                 ("weights", "grpo"), ("paper", "gdpo")])
 def test_trainer_token_credit_equals_reference(credit, response_adv, tiny_policy_dir, tiny_decoder_disc_dir,
                                                fast_scorer, tmp_path):
     """Each token credit (and the GDPO response advantage) through the real TRL loop: the (B, T) advantages the

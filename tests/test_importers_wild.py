@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from grpo.advantages import response_rewards
-from rubrics.build import EmptyDataset, build_dataset
+from rubrics.build import EmptyDataset, build_rubric_dataset
 from rubrics.exporters import NEGATED_PITFALL, read_items, to_rtt_row
 from rubrics.importers import FieldError, SourceReader, SourceSpec, import_items
 from rubrics.importers.base import Context
@@ -75,7 +75,7 @@ def test_healthbench_verl_parquet_is_detected_and_keeps_signed_points(tmp_path):
 
 
 def test_healthbench_raw_layout_and_build_report_counts_pitfalls(tmp_path):
-    report = build_dataset([f"hb={WILD / 'healthbench_raw.jsonl'}"], tmp_path / "out", strict=True)
+    report = build_rubric_dataset([f"hb={WILD / 'healthbench_raw.jsonl'}"], tmp_path / "out", strict=True)
     assert report.sources[0].format == "healthbench" and report.items == 2 and report.rubrics == 6
     assert report.pitfalls == 3 and report.pitfall_polarity == {"format:describes-bad": 3}
     assert "## Pitfall polarity" in (tmp_path / "out" / "report.md").read_text()
@@ -348,7 +348,7 @@ def test_lenient_build_with_nothing_imported_fails_unless_allow_empty(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"key": 9, "prompt": "p", "instruction_id_list": ["no:such_rule"], "kwargs": [{}]}\n')
     with pytest.raises(EmptyDataset, match="nothing imported: 1 records read, 1 rejected"):
-        build_dataset([str(bad)], tmp_path / "out", strict=False)
+        build_rubric_dataset([str(bad)], tmp_path / "out", strict=False)
     assert not (tmp_path / "out").exists()
     result = runner.invoke(app, ["rubrics", "build", str(bad), "-o", str(tmp_path / "out"), "--lenient"])
     assert result.exit_code == 1 and "nothing imported" in result.output and "bad.jsonl:1" in result.output

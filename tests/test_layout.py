@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from grpo.config import PRESETS, ConfigError, load_config
+from grpo.train_config import PRESETS, ConfigError, load_config
 from grpo.layout import resolve_layout, validation_overrides
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from discriminator.data.build import BuildConfig, build_dataset, llm_item
+from discriminator.data.build import BuildConfig, build_discriminator_dataset, llm_item
 from discriminator.data.compose import compose_positive
 from discriminator.data.greedy import greedy_label, match_quotes, parse_greedy
 from discriminator.data.llm_generation import (
@@ -156,7 +156,7 @@ def _editor(item: RubricItem, positive: str):
 
 def test_llm_build_end_to_end_with_a_scripted_generator(scripted_openai, item, positive, tmp_path):
     server = scripted_openai(responder=_editor(item, positive))
-    report = build_dataset([item], tmp_path / "out", BuildConfig(mode="llm", paper_jsonl=True, val_frac=0, test_frac=0),
+    report = build_discriminator_dataset([item], tmp_path / "out", BuildConfig(mode="llm", paper_jsonl=True, val_frac=0, test_frac=0),
                            llm_config=_config(server, max_concurrency=4))
     assert report.pairs == 3 and report.rows == 6 and report.llm["accepted"] == 3
     assert server.count == 4 and server.max_in_flight >= 2  # the three negatives ran concurrently
@@ -166,7 +166,7 @@ def test_llm_build_end_to_end_with_a_scripted_generator(scripted_openai, item, p
     paper = [json.loads(x) for x in (tmp_path / "out" / "paper" / "train.jsonl").read_text().splitlines()]
     assert len(paper) == 6 and all(len(p["char_labels"]) == len(p["response"]) for p in paper)
     # resumable: nothing is requested again
-    again = build_dataset([item], tmp_path / "out", BuildConfig(mode="llm", val_frac=0, test_frac=0),
+    again = build_discriminator_dataset([item], tmp_path / "out", BuildConfig(mode="llm", val_frac=0, test_frac=0),
                           llm_config=_config(server))
     assert server.count == 4 and again.items_skipped == 1 and again.pairs == 3
 
@@ -225,7 +225,7 @@ def test_interrupted_item_resumes_at_the_pair_level(scripted_openai, item, posit
 
     server = scripted_openai(responder=_editor(item, positive))
     cfg = BuildConfig(mode="llm", val_frac=0, test_frac=0)
-    build_dataset([item], tmp_path / "out", cfg, llm_config=_config(server))
+    build_discriminator_dataset([item], tmp_path / "out", cfg, llm_config=_config(server))
     assert server.count == 4
     # simulate a crash after two of the three pairs: no done mark, a torn last line
     store = ShardStore(tmp_path / "out")
@@ -234,6 +234,6 @@ def test_interrupted_item_resumes_at_the_pair_level(scripted_openai, item, posit
     shard.write_text("\n".join(lines[:2]) + "\n" + lines[2][:25])
     (tmp_path / "out" / "done.jsonl").unlink()
     fresh = scripted_openai(responder=_editor(item, positive))
-    report = build_dataset([item], tmp_path / "out", cfg, llm_config=_config(fresh))
+    report = build_discriminator_dataset([item], tmp_path / "out", cfg, llm_config=_config(fresh))
     assert fresh.count == 1  # only the missing negative; the positive comes from the shard
     assert report.pairs == 3 and report.llm["accepted"] == 1

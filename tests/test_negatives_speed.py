@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from discriminator.data import programmatic
-from discriminator.data.build import BuildConfig, build_dataset, programmatic_item
+from discriminator.data.build import BuildConfig, build_discriminator_dataset, programmatic_item
 from discriminator.data.compose import STALL, compose_positive
 from discriminator.data.diff_labels import _snap, grapheme_boundaries, snap_to_graphemes
 from discriminator.data.edits import base as edits_base
@@ -42,8 +42,8 @@ def test_pool_is_used_for_large_inputs_only():
 
 
 def test_build_with_a_pool_writes_the_same_rows(shared_items, tmp_path):
-    a = build_dataset(shared_items, tmp_path / "a", BuildConfig(workers=1))
-    b = build_dataset(shared_items, tmp_path / "b", BuildConfig(workers=2, pool_min_items=1))
+    a = build_discriminator_dataset(shared_items, tmp_path / "a", BuildConfig(workers=1))
+    b = build_discriminator_dataset(shared_items, tmp_path / "b", BuildConfig(workers=2, pool_min_items=1))
     assert a.pairs == b.pairs > 0
     rows = lambda d: [(r.id, r.response, r.char_spans, r.split) for r in read_rows(d / "spans.parquet")]  # noqa: E731
     assert rows(tmp_path / "a") == rows(tmp_path / "b")

@@ -141,10 +141,10 @@ def test_pipeline_runs_every_stage_then_resumes_from_cache(prefect_harness, tiny
 @pytest.mark.prefect
 def test_transient_failure_is_retried_and_permanent_one_is_not(prefect_harness, tiny_bert_dir, tiny_policy_dir,
                                                                tmp_path, monkeypatch):
-    import flows.rubrics
+    import rubrics.build
     from flows.pipeline import rtt_pipeline
 
-    real = flows.rubrics.build_dataset
+    real = rubrics.build.build_rubric_dataset
     calls: list[str] = []
 
     def flaky(*args, **kwargs):
@@ -153,7 +153,7 @@ def test_transient_failure_is_retried_and_permanent_one_is_not(prefect_harness, 
             raise ConnectionResetError("injected: connection reset by the hub")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(flows.rubrics, "build_dataset", flaky)
+    monkeypatch.setattr(rubrics.build, "build_rubric_dataset", flaky)
     params = tiny_params(tmp_path / "flaky", tiny_bert_dir, tiny_policy_dir, stop_after="rubrics")
     report = rtt_pipeline(params)
     assert len(calls) == 2 and report.stage("rubrics").status == "ran"
@@ -166,7 +166,7 @@ def test_transient_failure_is_retried_and_permanent_one_is_not(prefect_harness, 
         calls.append("broken")
         raise ValueError("injected: not a transient problem")
 
-    monkeypatch.setattr(flows.rubrics, "build_dataset", broken)
+    monkeypatch.setattr(rubrics.build, "build_rubric_dataset", broken)
     calls.clear()
     with pytest.raises(ValueError, match="not a transient"):
         rtt_pipeline(tiny_params(tmp_path / "broken", tiny_bert_dir, tiny_policy_dir, stop_after="rubrics"))

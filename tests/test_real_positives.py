@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from discriminator.data.build import BuildConfig, build_dataset, programmatic_item
+from discriminator.data.build import BuildConfig, build_discriminator_dataset, programmatic_item
 from discriminator.data.positives import load_positives, response_records
 from discriminator.data.schema import read_rows
 from discriminator.data.textbank import NEUTRAL_WORDS
@@ -124,7 +124,7 @@ def test_repairs_in_both_directions_for_case_and_counts():
 
 
 def test_rows_record_the_positive_source_in_the_parquet(tmp_path):
-    rep = build_dataset(ITEMS[:2], tmp_path / "out", BuildConfig(val_frac=0, test_frac=0),
+    rep = build_discriminator_dataset(ITEMS[:2], tmp_path / "out", BuildConfig(val_frac=0, test_frac=0),
                         positives={"ifeval:11": [PASSING, FAILING]}, positive_source="policy")
     rows = read_rows(tmp_path / "out" / "spans.parquet")
     assert {(r.item_id, r.positive_source) for r in rows} == {("ifeval:11", "policy"), ("ifeval:12", "template")}
@@ -132,7 +132,7 @@ def test_rows_record_the_positive_source_in_the_parquet(tmp_path):
     assert rep.template_fallback_items == 1
     assert {r.meta["edit"] for r in rows if r.item_id == "ifeval:11"} == {"break", "repair"}
     # resumable: a second run records nothing new and writes the same rows
-    again = build_dataset(ITEMS[:2], tmp_path / "out", BuildConfig(val_frac=0, test_frac=0),
+    again = build_discriminator_dataset(ITEMS[:2], tmp_path / "out", BuildConfig(val_frac=0, test_frac=0),
                           positives={"ifeval:11": [PASSING, FAILING]}, positive_source="policy")
     assert again.items_skipped == 2 and again.pairs == rep.pairs
 
@@ -177,10 +177,10 @@ def test_content_negative_drops_the_sentence_that_carries_the_criterion_unverifi
     assert rec.status == "accepted" and rec.verification == "unverified"
     assert "price" not in rec.negative and [VISIT[s:e].strip() for s, e in rec.positive_spans] == \
         ["The ticket price was twelve dollars for adults."]
-    test = build_dataset([CONTENT_ITEM], tmp_path / "t", BuildConfig(content_match="lexical", val_frac=0, test_frac=1),
+    test = build_discriminator_dataset([CONTENT_ITEM], tmp_path / "t", BuildConfig(content_match="lexical", val_frac=0, test_frac=1),
                          positives={"c:1": [VISIT]}, positive_source="policy")
     assert test.unverified_pairs == 1 and read_rows(tmp_path / "t" / "spans.parquet") == []  # never in test metrics
-    build_dataset([CONTENT_ITEM], tmp_path / "o", BuildConfig(content_match="lexical", val_frac=0, test_frac=0),
+    build_discriminator_dataset([CONTENT_ITEM], tmp_path / "o", BuildConfig(content_match="lexical", val_frac=0, test_frac=0),
                   positives={"c:1": [VISIT]}, positive_source="policy")
     rows = read_rows(tmp_path / "o" / "spans.parquet")
     assert len(rows) == 2 and all(r.verification == "unverified" and r.split == "train" for r in rows)  # trains
@@ -207,7 +207,7 @@ def test_content_negative_verified_by_a_judge(scripted_openai, tmp_path):
         return Reply(content="YES" if "twelve dollars" in text else "NO")
 
     server = scripted_openai(responder=respond)
-    build_dataset([CONTENT_ITEM], tmp_path / "o", BuildConfig(content_match="lexical", val_frac=0, test_frac=1),
+    build_discriminator_dataset([CONTENT_ITEM], tmp_path / "o", BuildConfig(content_match="lexical", val_frac=0, test_frac=1),
                   positives={"c:1": [VISIT]}, positive_source="policy", judge_config=_judge_config(server))
     rows = read_rows(tmp_path / "o" / "spans.parquet")
     assert len(rows) == 2 and all(r.verification == "judge" and r.split == "test" for r in rows)
@@ -218,7 +218,7 @@ def test_judge_outage_is_not_a_verified_pair(scripted_openai, tmp_path):
     from llm_server import Reply
 
     server = scripted_openai(default=Reply(status=500))
-    rep = build_dataset([CONTENT_ITEM], tmp_path / "o", BuildConfig(content_match="lexical"),
+    rep = build_discriminator_dataset([CONTENT_ITEM], tmp_path / "o", BuildConfig(content_match="lexical"),
                         positives={"c:1": [VISIT]}, positive_source="policy", judge_config=_judge_config(server))
     assert rep.pairs == 0 and any("judge failed" in k for k in rep.reasons)
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from rubrics import build as build_mod
-from rubrics.build import build_dataset
+from rubrics.build import build_rubric_dataset
 from rubrics.importers import EmptyInputError, import_all, import_items
 from rubrics.importers.readers import looks_like_hub_id, resolve_source
 from rubrics.io import RecordError, staged_dir
@@ -59,21 +59,21 @@ def test_missing_relative_path_fails_at_once_in_every_command(tmp_path, monkeypa
 
 def test_rebuild_replaces_the_whole_folder_and_removes_orphaned_staging(tmp_path):
     out = tmp_path / "out"
-    build_dataset([str(DEMO / "items.jsonl")], out, strict=True, export_rtt=True)
+    build_rubric_dataset([str(DEMO / "items.jsonl")], out, strict=True, export_rtt=True)
     assert (out / "rtt" / "train.jsonl").exists()
     orphan = tmp_path / ".staging-out-999999-deadbeef"  # a killed run's staging folder (pid gone)
     orphan.mkdir()
     (orphan / "train.jsonl").write_text("partial")
-    build_dataset([str(DEMO / "items.jsonl")], out, strict=True)  # no --rtt this time
+    build_rubric_dataset([str(DEMO / "items.jsonl")], out, strict=True)  # no --rtt this time
     assert not (out / "rtt").exists(), "files of the earlier build stay beside the new dataset"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
 def test_a_file_where_a_subfolder_goes_does_not_leave_a_mixed_folder(tmp_path):
     out = tmp_path / "out"
-    build_dataset([str(DEMO / "items.jsonl")], out, strict=True)
+    build_rubric_dataset([str(DEMO / "items.jsonl")], out, strict=True)
     (out / "rtt").write_text("a regular file where the rtt/ folder goes")
-    report = build_dataset([str(DEMO / "items.jsonl"), str(DEMO / "rar_style.jsonl")], out, strict=True,
+    report = build_rubric_dataset([str(DEMO / "items.jsonl"), str(DEMO / "rar_style.jsonl")], out, strict=True,
                            export_rtt=True)
     assert (out / "rtt" / "train.jsonl").is_file()
     assert json.loads((out / "report.json").read_text())["items"] == report.items
@@ -84,7 +84,7 @@ def test_a_non_empty_folder_the_tool_did_not_write_is_refused(tmp_path):
     out.mkdir()
     (out / "notes.txt").write_text("precious")
     with pytest.raises(OSError, match="did not write"):
-        build_dataset([str(DEMO / "items.jsonl")], out, strict=True)
+        build_rubric_dataset([str(DEMO / "items.jsonl")], out, strict=True)
     assert (out / "notes.txt").read_text() == "precious"
 
 
@@ -96,7 +96,7 @@ def test_write_errors_name_out_not_the_staging_folder(tmp_path, monkeypatch):
 
     monkeypatch.setattr(build_mod, "write_items", disk_full)
     with pytest.raises(OSError) as exc:
-        build_dataset([str(DEMO / "items.jsonl")], out, strict=True)
+        build_rubric_dataset([str(DEMO / "items.jsonl")], out, strict=True)
     assert str(out) in str(exc.value) and ".staging" not in str(exc.value)
     assert "No space left" in str(exc.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
@@ -143,7 +143,7 @@ def test_empty_input_file_warns_and_exits_non_zero_unless_allowed(tmp_path):
     empty = tmp_path / "empty.jsonl"
     empty.write_bytes(b"")
     with pytest.raises(EmptyInputError, match="no records"):
-        build_dataset([str(empty)], tmp_path / "o", strict=True)
+        build_rubric_dataset([str(empty)], tmp_path / "o", strict=True)
     assert not (tmp_path / "o").exists()
     res = CliRunner().invoke(app, ["rubrics", "build", str(empty), "--out", str(tmp_path / "o")])
     assert res.exit_code == 1 and "--allow-empty" in res.output
@@ -159,7 +159,7 @@ def test_empty_input_file_warns_and_exits_non_zero_unless_allowed(tmp_path):
 def test_utf8_bom_is_accepted(tmp_path):
     src = lines(tmp_path / "bom.jsonl", [GOOD, {**GOOD, "key": 2, "prompt": "Another poem."}], prefix=b"\xef\xbb\xbf")
     assert [it.id for it in import_items(str(src))] == ["ifeval:1", "ifeval:2"]
-    report = build_dataset([str(src)], tmp_path / "o", strict=False)
+    report = build_rubric_dataset([str(src)], tmp_path / "o", strict=False)
     assert report.items == 2 and report.rejected_total == 0
     arr = tmp_path / "bom.json"
     arr.write_bytes(b"\xef\xbb\xbf" + json.dumps([GOOD]).encode())

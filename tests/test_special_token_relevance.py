@@ -68,10 +68,10 @@ def test_encoder_discriminator_ids(encoder):
 
 
 def test_trainer_relevance_zero_on_eos(decoder):
-    """grpo.trainer.RTTGRPOTrainer.relevance on EOS-terminated completions: EOS (inside the completion mask) gets 0,
+    """grpo.rtt_grpo_trainer.RTTGRPOTrainer.relevance on EOS-terminated completions: EOS (inside the completion mask) gets 0,
     every other token the discriminator's score, whatever the scorer returns for specials."""
     from grpo.rewards import RubricVerdicts, verdict_arrays
-    from grpo.trainer import RTTGRPOTrainer
+    from grpo.rtt_grpo_trainer import RTTGRPOTrainer
     from rubrics.schema import Rubric, RubricItem
     from rubrics.verdicts import compute_verdicts
 

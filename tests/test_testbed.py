@@ -7,9 +7,9 @@ import random
 
 import pytest
 
-from grpo.experiment_task import EXTRA_WORDS, TaskConfig, build_task
-from grpo.testbed_corpus import response_for
-from grpo.testbed_lm import pretrain_pairs
+from grpo.experiment.task import EXTRA_WORDS, TaskConfig, build_task
+from grpo.experiment.testbed_corpus import response_for
+from grpo.experiment.testbed_lm import pretrain_pairs
 
 TB = dict(prompts="testbed", train_prompts=400, heldout_prompts=128, min_words=16,
           targets=["no_comma", "keyword", "forbidden", "lowercase"])
@@ -67,7 +67,7 @@ def test_testbed_lm_builder_saves_a_loadable_chat_model(tmp_path):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from grpo.testbed_lm import TestbedLMSpec, ensure_testbed_lm
+    from grpo.experiment.testbed_lm import TestbedLMSpec, ensure_testbed_lm
 
     spec = TestbedLMSpec(pairs=120, vocab_size=400, hidden=32, layers=1, heads=2, steps=4, batch=8, ckpt_every=2)
     path = ensure_testbed_lm(tmp_path / "lm", spec, log=lambda _m: None)
@@ -96,7 +96,7 @@ def test_testbed_lm_build_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     import torch
     from transformers import AutoModelForCausalLM
 
-    import grpo.testbed_lm as tl
+    import grpo.experiment.testbed_lm as tl
 
     spec = tl.TestbedLMSpec(pairs=120, vocab_size=400, hidden=32, layers=1, heads=2, steps=4, batch=8, ckpt_every=2)
     whole = tl.build_testbed_lm(tmp_path / "a", spec, log=lambda _m: None)
@@ -124,7 +124,7 @@ def test_testbed_lm_build_resumes_from_its_checkpoint(tmp_path, monkeypatch):
 
 
 def test_testbed_preset_validates():
-    from grpo.experiment_config import load_experiment
+    from grpo.experiment.config import load_experiment
 
     cfg = load_experiment("testbed")
     assert cfg.model == "testbed" and cfg.task.prompts == "testbed"

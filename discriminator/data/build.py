@@ -1,6 +1,7 @@
 """Build the discriminator dataset: positives, minimal-modification negatives, span labels, splits.
 
-:func:`build_dataset` is what ``rtt data negatives`` and the Prefect flow ``build_discriminator_data`` run.
+:func:`build_discriminator_dataset` is what ``rtt data negatives`` and the Prefect flow ``build-discriminator-data``
+run.
 
 Layout of ``out_dir``::
 
@@ -84,7 +85,7 @@ def consolidate(out_dir: str | os.PathLike, config: BuildConfig, *, tokenizer: A
     return report
 
 
-def build_dataset(items: Sequence[RubricItem], out_dir: str | os.PathLike, config: BuildConfig | None = None, *,
+def build_discriminator_dataset(items: Sequence[RubricItem], out_dir: str | os.PathLike, config: BuildConfig | None = None, *,
                   llm_config: Any = None, judge_config: Any = None,
                   positives: dict[str, str] | dict[str, list[str]] | None = None, positive_source: str = "given",
                   progress: ProgressFn | None = None, tokenizer: Any = None, repair: bool = False) -> BuildReport:

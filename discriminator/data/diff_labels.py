@@ -1,8 +1,7 @@
 """Character-span labels from a character-level diff between a positive and its minimal-modification negative.
 
 The characters that differ between the two texts are the characters relevant to the rubric that was broken:
-in the positive they are what satisfied it, in the negative what broke it (design page, "Building
-discriminator training data", step 3). Offsets are Python code points, ``end`` exclusive.
+in the positive they are what satisfied it, in the negative what broke it (docs/guides/discriminator-data.md). Offsets are Python code points, ``end`` exclusive.
 
 Decisions (all options of :class:`SpanOptions`):
 

@@ -1,4 +1,4 @@
-"""The "greedy" LLM baseline labeler (design page, step 4): the model quotes the relevant text segments.
+"""The "greedy" LLM baseline labeler (``rtt data greedy``): the model quotes the relevant text segments.
 
 The model answers ``{"type": "all relevant"}``, ``{"type": "all irrelevant"}`` or
 ``{"type": "partial relevant", "relevant texts": [...]}``. Quotes are matched back to character spans:

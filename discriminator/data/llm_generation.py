@@ -1,4 +1,4 @@
-"""LLM-generated positives and minimal-modification negatives (design page, steps 1-2).
+"""LLM-generated positives and minimal-modification negatives (``rtt data negatives --mode llm``).
 
 * Positive: the model writes a detailed response satisfying every rubric; it is verified with
   :func:`rubrics.verdicts.acompute_verdicts` (rule checkers, plus the LLM judge for judged rubrics when one is

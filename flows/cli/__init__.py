@@ -1,7 +1,9 @@
-"""The ``rtt`` command line: one sub-command group per pipeline stage.
+"""The ``rtt`` command line (Typer): one sub-command group per pipeline stage.
 
-Each group lives in its own module and imports heavy libraries (torch, transformers, Prefect) only inside
-its commands, so ``rtt --help`` stays fast.
+:data:`app` is the Typer application and :func:`main` the ``rtt`` console script. Each group lives in its own
+module (``rtt rubrics`` in :mod:`~flows.cli.rubrics`, ``rtt data`` in :mod:`~flows.cli.data`, ... ``rtt
+experiment`` in :mod:`~flows.cli.experiment`) and imports heavy libraries (torch, transformers, Prefect) only
+inside its commands, so ``rtt --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import typer
 
 from flows.cli import data, demo, disc, evaluate, experiment, pipeline, review, rubrics, serve, train
+
+__all__ = ["app", "main"]
 
 app = typer.Typer(
     name="rtt",

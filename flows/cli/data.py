@@ -84,7 +84,7 @@ def negatives(
     )
     from rich.table import Table
 
-    from discriminator.data.build import BuildConfig, ShardError, build_dataset
+    from discriminator.data.build import BuildConfig, ShardError, build_discriminator_dataset
     from discriminator.data.diff_labels import SpanOptions
     from rubrics.importers import import_all
     from rubrics.io import RecordError
@@ -141,7 +141,7 @@ def negatives(
             progress.update(bars[source], completed=done, total=total)
 
         try:
-            report = build_dataset(loaded, out, config, llm_config=llm, judge_config=judge, positives=given,
+            report = build_discriminator_dataset(loaded, out, config, llm_config=llm, judge_config=judge, positives=given,
                                    positive_source=source, progress=tick, repair=repair)
         except ShardError as exc:
             fail(f"{exc} (rerun with --repair to redo the affected item)")

@@ -1,4 +1,4 @@
-"""``rtt experiment``: the learning benchmark - the same policy trained under several arms x seeds."""
+"""``rtt experiment``: the learning experiment - the same policy trained under several arms x seeds."""
 
 from __future__ import annotations
 
@@ -17,14 +17,14 @@ def experiment(
     report_only: bool = typer.Option(False, "--report-only", help="Only rewrite report.md / report.json / curves.png."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and print the resolved config and task."),
 ) -> None:
-    """Does it learn? Train one policy under several arms (grpo-aon, grpo-csr, rtt, rtt-oracle, rtt-shuffled,
+    """The learning experiment: train one policy under several arms (grpo-aon, grpo-csr, rtt, rtt-oracle, rtt-shuffled,
     rtt-cort) x seeds with identical prompts, order, weights and budgets; evaluate greedily on held-out prompts
     every N steps; write report.md, report.json and curves.png. Resumable: finished (arm, seed) runs are reused.
     """
     import yaml
     from rich.console import Console
 
-    from grpo.experiment_config import ExperimentConfigError, load_experiment
+    from grpo.experiment.config import ExperimentConfigError, load_experiment
 
     console = Console()
     overrides = list(sets) + ([f"out={out}"] if out else [])
@@ -39,18 +39,18 @@ def experiment(
         if problem:
             fail(problem)
     if dry_run:
-        from grpo.experiment_task import build_task
+        from grpo.experiment.task import build_task
 
         console.print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), highlight=False)
         train, held = build_task(cfg.task)
         console.print(f"{len(train)} train / {len(held)} held-out prompts; first: {train[0].prompt}", highlight=False)
         return
-    from grpo.experiment_report import write_report
+    from grpo.experiment.report import write_report
 
     if report_only:
         write_report(cfg, log=lambda m: console.print(m, highlight=False))
         return
-    from grpo.experiment import run_experiment
+    from grpo.experiment.runner import run_experiment
 
     try:
         run_experiment(cfg, arms=list(arms) or None, seeds=list(seeds) or None,

@@ -44,7 +44,7 @@ OFFLINE_ENV = {
 
 
 def prepare_env() -> None:
-    """Offline defaults (never overriding what is set) and NLTK data of the checkout's ``../shared`` if present.
+    """Offline defaults (never overriding what is set) and an ``nltk_data`` folder beside the checkout if present.
 
     Must run before Prefect / transformers are imported."""
     for k, v in OFFLINE_ENV.items():

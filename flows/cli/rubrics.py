@@ -62,7 +62,7 @@ def build(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from rubrics.build import build_dataset
+    from rubrics.build import build_rubric_dataset
     from rubrics.importers import FORMATS, PitfallPolarity, SourceSpec
     from rubrics.io import RecordError
 
@@ -106,7 +106,7 @@ def build(
             progress.update(tasks[label], completed=done, total=total)
 
         try:
-            report = build_dataset(
+            report = build_rubric_dataset(
                 specs,
                 out,
                 seed=seed,

@@ -40,7 +40,7 @@ def policy(
     from rich.console import Console
     from rich.table import Table
 
-    from grpo.config import ConfigError, load_config
+    from grpo.train_config import ConfigError, load_config
 
     from grpo.layout import resolve_layout, validation_overrides
 

@@ -1,8 +1,8 @@
 """NLTK resources used by the IFEval / IFBench checkers: find them, fetch them once, or fail clearly.
 
 The checkers load ``punkt_tab`` (sentence and word tokenisation), ``stopwords`` and, for a few IFBench
-rules, ``averaged_perceptron_tagger_eng``. Point ``NLTK_DATA`` at a directory that holds them (the tests
-use ``../shared/nltk_data``); on a machine with network access a missing resource is downloaded
+rules, ``averaged_perceptron_tagger_eng``. Point ``NLTK_DATA`` at an NLTK data folder that holds them
+(``NLTK_DATA=/path/to/nltk_data``); on a machine with network access a missing resource is downloaded
 quietly on first use.
 """
 
@@ -72,7 +72,7 @@ def missing_error(rule: str, exc: LookupError) -> NltkDataMissing:
     what = f"the NLTK resource '{name}'" if name else "NLTK data"
     return NltkDataMissing(
         f"rule {rule} needs {what}, which is not installed and could not be downloaded. Put it in a directory "
-        f"named by NLTK_DATA (e.g. NLTK_DATA=../shared/nltk_data), or fetch it with: "
+        f"named by NLTK_DATA (an NLTK data folder, e.g. NLTK_DATA=/path/to/nltk_data), or fetch it with: "
         f"python -m nltk.downloader {names}"
     )
 

@@ -1,4 +1,4 @@
-"""The learning benchmark's task: short topical paragraphs under 4-5 verifiable IFEval rubrics.
+"""The learning experiment's task: short topical paragraphs under 4-5 verifiable IFEval rubrics.
 
 Each prompt asks for a few sentences about a topic and carries
 
@@ -10,8 +10,9 @@ Each prompt asks for a few sentences about a topic and carries
   ``keywords:existence`` of a second, off-topic word, or ``keywords:forbidden_words`` (common filler words);
   ``--targets`` may also add ``change_case:english_lowercase`` (a rule SmolLM2 never meets when sampled).
 
-So gaming as measured in ``shared/design/learning-probe.md`` fails: shorter answers break ``words``, a repeated
-keyword breaks ``no_repeat`` and ``sentences``. Everything is checked by the project's rule verifiers; no judge.
+So the gaming an earlier probe of the learning experiment found (its policies passed rubrics by answering shorter
+or by repeating the keyword: "blue blue blue ...") fails: shorter answers break ``words``, a repeated keyword breaks ``no_repeat``
+and ``sentences``. Everything is checked by the project's rule verifiers; no judge.
 
 The split of topics into train and held-out prompts is fixed by ``split_seed`` (not by the experiment seed), so
 every arm and every seed is evaluated on the same held-out prompts, none of them ever trained on.
@@ -70,7 +71,7 @@ class TaskConfig(BaseModel):
     pins: bool = Field(True, description="Include the form-pinning rubrics (words, sentences, no_repeat).")
     split_seed: int = Field(1234, description="Seed of the train / held-out split of the topics (not the run seed).")
     prompts: Literal["topics", "testbed"] = Field(
-        "topics", description="Prompt source: the 48 fixed topics, or the testbed vocabulary (grpo/testbed_corpus.py: "
+        "topics", description="Prompt source: the 48 fixed topics, or the testbed vocabulary (grpo/experiment/testbed_corpus.py: "
         "hundreds of prompts, held-out topic nouns disjoint from train).")
 
 
@@ -121,10 +122,10 @@ def make_item(idx: int, topic: str, keyword: str, target: Target, cfg: TaskConfi
 
 def testbed_task(cfg: TaskConfig) -> tuple[list[RubricItem], list[RubricItem]]:
     """``(train, heldout)`` items of the testbed (what :func:`build_task` returns for ``task.prompts:
-    testbed``: the topic / keyword pairs of :func:`grpo.testbed_corpus.topic_pairs`); deterministic for ``cfg``; prompt wording and rubrics as in the learning task."""
+    testbed``: the topic / keyword pairs of :func:`grpo.experiment.testbed_corpus.topic_pairs`); deterministic for ``cfg``; prompt wording and rubrics as in the learning task."""
     if not cfg.targets:
         raise ValueError("targets: at least one target rule is needed")
-    from grpo.testbed_corpus import topic_pairs
+    from grpo.experiment.testbed_corpus import topic_pairs
 
     train_pairs, held_pairs = topic_pairs(cfg.split_seed)
     if cfg.train_prompts > len(train_pairs) or cfg.heldout_prompts > len(held_pairs):

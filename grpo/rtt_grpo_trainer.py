@@ -1,4 +1,5 @@
-"""RTT-GRPO on top of TRL: :class:`RTTGRPOTrainer` extends ``trl.GRPOTrainer`` with token-level advantages.
+"""RTT-GRPO on top of TRL: :class:`RTTGRPOTrainer` extends ``trl.GRPOTrainer`` with token-level advantages; its
+options are :class:`~grpo.rtt_grpo_config.RTTGRPOConfig` (as TRL pairs ``grpo_trainer.py`` with ``grpo_config.py``).
 
 What changes against TRL (1.16): after TRL has generated, scored and normalised a batch
 (``_generate_and_score_completions``), the trainer
@@ -22,7 +23,8 @@ Everything else is TRL's: generation (transformers / vLLM colocate / vLLM server
 Rewards. The response reward is TRL's reward: the weighted sum of all reward functions, the RubricReward
 (AON / CSR / weighted) being one of them (added first when the caller passes none), so TRL's own logging
 (``rewards/rtt_aon/mean``, completions table) keeps working and extra reward functions still count. The
-response advantage uses the design's formula (unbiased group std + ``rtt_eps``) on the *global* batch; with
+response advantage is GRPO's on the summed reward (``rtt_response_advantage="grpo"``: unbiased group std +
+``rtt_eps``, docs/method.md) on the *global* batch; with
 ``rtt_response_advantage="trl"`` or ``multi_objective_aggregation="normalize_then_sum"`` TRL's own response
 advantage (eps 1e-4) is used instead, and then ``rtt_beta = 0`` hands TRL's loss exactly TRL's advantages
 (bit for bit; tests/test_grpo_trainer.py::test_beta_zero_trl_mode_is_bit_for_bit_trl_grpo).
@@ -46,108 +48,20 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from trl import GRPOConfig, GRPOTrainer
+from trl import GRPOTrainer
 
-from grpo import advantages as A
+from grpo import advantages
 from grpo.frozen import load_frozen_scorer
 from grpo.heatmap import HeatmapResponse, HeatmapRubric, write_heatmap
 from grpo.judge import build_judge
 from grpo.metrics import average_dicts, group_signal_metrics, relevance_metrics, token_metrics, token_signal, verdict_metrics
 from grpo.rewards import RubricReward, RubricVerdicts
+from grpo.rtt_grpo_config import RTTGRPOConfig
 
 logger = logging.getLogger(__name__)
-
-_CHOICES = {
-    "rtt_token_norm": ("intra", "inter", "none"),
-    "rtt_combine": ("add", "mix"),
-    "rtt_reward": ("aon", "csr", "weighted", "healthbench"),
-    "relevance_reduce": ("max", "mean"),
-    "verdicts_undecided": ("fail", "skip"),
-    "rtt_response_advantage": ("design", "trl", "gdpo"),
-    "rtt_token_credit": ("paper", "centred", "group_softmax", "weights"),
-    "rtt_centred_scale": ("none", "std"),
-    "rtt_relevance": ("discriminator", "rules", "rules+discriminator"),
-}
-
-
-@dataclass
-class RTTGRPOConfig(GRPOConfig):
-    """:class:`trl.GRPOConfig` plus the RTT knobs (``beta`` stays TRL's KL coefficient)."""
-
-    _VALID_DICT_FIELDS = GRPOConfig._VALID_DICT_FIELDS + ["judge_config"]
-
-    rtt_alpha: float = field(default=1.0, metadata={"help": "Weight of the response-level advantage ('add')."})
-    rtt_beta: float = field(default=0.5, metadata={"help": "Weight of the token-level advantage; 0 = plain GRPO."})
-    rtt_token_norm: str = field(
-        default="intra", metadata={"help": "'intra' (paper), 'inter' (baseline) or 'none' (no token term)."}
-    )
-    rtt_combine: str = field(default="add", metadata={"help": "'add': a*A_resp + b*A_tok; 'mix': (1-b)*A_resp + b*A_tok."})
-    rtt_reward: str = field(default="aon", metadata={"help": "Rubric reward: 'aon', 'csr', 'weighted' or 'healthbench'."})
-    rtt_eps: float = field(default=1e-6, metadata={"help": "Added to every std (response and token)."})
-    rtt_response_advantage: str = field(
-        default="design",
-        metadata={"help": "'design': (r - mean) / (unbiased std + rtt_eps) on the global batch; 'trl': TRL's own "
-                          "response advantage (eps 1e-4), so rtt_beta = 0 is bit-for-bit TRL GRPO; 'gdpo': "
-                          "each rubric z-scored within its group, summed, z-scored over the batch."},
-    )
-    rtt_token_credit: str = field(
-        default="paper",
-        metadata={"help": "Token credit: 'paper' (z-scored s*w, the faithful reproduction), 'centred' (verdicts "
-                          "centred within the group, bounded), 'group_softmax' (the authors' second mode) or "
-                          "'weights' (CoRT form: mean-1 token weights multiplying the response advantage)."},
-    )
-    rtt_centred_scale: str = field(
-        default="none", metadata={"help": "'centred' credit: 'none' (s - group mean) or 'std' (also / group std)."}
-    )
-    rtt_weight_cap: float = field(default=4.0, metadata={"help": "'weights' credit: cap of relevance / its mean."})
-    rtt_relevance: str = field(
-        default="discriminator",
-        metadata={"help": "Relevance source: 'discriminator', 'rules' (exact rule spans; rubrics without them get "
-                          "none) or 'rules+discriminator' (rule spans where the rule names them, else the discriminator)."},
-    )
-    rtt_compat_public_reshape: bool = field(
-        default=False, metadata={"help": "Reproduce the public code's reshape defect (comparison runs only)."}
-    )
-    discriminator_path: str | None = field(default=None, metadata={"help": "Relevance discriminator folder."})
-    relevance_reduce: str = field(default="max", metadata={"help": "Projection onto policy tokens: 'max' or 'mean'."})
-    discriminator_token_budget: int = field(default=16384, metadata={"help": "Padded tokens per discriminator batch."})
-    judge_config: dict | str | None = field(
-        default=None, metadata={"help": "rubrics.llm.LLMConfig fields for the LLM judge (None: rule checkers only)."}
-    )
-    verdicts_loose: bool = field(default=False, metadata={"help": "IFEval loose checking for training rewards."})
-    verdicts_undecided: str = field(default="fail", metadata={"help": "Undecided judge verdicts: 'fail' or 'skip'."})
-    max_rubrics: int = field(default=20, metadata={"help": "Use at most this many rubrics per prompt."})
-    heatmap_every: int = field(default=0, metadata={"help": "Write an HTML token heatmap every N steps (0: off)."})
-    heatmap_count: int = field(default=4, metadata={"help": "Responses per heatmap."})
-
-    def __post_init__(self):
-        super().__post_init__()
-        for name, allowed in _CHOICES.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name}={getattr(self, name)!r}; expected one of {allowed}")
-        if self.rtt_beta < 0:
-            raise ValueError(f"rtt_beta must be >= 0, got {self.rtt_beta}")
-        if self.max_rubrics < 1:
-            raise ValueError("max_rubrics must be >= 1")
-        if self.rtt_token_credit == "weights" and self.rtt_combine != "add":
-            raise ValueError("rtt_token_credit='weights' multiplies the response advantage: it needs rtt_combine='add'")
-        if self.rtt_weight_cap < 1:
-            raise ValueError(f"rtt_weight_cap must be >= 1, got {self.rtt_weight_cap}")
-        if self.rtt_compat_public_reshape and self.rtt_token_credit != "paper":
-            raise ValueError("rtt_compat_public_reshape applies to rtt_token_credit='paper' only")
-
-    @property
-    def token_term_on(self) -> bool:
-        return self.rtt_beta != 0.0 and self.rtt_token_norm != "none"
-
-    @property
-    def needs_discriminator(self) -> bool:
-        return self.token_term_on and self.rtt_relevance != "rules"
-
 
 class RTTGRPOTrainer(GRPOTrainer):
     """``trl.GRPOTrainer`` with RTT token-level advantages (see the module docstring).
@@ -223,8 +137,8 @@ class RTTGRPOTrainer(GRPOTrainer):
             if weights is not None:
                 weights = self.accelerator.gather(torch.nn.functional.pad(weights, (0, pad)))
         gid = torch.arange(s.shape[0], device=s.device) // num_gen
-        coef = A.rubric_coefficients(use, weights, torch.float32)
-        adv = A.gdpo_advantages(s, use, gid, coef, eps=self.args.rtt_eps, num_groups=s.shape[0] // num_gen)
+        coef = advantages.rubric_coefficients(use, weights, torch.float32)
+        adv = advantages.gdpo_advantages(s, use, gid, coef, eps=self.args.rtt_eps, num_groups=s.shape[0] // num_gen)
         return adv[rank * b:(rank + 1) * b]
 
     def _global_rewards(self, device) -> torch.Tensor:
@@ -323,8 +237,8 @@ class RTTGRPOTrainer(GRPOTrainer):
 
         t0 = time.perf_counter()
         rewards = self._global_rewards(device)
-        if args.rtt_response_advantage == "design" and self.multi_objective_aggregation == "sum_then_normalize":
-            resp_adv = A.group_advantages(
+        if args.rtt_response_advantage == "grpo" and self.multi_objective_aggregation == "sum_then_normalize":
+            resp_adv = advantages.group_advantages(
                 rewards, gid_global, scale_rewards=self.scale_rewards, eps=args.rtt_eps, num_groups=n_global // num_gen
             )[local]
         else:
@@ -333,7 +247,7 @@ class RTTGRPOTrainer(GRPOTrainer):
         if "tool_mask" in out:
             mask = mask & out["tool_mask"].bool()
         s, use, weights = v.arrays.tensors(device)
-        coef_w = weights if args.rtt_reward in A.WEIGHTED_KINDS else None
+        coef_w = weights if args.rtt_reward in advantages.WEIGHTED_KINDS else None
         if args.rtt_response_advantage == "gdpo":
             resp_adv = self._gdpo_advantages(s, use, coef_w, num_gen)
         timings["advantage"] = time.perf_counter() - t0
@@ -355,8 +269,8 @@ class RTTGRPOTrainer(GRPOTrainer):
                 rel = torch.nn.functional.pad(rel, (0, 0, 0, pad))
             if args.rtt_compat_public_reshape and b % num_gen:
                 raise ValueError("rtt_compat_public_reshape needs whole groups on each process")
-            coef = A.rubric_coefficients(use, coef_w, rel.dtype)
-            tok = A.token_advantages(
+            coef = advantages.rubric_coefficients(use, coef_w, rel.dtype)
+            tok = advantages.token_advantages(
                 args.rtt_token_credit, s, rel, mask, use, coef, gid_global[local], resp_adv.float(),
                 token_norm=args.rtt_token_norm, centred_scale=args.rtt_centred_scale, weight_cap=args.rtt_weight_cap,
                 eps=args.rtt_eps, num_groups=n_global // num_gen, group_reduce=self._group_reduce,
@@ -364,7 +278,7 @@ class RTTGRPOTrainer(GRPOTrainer):
             )
             timings["advantage"] += time.perf_counter() - t2
         if args.token_term_on:
-            adv = A.combine_advantages(resp_adv.float(), tok.float(), alpha=args.rtt_alpha, beta=args.rtt_beta,
+            adv = advantages.combine_advantages(resp_adv.float(), tok.float(), alpha=args.rtt_alpha, beta=args.rtt_beta,
                                        combine=args.rtt_combine)
         else:  # no token term: the response advantage alone, scaled (1.0 * x is x, bit for bit)
             a = args.rtt_alpha if args.rtt_combine == "add" else 1.0 - args.rtt_beta

@@ -1,11 +1,13 @@
-"""The policy-training config file (YAML, validated with pydantic) and its presets.
+"""The policy-training config file of ``rtt train policy`` (YAML, validated with pydantic) and its presets; it
+builds the trainer's :class:`~grpo.rtt_grpo_config.RTTGRPOConfig`.
 
 A file has five sections: ``model``, ``data``, ``rtt`` (the RTT-specific knobs), ``judge`` (LLM judge for
 rubrics without a rule checker; omit for rules only) and ``grpo`` (any :class:`trl.GRPOConfig` /
 ``TrainingArguments`` field, passed through unchanged), plus an optional ``eval`` section for the periodic
 in-training policy evaluation and an optional ``launch`` section (nodes, GPUs, prompts per RL step: the
-per-device batch arithmetic is then derived from the process count, see :mod:`grpo.layout`). Presets live in ``grpo/configs/<name>.yaml``; ``load_config`` accepts a preset
-name or a path, and ``--set section.key=value`` overrides (values parsed as YAML).
+per-device batch arithmetic is then derived from the process count, see :mod:`grpo.layout`). Presets live in
+``grpo/configs/<name>.yaml``; ``load_config`` accepts a preset name or a path, and ``--set section.key=value``
+overrides (values parsed as YAML).
 
 No torch / trl import here: building the trainer arguments (:meth:`PolicyTrainConfig.grpo_args`) imports
 them lazily.
@@ -81,11 +83,11 @@ class RTTSection(_Section):
     combine: Literal["add", "mix"] = "add"
     reward: Literal["aon", "csr", "weighted", "healthbench"] = "aon"
     eps: float = Field(1e-6, gt=0)
-    #: ``design``: the response advantage of the design page (unbiased group std + ``eps``, global batch);
+    #: ``grpo``: GRPO on the summed reward (unbiased group std + ``eps``, global batch, docs/method.md);
     #: ``trl``: TRL's own (its nanstd + 1e-4), so ``beta: 0`` is bit-for-bit TRL GRPO.
-    response_advantage: Literal["design", "trl", "gdpo"] = Field(
-        "design", description="Response advantage: 'design' (GRPO, unbiased group std), 'trl' (TRL's own) or 'gdpo' "
-        "(each rubric z-scored within its group, summed, z-scored over the batch).")
+    response_advantage: Literal["grpo", "trl", "gdpo"] = Field(
+        "grpo", description="Response advantage: 'grpo' (GRPO on the summed reward, unbiased group std), 'trl' "
+        "(TRL's own) or 'gdpo' (each rubric z-scored within its group, summed, z-scored over the batch).")
     token_credit: Literal["paper", "centred", "group_softmax", "weights"] = Field(
         "paper", description="Token term: 'paper' (z-scored s*w per response), 'centred' (verdicts centred within "
         "the group, bounded), 'group_softmax' (the authors' second mode) or 'weights' (mean-1 token weights "
@@ -105,6 +107,14 @@ class RTTSection(_Section):
     heatmap_every: int = Field(0, ge=0)
     heatmap_count: int = Field(4, ge=1)
     compat_public_reshape: bool = False
+
+    @field_validator("response_advantage", mode="before")
+    @classmethod
+    def _renamed(cls, v: Any) -> Any:
+        if v == "design":
+            raise ValueError("'design' is now called 'grpo' (GRPO on the summed reward with the unbiased group std): "
+                             "set rtt.response_advantage: grpo")
+        return v
 
     @model_validator(mode="after")
     def _needs_disc(self) -> "RTTSection":
@@ -199,10 +209,10 @@ class PolicyTrainConfig(_Section):
         return v
 
     def grpo_args(self, **extra: Any):
-        """The :class:`grpo.trainer.RTTGRPOConfig` for this file (unknown ``grpo`` keys are named)."""
+        """The :class:`grpo.rtt_grpo_config.RTTGRPOConfig` for this file (unknown ``grpo`` keys are named)."""
         import dataclasses
 
-        from grpo.trainer import RTTGRPOConfig
+        from grpo.rtt_grpo_config import RTTGRPOConfig
 
         known = {f.name for f in dataclasses.fields(RTTGRPOConfig)}
         unknown = sorted(set(self.grpo) - known)
@@ -271,7 +281,7 @@ def grpo_range_error(grpo: Any) -> tuple[str, str] | None:
     return None
 
 
-#: ``rtt`` section key -> :class:`grpo.trainer.RTTGRPOConfig` field (``beta`` is TRL's KL coefficient there).
+#: ``rtt`` section key -> :class:`grpo.rtt_grpo_config.RTTGRPOConfig` field (``beta`` is TRL's KL coefficient there).
 RTT_FIELD_MAP = {
     "alpha": "rtt_alpha",
     "beta": "rtt_beta",

@@ -1,12 +1,12 @@
-"""The learning benchmark: train one policy under several arms x seeds and evaluate on held-out prompts.
+"""The learning experiment: train one policy under several arms x seeds and evaluate on held-out prompts.
 
 For a given seed every arm starts from the same weights (loaded from the same folder), trains on the same
 prompts in the same order (TRL's sampler is seeded with the run seed, the dataset is the same), with the
 same generation budget, temperature, optimiser and learning rate; arms differ only in the reward and the
-token term (:class:`~grpo.experiment_config.ArmSpec`). Every ``eval_every`` steps (and at step 0 and at the
+token term (:class:`~grpo.experiment.config.ArmSpec`). Every ``eval_every`` steps (and at step 0 and at the
 end) the policy decodes the held-out prompts (greedily, or ``eval_samples`` sampled answers per prompt); the report has strict / loose prompt- and rubric-level
 pass rates, pass rates per rubric kind, diversity (mean length, distinct-2, repetition) and drift (KL to and
-perplexity under the initial policy) - see :mod:`grpo.experiment_metrics`.
+perplexity under the initial policy) - see :mod:`grpo.experiment.metrics`.
 
 Resumable: each (arm, seed) writes ``runs/<arm>/seed<k>/result.json`` (atomically, last) and is skipped when
 it exists; the step-0 evaluation of the initial policy is shared (``base/eval.json``). A run in progress holds
@@ -27,10 +27,11 @@ from typing import Any
 
 import torch
 
-from grpo.experiment_config import ArmSpec, ExperimentConfig
-from grpo.experiment_relevance import chars_onto_policy_tokens, shuffle_relevance
-from grpo.experiment_task import build_task
-from grpo.trainer import RTTGRPOConfig, RTTGRPOTrainer
+from grpo.experiment.config import ArmSpec, ExperimentConfig
+from grpo.experiment.relevance import chars_onto_policy_tokens, shuffle_relevance
+from grpo.experiment.task import build_task
+from grpo.rtt_grpo_config import RTTGRPOConfig
+from grpo.rtt_grpo_trainer import RTTGRPOTrainer
 from rubrics.io import take_pid_lock, write_text
 
 logger = logging.getLogger(__name__)
@@ -113,8 +114,8 @@ def model_path(cfg: ExperimentConfig) -> str:
         from rubrics.offline_models import smollm2_dir
 
         return str(smollm2_dir())
-    if cfg.model == "testbed":  # the tiny self-pretrained testbed LM, built on first use (grpo/testbed_lm.py)
-        from grpo.testbed_lm import DEFAULT_PATH, ensure_testbed_lm
+    if cfg.model == "testbed":  # the tiny self-pretrained testbed LM, built on first use (grpo/experiment/testbed_lm.py)
+        from grpo.experiment.testbed_lm import DEFAULT_PATH, ensure_testbed_lm
 
         return str(ensure_testbed_lm(DEFAULT_PATH))
     return cfg.model
@@ -236,7 +237,7 @@ class HeldOut:
 
     def __call__(self, model, tokenizer, step: int) -> dict[str, Any]:
         from grpo.evaluate import LocalGenerator, score_responses
-        from grpo.experiment_metrics import diversity, drift, per_kind
+        from grpo.experiment.metrics import diversity, drift, per_kind
 
         t0 = time.perf_counter()
         tok = tokenizer or self.tokenizer
@@ -308,7 +309,7 @@ def initial_pass_rates(cfg: ExperimentConfig, init_model, tok, log: Log = print)
     """Pass rates of the initial policy on the train prompts when *sampled* as in training (the reward
     density the arms start from): per rubric kind, rubric-level and AON. Cached in ``base/initial.json``."""
     from grpo.evaluate import GenerationConfig, LocalGenerator, score_responses
-    from grpo.experiment_metrics import per_kind
+    from grpo.experiment.metrics import per_kind
 
     path = Path(cfg.out) / "base" / "initial.json"
     if path.is_file():
@@ -356,7 +357,7 @@ def run_one(cfg: ExperimentConfig, arm: ArmSpec, seed: int, *, init_model=None, 
 
 
 def _train_one(cfg: ExperimentConfig, arm: ArmSpec, seed: int, *, init_model, tokenizer, cort, log: Log) -> dict[str, Any]:
-    from grpo.dataset import build_dataset
+    from grpo.dataset import build_prompt_dataset
 
     out = run_dir(cfg, arm.name, seed)
     done = out / "result.json"
@@ -376,7 +377,7 @@ def _train_one(cfg: ExperimentConfig, arm: ArmSpec, seed: int, *, init_model, to
         cort = CoRTScorer(path, device="cuda" if not cfg.use_cpu and torch.cuda.is_available() else "cpu",
                           token_budget=cfg.cort_token_budget)
     t0 = time.perf_counter()
-    trainer = ArmTrainer(path, args=args, train_dataset=build_dataset(train_items), arm=arm, cort=cort,
+    trainer = ArmTrainer(path, args=args, train_dataset=build_prompt_dataset(train_items), arm=arm, cort=cort,
                          shuffle_seed=seed)
     cb = _eval_callback_class()(HeldOut(cfg, heldout, init_model, tokenizer, seed=seed), cfg.eval_every, cfg.steps, trainer.seen)
     trainer.add_callback(cb)
@@ -409,7 +410,7 @@ def run_experiment(cfg: ExperimentConfig, *, arms: list[str] | None = None, seed
                    log: Log = print) -> dict[str, Any]:
     """Every (seed, arm) run not done yet (seed-major, so partial results cover all arms), then the report.
     Several processes may work on the same ``out`` at once: each takes the runs nobody holds."""
-    from grpo.experiment_report import write_report
+    from grpo.experiment.report import write_report
 
     chosen = [cfg.arm(a) for a in arms] if arms else cfg.arms
     seeds = seeds if seeds is not None else cfg.seeds

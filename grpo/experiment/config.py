@@ -1,9 +1,10 @@
-"""Config of the learning benchmark (``rtt experiment``, flow ``compare-policies``, ``bench_learning.py``).
+"""Config of the learning experiment (``rtt experiment``, flow ``experiment``, ``bench_learning.py``).
 
 One :class:`ExperimentConfig` = one policy, one task, shared training settings (steps, prompts per step,
 group size, completion budget, optimiser, learning rate, temperature) and a list of *arms* that differ only
 in the reward and the token term (:class:`ArmSpec`), each trained once per seed. Presets: ``cpu`` (SmolLM2
-on 2 CPU cores), ``gpu`` (one H100), ``tiny`` (tests). Torch-free.
+on 2 CPU cores), ``gpu`` (one H100), ``testbed`` and ``testbed-r1`` (the tiny self-pretrained testbed LM,
+:mod:`grpo.experiment.testbed_lm`). Torch-free.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from grpo.experiment_task import TaskConfig
+from grpo.experiment.task import TaskConfig
 
 Relevance = Literal["none", "discriminator", "oracle", "shuffled", "oracle-shuffled", "uniform", "cort"]
 
@@ -34,13 +35,22 @@ class ArmSpec(BaseModel):
         "paper", description="Token term: paper (z-scored), centred (group-centred, bounded), group_softmax (the "
         "authors' second mode), weights (mean-1 token weights on the response advantage).")
     centred_scale: Literal["none", "std"] = Field("none", description="centred credit: also divide by the group std.")
-    response_advantage: Literal["design", "gdpo"] = Field(
-        "design", description="Response advantage: design (GRPO on the reward) or gdpo (per-rubric normalise-then-sum).")
+    response_advantage: Literal["grpo", "gdpo"] = Field(
+        "grpo", description="Response advantage: grpo (GRPO on the summed reward) or gdpo (per-rubric "
+        "normalise-then-sum).")
     relevance: Relevance = Field(
         "none", description="Relevance source: none, discriminator, oracle (rule spans), shuffled (permuted "
         "discriminator), oracle-shuffled (permuted oracle), uniform (every response token relevant to every rubric: "
         "the rubric-level credit without localisation, the control of a localised credit), cort."
     )
+
+    @field_validator("response_advantage", mode="before")
+    @classmethod
+    def _renamed(cls, v: Any) -> Any:
+        if v == "design":
+            raise ValueError("'design' is now called 'grpo' (GRPO on the summed reward with the unbiased group std): "
+                             "set response_advantage: grpo")
+        return v
 
     @model_validator(mode="after")
     def _consistent(self) -> "ArmSpec":
@@ -97,7 +107,7 @@ TESTBED_ARMS: list[dict[str, Any]] = [
 
 
 class ReportConfig(BaseModel):
-    """Which arms the report compares and how (see :mod:`grpo.experiment_stats`)."""
+    """Which arms the report compares and how (see :mod:`grpo.experiment.stats`)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -188,7 +198,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "use_cpu": False, "dtype": "bfloat16", "steps": 30, "eval_every": 10, "prompts_per_step": 8,
             "num_generations": 8, "max_completion_length": 48, "learning_rate": 2e-5, "eval_batch_size": 24,
             "task": {"train_prompts": 24, "heldout_prompts": 24}, "arms": CREDIT_ARMS[:6]},
-    # the learning testbed (grpo/testbed_lm.py, benchmarks/testbed.sh): a tiny LM pretrained by the project on
+    # the learning testbed (grpo/experiment/testbed_lm.py, benchmarks/testbed.sh): a tiny LM pretrained by the project on
     # its own text - a fast, powered test of the credit mechanism on 2 CPU cores, not a claim about real models;
     # 4 sampled answers per held-out prompt, the report on the mean of the last three evaluations; 6 arms x 5 seeds
     # keep all runs within 90 minutes on 2 cores (more seeds: --set seeds=[0,...,9], resumed)
@@ -212,7 +222,7 @@ class ExperimentConfigError(ValueError):
 
 def load_experiment(name_or_path: str | Path = "cpu", overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
     """A preset name (cpu, gpu) or a YAML file, with ``key.sub=value`` overrides (values parsed as YAML)."""
-    from grpo.config import ConfigError, apply_overrides
+    from grpo.train_config import ConfigError, apply_overrides
 
     src = str(name_or_path)
     if src in PRESETS:

@@ -2,8 +2,8 @@
 claim about real models.
 
 A 2-layer Llama (hidden 128 by default) with a byte-level BPE tokenizer (``tokenizers``) trained on the
-testbed's own text (:mod:`grpo.testbed_corpus`: the learning task's prompts over a small vocabulary, answered
-by a toy grammar that ignores the rubrics), so an RL step of the learning benchmark costs a fraction of a
+testbed's own text (:mod:`grpo.experiment.testbed_corpus`: the learning task's prompts over a small vocabulary,
+answered by a toy grammar that ignores the rubrics), so an RL step of the learning experiment costs a fraction of a
 second on a CPU core and arms x seeds fit in the background on 2 cores. Saved as a normal Hugging Face folder
 (config, weights, tokenizer, chat template ``<|user|>...</s><|assistant|>``), so the project's real trainer and
 experiment machinery load it like any policy.
@@ -12,7 +12,7 @@ Built on demand and cached (:func:`ensure_testbed_lm`): deterministic from ``see
 ``<path>.partial`` with a checkpoint every ``ckpt_every`` steps (an interrupted build resumes), renamed into
 place when done; a lock lets one process build while the others wait.
 
-CLI: ``python -m grpo.testbed_lm [--out runs/testbed-lm] [--steps N] ...`` builds (or reuses) the folder.
+CLI: ``python -m grpo.experiment.testbed_lm [--out runs/testbed-lm] [--steps N] ...`` builds (or reuses) the folder.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from grpo.experiment_task import TaskConfig
+from grpo.experiment.task import TaskConfig
 from rubrics.schema import RubricItem
 
 logger = logging.getLogger(__name__)
@@ -44,8 +44,8 @@ def pretrain_items(cfg: TaskConfig, n: int, seed: int) -> Iterator[RubricItem]:
     """``n`` prompts over the whole testbed vocabulary (random topic, keyword, target): the pretraining
     prompts. They use the same wording as the task's; their responses ignore the rubrics (see module doc)."""
     rng = random.Random(seed)
-    from grpo.experiment_task import EXTRA_WORDS, FORBIDDEN, make_item
-    from grpo.testbed_corpus import KEYWORDS, TOPIC_ADJ, TOPIC_NOUNS
+    from grpo.experiment.task import EXTRA_WORDS, FORBIDDEN, make_item
+    from grpo.experiment.testbed_corpus import KEYWORDS, TOPIC_ADJ, TOPIC_NOUNS
 
     adjs, nouns = TOPIC_ADJ, TOPIC_NOUNS
     targets = ["no_comma", "keyword", "forbidden", "lowercase"]
@@ -57,8 +57,8 @@ def pretrain_items(cfg: TaskConfig, n: int, seed: int) -> Iterator[RubricItem]:
 
 def pretrain_pairs(cfg: TaskConfig, n: int, seed: int) -> list[tuple[str, str]]:
     """``n`` deterministic (prompt, response) pretraining pairs."""
-    from grpo.experiment_task import EXTRA_WORDS
-    from grpo.testbed_corpus import response_for
+    from grpo.experiment.task import EXTRA_WORDS
+    from grpo.experiment.testbed_corpus import response_for
 
     rng = random.Random(seed + 1)
     return [(it.prompt, response_for(it, rng, EXTRA_WORDS)) for it in pretrain_items(cfg, n, seed)]

@@ -1,4 +1,4 @@
-"""Held-out metrics of the learning benchmark beyond pass rates: per-rubric-kind pass rates, diversity, drift.
+"""Held-out metrics of the learning experiment beyond pass rates: per-rubric-kind pass rates, diversity, drift.
 
 * ``per_kind`` - strict pass rate per rubric kind (``words``, ``sentences``, ``topic``, ``no_repeat``,
   ``target:<rule>``), from :func:`grpo.evaluate.score_responses` rows;
@@ -23,7 +23,7 @@ _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 def per_kind(items: Sequence[Any], rows: Sequence[dict[str, Any]]) -> dict[str, float]:
     """``{kind: strict pass rate}`` over all (prompt, rubric) pairs of that kind."""
-    from grpo.experiment_task import rubric_kind
+    from grpo.experiment.task import rubric_kind
 
     acc: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for it, row in zip(items, rows):

@@ -1,4 +1,4 @@
-"""Statistics of the learning benchmark's report: paired differences with a two-way bootstrap interval,
+"""Statistics of the learning experiment's report: paired differences with a two-way bootstrap interval,
 steps to reach a target pass rate, which arms to compare, and the one-line verdict of a comparison.
 
 Pure functions on numpy arrays and plain dicts (no files, no torch).

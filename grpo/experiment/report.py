@@ -1,11 +1,11 @@
-"""Aggregate the learning benchmark's runs: per arm mean +- std over seeds, a summary line, a PNG, report.md/json.
+"""Aggregate the learning experiment's runs: per arm mean +- std over seeds, a summary line, a PNG, report.md/json.
 
 The summary compares the arms on the final held-out rubric-level strict pass rate, *paired by seed* (every
 arm of a seed starts from the same weights and prompts): the leader's margin over the runner-up is the mean of
 the per-seed differences; it is called a lead only when the leader is ahead on every seed and the mean
 difference exceeds the standard deviation of the differences, otherwise "no difference beyond seed noise".
 
-The comparisons (:func:`comparisons`, statistics in :mod:`grpo.experiment_stats`): each arm against each
+The comparisons (:func:`comparisons`, statistics in :mod:`grpo.experiment.stats`): each arm against each
 baseline present (``report.baselines``: grpo-aon, gdpo) and each token-credit arm against its shuffled control,
 on the final held-out prompt-level and rubric-level strict pass, paired by seed *and held-out prompt*, with a
 two-way bootstrap interval (seeds and prompts resampled jointly); won or lost only when the interval excludes 0.
@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from grpo.experiment_config import ExperimentConfig, ReportConfig
-from grpo.experiment_stats import comparison_line, comparison_pairs, paired_bootstrap, paired_matrices, reach_text, steps_to_reach
+from grpo.experiment.config import ExperimentConfig, ReportConfig
+from grpo.experiment.stats import comparison_line, comparison_pairs, paired_bootstrap, paired_matrices, reach_text, steps_to_reach
 
 RATES = ("rubric_strict", "rubric_loose", "prompt_strict", "prompt_loose")
 DIVERSITY = ("mean_words", "distinct2", "repetition", "kl_init", "ppl_init")

@@ -1,7 +1,7 @@
-"""Relevance sources of the learning benchmark's arms (the trainer that swaps them in is
-:class:`grpo.experiment.ArmTrainer`).
+"""Relevance sources of the learning experiment's arms (the trainer that swaps them in is
+:class:`grpo.experiment.runner.ArmTrainer`).
 
-* ``discriminator`` - the trained relevance discriminator (what :class:`~grpo.trainer.RTTGRPOTrainer` does);
+* ``discriminator`` - the trained relevance discriminator (what :class:`~grpo.rtt_grpo_trainer.RTTGRPOTrainer` does);
 * ``oracle``  - exact character spans from the rule checkers' own logic, projected onto the policy's tokens like
   the discriminator's scores; the upper bound a perfect discriminator gives. The spans and their credit
   semantics per rule kind (which tokens carry a passed / failed verdict, and so with which sign) are
