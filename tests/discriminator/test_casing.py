@@ -60,7 +60,7 @@ def test_saved_tokenizer_reloads_with_markers_through_plain_autotokenizer(minilm
 
 
 def test_modes_on_tokenizers_that_cannot_or_need_not_carry_markers(tmp_path):
-    from tiny import tiny_tokenizer
+    from tests.helpers.tiny import tiny_tokenizer
 
     bpe = tiny_tokenizer("bpe")  # a cased byte-level tokenizer: case is already visible
     assert not lowercases(bpe) and not wants_case_markers(bpe, "auto") and wants_case_markers(bpe, "on")
@@ -74,7 +74,7 @@ def test_modes_on_tokenizers_that_cannot_or_need_not_carry_markers(tmp_path):
 def test_trained_discriminator_carries_markers_into_scoring_and_plain_hf_loading(tmp_path):
     """Train a tiny uncased encoder with markers (case_markers: auto), then: the saved tokenizer marks case, the metadata says
     so, and plain AutoModelForTokenClassification + AutoTokenizer give RelevanceScorer's probabilities."""
-    from tiny import CORPUS, tiny_token_classifier
+    from tests.helpers.tiny import CORPUS, tiny_token_classifier
 
     from discriminator.config import TrainConfig
     from discriminator.data.schema import write_rows

@@ -21,19 +21,19 @@ from discriminator.projection import (
 )
 from discriminator.template import DEFAULT_TEMPLATE, PromptTemplate
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def wordpiece():
-    from tiny import tiny_tokenizer
+    from tests.helpers.tiny import tiny_tokenizer
 
     return tiny_tokenizer("wordpiece")
 
 
 @pytest.fixture(scope="module")
 def bpe():
-    from tiny import tiny_tokenizer
+    from tests.helpers.tiny import tiny_tokenizer
 
     return tiny_tokenizer("bpe")
 

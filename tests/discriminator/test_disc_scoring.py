@@ -134,7 +134,7 @@ def test_noncanonical_policy_ids_are_projected_through_characters(decoder_scorer
 
 
 def test_other_vocabulary_projection(bert_scorer):
-    from tiny import tiny_tokenizer
+    from tests.helpers.tiny import tiny_tokenizer
 
     policy = tiny_tokenizer("bpe")
     assert not bert_scorer.shares_vocab(policy)

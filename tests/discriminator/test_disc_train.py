@@ -95,7 +95,7 @@ def test_learning_check_beats_lexical_baseline(trained, toy_data, tmp_path):
 
 
 def test_greedy_llm_labeler_baseline_over_http(trained, toy_data, scripted_openai):
-    from llm_server import Reply
+    from tests.helpers.llm_server import Reply
 
     from discriminator.evaluate import evaluate
 

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="module")
 def prefect_server(tmp_path_factory):
-    from prefect_server import start_prefect_server
+    from tests.helpers.prefect_server import start_prefect_server
 
     server = start_prefect_server(tmp_path_factory.mktemp("prefect-pool-server"))
     yield server

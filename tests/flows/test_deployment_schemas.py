@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from flows.registry import FLOWS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 #: markup that the UI shows raw or swallows: Sphinx roles, reST literals, anything that looks like an HTML tag
 MARKUP = re.compile(r":(func|class|meth|mod|data|attr|obj):`|``|<[A-Za-z/][^>]*>")
 

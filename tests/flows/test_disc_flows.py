@@ -13,7 +13,7 @@ from discriminator.splits import assign_splits
 from discriminator.synthetic import toy_rows
 from flows.cli import app
 
-CONFIGS = Path(__file__).resolve().parents[1] / "discriminator" / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "discriminator" / "configs"
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from test_pipeline_flow import tiny_params
+from tests.flows.test_pipeline_flow import tiny_params
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.prefect

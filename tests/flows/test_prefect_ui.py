@@ -14,13 +14,12 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def prefect_server(tmp_path_factory):
-    from prefect_server import start_prefect_server
+    from tests.helpers.prefect_server import start_prefect_server
 
     server = start_prefect_server(tmp_path_factory.mktemp("prefect-ui-server"))
     yield server
@@ -30,13 +29,14 @@ def prefect_server(tmp_path_factory):
 @pytest.mark.prefect
 @pytest.mark.slow
 def test_every_artifact_page_renders_without_broken_images_or_cut_off_cells(prefect_server, tmp_path):
-    from prefect_ui import PROBLEMS_JS, check_artifacts
+    from tests.helpers.scripts import load_script
 
-    from labelstudio_browser import Browser
+    prefect_ui = load_script("prefect_ui")  # scripts/prefect_ui.py (and the Browser of scripts/labelstudio_browser.py)
+    PROBLEMS_JS, check_artifacts, Browser = prefect_ui.PROBLEMS_JS, prefect_ui.check_artifacts, prefect_ui.Browser
 
     if not shutil.which("chromium"):
         pytest.fail("chromium not found: apt-get install -y chromium")
-    r = subprocess.run([sys.executable, str(ROOT / "tests" / "ui_report_flow.py"), str(tmp_path / "run")],
+    r = subprocess.run([sys.executable, str(ROOT / "tests/helpers/ui_report_flow.py"), str(tmp_path / "run")],
                        env=prefect_server.env(), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     rubric_run, data_run, report_run = r.stdout.split()[-3:]

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from flows.cli import app
 from rubrics.exporters import read_items
 
-DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
+DEMO = Path(__file__).resolve().parents[2] / "data" / "demo"
 
 
 @pytest.mark.prefect

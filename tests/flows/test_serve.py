@@ -13,14 +13,14 @@ import pytest
 
 from flows.registry import FLOWS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RTT = Path(sys.executable).parent / "rtt"
 
 
 @pytest.fixture(scope="module")
 def prefect_server(tmp_path_factory):
     """`prefect server start` on a free port of 127.0.0.1, own PREFECT_HOME (~20-40 s); stopped afterwards."""
-    from prefect_server import start_prefect_server
+    from tests.helpers.prefect_server import start_prefect_server
 
     server = start_prefect_server(tmp_path_factory.mktemp("prefect-server"))
     yield server

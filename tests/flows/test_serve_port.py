@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RTT = Path(sys.executable).parent / "rtt"
 
 
@@ -75,7 +75,7 @@ def test_serve_targets_or_starts_a_server_on_any_port_and_stops_cleanly_on_sigte
     import os
 
     from flows.server_process import healthy, start_server, ui_api_url
-    from prefect_server import free_port
+    from tests.helpers.prefect_server import free_port
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_HOME=str(tmp_path / "home"), PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1",

@@ -305,10 +305,10 @@ def test_demo_data_is_the_learning_task_and_the_verdict_line(tmp_path, monkeypat
     from grpo.dataset import load_items
 
     monkeypatch.chdir(tmp_path)  # the demo's task files resolve against the repository from anywhere
-    p = PipelineParams.from_yaml(Path(__file__).resolve().parents[1] / "configs" / "demo.yaml")
+    p = PipelineParams.from_yaml(Path(__file__).resolve().parents[2] / "configs" / "demo.yaml")
     assert Path(p.policy_config().data.train[0]).is_file() and Path(p.policy_eval.benchmark).is_file()
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     train, held = build_task(TaskConfig())
     assert load_items(str(root / "data/demo/learning_train.jsonl")) == train
     assert load_items(str(root / "data/demo/learning_heldout.jsonl")) == held
@@ -371,7 +371,7 @@ def test_a_run_killed_mid_way_resumes_from_its_checkpoint(tiny_policy_dir, tiny_
     code = ("import sys; from grpo.experiment_config import load_experiment; from grpo.experiment import run_experiment; "
             "run_experiment(load_experiment(sys.argv[1]), log=lambda m: None)")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", code, str(killed)], env=env, cwd=Path(__file__).resolve().parents[1],
+    proc = subprocess.Popen([sys.executable, "-c", code, str(killed)], env=env, cwd=Path(__file__).resolve().parents[2],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     work = tmp_path / "killed" / "runs" / "grpo-aon" / "seed0.partial"
     deadline = time.time() + 300

@@ -269,7 +269,7 @@ def test_two_processes_match_one(norm, credit, response_adv, tiny_policy_dir, ti
 
     from grpo.advantages import rtt_advantages
 
-    worker = Path(__file__).with_name("grpo_ddp_worker.py")
+    worker = Path(__file__).resolve().parents[1] / "helpers" / "grpo_ddp_worker.py"  # run by path
     port = 29500 + os.getpid() % 1000
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
            "--master_port", str(port), str(worker), str(tmp_path), str(tiny_policy_dir), str(tiny_decoder_disc_dir),
@@ -345,7 +345,7 @@ def test_trainer_advantages_equal_reference_with_varying_rewards(norm, tiny_poli
                                                                  fast_scorer, tmp_path):
     """Non-default alpha, the weighted reward (a negative weight: abs() matters), both norms, rewards that vary
     inside each group: the (B, T) advantages the trainer hands TRL's loss are exactly rtt_advantages'."""
-    from grpo_items import varying_items
+    from tests.helpers.grpo_items import varying_items
 
     spy = []
     args = _args(tmp_path, max_steps=1, rtt_alpha=0.7, rtt_beta=0.5, rtt_reward="weighted", rtt_token_norm=norm,
@@ -374,7 +374,7 @@ def test_beta_zero_trl_mode_is_bit_for_bit_trl_grpo(response_advantage, tiny_pol
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
-    from grpo_items import varying_items
+    from tests.helpers.grpo_items import varying_items
 
     items = varying_items()
     common = dict(per_device_train_batch_size=8, num_generations=4, max_completion_length=16, max_steps=2,
@@ -421,7 +421,7 @@ def test_trainer_token_credit_equals_reference(credit, response_adv, tiny_policy
                                                fast_scorer, tmp_path):
     """Each token credit (and the GDPO response advantage) through the real TRL loop: the (B, T) advantages the
     trainer hands the loss are exactly rtt_advantages' on the trainer's own verdicts and relevance."""
-    from grpo_items import varying_items
+    from tests.helpers.grpo_items import varying_items
 
     spy = []
     args = _args(tmp_path, max_steps=1, rtt_beta=0.5, rtt_reward="weighted", rtt_token_credit=credit,
@@ -445,7 +445,7 @@ def test_rule_span_relevance_in_the_trainer(source, tiny_policy_dir, tiny_decode
     nothing when passed); the letter-frequency rubric has none: 0 under 'rules' (no discriminator is even
     loaded), the discriminator's scores under 'rules+discriminator'. The source of every pair is logged and
     shown in the heatmap."""
-    from grpo_items import varying_items
+    from tests.helpers.grpo_items import varying_items
 
     from discriminator.rule_spans import chars_onto_policy_tokens, rule_chars
 

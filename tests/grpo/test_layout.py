@@ -14,7 +14,7 @@ import yaml
 from grpo.config import PRESETS, ConfigError, load_config
 from grpo.layout import resolve_layout, validation_overrides
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_advantages import batches, make_batch
+from tests.grpo.test_advantages import batches, make_batch
 
 from grpo.advantages import (
     centred_token_advantages,

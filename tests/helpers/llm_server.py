@@ -127,7 +127,7 @@ def wait_ready(url: str, timeout_s: float, proc: subprocess.Popen | None = None)
 def tiny_chat_model(path: str | os.PathLike) -> Path:
     """The tiny random Llama of ``tiny.py`` with sampling enabled by default: ``temperature=0`` requests decode
     greedily (empty text: special tokens), ``temperature>0`` ones sample garbage text."""
-    from tiny import tiny_causal_lm
+    from tests.helpers.tiny import tiny_causal_lm
     from transformers import GenerationConfig
 
     path = tiny_causal_lm(path)

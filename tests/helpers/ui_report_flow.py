@@ -18,7 +18,7 @@ from flows.pipeline_report import PipelineReport, StageRecord, publish_report  #
 from flows.rubrics import BuildRubricsParams, build_rubric_dataset  # noqa: E402
 from rubrics.importers import SourceSpec  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def plot(path: Path, title: str) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TORCH_FREE = ["rubrics", "discriminator.data", "annotation"]
 ALLOWED = {  # package -> project packages it may import
     "rubrics": {"rubrics"},

@@ -15,7 +15,7 @@ from rubrics.io import RecordError
 from rubrics.report import BuildReport
 from rubrics.schema import LLMVerifier, RubricItem
 
-DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
+DEMO = Path(__file__).resolve().parents[2] / "data" / "demo"
 DEMO_SOURCES = [
     str(DEMO / "items.jsonl"),
     f"demo-ifeval={DEMO / 'ifeval_style.jsonl'}",

@@ -18,7 +18,7 @@ from rubrics.io import RecordError
 from rubrics.rubric_text import RULES, _registry_source, known_rule_ids, rule_text
 from rubrics.schema import LLMVerifier, RuleVerifier
 
-DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
+DEMO = Path(__file__).resolve().parents[2] / "data" / "demo"
 
 
 def convert(fmt: str, rec: dict, source: str = "src"):

@@ -27,7 +27,7 @@ from rubrics.rules import check
 from rubrics.rules import tulu as tulu_rules
 from rubrics.schema import LLMVerifier, RuleVerifier
 
-WILD = Path(__file__).resolve().parent / "fixtures" / "wild"
+WILD = Path(__file__).resolve().parents[1] / "fixtures" / "wild"
 runner = CliRunner()
 
 

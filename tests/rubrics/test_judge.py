@@ -6,7 +6,7 @@ import asyncio
 import concurrent.futures
 
 import pytest
-from llm_server import Reply
+from tests.helpers.llm_server import Reply
 
 from rubrics.cache import DiskCache
 from rubrics.judge import TEMPLATES, JudgeRequest, LLMJudge, judge_messages, parse_yes_no

@@ -39,7 +39,7 @@ def _judge(items, resp, out, base_url, *extra):
 
 
 def test_undecided_answers_are_not_cached_and_the_key_holds_max_tokens(tmp_path, scripted_openai):
-    from llm_server import Reply
+    from tests.helpers.llm_server import Reply
 
     items, resp = _files(tmp_path)
     cache = ["--cache-dir", str(tmp_path / "cache")]
@@ -60,7 +60,7 @@ def test_undecided_answers_are_not_cached_and_the_key_holds_max_tokens(tmp_path,
 
 
 def test_the_key_holds_the_endpoint(tmp_path, scripted_openai):
-    from llm_server import Reply
+    from tests.helpers.llm_server import Reply
 
     items, resp = _files(tmp_path)
     cache = ["--cache-dir", str(tmp_path / "cache")]
@@ -72,7 +72,7 @@ def test_the_key_holds_the_endpoint(tmp_path, scripted_openai):
 
 
 def test_connection_and_http_failures_are_distinct_and_fail_the_command(tmp_path, scripted_openai):
-    from llm_server import Reply
+    from tests.helpers.llm_server import Reply
 
     items, resp = _files(tmp_path)
     dead = f"http://127.0.0.1:{_closed_port()}/v1"
@@ -120,7 +120,7 @@ def test_cli_names_the_missing_nltk_resource(tmp_path):
     import sys
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     nltk_dir = tmp_path / "nltk_data"
     shared = Path(os.environ.get("NLTK_DATA", ""))
     for sub in ("tokenizers/punkt_tab", "corpora/stopwords"):  # everything but the tagger

@@ -8,7 +8,7 @@ import time
 
 import openai
 import pytest
-from llm_server import Reply
+from tests.helpers.llm_server import Reply
 
 from rubrics.llm import LLMClient, LLMConfig, backoff_s, is_retryable, parse_json_loose
 
@@ -113,7 +113,7 @@ def test_timeout_is_retried(scripted_openai):
 
 
 def test_connection_error_is_retried_then_raised():
-    from llm_server import free_port
+    from tests.helpers.llm_server import free_port
 
     client = LLMClient(fast_config(f"http://127.0.0.1:{free_port()}/v1", max_retries=2))
     with pytest.raises(openai.APIConnectionError):

@@ -10,9 +10,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from llm_server import Reply, ScriptedOpenAI
+from tests.helpers.llm_server import Reply, ScriptedOpenAI
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_openai_server_is_a_live_local_process(openai_server):
@@ -28,7 +28,7 @@ def test_openai_server_is_a_live_local_process(openai_server):
 
 
 def test_wait_ready_fails_fast_when_the_server_dies():
-    from llm_server import free_port, wait_ready
+    from tests.helpers.llm_server import free_port, wait_ready
 
     proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(3)"])
     proc.wait(30)

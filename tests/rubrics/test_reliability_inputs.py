@@ -17,7 +17,7 @@ from rubrics.importers import EmptyInputError, import_all, import_items
 from rubrics.importers.readers import looks_like_hub_id, resolve_source
 from rubrics.io import RecordError, staged_dir
 
-DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
+DEMO = Path(__file__).resolve().parents[2] / "data" / "demo"
 GOOD = {"key": 1, "prompt": "Write a poem.", "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]}
 
 

@@ -185,7 +185,7 @@ def test_cli_judge_bad_input_names_file_and_line(judge_files, tmp_path):
 
 def test_cli_judge_llm_rubrics_over_http(tmp_path, scripted_openai):
     """LLM rubrics go over HTTP to an OpenAI-compatible server; verdicts are cached on disk."""
-    from llm_server import Reply
+    from tests.helpers.llm_server import Reply
 
     from flows.cli import app
     from rubrics.exporters import write_items

@@ -108,7 +108,7 @@ def _closed_port() -> int:
 
 
 def test_llm_outage_marks_nothing_done_exits_non_zero_and_a_rerun_retries(tmp_path, scripted_openai):
-    from llm_server import Reply
+    from tests.helpers.llm_server import Reply
 
     items = _items(2)
     src = _jsonl(tmp_path, items)
@@ -133,7 +133,7 @@ def test_flow_never_replays_a_cached_outage(prefect_harness, tmp_path, scripted_
     works again (same config, so the same task cache key), the next flow run asks it."""
     import asyncio
 
-    from llm_server import Reply
+    from tests.helpers.llm_server import Reply
 
     from flows.data import DataFlowParams, build_discriminator_data
 

@@ -60,7 +60,7 @@ def _with_comma(text: str) -> str:
 
 
 def test_valid_negative_is_accepted_and_labelled(scripted_openai, item, positive):
-    from llm_server import Reply
+    from tests.helpers.llm_server import Reply
 
     server = scripted_openai(default=Reply(content=json.dumps({"modified_response": _with_comma(positive)})))
     stats = GenerationStats()
@@ -77,7 +77,7 @@ def test_valid_negative_is_accepted_and_labelled(scripted_openai, item, positive
 
 
 def test_unusable_answer_gets_one_repair_turn(scripted_openai, item, positive):
-    from llm_server import Reply
+    from tests.helpers.llm_server import Reply
 
     good = json.dumps({"modified_response": _with_comma(positive)})
     server = scripted_openai(script=[Reply(content="Sure! Here is the modified text, no JSON."), Reply(content=good)])
@@ -99,7 +99,7 @@ def test_unusable_answer_gets_one_repair_turn(scripted_openai, item, positive):
     ],
 )
 def test_bad_negatives_are_rejected_and_counted(scripted_openai, item, positive, answer, reason):
-    from llm_server import Reply
+    from tests.helpers.llm_server import Reply
 
     if answer == "SAME":
         answer = json.dumps({"modified_response": positive})
@@ -127,7 +127,7 @@ def test_extract_modified_tolerates_fences_and_names_the_problem():
 
 
 def test_positive_generation_is_verified(scripted_openai, item, positive):
-    from llm_server import Reply
+    from tests.helpers.llm_server import Reply
 
     server = scripted_openai(script=[Reply(content="a short answer, with a comma"), Reply(content=positive)])
     stats = GenerationStats()
@@ -140,7 +140,7 @@ def test_positive_generation_is_verified(scripted_openai, item, positive):
 def _editor(item: RubricItem, positive: str):
     """A fake generator LLM: answers the positive prompt with ``positive`` and each negative prompt with the
     programmatic minimal edit of the target rubric named in the prompt."""
-    from llm_server import Reply
+    from tests.helpers.llm_server import Reply
 
     def respond(body: dict, n: int) -> Reply:
         prompt = body["messages"][-1]["content"]
@@ -172,7 +172,7 @@ def test_llm_build_end_to_end_with_a_scripted_generator(scripted_openai, item, p
 
 
 def test_greedy_answers_become_spans(scripted_openai):
-    from llm_server import Reply
+    from tests.helpers.llm_server import Reply
 
     response = "The harbor was calm.  Boats   rested at the pier, and gulls circled."
     quotes = ["harbor was calm", "Boats rested at the pier", "gulls circeld", "a sentence that is not there"]
@@ -199,7 +199,7 @@ def test_greedy_parser_and_matcher_edge_cases():
 
 
 def test_cli_greedy_labels_rows(scripted_openai, item, positive, tmp_path):
-    from llm_server import Reply
+    from tests.helpers.llm_server import Reply
     from typer.testing import CliRunner
 
     from discriminator.data.build import programmatic_item, rows_from_records

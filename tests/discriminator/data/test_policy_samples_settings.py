@@ -115,7 +115,7 @@ def test_settings_cover_what_determines_the_samples():
 
 
 def test_cli_changed_settings_stop_with_a_clear_error_and_resample_samples_again(scripted_openai, tmp_path):
-    from llm_server import Reply
+    from tests.helpers.llm_server import Reply
 
     from flows.cli import app
 
@@ -138,7 +138,7 @@ def test_cli_changed_settings_stop_with_a_clear_error_and_resample_samples_again
 
 
 def test_cli_warns_once_about_samples_of_unknown_settings(scripted_openai, tmp_path):
-    from llm_server import Reply
+    from tests.helpers.llm_server import Reply
 
     from flows.cli import app
 
@@ -161,7 +161,7 @@ def test_flow_stops_on_samples_of_other_settings_and_resamples_when_asked(prefec
     """The Prefect flow build-discriminator-data takes the same rule (``positives_from.resample``)."""
     import asyncio
 
-    from llm_server import Reply
+    from tests.helpers.llm_server import Reply
 
     from flows.data import DataFlowParams, build_discriminator_data
 

@@ -200,7 +200,7 @@ def _judge_config(server):
 
 
 def test_content_negative_verified_by_a_judge(scripted_openai, tmp_path):
-    from llm_server import Reply
+    from tests.helpers.llm_server import Reply
 
     def respond(body, n):
         text = json.dumps(body["messages"])
@@ -215,7 +215,7 @@ def test_content_negative_verified_by_a_judge(scripted_openai, tmp_path):
 
 
 def test_judge_outage_is_not_a_verified_pair(scripted_openai, tmp_path):
-    from llm_server import Reply
+    from tests.helpers.llm_server import Reply
 
     server = scripted_openai(default=Reply(status=500))
     rep = build_dataset([CONTENT_ITEM], tmp_path / "o", BuildConfig(content_match="lexical"),
@@ -227,7 +227,7 @@ def test_judge_outage_is_not_a_verified_pair(scripted_openai, tmp_path):
 
 
 def test_local_policy_samples_k_per_prompt_and_resumes(tmp_path):
-    from tiny import tiny_causal_lm
+    from tests.helpers.tiny import tiny_causal_lm
 
     from discriminator.data.policy_samples import (
         LocalSampler,
@@ -249,7 +249,7 @@ def test_local_policy_samples_k_per_prompt_and_resumes(tmp_path):
 
 @pytest.mark.slow  # waits out the sampler's retry back-off on the failing request (~16 s of sleeps)
 def test_endpoint_policy_samples_and_a_failed_request_records_nothing(scripted_openai, tmp_path):
-    from llm_server import Reply
+    from tests.helpers.llm_server import Reply
 
     from discriminator.data.policy_samples import PolicySampleConfig, sample_policy
 
@@ -268,7 +268,7 @@ def test_endpoint_policy_samples_and_a_failed_request_records_nothing(scripted_o
 
 
 def test_cli_positives_from_an_endpoint_builds_policy_rows(scripted_openai, tmp_path):
-    from llm_server import Reply
+    from tests.helpers.llm_server import Reply
 
     from flows.cli import app
 

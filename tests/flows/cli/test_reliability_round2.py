@@ -205,7 +205,7 @@ def test_policy_resume_skips_a_truncated_newest_checkpoint(tiny_policy_dir, tiny
 
 
 def test_resample_rebuilds_the_pairs_of_resampled_items(scripted_openai, tmp_path):
-    from llm_server import Reply
+    from tests.helpers.llm_server import Reply
 
     from discriminator.data.schema import read_rows
     from rubrics.schema import Rubric, RubricItem, RuleVerifier
@@ -265,7 +265,7 @@ def test_kill9_of_a_multi_worker_build_leaves_no_pool_worker(tmp_path, ifeval_pa
     import sys
     import time
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[3]
     env = {**os.environ, "PYTHONPATH": str(root), "COLUMNS": "200", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     out = tmp_path / "o"
     proc = subprocess.Popen([sys.executable, "-c", "from flows.cli import main; main()", "data", "negatives",
@@ -316,7 +316,7 @@ def test_a_flow_under_the_temporary_api_exits_promptly_without_a_logging_error(t
     import sys
     import time
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[3]
     env = {**os.environ, "PYTHONPATH": str(root), "PREFECT_HOME": str(tmp_path / "prefect"),
            "PREFECT_LOGGING_TO_API_ENABLED": "true"}  # as a user has it (the test session turns it off)
     env.pop("PREFECT_API_URL", None)
@@ -335,7 +335,7 @@ def test_a_flow_under_the_temporary_api_exits_promptly_without_a_logging_error(t
 
 
 def test_llm_retries_applies_to_the_policy_endpoint(scripted_openai, tmp_path):
-    from llm_server import Reply
+    from tests.helpers.llm_server import Reply
 
     from rubrics.schema import Rubric, RubricItem
 
@@ -363,7 +363,7 @@ def test_experiment_dry_run_checks_the_discriminator_folder(tmp_path):
 
 
 def test_judge_refuses_a_lone_surrogate_at_read_time_before_any_request(scripted_openai, tmp_path):
-    from llm_server import Reply
+    from tests.helpers.llm_server import Reply
 
     from rubrics.exporters import write_items
     from rubrics.schema import LLMVerifier, Rubric, RubricItem
