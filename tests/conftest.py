@@ -87,7 +87,7 @@ def tiny_decoder_disc_dir(tmp_path_factory) -> Path:
     return tiny_token_classifier(tmp_path_factory.mktemp("tiny-llama-disc"), "llama")
 
 
-# ----- OpenAI-compatible LLM servers (tests/llm_server.py) -----
+# ----- OpenAI-compatible LLM servers (tests/helpers/llm_server.py) -----
 
 
 @pytest.fixture(scope="session")
@@ -106,7 +106,7 @@ def openai_server(tmp_path_factory):
 
 @pytest.fixture
 def scripted_openai():
-    """Factory of scripted fake OpenAI servers (tests/llm_server.py::ScriptedOpenAI), stopped after the test."""
+    """Factory of scripted fake OpenAI servers (tests/helpers/llm_server.py::ScriptedOpenAI), stopped after the test."""
     from tests.helpers.llm_server import ScriptedOpenAI
 
     servers: list[ScriptedOpenAI] = []

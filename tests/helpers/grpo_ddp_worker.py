@@ -1,4 +1,4 @@
-"""Worker for tests/test_grpo_trainer.py::test_two_processes_match_one: one RTT-GRPO step under torchrun (gloo,
+"""Worker for tests/grpo/test_grpo_trainer.py::test_two_processes_match_one: one RTT-GRPO step under torchrun (gloo,
 CPU); each rank saves what it computed. Usage: worker OUT POLICY DISC IFEVAL NORM PER_DEVICE [CREDIT RESPONSE_ADV]."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Run by tests/test_prefect_ui.py against a real server (PREFECT_API_URL): the real rubric-dataset and
+"""Run by tests/flows/test_prefect_ui.py against a real server (PREFECT_API_URL): the real rubric-dataset and
 discriminator-data flows on demo items (long rubric family names, wide tables), and the real pipeline report
 publisher on a report with real plot files. Prints the three flow run ids."""
 

@@ -23,7 +23,7 @@ def test_docs_site_builds_strictly(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (tmp_path / "site" / "method" / "index.html").is_file()
     assert (tmp_path / "site" / "reference" / "cli" / "index.html").is_file()
-    # the README's trainer example, included by section (one copy: the one tests/test_readme.py runs)
+    # the README's trainer example, included by section (one copy: the one tests/project/test_readme.py runs)
     started = (tmp_path / "site" / "getting-started" / "index.html").read_text(encoding="utf-8")
     assert "smollm2_dir" in started and "RTTGRPOTrainer" in started and "--8&lt;--" not in started
 

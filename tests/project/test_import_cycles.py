@@ -103,7 +103,7 @@ def test_no_import_cycles_inside_package(package):
 
 
 def test_no_import_cycles_across_packages():
-    """Imports between packages point downward (tests/test_layering.py), so no cycle spans two packages."""
+    """Imports between packages point downward (tests/project/test_layering.py), so no cycle spans two packages."""
     known = [c for cs in KNOWN_CYCLES.values() for c in cs]
     found = [c for c in cycles(import_graph()) if c not in known]
     assert not found, "import cycles: " + "; ".join(" <-> ".join(c) for c in found)

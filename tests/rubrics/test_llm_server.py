@@ -1,4 +1,5 @@
-"""The test servers themselves (tests/llm_server.py) and the offline model helpers (rubrics/offline_models.py)."""
+"""The test servers themselves (tests/helpers/llm_server.py) and the offline model helpers
+(rubrics/offline_models.py)."""
 
 from __future__ import annotations
 
