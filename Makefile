@@ -77,7 +77,7 @@ endif
 typecheck:
 	$(VENV)/bin/mypy
 
-# The docs site: strict build into site/ (tests/test_docs.py builds it too); docs-serve previews it on :8000.
+# The docs site: strict build into site/ (tests/project/test_docs.py builds it too); docs-serve previews it on :8000.
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
@@ -88,7 +88,7 @@ docs-serve: $(STAMP)
 browser:
 	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium for the headless UI test"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
-	  echo "could not install chromium: tests/test_prefect_ui.py will fail until 'apt-get install -y chromium'"; }
+	  echo "could not install chromium: tests/flows/test_prefect_ui.py will fail until 'apt-get install -y chromium'"; }
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

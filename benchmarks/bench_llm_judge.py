@@ -28,10 +28,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from llm_server import Reply, ScriptedOpenAI, start_transformers_serve  # noqa: E402
+from tests.helpers.llm_server import Reply, ScriptedOpenAI, start_transformers_serve  # noqa: E402
 
 from rubrics.judge import TEMPLATES, JudgeRequest, LLMJudge, judge_messages, parse_yes_no  # noqa: E402
 from rubrics.llm import LLMClient, LLMConfig  # noqa: E402
@@ -135,7 +134,7 @@ def main() -> None:
             if name == "fake":
                 model_dir = None
             elif name == "tiny":
-                from llm_server import tiny_chat_model
+                from tests.helpers.llm_server import tiny_chat_model
 
                 model_dir = tiny_chat_model(tmp / "tiny")
             elif name == "smollm2":

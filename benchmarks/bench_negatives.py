@@ -8,8 +8,8 @@
    one warm-up item. The machine load (``os.getloadavg``) is printed next to the figures.
 2. Diff engine for the span labels: ``rapidfuzz`` Indel opcodes (ours) vs ``difflib.SequenceMatcher`` on the
    produced (positive, negative) pairs: pairs/s and the speed ratio.
-3. LLM path against a LOCAL FAKE OpenAI-compatible server (``tests/llm_server.ScriptedOpenAI``) with an artificial
-   latency per request and a parallel capacity, like a hosted endpoint: ``generate_negative`` for many
+3. LLM path against a LOCAL FAKE OpenAI-compatible server (``tests.helpers.llm_server.ScriptedOpenAI``) with an
+   artificial latency per request and a parallel capacity, like a hosted endpoint: ``generate_negative`` for many
    (positive, rubric) pairs with ``max_concurrency`` requests in flight vs a sequential client (concurrency 1).
    Reports the concurrency achieved at the server vs configured (ratio) and the throughput ratio.
 
@@ -30,12 +30,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 SHARED = Path(os.environ.get("RTT_SHARED_DIR", ROOT.parent / "shared"))
 os.environ.setdefault("NLTK_DATA", str(SHARED / "nltk_data"))
 
-from llm_server import Reply, ScriptedOpenAI  # noqa: E402
+from tests.helpers.llm_server import Reply, ScriptedOpenAI  # noqa: E402
 
 from discriminator.data.build import BuildConfig, programmatic_item  # noqa: E402
 from discriminator.data.diff_labels import char_opcodes  # noqa: E402

@@ -25,7 +25,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("NLTK_DATA", str(ROOT.parent / "shared" / "nltk_data"))
@@ -81,7 +80,7 @@ def run_trainer(policy: str, disc: str | None, beta: float, steps: int, out: Pat
 
 def bench_trainer(ns) -> None:
     if ns.policy == "tiny":
-        from tiny import tiny_causal_lm
+        from tests.helpers.tiny import tiny_causal_lm
 
         policy = str(tiny_causal_lm(Path(tempfile.mkdtemp(prefix="bench-policy-"))))
     else:

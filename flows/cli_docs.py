@@ -2,7 +2,8 @@
 from the Typer app) and every deployment's run form (``flows.param_docs``, the schema the Prefect UI draws).
 
 ``python -m flows.cli_docs`` rewrites ``docs/reference/cli.md`` and ``docs/reference/deployment-forms.md``;
-``--check`` exits 1 when a committed page differs from what the code gives (``tests/test_docs.py`` checks the same).
+``--check`` exits 1 when a committed page differs from what the code gives (``tests/project/test_docs.py`` checks
+the same).
 """
 
 from __future__ import annotations

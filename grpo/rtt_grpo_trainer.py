@@ -27,7 +27,7 @@ response advantage is GRPO's on the summed reward (``rtt_response_advantage="grp
 ``rtt_eps``, docs/method.md) on the *global* batch; with
 ``rtt_response_advantage="trl"`` or ``multi_objective_aggregation="normalize_then_sum"`` TRL's own response
 advantage (eps 1e-4) is used instead, and then ``rtt_beta = 0`` hands TRL's loss exactly TRL's advantages
-(bit for bit; tests/test_grpo_trainer.py::test_beta_zero_trl_mode_is_bit_for_bit_trl_grpo).
+(bit for bit; tests/grpo/test_grpo_trainer.py::test_beta_zero_trl_mode_is_bit_for_bit_trl_grpo).
 
 Special tokens (EOS, chat end markers) inside the completion mask get relevance exactly 0. The discriminator
 is loaded replicated on every process (eval, no grad), outside ZeRO-3's ``zero.Init`` (:mod:`grpo.frozen`).

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from pathlib import Path
 
@@ -27,7 +26,6 @@ os.environ.update(
 )
 if (SHARED / "nltk_data").is_dir():
     os.environ.setdefault("NLTK_DATA", str(SHARED / "nltk_data"))
-sys.path.insert(0, str(Path(__file__).parent))
 
 
 @pytest.fixture(scope="session")
@@ -58,7 +56,7 @@ def prefect_harness():
 
 @pytest.fixture(scope="session")
 def tiny_policy_dir(tmp_path_factory) -> Path:
-    from tiny import tiny_causal_lm
+    from tests.helpers.tiny import tiny_causal_lm
 
     return tiny_causal_lm(tmp_path_factory.mktemp("tiny-policy"))
 
@@ -77,19 +75,19 @@ def one_thread():
 
 @pytest.fixture(scope="session")
 def tiny_bert_dir(tmp_path_factory) -> Path:
-    from tiny import tiny_token_classifier
+    from tests.helpers.tiny import tiny_token_classifier
 
     return tiny_token_classifier(tmp_path_factory.mktemp("tiny-bert"), "bert")
 
 
 @pytest.fixture(scope="session")
 def tiny_decoder_disc_dir(tmp_path_factory) -> Path:
-    from tiny import tiny_token_classifier
+    from tests.helpers.tiny import tiny_token_classifier
 
     return tiny_token_classifier(tmp_path_factory.mktemp("tiny-llama-disc"), "llama")
 
 
-# ----- OpenAI-compatible LLM servers (tests/llm_server.py) -----
+# ----- OpenAI-compatible LLM servers (tests/helpers/llm_server.py) -----
 
 
 @pytest.fixture(scope="session")
@@ -98,7 +96,7 @@ def openai_server(tmp_path_factory):
 
     Use ``openai_server.llm_config(**overrides)`` for an LLMConfig; its answers are garbage (empty at
     temperature 0), so parsers see failures. Killed at session end."""
-    from llm_server import start_transformers_serve, tiny_chat_model
+    from tests.helpers.llm_server import start_transformers_serve, tiny_chat_model
 
     root = tmp_path_factory.mktemp("openai-server")
     server = start_transformers_serve(tiny_chat_model(root / "tiny-chat-lm"), log_path=root / "serve.log")
@@ -108,8 +106,8 @@ def openai_server(tmp_path_factory):
 
 @pytest.fixture
 def scripted_openai():
-    """Factory of scripted fake OpenAI servers (tests/llm_server.py::ScriptedOpenAI), stopped after the test."""
-    from llm_server import ScriptedOpenAI
+    """Factory of scripted fake OpenAI servers (tests/helpers/llm_server.py::ScriptedOpenAI), stopped after the test."""
+    from tests.helpers.llm_server import ScriptedOpenAI
 
     servers: list[ScriptedOpenAI] = []
 

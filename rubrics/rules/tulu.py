@@ -7,7 +7,7 @@ of the same name in many details (``verify_paragraph_count`` splits on ``* * *``
 ``number_paragraphs`` on ``***``; word counts are whitespace tokens, not NLTK words; keyword checks are
 substring tests, not word-boundary regexes; ...), so each ``func_name`` is its own rule here, written to the
 semantics of open-instruct (``allenai/open-instruct``, ``open_instruct/if_functions.py``) and checked against
-it one by one in ``tests/test_importers_wild.py``. ``rule_id`` is the ``func_name``; ``kwargs`` are the
+it one by one in ``tests/rubrics/test_importers_wild.py``. ``rule_id`` is the ``func_name``; ``kwargs`` are the
 row's non-null arguments, validated when the checker is built.
 
 Deliberate differences (documented in the README's Tulu table):
