@@ -52,8 +52,14 @@ class PRF(BaseModel):
                 self.tn += 1
 
     def summary(self) -> dict[str, float | int | None]:
-        return {"precision": self.precision, "recall": self.recall, "f1": self.f1, "tp": self.tp, "fp": self.fp,
-                "fn": self.fn}
+        return {
+            "precision": self.precision,
+            "recall": self.recall,
+            "f1": self.f1,
+            "tp": self.tp,
+            "fp": self.fp,
+            "fn": self.fn,
+        }
 
 
 def token_labels(text: str, char_labels: Sequence[int]) -> list[int]:
@@ -85,14 +91,25 @@ class AgreementReport(BaseModel):
 
     def table(self) -> list[dict[str, object]]:
         """Rows for a table artifact / rich table."""
+
         def f(x):
             return None if x is None else round(float(x), 4)
 
         return [
-            {"level": "char", "precision": f(self.char["precision"]), "recall": f(self.char["recall"]),
-             "f1": f(self.char["f1"]), "kappa (human-human)": f(self.kappa_char)},
-            {"level": "token", "precision": f(self.token["precision"]), "recall": f(self.token["recall"]),
-             "f1": f(self.token["f1"]), "kappa (human-human)": f(self.kappa_token)},
+            {
+                "level": "char",
+                "precision": f(self.char["precision"]),
+                "recall": f(self.char["recall"]),
+                "f1": f(self.char["f1"]),
+                "kappa (human-human)": f(self.kappa_char),
+            },
+            {
+                "level": "token",
+                "precision": f(self.token["precision"]),
+                "recall": f(self.token["recall"]),
+                "f1": f(self.token["f1"]),
+                "kappa (human-human)": f(self.kappa_token),
+            },
         ]
 
 
@@ -128,6 +145,11 @@ def agreement(auto_rows: Iterable[SpanRow], human_rows: Iterable[SpanRow]) -> Ag
             ta += token_labels(x.response, lx)
             tb += token_labels(y.response, ly)
     return AgreementReport(
-        rows_compared=n, annotators=len(annotators), char=char.summary(), token=tok.summary(), kappa_pairs=pairs,
-        kappa_char=cohen_kappa(ka, kb) if pairs else None, kappa_token=cohen_kappa(ta, tb) if pairs else None,
+        rows_compared=n,
+        annotators=len(annotators),
+        char=char.summary(),
+        token=tok.summary(),
+        kappa_pairs=pairs,
+        kappa_char=cohen_kappa(ka, kb) if pairs else None,
+        kappa_token=cohen_kappa(ta, tb) if pairs else None,
     )

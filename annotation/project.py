@@ -8,9 +8,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr
 
@@ -47,12 +45,14 @@ class LabelStudioSettings(BaseModel):
     offset_unit: Literal["auto", "codepoint", "utf16"] = "auto"
 
     def __repr__(self) -> str:  # SecretStr already masks; keep the URL visible
-        return f"LabelStudioSettings(url={self.url!r}, api_key=SecretStr('**********'), offset_unit={self.offset_unit!r})"
+        return (
+            f"LabelStudioSettings(url={self.url!r}, api_key=SecretStr('**********'), offset_unit={self.offset_unit!r})"
+        )
 
     @classmethod
     def from_env(
         cls, url: str | None = None, api_key: str | None = None, data_dir: str | os.PathLike | None = None
-    ) -> "LabelStudioSettings":
+    ) -> LabelStudioSettings:
         """Explicit arguments, else ``LABEL_STUDIO_URL`` / ``LABEL_STUDIO_API_KEY``, else the local server state file.
 
         The state file is ``<data_dir>/server.json`` written by ``make labelstudio-start`` (data dir from
@@ -128,14 +128,15 @@ def translate_errors(settings: LabelStudioSettings, action: str) -> Iterator[Non
         yield
     except (ApiError, httpx.HTTPError) as exc:
         status = getattr(exc, "status_code", None)
-        transient = isinstance(exc, httpx.TransportError) or (isinstance(status, int) and (status >= 500 or status == 429))
+        transient = isinstance(exc, httpx.TransportError) or (
+            isinstance(status, int) and (status >= 500 or status == 429)
+        )
         raise ReviewError(_describe(exc, settings, action), retryable=transient) from exc
 
 
-def connect(settings: LabelStudioSettings, check: bool = True) -> "LabelStudio":
+def connect(settings: LabelStudioSettings, check: bool = True) -> LabelStudio:
     """An SDK client; with ``check`` one cheap authenticated call so bad URLs / tokens fail here, clearly."""
     from label_studio_sdk import LabelStudio
-
     from label_studio_sdk.core.api_error import ApiError
     from pydantic import ValidationError
 
@@ -156,13 +157,18 @@ def connect(settings: LabelStudioSettings, check: bool = True) -> "LabelStudio":
 
 
 def _not_label_studio(settings: LabelStudioSettings, why: Any) -> str:
-    first = why.errors()[0]["msg"] if isinstance(why, Exception) and hasattr(why, "errors") else \
-        (str(why).splitlines() or [""])[0][:200]
-    return (f"{settings.url} is not a Label Studio server: its answer to GET /api/current-user/whoami is not a "
-            f"Label Studio user ({first}); check --url / LABEL_STUDIO_URL")
+    first = (
+        why.errors()[0]["msg"]
+        if isinstance(why, Exception) and hasattr(why, "errors")
+        else (str(why).splitlines() or [""])[0][:200]
+    )
+    return (
+        f"{settings.url} is not a Label Studio server: its answer to GET /api/current-user/whoami is not a "
+        f"Label Studio user ({first}); check --url / LABEL_STUDIO_URL"
+    )
 
 
-def resolve_unit(client: "LabelStudio", settings: LabelStudioSettings) -> OffsetUnit:
+def resolve_unit(client: LabelStudio, settings: LabelStudioSettings) -> OffsetUnit:
     """The offset unit to use with this server: the setting, or by the server's release when "auto"."""
     if settings.offset_unit != "auto":
         return settings.offset_unit
@@ -186,16 +192,18 @@ def _config_version(description: str | None) -> str | None:
     return m.group(1) if m else None
 
 
-def find_project(client: "LabelStudio", title: str) -> Any | None:
+def find_project(client: LabelStudio, title: str) -> Any | None:
     """The project whose title equals ``title`` exactly (the API's ``title`` filter is a substring match)."""
     found: Iterable[Any] = client.projects.list(title=title, page_size=100)
     matches = [p for p in found if p.title == title]
     if len(matches) > 1:
-        raise ReviewError(f"{len(matches)} projects are titled {title!r} (ids {[p.id for p in matches]}); rename all but one")
+        raise ReviewError(
+            f"{len(matches)} projects are titled {title!r} (ids {[p.id for p in matches]}); rename all but one"
+        )
     return matches[0] if matches else None
 
 
-def get_project(client: "LabelStudio", settings: LabelStudioSettings, title: str) -> ProjectRef:
+def get_project(client: LabelStudio, settings: LabelStudioSettings, title: str) -> ProjectRef:
     """An existing project by exact title; :class:`ReviewError` if there is none."""
     with translate_errors(settings, f"look up project {title!r}"):
         p = find_project(client, title)
@@ -206,22 +214,41 @@ def get_project(client: "LabelStudio", settings: LabelStudioSettings, title: str
 
 # Data Manager columns of the review tab: the long texts are hidden, the ones to filter and sort by stay
 REVIEW_VIEW_HIDDEN = [
-    "tasks:data.instruction", "tasks:data.response", "tasks:data.pair_context", "tasks:data.why",
-    "tasks:data.polarity_note", "tasks:data.fingerprint", "tasks:data.rubric_id", "tasks:data.row_id",
-    "tasks:data.item_id", "tasks:data.confidence", "tasks:inner_id", "tasks:annotations_results",
-    "tasks:annotations_ids", "tasks:predictions_results", "tasks:predictions_model_versions", "tasks:file_upload",
-    "tasks:storage_filename", "tasks:created_at", "tasks:updated_at", "tasks:updated_by", "tasks:avg_lead_time",
+    "tasks:data.instruction",
+    "tasks:data.response",
+    "tasks:data.pair_context",
+    "tasks:data.why",
+    "tasks:data.polarity_note",
+    "tasks:data.fingerprint",
+    "tasks:data.rubric_id",
+    "tasks:data.row_id",
+    "tasks:data.item_id",
+    "tasks:data.confidence",
+    "tasks:inner_id",
+    "tasks:annotations_results",
+    "tasks:annotations_ids",
+    "tasks:predictions_results",
+    "tasks:predictions_model_versions",
+    "tasks:file_upload",
+    "tasks:storage_filename",
+    "tasks:created_at",
+    "tasks:updated_at",
+    "tasks:updated_by",
+    "tasks:avg_lead_time",
     "tasks:draft_exists",
 ]
 
 
 def review_view_data() -> dict[str, Any]:
-    return {"title": REVIEW_VIEW_TITLE, "ordering": ["tasks:predictions_score"],
-            "hiddenColumns": {"explore": REVIEW_VIEW_HIDDEN, "labeling": REVIEW_VIEW_HIDDEN}}
+    return {
+        "title": REVIEW_VIEW_TITLE,
+        "ordering": ["tasks:predictions_score"],
+        "hiddenColumns": {"explore": REVIEW_VIEW_HIDDEN, "labeling": REVIEW_VIEW_HIDDEN},
+    }
 
 
 def ensure_project(
-    client: "LabelStudio",
+    client: LabelStudio,
     settings: LabelStudioSettings,
     title: str,
     instructions: str = DEFAULT_INSTRUCTIONS,
@@ -263,20 +290,24 @@ def ensure_project(
             update: dict[str, Any] = {}
             if _config_version(p.description) != CONFIG_VERSION:
                 update.update(label_config=config, description=_description(instructions))
-            if overlap is not None and (getattr(p, "maximum_annotations", None) != overlap
-                                        or getattr(p, "overlap_cohort_percentage", None) != 100):
+            if overlap is not None and (
+                getattr(p, "maximum_annotations", None) != overlap
+                or getattr(p, "overlap_cohort_percentage", None) != 100
+            ):
                 update.update(maximum_annotations=overlap, overlap_cohort_percentage=100)
             if update:
                 client.projects.update(id=p.id, **update)
             for v in client.views.list(project=p.id):
                 data = v.data or {}
-                if data.get("title") == REVIEW_VIEW_TITLE and data.get("hiddenColumns") != review_view_data()[
-                        "hiddenColumns"]:
+                if (
+                    data.get("title") == REVIEW_VIEW_TITLE
+                    and data.get("hiddenColumns") != review_view_data()["hiddenColumns"]
+                ):
                     client.views.update(id=v.id, project=p.id, data=review_view_data())
     return ProjectRef(id=p.id, title=title, created=created)
 
 
-def set_model_version(client: "LabelStudio", settings: LabelStudioSettings, project_id: int, version: str) -> bool:
+def set_model_version(client: LabelStudio, settings: LabelStudioSettings, project_id: int, version: str) -> bool:
     """Make ``version`` the project's model version (the predictions reviewers see); True if it changed.
 
     Call it only once tasks carrying predictions of ``version`` exist: Label Studio refuses any other version
@@ -289,7 +320,7 @@ def set_model_version(client: "LabelStudio", settings: LabelStudioSettings, proj
     return True
 
 
-def delete_project(client: "LabelStudio", settings: LabelStudioSettings, title: str) -> bool:
+def delete_project(client: LabelStudio, settings: LabelStudioSettings, title: str) -> bool:
     with translate_errors(settings, f"delete project {title!r}"):
         p = find_project(client, title)
         if p is None:
@@ -312,13 +343,15 @@ class ProjectStatus(BaseModel):
     overlap: int | None = None
 
 
-def project_status(client: "LabelStudio", settings: LabelStudioSettings, title: str) -> ProjectStatus:
+def project_status(client: LabelStudio, settings: LabelStudioSettings, title: str) -> ProjectStatus:
     ref = get_project(client, settings, title)
     with translate_errors(settings, f"read project {title!r}"):
         p = client.projects.get(id=ref.id)
     d = p.model_dump()
     return ProjectStatus(
-        title=title, id=ref.id, url=f"{settings.url}/projects/{ref.id}/data",
+        title=title,
+        id=ref.id,
+        url=f"{settings.url}/projects/{ref.id}/data",
         tasks=d.get("task_number") or 0,
         tasks_with_annotations=d.get("num_tasks_with_annotations") or 0,
         annotations=d.get("total_annotations_number") or 0,

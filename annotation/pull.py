@@ -77,21 +77,23 @@ def human_row_id(auto_id: str, annotator: str) -> str:
     return f"{auto_id}::human::{annotator}"
 
 
-def export_tasks(client: "LabelStudio", settings: LabelStudioSettings, project_id: int) -> list[dict[str, Any]]:
+def export_tasks(client: LabelStudio, settings: LabelStudioSettings, project_id: int) -> list[dict[str, Any]]:
     """All tasks with at least one annotation, as Label Studio's JSON export (annotations + predictions)."""
     with translate_errors(settings, f"export project {project_id}"):
         edition = getattr(client.versions.get(), "edition", "Community")
         if edition == "Enterprise":  # async export snapshots
             data = client.projects.exports.as_json(project_id)
         else:
-            raw = b"".join(client.projects.exports.download_sync(project_id, export_type="JSON", download_all_tasks=False))
+            raw = b"".join(
+                client.projects.exports.download_sync(project_id, export_type="JSON", download_all_tasks=False)
+            )
             data = json.loads(raw)
     if not isinstance(data, list):
         raise ReviewError(f"unexpected export format from project {project_id}: {type(data).__name__}")
     return data
 
 
-def user_names(client: "LabelStudio", settings: LabelStudioSettings) -> dict[int, str]:
+def user_names(client: LabelStudio, settings: LabelStudioSettings) -> dict[int, str]:
     """Label Studio user id -> email (falls back to ``user:<id>`` where the list is not visible)."""
     try:
         with translate_errors(settings, "list users"):
@@ -154,7 +156,9 @@ def regions_to_spans(
             continue
         s16, e16 = value.get("start"), value.get("end")
         if not isinstance(s16, int) or not isinstance(e16, int):
-            raise ValueError(f"{where} region {rid}: field 'value.start'/'value.end' must be integers, got {s16!r}, {e16!r}")
+            raise ValueError(
+                f"{where} region {rid}: field 'value.start'/'value.end' must be integers, got {s16!r}, {e16!r}"
+            )
         try:
             s, e = m.from_ls(s16, e16)
         except OffsetError as exc:
@@ -201,7 +205,9 @@ def tasks_to_rows(
                     raise ValueError(f"{where}: row not in --base and field 'meta.rtt_row' missing")
                 auto = SpanRow.model_validate(meta["rtt_row"])
             if data.get("response") != auto.response:
-                raise ValueError(f"{where}: field 'data.response' differs from the row's response (row changed after push?)")
+                raise ValueError(
+                    f"{where}: field 'data.response' differs from the row's response (row changed after push?)"
+                )
         except (ValueError, ValidationError) as exc:
             if on_invalid == "error":
                 raise InvalidAnnotation(str(exc)) from None
@@ -217,17 +223,33 @@ def tasks_to_rows(
             try:
                 spans, verdict = regions_to_spans(auto.response, ann.get("result") or [], aw, stats, unit)
                 human = SpanRow(
-                    id=human_row_id(auto.id, who), item_id=auto.item_id, rubric_id=auto.rubric_id,
-                    pair_id=auto.pair_id, criteria=auto.criteria, response=auto.response,
-                    instruction=auto.instruction, char_spans=spans, label_source="human", polarity=auto.polarity,
-                    verdict=verdict if verdict is not None else auto.verdict, family=auto.family, split=auto.split,
-                    annotator=who, annotated_at=_when(ann),
-                    meta={"review": {
-                        "auto_row_id": auto.id, "auto_label_source": auto.label_source, "project_id": project_id,
-                        "task_id": tid, "annotation_id": ann.get("id"), "lead_time": ann.get("lead_time"),
-                        "verdict_source": "human" if verdict is not None else "auto",
-                        "ground_truth": bool(ann.get("ground_truth")),
-                    }},
+                    id=human_row_id(auto.id, who),
+                    item_id=auto.item_id,
+                    rubric_id=auto.rubric_id,
+                    pair_id=auto.pair_id,
+                    criteria=auto.criteria,
+                    response=auto.response,
+                    instruction=auto.instruction,
+                    char_spans=spans,
+                    label_source="human",
+                    polarity=auto.polarity,
+                    verdict=verdict if verdict is not None else auto.verdict,
+                    family=auto.family,
+                    split=auto.split,
+                    annotator=who,
+                    annotated_at=_when(ann),
+                    meta={
+                        "review": {
+                            "auto_row_id": auto.id,
+                            "auto_label_source": auto.label_source,
+                            "project_id": project_id,
+                            "task_id": tid,
+                            "annotation_id": ann.get("id"),
+                            "lead_time": ann.get("lead_time"),
+                            "verdict_source": "human" if verdict is not None else "auto",
+                            "ground_truth": bool(ann.get("ground_truth")),
+                        }
+                    },
                 )
             except (ValueError, ValidationError) as exc:
                 if on_invalid == "error":
@@ -271,16 +293,24 @@ class ExportSnapshot(BaseModel):
     tasks: list[dict[str, Any]]
 
 
-def fetch_reviews(client: "LabelStudio", settings: LabelStudioSettings, title: str) -> ExportSnapshot:
+def fetch_reviews(client: LabelStudio, settings: LabelStudioSettings, title: str) -> ExportSnapshot:
     """Export the project's annotated tasks (the only step that talks to the server)."""
     project = get_project(client, settings, title)
     tasks = export_tasks(client, settings, project.id)
-    return ExportSnapshot(project_id=project.id, title=title, unit=resolve_unit(client, settings),
-                          users=user_names(client, settings), tasks=tasks)
+    return ExportSnapshot(
+        project_id=project.id,
+        title=title,
+        unit=resolve_unit(client, settings),
+        users=user_names(client, settings),
+        tasks=tasks,
+    )
 
 
 def merge_reviews(
-    snapshot: ExportSnapshot, out: str | Path | None, base: str | Path | None = None, on_invalid: OnInvalid = "error",
+    snapshot: ExportSnapshot,
+    out: str | Path | None,
+    base: str | Path | None = None,
+    on_invalid: OnInvalid = "error",
     human_labels: HumanPolicy = "majority",
 ) -> PullResult:
     """Convert the snapshot to human rows, merge with ``base`` and the previous ``out``, write atomically.
@@ -291,8 +321,9 @@ def merge_reviews(
     previous = read_rows(out) if out is not None and out.exists() else []  # a bad file stops here, untouched
     base_rows = read_rows(base) if base else []
     base_by_id = {r.id: r for r in base_rows if r.label_source != "human"}
-    autos, humans, stats = tasks_to_rows(snapshot.tasks, snapshot.users, base_by_id or None, on_invalid,
-                                         snapshot.project_id, snapshot.unit)
+    autos, humans, stats = tasks_to_rows(
+        snapshot.tasks, snapshot.users, base_by_id or None, on_invalid, snapshot.project_id, snapshot.unit
+    )
     rows, retained = merge(previous, base_rows, autos, humans)
     auto_all = [r for r in rows if r.label_source != "human"]
     human_all = [r for r in rows if r.label_source == "human"]
@@ -304,14 +335,21 @@ def merge_reviews(
         write_rows(out, rows)
         write_text(agreement_path(out), report.model_dump_json(indent=2))
     return PullResult(
-        project_id=snapshot.project_id, title=snapshot.title, out=out, rows_written=len(rows) if out else 0,
-        auto_rows=len(auto_all), human_rows=len(human_all), retained_from_previous=retained, stats=stats,
-        agreement=report, resolution=resolution,
+        project_id=snapshot.project_id,
+        title=snapshot.title,
+        out=out,
+        rows_written=len(rows) if out else 0,
+        auto_rows=len(auto_all),
+        human_rows=len(human_all),
+        retained_from_previous=retained,
+        stats=stats,
+        agreement=report,
+        resolution=resolution,
     )
 
 
 def pull_reviews(
-    client: "LabelStudio",
+    client: LabelStudio,
     settings: LabelStudioSettings,
     title: str,
     out: str | Path | None,

@@ -69,7 +69,9 @@ def prediction_score(row: SpanRow, source_confidence: dict[str, float] | None = 
     probs = row.meta.get("char_probs")
     if isinstance(probs, list) and probs:
         if len(probs) != len(row.response):
-            raise ValueError(f"row {row.id}: meta.char_probs has {len(probs)} values for {len(row.response)} characters")
+            raise ValueError(
+                f"row {row.id}: meta.char_probs has {len(probs)} values for {len(row.response)} characters"
+            )
         labels = row.char_labels
         return float(sum(float(p) if y else 1.0 - float(p) for p, y in zip(probs, labels)) / len(probs))
     if isinstance(row.meta.get("score"), int | float):
@@ -83,8 +85,11 @@ _POLARITY_NOTE = {
     "other": "No pair: judge this response on its own.",
 }
 _SOURCE_NOTE = {
-    "program": "a programmatic edit, exact by construction", "diff": "a character diff against the paired response",
-    "greedy": "an LLM quoting relevant text", "model": "the discriminator", "human": "an earlier human review",
+    "program": "a programmatic edit, exact by construction",
+    "diff": "a character diff against the paired response",
+    "greedy": "an LLM quoting relevant text",
+    "model": "the discriminator",
+    "human": "an earlier human review",
 }
 
 
@@ -112,17 +117,21 @@ def review_context(row: SpanRow, partner: SpanRow | None) -> dict[str, str]:
         pair = "Paired response: not in this push." if row.polarity != "other" else "Paired response: none."
     elif row.polarity == "negative":
         pair = "What the edit changed (the version that meets the criterion → this response):\n" + edit_diff(
-            partner.response, row.response)
+            partner.response, row.response
+        )
     else:
         pair = "What the edit changes (this response → the twin that breaks the criterion):\n" + edit_diff(
-            row.response, partner.response)
+            row.response, partner.response
+        )
     reason = row.meta.get("why") or row.meta.get("reason")
     source = _SOURCE_NOTE.get(row.label_source, row.label_source)
     if reason:
         why = f"Why the span matters: {reason}"
     elif not row.char_spans:
-        why = (f"Why: {source} found nothing in this response that decides the criterion. Add a span if you "
-               "see text that does.")
+        why = (
+            f"Why: {source} found nothing in this response that decides the criterion. Add a span if you "
+            "see text that does."
+        )
     elif row.polarity == "negative":
         why = f"Why the span matters: it is where this response fails the criterion (found by {source})."
     elif row.polarity == "positive":
@@ -167,8 +176,9 @@ def span_regions(
     return out
 
 
-def task_payload(row: SpanRow, model_version: str, score: float, unit: OffsetUnit = "codepoint",
-                 partner: SpanRow | None = None) -> dict[str, Any]:
+def task_payload(
+    row: SpanRow, model_version: str, score: float, unit: OffsetUnit = "codepoint", partner: SpanRow | None = None
+) -> dict[str, Any]:
     """One Label Studio task (data + meta + an inline prediction without a verdict) for ``row``."""
     result = span_regions(row.response, row.char_spans, unit)
     return {
@@ -191,7 +201,7 @@ def task_payload(row: SpanRow, model_version: str, score: float, unit: OffsetUni
     }
 
 
-def existing_rows(client: "LabelStudio", settings: LabelStudioSettings, project_id: int) -> dict[str, str]:
+def existing_rows(client: LabelStudio, settings: LabelStudioSettings, project_id: int) -> dict[str, str]:
     """``row_id -> fingerprint`` of the tasks already in the project (one paged listing, data only)."""
     out: dict[str, str] = {}
     task: Any
@@ -204,7 +214,7 @@ def existing_rows(client: "LabelStudio", settings: LabelStudioSettings, project_
 
 
 def push_rows(
-    client: "LabelStudio",
+    client: LabelStudio,
     settings: LabelStudioSettings,
     project: ProjectRef,
     rows: Sequence[SpanRow],
@@ -239,8 +249,10 @@ def push_rows(
     pair_of = partners(rows)
     for i in range(0, len(todo), batch_size):
         chunk = todo[i : i + batch_size]
-        payload = [task_payload(r, model_version, prediction_score(r, source_confidence), unit, pair_of.get(r.id))
-                   for r in chunk]
+        payload = [
+            task_payload(r, model_version, prediction_score(r, source_confidence), unit, pair_of.get(r.id))
+            for r in chunk
+        ]
         with translate_errors(settings, f"import tasks {i}..{i + len(chunk) - 1} into project {project.title!r}"):
             # the SDK sends plain task dicts as they are (its type names its own request model)
             resp = client.projects.import_tasks(id=project.id, request=payload)  # type: ignore[arg-type]
@@ -255,15 +267,25 @@ def push_rows(
     # only now do predictions of model_version exist, so Label Studio accepts it as the project's version
     version_set = bool(todo) and set_model_version(client, settings, project.id, model_version)
     return PushResult(
-        project_id=project.id, title=project.title, model_version=model_version, rows=len(rows), pushed=len(todo),
+        project_id=project.id,
+        title=project.title,
+        model_version=model_version,
+        rows=len(rows),
+        pushed=len(todo),
         model_version_set=version_set,
-        skipped_existing=len(seen) - len(todo), changed_since_push=changed, duplicate_ids=dups, batches=batches,
+        skipped_existing=len(seen) - len(todo),
+        changed_since_push=changed,
+        duplicate_ids=dups,
+        batches=batches,
         seconds=round(time.perf_counter() - t0, 3),
     )
 
 
 def push_one_by_one(
-    client: "LabelStudio", settings: LabelStudioSettings, project: ProjectRef, rows: Sequence[SpanRow],
+    client: LabelStudio,
+    settings: LabelStudioSettings,
+    project: ProjectRef,
+    rows: Sequence[SpanRow],
     model_version: str = "auto",
 ) -> float:
     """The naive baseline for the benchmark: one task request plus one prediction request per row; seconds."""
@@ -274,5 +296,7 @@ def push_one_by_one(
             p = task_payload(r, model_version, prediction_score(r), unit)
             task = client.tasks.create(project=project.id, data=p["data"], meta=p["meta"])
             pred = p["predictions"][0]
-            client.predictions.create(task=task.id, result=pred["result"], score=pred["score"], model_version=model_version)
+            client.predictions.create(
+                task=task.id, result=pred["result"], score=pred["score"], model_version=model_version
+            )
     return time.perf_counter() - t0

@@ -64,7 +64,9 @@ def ls_executable(venv: str | os.PathLike = DEFAULT_VENV) -> Path:
     return exe
 
 
-def install(venv: str | os.PathLike = DEFAULT_VENV, version: str = LABEL_STUDIO_VERSION, python: str | None = None) -> Path:
+def install(
+    venv: str | os.PathLike = DEFAULT_VENV, version: str = LABEL_STUDIO_VERSION, python: str | None = None
+) -> Path:
     """Create ``venv`` and pip-install ``label-studio==version`` into it, non-interactively; idempotent."""
     venv = Path(venv)
     stamp = venv / f".installed-label-studio-{version}"
@@ -101,8 +103,16 @@ def build_template(venv: str | os.PathLike = DEFAULT_VENV, timeout: float = 1200
         for k in ("LABEL_STUDIO_USERNAME", "LABEL_STUDIO_PASSWORD", "LABEL_STUDIO_USER_TOKEN"):
             env.pop(k)
         # any non-server command applies the migrations first; `user` then just reports "no such user"
-        subprocess.run([str(exe), "user", "--username", "template@rtt.invalid"], cwd=tmp, env=env, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, timeout=timeout)
+        subprocess.run(
+            [str(exe), "user", "--username", "template@rtt.invalid"],
+            cwd=tmp,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            timeout=timeout,
+        )
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(Path(tmp) / DB_FILE, target.with_suffix(".tmp"))
         os.replace(target.with_suffix(".tmp"), target)
@@ -143,13 +153,17 @@ def server_env(data_dir: Path, username: str, password: str, token: str) -> dict
     return env
 
 
-def wait_healthy(url: str, timeout: float = 180.0, proc: subprocess.Popen | None = None, log_path: Path | None = None) -> None:
+def wait_healthy(
+    url: str, timeout: float = 180.0, proc: subprocess.Popen | None = None, log_path: Path | None = None
+) -> None:
     """Poll ``{url}/health`` until it answers ``{"status": "UP"}``; fail early if ``proc`` exits."""
     deadline = time.monotonic() + timeout
     last = "no answer"
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise LabelStudioServerError(f"Label Studio exited with code {proc.returncode} while starting{_log_tail(log_path)}")
+            raise LabelStudioServerError(
+                f"Label Studio exited with code {proc.returncode} while starting{_log_tail(log_path)}"
+            )
         try:
             r = httpx.get(f"{url}/health", timeout=2.0)
             if r.status_code == 200 and r.json().get("status") == "UP":
@@ -158,7 +172,9 @@ def wait_healthy(url: str, timeout: float = 180.0, proc: subprocess.Popen | None
         except (httpx.HTTPError, ValueError) as exc:
             last = type(exc).__name__
         time.sleep(0.5)
-    raise LabelStudioServerError(f"Label Studio at {url} not healthy after {timeout:.0f} s ({last}){_log_tail(log_path)}")
+    raise LabelStudioServerError(
+        f"Label Studio at {url} not healthy after {timeout:.0f} s ({last}){_log_tail(log_path)}"
+    )
 
 
 def _log_tail(log_path: Path | None, n: int = 20) -> str:
@@ -204,12 +220,29 @@ def start(
         import shutil
 
         shutil.copyfile(template, data_dir / DB_FILE)
-    cmd = [str(exe), "start", "--no-browser", "--internal-host", "127.0.0.1", "--port", str(port),
-           "--data-dir", str(data_dir), "--enable-legacy-api-token", "--log-level", "WARNING"]
+    cmd = [
+        str(exe),
+        "start",
+        "--no-browser",
+        "--internal-host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        "--enable-legacy-api-token",
+        "--log-level",
+        "WARNING",
+    ]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=server_env(data_dir, username, password, token), start_new_session=True, cwd=data_dir,
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=server_env(data_dir, username, password, token),
+            start_new_session=True,
+            cwd=data_dir,
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -218,8 +251,16 @@ def start(
         _kill_group(proc.pid)
         raise
     info = ServerInfo(
-        url=url, port=port, pid=proc.pid, data_dir=data_dir, venv=Path(venv).absolute(), log_path=log_path, username=username,
-        api_key=SecretStr(token), started_at=time.time(), boot_seconds=round(time.monotonic() - t0, 2),
+        url=url,
+        port=port,
+        pid=proc.pid,
+        data_dir=data_dir,
+        venv=Path(venv).absolute(),
+        log_path=log_path,
+        username=username,
+        api_key=SecretStr(token),
+        started_at=time.time(),
+        boot_seconds=round(time.monotonic() - t0, 2),
     )
     state = info.model_dump(mode="json")
     state["api_key"] = token
@@ -307,9 +348,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Label Studio {LABEL_STUDIO_VERSION} ready: {exe} ({time.monotonic() - t0:.0f} s)")
         elif a.cmd == "start":
             info = start(a.data_dir, port=a.port, venv=a.venv)
-            print(f"Label Studio up at {info.url} (pid {info.pid}, boot {info.boot_seconds:.1f} s, log {info.log_path})")
-            print(f"  log in as {info.username}; API: export LABEL_STUDIO_URL={info.url} "
-                  f"LABEL_STUDIO_API_KEY=<token in {Path(a.data_dir) / STATE_FILE}>")
+            print(
+                f"Label Studio up at {info.url} (pid {info.pid}, boot {info.boot_seconds:.1f} s, log {info.log_path})"
+            )
+            print(
+                f"  log in as {info.username}; API: export LABEL_STUDIO_URL={info.url} "
+                f"LABEL_STUDIO_API_KEY=<token in {Path(a.data_dir) / STATE_FILE}>"
+            )
         elif a.cmd == "stop":
             print("stopped" if stop(a.data_dir) else "no running server for this data dir")
         else:

@@ -53,27 +53,60 @@ T0 = time.time()
 
 # SmolLM2-1.7B (Llama) and a small Llama of the same family; 'tiny' for CPU smoke runs
 POLICY_SHAPES = {
-    "smollm2-1.7b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=24, num_attention_heads=32,
-                         num_key_value_heads=32, rope_theta=130000.0),
-    "smollm2-360m": dict(hidden_size=960, intermediate_size=2560, num_hidden_layers=32, num_attention_heads=15,
-                         num_key_value_heads=5, rope_theta=100000.0),
-    "small": dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=4, num_attention_heads=4,
-                  num_key_value_heads=2, rope_theta=10000.0),
-    "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                 num_key_value_heads=2, rope_theta=10000.0),
+    "smollm2-1.7b": dict(
+        hidden_size=2048,
+        intermediate_size=8192,
+        num_hidden_layers=24,
+        num_attention_heads=32,
+        num_key_value_heads=32,
+        rope_theta=130000.0,
+    ),
+    "smollm2-360m": dict(
+        hidden_size=960,
+        intermediate_size=2560,
+        num_hidden_layers=32,
+        num_attention_heads=15,
+        num_key_value_heads=5,
+        rope_theta=100000.0,
+    ),
+    "small": dict(
+        hidden_size=256,
+        intermediate_size=1024,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        rope_theta=10000.0,
+    ),
+    "tiny": dict(
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        rope_theta=10000.0,
+    ),
 }
 
 RUBRIC_TEXTS = [
-    "The response must contain at least 300 words.", "Do not use any commas in the response.",
-    "Answer in all lowercase letters.", "End the response with the exact phrase 'Is there anything else?'",
-    "Include the keywords banana and harbour.", "Use at least three bullet points in markdown.",
-    "Wrap the entire response in double quotation marks.", "The response must have exactly 4 paragraphs.",
-    "Mention the year the company was founded.", "Do not include the word 'very'.",
+    "The response must contain at least 300 words.",
+    "Do not use any commas in the response.",
+    "Answer in all lowercase letters.",
+    "End the response with the exact phrase 'Is there anything else?'",
+    "Include the keywords banana and harbour.",
+    "Use at least three bullet points in markdown.",
+    "Wrap the entire response in double quotation marks.",
+    "The response must have exactly 4 paragraphs.",
+    "Mention the year the company was founded.",
+    "Do not include the word 'very'.",
     "Write a title wrapped in double angular brackets, such as <<poem of joy>>.",
-    "Claims that the medication is safe during pregnancy.", "Highlight at least two sections with markdown.",
-    "The letter q should appear at least 5 times.", "Respond in French, no other language is allowed.",
-    "Finish with a postscript starting with P.S.", "Explains the trade-off between latency and throughput.",
-    "Uses a numbered list for the steps of the procedure.", "Does not recommend a specific brand.",
+    "Claims that the medication is safe during pregnancy.",
+    "Highlight at least two sections with markdown.",
+    "The letter q should appear at least 5 times.",
+    "Respond in French, no other language is allowed.",
+    "Finish with a postscript starting with P.S.",
+    "Explains the trade-off between latency and throughput.",
+    "Uses a numbered list for the steps of the procedure.",
+    "Does not recommend a specific brand.",
     "Gives a concrete example with numbers.",
 ]
 
@@ -127,9 +160,17 @@ def policy_tokenizer(src: Path):
 def policy_config(shape: str, tok):
     from transformers import LlamaConfig
 
-    return LlamaConfig(vocab_size=len(tok), max_position_embeddings=8192, rms_norm_eps=1e-5, tie_word_embeddings=True,
-                       pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id,
-                       use_cache=False, **POLICY_SHAPES[shape])
+    return LlamaConfig(
+        vocab_size=len(tok),
+        max_position_embeddings=8192,
+        rms_norm_eps=1e-5,
+        tie_word_embeddings=True,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        bos_token_id=tok.bos_token_id,
+        use_cache=False,
+        **POLICY_SHAPES[shape],
+    )
 
 
 def build_policy_dir(out: Path, shape: str, tok_src: Path, seed: int = 0) -> Path:
@@ -155,8 +196,11 @@ def param_count(cfg, cls_name: str) -> int:
     import transformers
 
     with torch.device("meta"):
-        m = getattr(transformers, cls_name).from_config(cfg) if cls_name.startswith("Auto") else \
-            getattr(transformers, cls_name)(cfg)
+        m = (
+            getattr(transformers, cls_name).from_config(cfg)
+            if cls_name.startswith("Auto")
+            else getattr(transformers, cls_name)(cfg)
+        )
     return sum(p.numel() for p in m.parameters())
 
 
@@ -168,12 +212,17 @@ def rubric_items(n_prompts: int, n_rubrics: int, seed: int = 0):
 
     items = []
     for i in range(n_prompts):
-        rubrics = [Rubric(id=f"p{i}#{k}", text=RUBRIC_TEXTS[(i + k) % len(RUBRIC_TEXTS)],
-                          weight=-1.0 if RUBRIC_TEXTS[(i + k) % len(RUBRIC_TEXTS)].startswith(("Claims", "Does not"))
-                          else 1.0)
-                   for k in range(n_rubrics)]
-        items.append(RubricItem(id=f"p{i}", prompt=f"Write a detailed answer about topic number {i + seed}.",
-                                rubrics=rubrics))
+        rubrics = [
+            Rubric(
+                id=f"p{i}#{k}",
+                text=RUBRIC_TEXTS[(i + k) % len(RUBRIC_TEXTS)],
+                weight=-1.0 if RUBRIC_TEXTS[(i + k) % len(RUBRIC_TEXTS)].startswith(("Claims", "Does not")) else 1.0,
+            )
+            for k in range(n_rubrics)
+        ]
+        items.append(
+            RubricItem(id=f"p{i}", prompt=f"Write a detailed answer about topic number {i + seed}.", rubrics=rubrics)
+        )
     return items
 
 
@@ -195,18 +244,21 @@ class HashJudge:
         return out
 
 
-def completion_pool(tok) -> "list[int]":
+def completion_pool(tok) -> list[int]:
     """Ids a random completion draws from: every non-special token that decodes to whole characters (so the
     decoded text is valid UTF-8, as a policy's output is)."""
     from discriminator.scoring import special_token_ids
 
     specials = special_token_ids(tok) | {tok.pad_token_id, tok.eos_token_id}
     pieces = tok.convert_ids_to_tokens(list(range(len(tok))))
-    return [i for i, p in enumerate(pieces)
-            if i not in specials and p is not None and "\ufffd" not in tok.convert_tokens_to_string([p])]
+    return [
+        i
+        for i, p in enumerate(pieces)
+        if i not in specials and p is not None and "\ufffd" not in tok.convert_tokens_to_string([p])
+    ]
 
 
-def corpus_ids(tok) -> "list[int]":
+def corpus_ids(tok) -> list[int]:
     """English prose for text completions: this project's README and docs, tokenised by the policy tokenizer."""
     texts = [ROOT.joinpath("README.md").read_text(encoding="utf-8")]
     texts += [p.read_text(encoding="utf-8") for p in sorted(ROOT.joinpath("docs").glob("*.md"))]
@@ -229,8 +281,9 @@ def make_trainer_class():
 
         def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
             if self._rounds >= self.fixed_rounds:
-                return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations,
-                                                     has_tool_images)
+                return super()._generate_single_turn(
+                    prompt_ids, images, multimodal_fields, num_generations, has_tool_images
+                )
             import torch
 
             n, length = len(prompt_ids), self.fixed_length
@@ -253,9 +306,25 @@ def make_trainer_class():
 def trainer_args(out: Path, **kw):
     from grpo.rtt_grpo_config import RTTGRPOConfig
 
-    base = dict(output_dir=str(out), logging_steps=1, report_to=[], save_strategy="no", seed=0, loss_type="grpo",
-                learning_rate=1e-6, disable_tqdm=True, beta=0.0, epsilon=0.2, epsilon_high=0.27,
-                rtt_reward="aon", rtt_token_norm="intra", max_rubrics=20, temperature=0.99, top_p=0.99, top_k=100)
+    base = dict(
+        output_dir=str(out),
+        logging_steps=1,
+        report_to=[],
+        save_strategy="no",
+        seed=0,
+        loss_type="grpo",
+        learning_rate=1e-6,
+        disable_tqdm=True,
+        beta=0.0,
+        epsilon=0.2,
+        epsilon_high=0.27,
+        rtt_reward="aon",
+        rtt_token_norm="intra",
+        max_rubrics=20,
+        temperature=0.99,
+        top_p=0.99,
+        top_k=100,
+    )
     base.update(kw)
     return RTTGRPOConfig(**base)
 
@@ -293,9 +362,7 @@ def zero3_worker(ns) -> None:
     from transformers import AutoConfig
 
     from grpo.dataset import build_prompt_dataset
-    from grpo.frozen import is_zero_partitioned
-
-    from grpo.frozen import zero3_init_disabled
+    from grpo.frozen import is_zero_partitioned, zero3_init_disabled
 
     work = Path(ns.work)
     disc_cfg = AutoConfig.from_pretrained(str(work / "disc"))
@@ -305,9 +372,16 @@ def zero3_worker(ns) -> None:
     cls = make_trainer_class()
     cls.fixed_length, cls.fixed_rounds = ns.length, 1
     args = trainer_args(
-        work / f"out-{ns.tag}", per_device_train_batch_size=ns.prompts * ns.gens, num_generations=ns.gens,
-        max_completion_length=ns.length, max_steps=2, bf16=torch.cuda.is_available(), use_cpu=not torch.cuda.is_available(),
-        gradient_checkpointing=False, rtt_beta=0.5, discriminator_path=str(work / "disc"),
+        work / f"out-{ns.tag}",
+        per_device_train_batch_size=ns.prompts * ns.gens,
+        num_generations=ns.gens,
+        max_completion_length=ns.length,
+        max_steps=2,
+        bf16=torch.cuda.is_available(),
+        use_cpu=not torch.cuda.is_available(),
+        gradient_checkpointing=False,
+        rtt_beta=0.5,
+        discriminator_path=str(work / "disc"),
     )
     trainer = cls(str(work / "policy"), args=args, train_dataset=build_prompt_dataset(items), judge=HashJudge(0.7))
     res: dict = {"tag": ns.tag, "deepspeed": bool(getattr(trainer, "is_deepspeed_enabled", False))}
@@ -317,17 +391,25 @@ def zero3_worker(ns) -> None:
     def disc_check(where: str) -> dict:
         ps = list(trainer.scorer.model.parameters())
         return {
-            "where": where, "expected_numel": expected, "numel": sum(p.numel() for p in ps),
-            "partitioned_params": sum(is_zero_partitioned(p) for p in ps), "empty_params": sum(p.numel() == 0 for p in ps),
-            "devices": sorted({str(p.device) for p in ps}), "dtypes": sorted({str(p.dtype) for p in ps}),
-            "requires_grad": sum(p.requires_grad for p in ps), "training": trainer.scorer.model.training,
+            "where": where,
+            "expected_numel": expected,
+            "numel": sum(p.numel() for p in ps),
+            "partitioned_params": sum(is_zero_partitioned(p) for p in ps),
+            "empty_params": sum(p.numel() == 0 for p in ps),
+            "devices": sorted({str(p.device) for p in ps}),
+            "dtypes": sorted({str(p.dtype) for p in ps}),
+            "requires_grad": sum(p.requires_grad for p in ps),
+            "training": trainer.scorer.model.training,
         }
 
     def policy_check(model) -> dict:
         ps = list(model.parameters())
-        return {"params": len(ps), "partitioned_params": sum(is_zero_partitioned(p) for p in ps),
-                "local_numel": sum(p.numel() for p in ps),
-                "full_numel": sum(int(getattr(p, "ds_numel", p.numel())) for p in ps)}
+        return {
+            "params": len(ps),
+            "partitioned_params": sum(is_zero_partitioned(p) for p in ps),
+            "local_numel": sum(p.numel() for p in ps),
+            "full_numel": sum(int(getattr(p, "ds_numel", p.numel())) for p in ps),
+        }
 
     res["disc_at_init"] = disc_check("after trainer init")
     res["policy_at_init"] = policy_check(trainer.model)
@@ -359,8 +441,9 @@ def zero3_worker(ns) -> None:
     res["adv_finite"] = bool(torch.isfinite(captured["adv"]).all())
     res["tok_adv_abs_max"] = float(captured["tok_adv"].abs().max())
     res["resp_adv_abs_max"] = float(captured["resp_adv"].abs().max())
-    res["completion_mean_length_step2"] = [h.get("completions/mean_length") for h in trainer.state.log_history
-                                           if "completions/mean_length" in h]
+    res["completion_mean_length_step2"] = [
+        h.get("completions/mean_length") for h in trainer.state.log_history if "completions/mean_length" in h
+    ]
     torch.save(captured, work / f"adv-{ns.tag}.pt")
     (work / f"result-{ns.tag}.json").write_text(json.dumps(res, indent=1))
     log(f"zero3 worker {ns.tag}: {json.dumps(res)}")
@@ -375,21 +458,52 @@ def run_zero3(ns, summary: dict) -> None:
     build_policy_dir(work / "policy", ns.zero3_policy, Path(ns.policy_tokenizer))
     build_discriminator(work / "disc", Path(ns.minilm), weights=ns.disc_weights)
     common = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--num_machines", "1"]
-    tail = [str(Path(__file__).resolve()), "zero3-worker", "--work", str(work), "--prompts", str(ns.zero3_prompts),
-            "--gens", str(ns.zero3_gens), "--rubrics", str(ns.zero3_rubrics), "--length", str(ns.zero3_length)]
+    tail = [
+        str(Path(__file__).resolve()),
+        "zero3-worker",
+        "--work",
+        str(work),
+        "--prompts",
+        str(ns.zero3_prompts),
+        "--gens",
+        str(ns.zero3_gens),
+        "--rubrics",
+        str(ns.zero3_rubrics),
+        "--length",
+        str(ns.zero3_length),
+    ]
     runs = {}
     if torch.cuda.is_available() and not ns.no_deepspeed:
-        runs["zero3"] = [*common, "--config_file", str(ROOT / "grpo/configs/accelerate/deepspeed_zero3.yaml"), *tail,
-                         "--tag", "zero3"]
-    runs["plain"] = [*common, "--mixed_precision", "bf16" if torch.cuda.is_available() else "no",
-                     *(["--cpu"] if not torch.cuda.is_available() else []), *tail, "--tag", "plain"]
+        runs["zero3"] = [
+            *common,
+            "--config_file",
+            str(ROOT / "grpo/configs/accelerate/deepspeed_zero3.yaml"),
+            *tail,
+            "--tag",
+            "zero3",
+        ]
+    runs["plain"] = [
+        *common,
+        "--mixed_precision",
+        "bf16" if torch.cuda.is_available() else "no",
+        *(["--cpu"] if not torch.cuda.is_available() else []),
+        *tail,
+        "--tag",
+        "plain",
+    ]
     part: dict = {"commands": {k: " ".join(v) for k, v in runs.items()}}
     summary["zero3"] = part
     for tag, cmd in runs.items():
         log(f"zero3: launching {tag}")
         t0 = time.time()
-        p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=ns.zero3_timeout,
-                           env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])})
+        p = subprocess.run(
+            cmd,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=ns.zero3_timeout,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])},
+        )
         (Path(ns.report or ns.out) / f"zero3-{tag}.log").write_text(p.stdout + "\n--- stderr ---\n" + p.stderr)
         part[f"{tag}_rc"], part[f"{tag}_wall_s"] = p.returncode, round(time.time() - t0, 1)
         if p.returncode:
@@ -460,7 +574,9 @@ def paper_arm(ns, name: str, rtt_beta: float, deadline: float) -> dict:
     tok = policy_tokenizer(Path(ns.policy_tokenizer))
     torch.manual_seed(0)
     with torch.device("cuda" if cuda else "cpu"):
-        model = LlamaForCausalLM._from_config(policy_config(ns.policy, tok), dtype=torch.bfloat16 if cuda else torch.float32)
+        model = LlamaForCausalLM._from_config(
+            policy_config(ns.policy, tok), dtype=torch.bfloat16 if cuda else torch.float32
+        )
     n_params = sum(p.numel() for p in model.parameters())
     per_device, accum = ns.per_device, ns.accum
     spg = accum * ns.optimizer_steps_per_rl
@@ -470,16 +586,30 @@ def paper_arm(ns, name: str, rtt_beta: float, deadline: float) -> dict:
     cls = make_trainer_class()
     cls.fixed_length, cls.fixed_source = ns.length, ns.completions
     args = trainer_args(
-        Path(ns.out) / f"paper-{name}", per_device_train_batch_size=per_device, gradient_accumulation_steps=accum,
-        steps_per_generation=spg, num_generations=ns.gens, max_completion_length=ns.length,
-        max_steps=rl_steps * ns.optimizer_steps_per_rl, bf16=cuda, use_cpu=not cuda,
-        gradient_checkpointing=ns.gradient_checkpointing, rtt_beta=rtt_beta,
+        Path(ns.out) / f"paper-{name}",
+        per_device_train_batch_size=per_device,
+        gradient_accumulation_steps=accum,
+        steps_per_generation=spg,
+        num_generations=ns.gens,
+        max_completion_length=ns.length,
+        max_steps=rl_steps * ns.optimizer_steps_per_rl,
+        bf16=cuda,
+        use_cpu=not cuda,
+        gradient_checkpointing=ns.gradient_checkpointing,
+        rtt_beta=rtt_beta,
         discriminator_path=str(Path(ns.out) / "paper-disc") if rtt_beta else None,
-        discriminator_token_budget=ns.token_budget, dataloader_drop_last=True,
+        discriminator_token_budget=ns.token_budget,
+        dataloader_drop_last=True,
     )
     timer = StepTimer(deadline=deadline, min_steps=2 * ns.optimizer_steps_per_rl)
-    trainer = cls(model, args=args, train_dataset=build_prompt_dataset(items), processing_class=tok, judge=HashJudge(0.9),
-                  callbacks=[timer])
+    trainer = cls(
+        model,
+        args=args,
+        train_dataset=build_prompt_dataset(items),
+        processing_class=tok,
+        judge=HashJudge(0.9),
+        callbacks=[timer],
+    )
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)
@@ -495,22 +625,33 @@ def paper_arm(ns, name: str, rtt_beta: float, deadline: float) -> dict:
             sync()
             disc_calls.append(time.perf_counter() - t0)
             s = trainer.scorer.last_stats  # noqa: F821 - called during trainer.train(), before the del below
-            stats.append({"sequences": s.sequences, "batches": s.batches, "real_tokens": s.real_tokens,
-                          "processed_tokens": s.processed_tokens})
+            stats.append(
+                {
+                    "sequences": s.sequences,
+                    "batches": s.batches,
+                    "real_tokens": s.real_tokens,
+                    "processed_tokens": s.processed_tokens,
+                }
+            )
             return r
 
         trainer.relevance = timed_relevance
-    log(f"paper {name}: policy {ns.policy} {n_params / 1e9:.2f}B, {per_device} x {accum} accum, "
+    log(
+        f"paper {name}: policy {ns.policy} {n_params / 1e9:.2f}B, {per_device} x {accum} accum, "
         f"steps_per_generation {spg}, {prompts_per_round} prompts x {ns.gens} per round, {ns.length} tokens, "
-        f"{ns.rubrics} rubrics, {rl_steps} RL steps")
+        f"{ns.rubrics} rubrics, {rl_steps} RL steps"
+    )
     trainer.train()
     k = ns.optimizer_steps_per_rl
     n_rl = len(timer.end) // k
     rl_times = [timer.end[(i + 1) * k - 1] - timer.begin[i * k] for i in range(n_rl)]
     res = {
-        "policy_params": n_params, "rl_step_s": rl_times, "timed_rl_step_s": rl_times[1:],
+        "policy_params": n_params,
+        "rl_step_s": rl_times,
+        "timed_rl_step_s": rl_times[1:],
         "median_rl_step_s": statistics.median(rl_times[1:]) if len(rl_times) > 1 else None,
-        "completions_per_rl_step": per_device * spg, "tokens_per_completion": ns.length,
+        "completions_per_rl_step": per_device * spg,
+        "tokens_per_completion": ns.length,
         "optimizer_steps_per_rl_step": k,
         "peak_gpu_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
         "losses": [h["loss"] for h in trainer.state.log_history if "loss" in h],
@@ -519,8 +660,10 @@ def paper_arm(ns, name: str, rtt_beta: float, deadline: float) -> dict:
         res["discriminator_s"] = disc_calls
         res["median_discriminator_s"] = statistics.median(disc_calls[1:]) if len(disc_calls) > 1 else None
         res["scoring_stats"] = stats[-1] if stats else None
-        res["rtt_time_logs"] = {key: [h[key] for h in trainer.state.log_history if key in h]
-                                for key in ("rtt/time/discriminator", "rtt/time/advantage", "rtt/time/judge")}
+        res["rtt_time_logs"] = {
+            key: [h[key] for h in trainer.state.log_history if key in h]
+            for key in ("rtt/time/discriminator", "rtt/time/advantage", "rtt/time/judge")
+        }
     del trainer, model
     gc.collect()
     if cuda:
@@ -529,7 +672,7 @@ def paper_arm(ns, name: str, rtt_beta: float, deadline: float) -> dict:
     return res
 
 
-def scoring_pairs(texts: "list[str]", ids: "list[list[int]]", n_rubrics: int):
+def scoring_pairs(texts: list[str], ids: list[list[int]], n_rubrics: int):
     """``(criteria, responses, token-id rows)``: every response paired with ``n_rubrics`` rubric texts, one id list
     per pair, as the trainer builds them."""
     crit = [RUBRIC_TEXTS[k % len(RUBRIC_TEXTS)] for _ in ids for k in range(n_rubrics)]
@@ -569,9 +712,15 @@ def scorer_sweep(ns, budgets: list[int]) -> dict:
                 sync()
                 times.append(time.perf_counter() - t0)
             st = scorer.last_stats
-            out[f"{src}@{b}"] = {"s": times, "best_s": min(times[1:]), "pairs": len(crit), "sequences": st.sequences,
-                                 "batches": st.batches, "disc_tokens": st.real_tokens,
-                                 "efficiency": round(st.efficiency, 3)}
+            out[f"{src}@{b}"] = {
+                "s": times,
+                "best_s": min(times[1:]),
+                "pairs": len(crit),
+                "sequences": st.sequences,
+                "batches": st.batches,
+                "disc_tokens": st.real_tokens,
+                "efficiency": round(st.efficiency, 3),
+            }
             if b == budgets[0]:
                 # where the time goes: one more call with every phase synchronised (this serialises the batches,
                 # so its total is above the plain calls')
@@ -592,9 +741,23 @@ def scorer_sweep(ns, budgets: list[int]) -> dict:
 
 def run_paper(ns, summary: dict) -> None:
     build_discriminator(Path(ns.out) / "paper-disc", Path(ns.minilm), weights=ns.disc_weights)
-    part: dict = {"shape": {k: getattr(ns, k) for k in ("policy", "length", "rubrics", "gens", "per_device", "accum",
-                                                       "optimizer_steps_per_rl", "repeats", "token_budget",
-                                                       "gradient_checkpointing")}}
+    part: dict = {
+        "shape": {
+            k: getattr(ns, k)
+            for k in (
+                "policy",
+                "length",
+                "rubrics",
+                "gens",
+                "per_device",
+                "accum",
+                "optimizer_steps_per_rl",
+                "repeats",
+                "token_budget",
+                "gradient_checkpointing",
+            )
+        }
+    }
     summary["paper"] = part
     end = T0 + ns.budget_s
     for name, beta in (("grpo", 0.0), ("rtt", 0.5)):
@@ -645,7 +808,10 @@ def host_cost(ns) -> dict:
     corpus = corpus_ids(tok) * 2
     pool = torch.tensor(completion_pool(tok))
     sources = {
-        "text": [corpus[s : s + ns.length] for s in torch.randint(len(corpus) - ns.length, (ns.per_device,), generator=g).tolist()],
+        "text": [
+            corpus[s : s + ns.length]
+            for s in torch.randint(len(corpus) - ns.length, (ns.per_device,), generator=g).tolist()
+        ],
         "random": pool[torch.randint(len(pool), (ns.per_device, ns.length), generator=g)].tolist(),
     }
     out = {}
@@ -657,8 +823,13 @@ def host_cost(ns) -> dict:
             t0 = time.perf_counter()
             scorer.score_for_policy(crit, resp, policy_tokenizer=tok, response_token_ids=rows)
             times.append(time.perf_counter() - t0)
-        out[src] = {"best_s": min(times), "s": times, "pairs": len(crit), "windows": scorer.last_stats.sequences,
-                    "disc_tokens": scorer.last_stats.real_tokens}
+        out[src] = {
+            "best_s": min(times),
+            "s": times,
+            "pairs": len(crit),
+            "windows": scorer.last_stats.sequences,
+            "disc_tokens": scorer.last_stats.real_tokens,
+        }
         log(f"host {src}: best {min(times):.3f} s for {len(crit)} pairs ({scorer.last_stats.sequences} windows)")
     return out
 
@@ -696,11 +867,13 @@ def print_table(summary: dict) -> None:
         r = z.get(tag)
         if r:
             d = r.get("disc_in_step", {})
-            print(f"{tag}: deepspeed={r['deepspeed']} stage={r['zero_stage']} engine={r['engine']} steps={r['global_step']} "
-                  f"losses={r['losses']} disc numel {d.get('numel')}/{d.get('expected_numel')} partitioned "
-                  f"{d.get('partitioned_params')} devices {d.get('devices')}; policy partitioned "
-                  f"{r['policy_in_step']['partitioned_params']}/{r['policy_in_step']['params']} local numel "
-                  f"{r['policy_in_step']['local_numel']} of {r['policy_in_step']['full_numel']}; adv finite {r['adv_finite']}")
+            print(
+                f"{tag}: deepspeed={r['deepspeed']} stage={r['zero_stage']} engine={r['engine']} steps={r['global_step']} "
+                f"losses={r['losses']} disc numel {d.get('numel')}/{d.get('expected_numel')} partitioned "
+                f"{d.get('partitioned_params')} devices {d.get('devices')}; policy partitioned "
+                f"{r['policy_in_step']['partitioned_params']}/{r['policy_in_step']['params']} local numel "
+                f"{r['policy_in_step']['local_numel']} of {r['policy_in_step']['full_numel']}; adv finite {r['adv_finite']}"
+            )
     for k in ("same_completions", "adv_max_abs_diff", "adv_allclose", "tok_adv_max_abs_diff", "tok_adv_allclose"):
         if k in z:
             print(f"  {k}: {z[k]}")
@@ -709,17 +882,25 @@ def print_table(summary: dict) -> None:
         if a:
             print(f"{arm}: RL steps {[round(x, 2) for x in a['rl_step_s']]} median timed {a['median_rl_step_s']}")
     if "ratio_rtt_over_grpo" in p:
-        print(f"ratio RTT/GRPO {p['ratio_rtt_over_grpo']:.3f}x, discriminator share {p['discriminator_share_of_rtt_step']:.3f}")
+        print(
+            f"ratio RTT/GRPO {p['ratio_rtt_over_grpo']:.3f}x, discriminator share {p['discriminator_share_of_rtt_step']:.3f}"
+        )
     if "scorer_sweep" in p:
         for k, v in p["scorer_sweep"].items():
-            print(f"scorer {k}: best {v['best_s']:.3f} s, {v['pairs']} pairs, {v['sequences']} windows, "
-                  f"{v['batches']} batches, {v['disc_tokens']} tokens, phases {v.get('phases_s')}")
+            print(
+                f"scorer {k}: best {v['best_s']:.3f} s, {v['pairs']} pairs, {v['sequences']} windows, "
+                f"{v['batches']} batches, {v['disc_tokens']} tokens, phases {v.get('phases_s')}"
+            )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("what", nargs="?", choices=("all", "zero3", "paper", "host", "zero3-worker"),
-                    help="default: all on a GPU machine, host elsewhere (what `make bench` runs)")
+    ap.add_argument(
+        "what",
+        nargs="?",
+        choices=("all", "zero3", "paper", "host", "zero3-worker"),
+        help="default: all on a GPU machine, host elsewhere (what `make bench` runs)",
+    )
     ap.add_argument("--out", default="runs/bench-gpu", help="work folder (models, trainer outputs)")
     ap.add_argument("--report", default=None, help="where summary.json and the worker logs go (default --out)")
     ap.add_argument("--cpu-smoke", action="store_true", help="tiny shapes (CPU): checks the harness, not the figures")
@@ -745,8 +926,12 @@ def main() -> None:
     ap.add_argument("--optimizer-steps-per-rl", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--token-budget", type=int, default=16384)
-    ap.add_argument("--completions", choices=("text", "random"), default="text",
-                    help="fixed completions: slices of English prose (README/docs) or random whole-character ids")
+    ap.add_argument(
+        "--completions",
+        choices=("text", "random"),
+        default="text",
+        help="fixed completions: slices of English prose (README/docs) or random whole-character ids",
+    )
     ap.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=True)
     # worker
     ap.add_argument("--work")

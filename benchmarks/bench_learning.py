@@ -58,9 +58,18 @@ def main(argv: list[str] | None = None) -> None:
     for name, a in report["arms"].items():
         f = a["final"]
         cell = lambda ms, nd=3: "-" if math.isnan(ms[0]) else f"{ms[0]:.{nd}f}+-{ms[1]:.{nd}f}"
-        rows.append([name, str(len(a["seeds"])), *(cell(f[k]) for k in RATES), cell(f["mean_words"], 1),
-                     cell(f["distinct2"], 2), cell(f["kl_init"], 3), cell(a["seconds_per_step"], 1),
-                     "yes" if a["collapse"] else "no"])
+        rows.append(
+            [
+                name,
+                str(len(a["seeds"])),
+                *(cell(f[k]) for k in RATES),
+                cell(f["mean_words"], 1),
+                cell(f["distinct2"], 2),
+                cell(f["kl_init"], 3),
+                cell(a["seconds_per_step"], 1),
+                "yes" if a["collapse"] else "no",
+            ]
+        )
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
     print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
     for r in rows:

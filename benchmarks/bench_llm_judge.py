@@ -30,12 +30,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from tests.helpers.llm_server import Reply, ScriptedOpenAI, start_transformers_serve  # noqa: E402
-
 from rubrics.judge import TEMPLATES, JudgeRequest, LLMJudge, judge_messages, parse_yes_no  # noqa: E402
 from rubrics.llm import LLMClient, LLMConfig  # noqa: E402
 from rubrics.offline_models import smollm2_dir  # noqa: E402
 from rubrics.schema import Rubric, RubricItem  # noqa: E402
+from tests.helpers.llm_server import Reply, ScriptedOpenAI, start_transformers_serve  # noqa: E402
 
 RESPONSES = [
     "The sea is wide and blue\nIts waves roll in anew",
@@ -73,8 +72,9 @@ def naive(cfg, reqs: list[JudgeRequest]) -> tuple[float, int]:
     t0 = time.perf_counter()
     parsed = 0
     for r in reqs:
-        resp = client.chat.completions.create(model=cfg.model, messages=judge_messages(r, TEMPLATES["v1"]),
-                                              temperature=0.0, max_tokens=cfg.max_tokens)
+        resp = client.chat.completions.create(
+            model=cfg.model, messages=judge_messages(r, TEMPLATES["v1"]), temperature=0.0, max_tokens=cfg.max_tokens
+        )
         parsed += parse_yes_no(resp.choices[0].message.content) is not None
     client.close()
     return time.perf_counter() - t0, parsed
@@ -92,8 +92,9 @@ def bench_model(name: str, model_dir: Path | None, args: argparse.Namespace, tmp
     with ctx:
         base = server.base_url
         model = server.model if model_dir is not None else "scripted"
-        cfg = LLMConfig(base_url=base, model=model, max_tokens=args.max_tokens, max_concurrency=args.concurrency,
-                        timeout_s=600)
+        cfg = LLMConfig(
+            base_url=base, model=model, max_tokens=args.max_tokens, max_concurrency=args.concurrency, timeout_s=600
+        )
         naive_s, naive_parsed = naive(cfg, reqs)
         client = LLMClient(cfg)
         t = time.perf_counter()

@@ -34,14 +34,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 SHARED = Path(os.environ.get("RTT_SHARED_DIR", ROOT.parent / "shared"))
 os.environ.setdefault("NLTK_DATA", str(SHARED / "nltk_data"))
 
-from tests.helpers.llm_server import Reply, ScriptedOpenAI  # noqa: E402
-
 from discriminator.data.build import BuildConfig, programmatic_item  # noqa: E402
 from discriminator.data.diff_labels import char_opcodes  # noqa: E402
 from discriminator.data.llm_generation import GenerationStats, generate_negative  # noqa: E402
 from rubrics.importers import import_items  # noqa: E402
 from rubrics.llm import LLMClient, LLMConfig  # noqa: E402
-
+from tests.helpers.llm_server import Reply, ScriptedOpenAI  # noqa: E402
 
 BASELINE_REV = "b3259cf"  # the last commit before the issue-10 speed-ups ("today's path")
 
@@ -70,8 +68,14 @@ def _run_worker(root: Path, stride: int, workers: int) -> dict:
     import subprocess
 
     env = {**os.environ, "PYTHONPATH": str(root)}
-    proc = subprocess.run([sys.executable, "-c", _WORKER, str(SHARED), str(stride), str(workers)], cwd=root, env=env,
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", _WORKER, str(SHARED), str(stride), str(workers)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"benchmark worker failed in {root}:\n{proc.stderr[-2000:]}")
     out = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -87,7 +91,9 @@ def bench_programmatic(stride: int, workers: int, baseline_rev: str | None):
     res = {}
     if baseline_rev:
         with tempfile.TemporaryDirectory(prefix="rtt-baseline-") as tmp:
-            archive = subprocess.run(["git", "-C", str(ROOT), "archive", baseline_rev], capture_output=True, check=False)
+            archive = subprocess.run(
+                ["git", "-C", str(ROOT), "archive", baseline_rev], capture_output=True, check=False
+            )
             if archive.returncode == 0:
                 subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
                 res["today"] = _run_worker(Path(tmp), stride, 0)
@@ -150,16 +156,22 @@ def bench_llm(pairs, n: int, latency: float, concurrency: int):
             async def run():
                 client = LLMClient(cfg)
                 try:
-                    return await asyncio.gather(*(generate_negative(client, it, r, pos, stats=stats)
-                                                  for it, r, pos, _ in jobs))
+                    return await asyncio.gather(
+                        *(generate_negative(client, it, r, pos, stats=stats) for it, r, pos, _ in jobs)
+                    )
                 finally:
                     await client.aclose()
 
             t0 = time.perf_counter()
             out = asyncio.run(run())
             dt = time.perf_counter() - t0
-            results[label] = {"seconds": dt, "per_s": len(jobs) / dt, "max_in_flight": server.max_in_flight,
-                              "accepted": sum(o.status == "accepted" for o in out), "configured": conc}
+            results[label] = {
+                "seconds": dt,
+                "per_s": len(jobs) / dt,
+                "max_in_flight": server.max_in_flight,
+                "accepted": sum(o.status == "accepted" for o in out),
+                "configured": conc,
+            }
         finally:
             server.stop()
     return results
@@ -190,22 +202,52 @@ def main() -> None:
     today, one, pool = prog.get("today"), prog["ours_1"], prog["ours_pool"]
     rate = lambda r: r["pairs"] / r["seconds"]  # noqa: E731
     base = f"{rate(today):.0f}" if today else "-"
-    t.add_row(f"programmatic pairs/s, pool of {args.workers} vs today ({one['items']} items)", f"{rate(pool):.0f}",
-              base, f"{rate(pool) / rate(today):.1f}x" if today else "-")
-    t.add_row("programmatic pairs/s, one process vs today", f"{rate(one):.0f}", base,
-              f"{rate(one) / rate(today):.1f}x" if today else "-")
-    t.add_row("pairs produced / rule rubrics (ours vs today)", f"{pool['pairs']}/{pool['rule_rubrics']}",
-              f"{today['pairs']}/{today['rule_rubrics']}" if today else "-", "-")
-    t.add_row("load average (1 min) at the end of each run: pool / one / today", f"{pool['load']:.1f} / {one['load']:.1f}",
-              f"{today['load']:.1f}" if today else "-", "-")
-    t.add_row(f"span diff pairs/s (rapidfuzz Indel vs difflib, {diff['pairs']} pairs)", f"{diff['ours_per_s']:.0f}",
-              f"{diff['difflib_per_s']:.0f}", f"{diff['ours_per_s'] / diff['difflib_per_s']:.1f}x")
+    t.add_row(
+        f"programmatic pairs/s, pool of {args.workers} vs today ({one['items']} items)",
+        f"{rate(pool):.0f}",
+        base,
+        f"{rate(pool) / rate(today):.1f}x" if today else "-",
+    )
+    t.add_row(
+        "programmatic pairs/s, one process vs today",
+        f"{rate(one):.0f}",
+        base,
+        f"{rate(one) / rate(today):.1f}x" if today else "-",
+    )
+    t.add_row(
+        "pairs produced / rule rubrics (ours vs today)",
+        f"{pool['pairs']}/{pool['rule_rubrics']}",
+        f"{today['pairs']}/{today['rule_rubrics']}" if today else "-",
+        "-",
+    )
+    t.add_row(
+        "load average (1 min) at the end of each run: pool / one / today",
+        f"{pool['load']:.1f} / {one['load']:.1f}",
+        f"{today['load']:.1f}" if today else "-",
+        "-",
+    )
+    t.add_row(
+        f"span diff pairs/s (rapidfuzz Indel vs difflib, {diff['pairs']} pairs)",
+        f"{diff['ours_per_s']:.0f}",
+        f"{diff['difflib_per_s']:.0f}",
+        f"{diff['ours_per_s'] / diff['difflib_per_s']:.1f}x",
+    )
     seq, ours = llm["sequential"], llm["ours"]
-    t.add_row(f"LLM negatives/s (local fake server, {args.latency * 1000:.0f} ms latency, {args.n_llm} pairs)",
-              f"{ours['per_s']:.1f}", f"{seq['per_s']:.1f}", f"{ours['per_s'] / seq['per_s']:.1f}x")
-    t.add_row("LLM requests in flight: achieved / configured", f"{ours['max_in_flight']}/{ours['configured']}",
-              f"{seq['max_in_flight']}/{seq['configured']}", f"{ours['max_in_flight'] / ours['configured']:.2f}")
-    t.add_row("LLM negatives accepted (fake returns the programmatic edit)", str(ours["accepted"]), str(seq["accepted"]), "-")
+    t.add_row(
+        f"LLM negatives/s (local fake server, {args.latency * 1000:.0f} ms latency, {args.n_llm} pairs)",
+        f"{ours['per_s']:.1f}",
+        f"{seq['per_s']:.1f}",
+        f"{ours['per_s'] / seq['per_s']:.1f}x",
+    )
+    t.add_row(
+        "LLM requests in flight: achieved / configured",
+        f"{ours['max_in_flight']}/{ours['configured']}",
+        f"{seq['max_in_flight']}/{seq['configured']}",
+        f"{ours['max_in_flight'] / ours['configured']:.2f}",
+    )
+    t.add_row(
+        "LLM negatives accepted (fake returns the programmatic edit)", str(ours["accepted"]), str(seq["accepted"]), "-"
+    )
     Console().print(t)
 
 

@@ -29,8 +29,10 @@ from annotation.push import push_one_by_one, push_rows  # noqa: E402
 from annotation.server import start, stop  # noqa: E402
 from discriminator.data.schema import SpanRow  # noqa: E402
 
-WORDS = ("the sea is calm tonight waves whisper to the shore and gulls cry above the foam answer in "
-         "lowercase only use json format no commas allowed keywords banana apple").split()
+WORDS = (
+    "the sea is calm tonight waves whisper to the shore and gulls cry above the foam answer in "
+    "lowercase only use json format no commas allowed keywords banana apple"
+).split()
 EXTRA = ["😀", "中文", "🎉", "\r\n", "  ", "é"]
 
 
@@ -44,10 +46,19 @@ def make_rows(n: int, seed: int = 0) -> list[SpanRow]:
         for _ in range(rng.randint(0, 4)):
             s = rng.randrange(0, max(1, len(response) - 10))
             spans.append((s, min(len(response), s + rng.randint(1, 30))))
-        rows.append(SpanRow(id=f"bench-{i}", item_id=f"item-{i // 4}", rubric_id=f"k{i % 4}",
-                            criteria="Do not use any commas.", instruction="Write a short poem about the sea.",
-                            response=response, char_spans=spans, label_source=rng.choice(["diff", "program", "model"]),
-                            verdict=rng.choice([1, -1])))
+        rows.append(
+            SpanRow(
+                id=f"bench-{i}",
+                item_id=f"item-{i // 4}",
+                rubric_id=f"k{i % 4}",
+                criteria="Do not use any commas.",
+                instruction="Write a short poem about the sea.",
+                response=response,
+                char_spans=spans,
+                label_source=rng.choice(["diff", "program", "model"]),
+                verdict=rng.choice([1, -1]),
+            )
+        )
     return rows
 
 
@@ -82,16 +93,30 @@ def main(argv: list[str] | None = None) -> int:
     batched_rate = batched.pushed / batched.seconds
     naive_rate = a.naive_rows / naive_s
     rows_out = [
-        ("batched import_tasks", f"{a.rows}", f"{a.batch_size}/request", f"{batched.seconds:.1f}",
-         f"{batched_rate:.0f}", "1.0x"),
+        (
+            "batched import_tasks",
+            f"{a.rows}",
+            f"{a.batch_size}/request",
+            f"{batched.seconds:.1f}",
+            f"{batched_rate:.0f}",
+            "1.0x",
+        ),
         ("re-push (all skipped)", f"{a.rows}", "list only", f"{repush.seconds:.1f}", "-", "-"),
-        ("one by one (2 requests/task)", f"{a.naive_rows} (5,000 extrapolated: {a.rows / naive_rate:.0f} s)",
-         "1/request", f"{naive_s:.1f}", f"{naive_rate:.2f}", f"1/{batched_rate / naive_rate:.0f}"),
+        (
+            "one by one (2 requests/task)",
+            f"{a.naive_rows} (5,000 extrapolated: {a.rows / naive_rate:.0f} s)",
+            "1/request",
+            f"{naive_s:.1f}",
+            f"{naive_rate:.2f}",
+            f"1/{batched_rate / naive_rate:.0f}",
+        ),
     ]
     head = ("method", "tasks", "batching", "seconds", "tasks/s", "rate vs batched")
     widths = [max(len(str(r[i])) for r in [head, *rows_out]) for i in range(len(head))]
-    print(f"Label Studio {info.url} (boot {boot:.1f} s), tasks with inline predictions; "
-          f"batched is {batched_rate / naive_rate:.1f}x faster than one by one")
+    print(
+        f"Label Studio {info.url} (boot {boot:.1f} s), tasks with inline predictions; "
+        f"batched is {batched_rate / naive_rate:.1f}x faster than one by one"
+    )
     for r in [head, tuple("-" * w for w in widths), *rows_out]:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
     return 0

@@ -110,8 +110,11 @@ def run(tmp: Path, repeats: int) -> None:
     base = cold("pass", repeats)
     t_ids = cold("from rubrics.rubric_text import known_rule_ids; known_rule_ids('ifeval')", repeats) - base
     t_imp = (
-        cold("from if_verifiable.ifeval import instructions_registry; frozenset(instructions_registry.INSTRUCTION_DICT)",
-             repeats) - base
+        cold(
+            "from if_verifiable.ifeval import instructions_registry; frozenset(instructions_registry.INSTRUCTION_DICT)",
+            repeats,
+        )
+        - base
     )
 
     rows = [

@@ -101,15 +101,17 @@ def main() -> None:
     backbone = default_backbone()
     model, tok = load_backbone(backbone)
     meta = DiscriminatorMeta(backbone=backbone, max_length=args.max_length)
-    scorer = RelevanceScorer(model.eval(), tok, meta, token_budget=args.token_budget,
-                             naive_batch_size=args.naive_batch)
+    scorer = RelevanceScorer(model.eval(), tok, meta, token_budget=args.token_budget, naive_batch_size=args.naive_batch)
     crit, resp = workload(args.responses, args.rubrics, args.seed)
     pairs = list(zip(crit, resp))
     n = len(pairs)
     console = Console()
-    console.print(f"MiniLM-L6 discriminator on {torch.get_num_threads()} CPU thread(s); {n} pairs "
-                  f"({args.responses} responses x {args.rubrics} rubrics), token budget {args.token_budget}, "
-                  f"naive batch {args.naive_batch}", highlight=False)
+    console.print(
+        f"MiniLM-L6 discriminator on {torch.get_num_threads()} CPU thread(s); {n} pairs "
+        f"({args.responses} responses x {args.rubrics} rubrics), token budget {args.token_budget}, "
+        f"naive batch {args.naive_batch}",
+        highlight=False,
+    )
 
     scorer.score_tokens(pairs[:8])  # warm-up
     stats = {}
@@ -119,6 +121,7 @@ def main() -> None:
             scorer.bucketing = bucketing
             scorer.score_tokens(pairs)
             stats[bucketing] = scorer.last_stats
+
         return go
 
     times = interleaved({"naive pad-to-longest": run(False), "bucketed (ours)": run(True)}, args.repeats)
@@ -128,13 +131,23 @@ def main() -> None:
         table.add_column(col, justify="left" if col == "strategy" else "right")
     for (name, (w, c)), bucketing in zip(times.items(), (False, True)):
         st = stats[bucketing]
-        table.add_row(name, f"{n / w:.1f}", f"{w:.2f}", f"{c:.2f}", str(st.batches), str(st.real_tokens),
-                      str(st.processed_tokens), f"{st.efficiency:.3f}")
+        table.add_row(
+            name,
+            f"{n / w:.1f}",
+            f"{w:.2f}",
+            f"{c:.2f}",
+            str(st.batches),
+            str(st.real_tokens),
+            str(st.processed_tokens),
+            f"{st.efficiency:.3f}",
+        )
     console.print(table)
     (wn, cn), (wb, cb) = times.values()
-    console.print(f"bucketed vs naive: {wn / wb:.2f}x wall, {cn / cb:.2f}x CPU time, "
-                  f"{stats[False].processed_tokens / stats[True].processed_tokens:.2f}x fewer processed tokens",
-                  highlight=False)
+    console.print(
+        f"bucketed vs naive: {wn / wb:.2f}x wall, {cn / cb:.2f}x CPU time, "
+        f"{stats[False].processed_tokens / stats[True].processed_tokens:.2f}x fewer processed tokens",
+        highlight=False,
+    )
 
     # the policy shares the discriminator's vocabulary: ids fed directly vs projected through characters
     ids = [tok(r, add_special_tokens=False)["input_ids"] for r in resp]
@@ -153,13 +166,18 @@ def main() -> None:
         finally:
             scorer._score_ids = real_score  # type: ignore[method-assign]
 
-    times = interleaved({
-        "ids (shared vocabulary)": lambda: scorer.score_for_policy(crit, resp, policy_tokenizer=tok,
-                                                                   response_token_ids=ids),
-        "projection (any vocabulary)": lambda: scorer.score_for_policy(crit, resp, policy_tokenizer=tok,
-                                                                       response_token_ids=ids, path="project"),
-        "  projection bookkeeping only": bookkeeping,
-    }, args.repeats)
+    times = interleaved(
+        {
+            "ids (shared vocabulary)": lambda: scorer.score_for_policy(
+                crit, resp, policy_tokenizer=tok, response_token_ids=ids
+            ),
+            "projection (any vocabulary)": lambda: scorer.score_for_policy(
+                crit, resp, policy_tokenizer=tok, response_token_ids=ids, path="project"
+            ),
+            "  projection bookkeeping only": bookkeeping,
+        },
+        args.repeats,
+    )
     table = Table(title="Policy-token relevance: shared-vocabulary ids path vs projection path")
     for col in ("path", "pairs/s", "wall s", "CPU s"):
         table.add_column(col, justify="left" if col == "path" else "right")
@@ -167,8 +185,12 @@ def main() -> None:
         table.add_row(name, f"{n / w:.1f}", f"{w:.3f}", f"{c:.3f}")
     console.print(table)
     (wi, ci), (wp, cp), (wk, ck) = times.values()
-    console.print(f"projection / ids: {wp / wi:.2f}x wall, {cp / ci:.2f}x CPU; bookkeeping alone {100 * ck / ci:.1f}% "
-                  f"of the ids path's CPU time; max |difference| between the paths {diff:.2e}", highlight=False)
+    console.print(
+        f"projection / ids: {wp / wi:.2f}x wall, {cp / ci:.2f}x CPU; bookkeeping alone {100 * ck / ci:.1f}% "
+        f"of the ids path's CPU time; max |difference| between the paths {diff:.2e}",
+        highlight=False,
+    )
+
 
 if __name__ == "__main__":
     main()

@@ -54,18 +54,32 @@ def minilm_discriminator(path: Path) -> Path:
     return path
 
 
-def run_trainer(policy: str, disc: str | None, beta: float, steps: int, out: Path, n_prompts: int, gens: int,
-                max_len: int) -> dict[str, float]:
+def run_trainer(
+    policy: str, disc: str | None, beta: float, steps: int, out: Path, n_prompts: int, gens: int, max_len: int
+) -> dict[str, float]:
     from grpo.dataset import build_prompt_dataset, load_items
     from grpo.rtt_grpo_config import RTTGRPOConfig
     from grpo.rtt_grpo_trainer import RTTGRPOTrainer
 
     items = load_items("ifeval", limit=n_prompts)
     args = RTTGRPOConfig(
-        output_dir=str(out), per_device_train_batch_size=n_prompts * gens, num_generations=gens,
-        max_completion_length=max_len, max_steps=steps, logging_steps=1, report_to=[], use_cpu=True, bf16=False,
-        gradient_checkpointing=False, save_strategy="no", seed=0, rtt_beta=beta, discriminator_path=disc,
-        loss_type="grpo", learning_rate=1e-6, disable_tqdm=True,
+        output_dir=str(out),
+        per_device_train_batch_size=n_prompts * gens,
+        num_generations=gens,
+        max_completion_length=max_len,
+        max_steps=steps,
+        logging_steps=1,
+        report_to=[],
+        use_cpu=True,
+        bf16=False,
+        gradient_checkpointing=False,
+        save_strategy="no",
+        seed=0,
+        rtt_beta=beta,
+        discriminator_path=disc,
+        loss_type="grpo",
+        learning_rate=1e-6,
+        disable_tqdm=True,
     )
     trainer = RTTGRPOTrainer(policy, args=args, train_dataset=build_prompt_dataset(items))
     from transformers.trainer_callback import PrinterCallback
@@ -73,8 +87,14 @@ def run_trainer(policy: str, disc: str | None, beta: float, steps: int, out: Pat
     trainer.remove_callback(PrinterCallback)  # keep the benchmark's stdout to its tables
     trainer.train()
     logs = [h for h in trainer.state.log_history if "step_time" in h][1:]  # drop the warm-up step
-    keys = ("step_time", "rtt/time/trl_generate_and_score", "rtt/time/judge", "rtt/time/discriminator",
-            "rtt/time/advantage", "completions/mean_length")
+    keys = (
+        "step_time",
+        "rtt/time/trl_generate_and_score",
+        "rtt/time/judge",
+        "rtt/time/discriminator",
+        "rtt/time/advantage",
+        "completions/mean_length",
+    )
     return {k: statistics.mean(h.get(k, 0.0) for h in logs) for k in keys}
 
 
@@ -96,20 +116,32 @@ def bench_trainer(ns) -> None:
     rows = []
     for name, r in (("GRPO (rtt_beta=0)", grpo), ("RTT-GRPO (rtt_beta=0.5)", rtt)):
         st = r["step_time"]
-        rows.append([name, f"{st:.2f}", f"{r['rtt/time/judge']:.3f} ({100 * r['rtt/time/judge'] / st:.1f}%)",
-                     f"{r['rtt/time/discriminator']:.3f} ({100 * r['rtt/time/discriminator'] / st:.1f}%)",
-                     f"{1000 * r['rtt/time/advantage']:.2f} ms", f"{r['completions/mean_length']:.0f}"])
+        rows.append(
+            [
+                name,
+                f"{st:.2f}",
+                f"{r['rtt/time/judge']:.3f} ({100 * r['rtt/time/judge'] / st:.1f}%)",
+                f"{r['rtt/time/discriminator']:.3f} ({100 * r['rtt/time/discriminator'] / st:.1f}%)",
+                f"{1000 * r['rtt/time/advantage']:.2f} ms",
+                f"{r['completions/mean_length']:.0f}",
+            ]
+        )
     table(
         f"A. step time, {ns.policy} policy, MiniLM discriminator, {b} completions/step "
         f"({ns.prompts} IFEval prompts x {ns.generations}), max {ns.max_len} tokens, mean of steps 2..{ns.steps}",
-        ["trainer", "step s", "judge s (share)", "discriminator s (share)", "advantage", "mean len"], rows,
+        ["trainer", "step s", "judge s (share)", "discriminator s (share)", "advantage", "mean len"],
+        rows,
     )
     extra = rtt["rtt/time/discriminator"] + rtt["rtt/time/advantage"]
-    print(f"overhead ratio, separate runs (RTT step / GRPO step, noisy on a shared box): "
-          f"{rtt['step_time'] / grpo['step_time']:.3f}x")
-    print(f"overhead ratio, same RTT steps (step / (step - discriminator - advantage)): "
-          f"{rtt['step_time'] / (rtt['step_time'] - extra):.3f}x  (RTT-only work {extra:.2f} s of "
-          f"{rtt['step_time']:.1f} s)")
+    print(
+        f"overhead ratio, separate runs (RTT step / GRPO step, noisy on a shared box): "
+        f"{rtt['step_time'] / grpo['step_time']:.3f}x"
+    )
+    print(
+        f"overhead ratio, same RTT steps (step / (step - discriminator - advantage)): "
+        f"{rtt['step_time'] / (rtt['step_time'] - extra):.3f}x  (RTT-only work {extra:.2f} s of "
+        f"{rtt['step_time']:.1f} s)"
+    )
 
 
 # ------------------------------------------------------------------------------------------------ B. advantages
@@ -188,8 +220,11 @@ def bench_advantages(ns) -> None:
         ["loop over groups", f"{1000 * t_grp:.1f}", f"{t_grp / t_vec:.2f}x"],
         ["loop over (response, rubric)", f"{1000 * t_row:.1f}", f"{t_row / t_vec:.2f}x"],
     ]
-    table(f"B. advantage computation, {g} groups x {n} responses, up to {r} rubrics, {t} tokens (float32, CPU)",
-          ["implementation", "ms (best)", "time / ours"], rows)
+    table(
+        f"B. advantage computation, {g} groups x {n} responses, up to {r} rubrics, {t} tokens (float32, CPU)",
+        ["implementation", "ms (best)", "time / ours"],
+        rows,
+    )
 
 
 def main() -> None:

@@ -57,9 +57,13 @@ def ifeval_items() -> list[tuple[RubricItem, dict]]:
     for line in (SHARED / "data" / "ifeval" / "input_data.jsonl").read_text().splitlines():
         d = json.loads(line)
         rubrics = [
-            Rubric(id=f"{d['key']}-{k}", text=iid,
-                   verifier=RuleVerifier(family="ifeval", rule_id=iid,
-                                         kwargs={a: b for a, b in kw.items() if b is not None}))
+            Rubric(
+                id=f"{d['key']}-{k}",
+                text=iid,
+                verifier=RuleVerifier(
+                    family="ifeval", rule_id=iid, kwargs={a: b for a, b in kw.items() if b is not None}
+                ),
+            )
             for k, (iid, kw) in enumerate(zip(d["instruction_id_list"], d["kwargs"]))
         ]
         out.append((RubricItem(id=str(d["key"]), prompt=d["prompt"], rubrics=rubrics, source="ifeval"), d))
@@ -139,7 +143,9 @@ def speed_table() -> None:
     ife_pairs = ifeval_pairs(ife)
     ife_raw = [d for _, d in ife for _ in range(G)]
     mdi = muldimif_items()
-    mdi_pairs = [(it, MULDIMIF_RESPONSES[(i + g) % len(MULDIMIF_RESPONSES)]) for i, it in enumerate(mdi) for g in range(G)]
+    mdi_pairs = [
+        (it, MULDIMIF_RESPONSES[(i + g) % len(MULDIMIF_RESPONSES)]) for i, it in enumerate(mdi) for g in range(G)
+    ]
     ours(ife_pairs[:8], False, True)  # import / registry load outside the timings
     rows = []
     for name, pairs in (("IFEval", ife_pairs), ("MulDimIF", mdi_pairs)):
@@ -185,12 +191,16 @@ def smollm2_responses(rows: list[dict], n: int) -> list[str]:
     out: list[str] = []
     t0 = time.perf_counter()
     for i in range(0, n, 16):
-        chats = [tok.apply_chat_template([{"role": "user", "content": r["prompt"]}], tokenize=False,
-                                         add_generation_prompt=True) for r in rows[i:i + 16]]
+        chats = [
+            tok.apply_chat_template(
+                [{"role": "user", "content": r["prompt"]}], tokenize=False, add_generation_prompt=True
+            )
+            for r in rows[i : i + 16]
+        ]
         enc = tok(chats, return_tensors="pt", padding=True)
         with torch.no_grad():
             gen = model.generate(**enc, max_new_tokens=160, do_sample=False, pad_token_id=tok.pad_token_id)
-        out += tok.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        out += tok.batch_decode(gen[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
         print(f"  generated {len(out)}/{n} ({time.perf_counter() - t0:.0f}s)", file=sys.stderr)
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text("".join(json.dumps({"prompt": r["prompt"], "response": o}) + "\n" for r, o in zip(rows, out)))
@@ -230,7 +240,9 @@ def agreement_table(n_smollm2: int) -> None:
             for d, resp in pairs:
                 theirs = ref.follow(registry, d["prompt"], d["instruction_id_list"], d["kwargs"], resp, loose)
                 for iid, kw, t in zip(d["instruction_id_list"], d["kwargs"], theirs):
-                    v = RuleVerifier(family="ifeval", rule_id=iid, kwargs={a: b for a, b in kw.items() if b is not None})
+                    v = RuleVerifier(
+                        family="ifeval", rule_id=iid, kwargs={a: b for a, b in kw.items() if b is not None}
+                    )
                     o = rules.check(v, resp, prompt=d["prompt"], loose=loose)
                     n += 1
                     agree += o == t
@@ -240,12 +252,16 @@ def agreement_table(n_smollm2: int) -> None:
                         agree_x += o == t
                     if o != t:
                         mism[iid] = mism.get(iid, 0) + 1
-            print(f"| {name} | {'loose' if loose else 'strict'} | {n} | {agree} | {100 * agree / n:.2f}% | "
-                  f"{100 * agree_x / max(n_x, 1):.2f}% |")
+            print(
+                f"| {name} | {'loose' if loose else 'strict'} | {n} | {agree} | {100 * agree / n:.2f}% | "
+                f"{100 * agree_x / max(n_x, 1):.2f}% |"
+            )
             if mism:
                 print(f"|  | disagreements by rule | {mism} | | | |")
-    print("\nA non-letter `letter` (IFEval has '#' and '!') makes lm-eval / if-verifiable draw a random letter; the "
-          "official checker and ours keep the given character (see rubrics/rules/ifverifiable.py).")
+    print(
+        "\nA non-letter `letter` (IFEval has '#' and '!') makes lm-eval / if-verifiable draw a random letter; the "
+        "official checker and ours keep the given character (see rubrics/rules/ifverifiable.py)."
+    )
 
 
 def main() -> None:

@@ -37,9 +37,23 @@ def fetch(version: str = LMEVAL_VERSION) -> Path:
     found = sorted(wheels.glob(f"lm_eval-{version}-*.whl"))
     if not found:
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "--retries", "1", "--timeout", "20",
-             f"lm-eval=={version}", "-d", str(wheels)],
-            check=True, timeout=300,
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "-q",
+                "--retries",
+                "1",
+                "--timeout",
+                "20",
+                f"lm-eval=={version}",
+                "-d",
+                str(wheels),
+            ],
+            check=True,
+            timeout=300,
         )
         found = sorted(wheels.glob(f"lm_eval-{version}-*.whl"))
     out.mkdir(parents=True, exist_ok=True)
@@ -73,14 +87,23 @@ def load_registry(version: str = LMEVAL_VERSION) -> dict[str, type]:
     return sys.modules[f"{_PKG}.instructions_registry"].INSTRUCTION_DICT
 
 
-def follow(registry: dict[str, type], prompt: str, ids: list[str], kwargs: list[dict], response: str,
-           loose: bool) -> list[bool]:
+def follow(
+    registry: dict[str, type], prompt: str, ids: list[str], kwargs: list[dict], response: str, loose: bool
+) -> list[bool]:
     """The official ``test_instruction_following_strict`` / ``_loose`` on one response."""
     if loose:
         r = response.split("\n")
         first, last, both = "\n".join(r[1:]).strip(), "\n".join(r[:-1]).strip(), "\n".join(r[1:-1]).strip()
-        variants = [response, response.replace("*", ""), first, last, both,
-                    first.replace("*", ""), last.replace("*", ""), both.replace("*", "")]
+        variants = [
+            response,
+            response.replace("*", ""),
+            first,
+            last,
+            both,
+            first.replace("*", ""),
+            last.replace("*", ""),
+            both.replace("*", ""),
+        ]
     else:
         variants = [response]
     out = []

@@ -28,9 +28,12 @@ from discriminator.config import EvalConfig, TrainConfig  # noqa: E402
 from discriminator.evaluate import evaluate  # noqa: E402
 from discriminator.train import train  # noqa: E402
 
-ARMS = {"case-markers": {"case_markers": "auto"}, "no-case-markers": {"case_markers": "off"},
-        "template-only": {"data": "train-template-only.parquet", "case_markers": "auto"},
-        "case-markers-1800-steps": {"case_markers": "auto", "max_steps": 1800, "eval_steps": 300}}
+ARMS = {
+    "case-markers": {"case_markers": "auto"},
+    "no-case-markers": {"case_markers": "off"},
+    "template-only": {"data": "train-template-only.parquet", "case_markers": "auto"},
+    "case-markers-1800-steps": {"case_markers": "auto", "max_steps": 1800, "eval_steps": 300},
+}
 
 
 def main() -> None:
@@ -52,8 +55,10 @@ def main() -> None:
     if args.dry:
         base.update(max_steps=2, eval_steps=2, max_train_rows=32)
     args.out.mkdir(parents=True, exist_ok=True)
-    results: dict = {"device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
-                     "torch": torch.__version__}
+    results: dict = {
+        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+        "torch": torch.__version__,
+    }
     for name in args.arms or list(ARMS):
         kw = dict(base)
         kw.update({k: (d / v if k == "data" else v) for k, v in ARMS[name].items()})
@@ -62,14 +67,31 @@ def main() -> None:
         train(TrainConfig(**kw), disable_tqdm=True)
         row: dict = {"train_seconds": round(time.time() - t0, 1)}
         for which in ("policy", "template"):
-            rep = evaluate(EvalConfig(model=args.out / name / "model", data=d / f"eval-{which}.parquet",
-                                      out=args.out / name / f"eval-{which}", baselines=["all_relevant", "lexical"],
-                                      max_test_rows=20 if args.dry else None, max_val_rows=20 if args.dry else None))
-            row[which] = {"tokens": rep.overall, "characters": rep.characters, "counts": rep.counts,
-                          "per_family": rep.per_family["discriminator"]}
+            rep = evaluate(
+                EvalConfig(
+                    model=args.out / name / "model",
+                    data=d / f"eval-{which}.parquet",
+                    out=args.out / name / f"eval-{which}",
+                    baselines=["all_relevant", "lexical"],
+                    max_test_rows=20 if args.dry else None,
+                    max_val_rows=20 if args.dry else None,
+                )
+            )
+            row[which] = {
+                "tokens": rep.overall,
+                "characters": rep.characters,
+                "counts": rep.counts,
+                "per_family": rep.per_family["discriminator"],
+            }
         results[name] = row
-        brief = {w: {f"{k}_{m}": round(row[w][k]["discriminator"][m], 3) for k in ("tokens", "characters")
-                     for m in ("f1", "auroc")} for w in ("policy", "template")}
+        brief = {
+            w: {
+                f"{k}_{m}": round(row[w][k]["discriminator"][m], 3)
+                for k in ("tokens", "characters")
+                for m in ("f1", "auroc")
+            }
+            for w in ("policy", "template")
+        }
         print(name, json.dumps(brief), f"{row['train_seconds']:.0f}s", flush=True)
         (args.out / "ablation.json").write_text(json.dumps(results, indent=1, default=str))
 

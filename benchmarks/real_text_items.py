@@ -31,8 +31,12 @@ def main() -> None:
     ap.add_argument("--train", type=int, default=320)
     ap.add_argument("--test", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--max-prompt-tokens", type=int, default=384,
-                    help="skip prompts longer than this (SmolLM2 tokens): CPU sampling time; 0 keeps all")
+    ap.add_argument(
+        "--max-prompt-tokens",
+        type=int,
+        default=384,
+        help="skip prompts longer than this (SmolLM2 tokens): CPU sampling time; 0 keeps all",
+    )
     args = ap.parse_args()
     items = import_items(str(SHARED / "data/ifeval/input_data.jsonl"))
     items += import_items(str(SHARED / "data/muldimif/test.json"))
@@ -49,8 +53,15 @@ def main() -> None:
         from rubrics.offline_models import smollm2_dir
 
         tok = AutoTokenizer.from_pretrained(str(smollm2_dir()))
-        fits = lambda it: len(tok(tok.apply_chat_template(it.chat(), tokenize=False, add_generation_prompt=True),  # noqa: E731
-                                  add_special_tokens=False)["input_ids"]) <= args.max_prompt_tokens
+        fits = lambda it: (
+            len(
+                tok(
+                    tok.apply_chat_template(it.chat(), tokenize=False, add_generation_prompt=True),  # noqa: E731
+                    add_special_tokens=False,
+                )["input_ids"]
+            )
+            <= args.max_prompt_tokens
+        )
     train = [it for it in sorted((it for it in items if split[it.id] == "train"), key=order) if fits(it)][: args.train]
     test = [it for it in sorted((it for it in items if split[it.id] == "test"), key=order) if fits(it)][: args.test]
     assert not {i.id for i in train} & {i.id for i in test}

@@ -39,16 +39,23 @@ OUT_DIR = SHARED / "data" / "model_outputs"
 DATA_FILE = "alpaca_eval_outputs.jsonl.gz"
 REPO = "tatsu-lab/alpaca_eval"
 # open-weight models of different families and sizes (AlpacaEval's own names)
-MODELS = ("Meta-Llama-3-8B-Instruct", "Mistral-7B-Instruct-v0.2", "Qwen1.5-7B-Chat", "gemma-7b-it",
-          "tulu-2-dpo-7b", "phi-2-dpo")
-LICENCE = ("AlpacaEval data: CC BY-NC 4.0 (non-commercial; README of tatsu-lab/alpaca_eval, 'Data License'); "
-           "code of that repository Apache-2.0 (not used). Each model's outputs are also subject to the terms of "
-           "the model that wrote them.")
+MODELS = (
+    "Meta-Llama-3-8B-Instruct",
+    "Mistral-7B-Instruct-v0.2",
+    "Qwen1.5-7B-Chat",
+    "gemma-7b-it",
+    "tulu-2-dpo-7b",
+    "phi-2-dpo",
+)
+LICENCE = (
+    "AlpacaEval data: CC BY-NC 4.0 (non-commercial; README of tatsu-lab/alpaca_eval, 'Data License'); "
+    "code of that repository Apache-2.0 (not used). Each model's outputs are also subject to the terms of "
+    "the model that wrote them."
+)
 
 
 def _git(mirror: Path, *args: str) -> str:
-    return subprocess.run(["git", "--git-dir", str(mirror), *args], check=True, capture_output=True,
-                          text=True).stdout
+    return subprocess.run(["git", "--git-dir", str(mirror), *args], check=True, capture_output=True, text=True).stdout
 
 
 def extract(mirror: Path, models: list[str], out: Path) -> None:
@@ -64,18 +71,30 @@ def extract(mirror: Path, models: list[str], out: Path) -> None:
             resp = rec.get("output")
             if not isinstance(resp, str) or not resp.strip():
                 continue
-            rows.append({"model": m, "index": i, "instruction": rec["instruction"], "response": resp,
-                         "dataset": rec.get("dataset")})
+            rows.append(
+                {
+                    "model": m,
+                    "index": i,
+                    "instruction": rec["instruction"],
+                    "response": resp,
+                    "dataset": rec.get("dataset"),
+                }
+            )
             kept += 1
-        files.append({"model": m, "path": path, "blob": blob, "last_commit": last, "records": len(data),
-                      "kept": kept})
+        files.append({"model": m, "path": path, "blob": blob, "last_commit": last, "records": len(data), "kept": kept})
     out.mkdir(parents=True, exist_ok=True)
     with gzip.open(out / DATA_FILE, "wt", encoding="utf-8") as fh:
         for r in rows:
             fh.write(json.dumps(r, ensure_ascii=False) + "\n")
-    manifest = {"source": f"https://github.com/{REPO}", "snapshot_commit": commit, "licence": LICENCE,
-                "file": DATA_FILE, "rows": len(rows), "sha256": hashlib.sha256((out / DATA_FILE).read_bytes()).hexdigest(),
-                "files": files}
+    manifest = {
+        "source": f"https://github.com/{REPO}",
+        "snapshot_commit": commit,
+        "licence": LICENCE,
+        "file": DATA_FILE,
+        "rows": len(rows),
+        "sha256": hashlib.sha256((out / DATA_FILE).read_bytes()).hexdigest(),
+        "files": files,
+    }
     (out / "MANIFEST.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     print(f"{len(rows)} responses of {len(models)} models -> {out / DATA_FILE}")
 
@@ -87,9 +106,11 @@ def load_outputs(path: Path = OUT_DIR / DATA_FILE) -> list[dict]:
         return [json.loads(line) for line in fh]
 
 
-_STOP = set("""about above after again against would could should which their there these those where while
+_STOP = set(
+    """about above after again against would could should which their there these those where while
 what when with from into your yours that this have make made more most other some such than then them they very
-will write using used give tell explain describe please following provide answer question example list""".split())
+will write using used give tell explain describe please following provide answer question example list""".split()
+)
 
 
 def content_words(text: str) -> list[str]:
@@ -120,22 +141,42 @@ def rubrics_for(index: int, instruction: str, responses: list[str], seed: int) -
         ("change_case:english_lowercase", {}),
         ("change_case:english_capital", {}),
         ("startend:quotation", {}),
-        ("startend:end_checker", {"end_phrase": rng.choice(["Is there anything else I can help with?",
-                                                            "Let me know if you have additional questions.",
-                                                            "Any other questions?"])}),
+        (
+            "startend:end_checker",
+            {
+                "end_phrase": rng.choice(
+                    [
+                        "Is there anything else I can help with?",
+                        "Let me know if you have additional questions.",
+                        "Any other questions?",
+                    ]
+                )
+            },
+        ),
         ("detectable_format:title", {}),
         ("detectable_content:postscript", {"postscript_marker": rng.choice(["P.S.", "P.P.S"])}),
         ("combination:repeat_prompt", {"prompt_to_repeat": instruction}),
-        ("length_constraints:number_words", {"relation": rng.choice(["less than", "at least"]),
-                                             "num_words": _round(median(words) * rng.uniform(0.7, 1.3), 10)}),
-        ("length_constraints:number_sentences", {"relation": rng.choice(["less than", "at least"]),
-                                                 "num_sentences": max(2, round(median(sents) * rng.uniform(0.7, 1.3)))}),
+        (
+            "length_constraints:number_words",
+            {
+                "relation": rng.choice(["less than", "at least"]),
+                "num_words": _round(median(words) * rng.uniform(0.7, 1.3), 10),
+            },
+        ),
+        (
+            "length_constraints:number_sentences",
+            {
+                "relation": rng.choice(["less than", "at least"]),
+                "num_sentences": max(2, round(median(sents) * rng.uniform(0.7, 1.3))),
+            },
+        ),
     ]
     if shared_kw:
         pool.append(("keywords:forbidden_words", {"forbidden_words": shared_kw[:2]}))
         pool.append(("keywords:existence", {"keywords": shared_kw[-2:]}))
-        pool.append(("keywords:frequency", {"keyword": shared_kw[0], "relation": "at least",
-                                            "frequency": rng.choice([2, 3])}))
+        pool.append(
+            ("keywords:frequency", {"keyword": shared_kw[0], "relation": "at least", "frequency": rng.choice([2, 3])})
+        )
     picked, families = [], set()
     for rid, kwargs in rng.sample(pool, len(pool)):
         fam = rid.split(":")[0] if not rid.startswith("change_case") else "case"
@@ -164,8 +205,19 @@ def items(out: Path, n: int, seed: int, models: list[str]) -> None:
             instruction = per[models[0]]["instruction"]
             ids, kwargs = rubrics_for(i, instruction, [per[m]["response"] for m in models], seed)
             key = 100000 + i  # AlpacaEval index, offset so it never equals an IFEval key
-            fh.write(json.dumps({"key": key, "prompt": instruction, "instruction_id_list": ids, "kwargs": kwargs,
-                                 "source": "alpaca_eval"}, ensure_ascii=False) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "key": key,
+                        "prompt": instruction,
+                        "instruction_id_list": ids,
+                        "kwargs": kwargs,
+                        "source": "alpaca_eval",
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
             for m in models:
                 pos[m].append({"key": key, "response": per[m]["response"]})
     for m, lines in pos.items():
@@ -185,10 +237,19 @@ def merge(pairs: Path, out: Path, models: list[str]) -> None:
     for m in models:
         for r in read_rows(pairs / m / "spans.parquet"):
             if split_of.setdefault(r.item_id, r.split) != r.split:
-                raise ValueError(f"{pairs / m / 'spans.parquet'}: row {r.id}: item {r.item_id} has split "
-                                 f"{r.split}, {split_of[r.item_id]} in an earlier model's file")
-            rows.append(r.model_copy(update={"id": f"{m}:{r.id}", "pair_id": r.pair_id and f"{m}:{r.pair_id}",
-                                             "meta": {**r.meta, "response_model": m}}))
+                raise ValueError(
+                    f"{pairs / m / 'spans.parquet'}: row {r.id}: item {r.item_id} has split "
+                    f"{r.split}, {split_of[r.item_id]} in an earlier model's file"
+                )
+            rows.append(
+                r.model_copy(
+                    update={
+                        "id": f"{m}:{r.id}",
+                        "pair_id": r.pair_id and f"{m}:{r.pair_id}",
+                        "meta": {**r.meta, "response_model": m},
+                    }
+                )
+            )
     write_rows(out, rows)
     print(f"{len(rows)} rows of {len(models)} models -> {out}")
 

@@ -34,14 +34,14 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 def agreement(fold_model: Path, model_name: str, rows, items, outputs, max_rows: int | None = None) -> dict:
     """Token F1 / AUROC of the fold's discriminator against the rule spans of ``model_name``'s unedited
     responses to the items of the fold's test rows."""
+    from discriminator.baselines import lexical_chars
     from discriminator.data.programmatic import rule_passes
+    from discriminator.data.schema import char_labels_to_spans
     from discriminator.features import labels_from_spans
     from discriminator.metrics import best_f1_threshold, token_metrics
-    from discriminator.data.schema import char_labels_to_spans
-    from discriminator.scoring import RelevanceScorer
-    from discriminator.baselines import lexical_chars
     from discriminator.projection import chars_to_tokens
     from discriminator.rule_spans import rule_chars
+    from discriminator.scoring import RelevanceScorer
 
     test_items = sorted({r.item_id for r in rows})
     key_of = {it.id: int(str(it.meta.get("key", it.id.rsplit(":", 1)[-1]))) for it in items}
@@ -65,8 +65,10 @@ def agreement(fold_model: Path, model_name: str, rows, items, outputs, max_rows:
     scorer = RelevanceScorer.from_pretrained(fold_model)
     ids, offsets = scorer.encoder.tokenize_responses([p[2] for p in pairs])
     scores = scorer._score_ids([p[1] for p in pairs], ids)
-    labels = [np.asarray(labels_from_spans(o, char_labels_to_spans((p[3] > 0).astype(int).tolist()), len(p[2])))
-              for o, p in zip(offsets, pairs)]
+    labels = [
+        np.asarray(labels_from_spans(o, char_labels_to_spans((p[3] > 0).astype(int).tolist()), len(p[2])))
+        for o, p in zip(offsets, pairs)
+    ]
     lex = [chars_to_tokens(lexical_chars(p[1], p[2]), o, "max") for o, p in zip(offsets, pairs)]
     thr = float(scorer.threshold)
     groups = defaultdict(list)
@@ -79,10 +81,16 @@ def agreement(fold_model: Path, model_name: str, rows, items, outputs, max_rows:
         y = np.concatenate([labels[i] for i in idx])
         lx = np.concatenate([lex[i] for i in idx])
         m = token_metrics(s, y, thr)
-        out[g] = {"rows": len(idx), "tokens": int(len(y)), "base_rate": float(y.mean()) if len(y) else 0.0,
-                  "f1_stored": m["f1"], "auroc": m["auroc"], "f1_best": best_f1_threshold(s, y)[1],
-                  "lexical_auroc": token_metrics(lx, y, 0.5)["auroc"], "all_relevant_f1": token_metrics(
-                      np.ones_like(s), y, 0.5)["f1"]}
+        out[g] = {
+            "rows": len(idx),
+            "tokens": int(len(y)),
+            "base_rate": float(y.mean()) if len(y) else 0.0,
+            "f1_stored": m["f1"],
+            "auroc": m["auroc"],
+            "f1_best": best_f1_threshold(s, y)[1],
+            "lexical_auroc": token_metrics(lx, y, 0.5)["auroc"],
+            "all_relevant_f1": token_metrics(np.ones_like(s), y, 0.5)["f1"],
+        }
     return out
 
 
@@ -100,11 +108,11 @@ def main() -> None:
     args = ap.parse_args()
 
     import yaml
+    from transfer_data import DATA_FILE, OUT_DIR, load_outputs
 
     from discriminator.holdout import HoldoutConfig, HoldoutResult, family_holdout, render_holdout
     from discriminator.splits import assign_splits, load_rows
     from rubrics.importers import import_items
-    from transfer_data import OUT_DIR, DATA_FILE, load_outputs
 
     args.out.mkdir(parents=True, exist_ok=True)
     cfg_path = args.train_config
@@ -133,27 +141,42 @@ def main() -> None:
     agree = {}
     for r in result.rows:
         _, test = source_fold_rows(rows, r.family)
-        agree[r.family] = agreement(args.out / _slug(r.family) / "run" / "model", r.family, test, items, outputs,
-                                    args.agree_rows)
+        agree[r.family] = agreement(
+            args.out / _slug(r.family) / "run" / "model", r.family, test, items, outputs, args.agree_rows
+        )
         print(r.family, json.dumps(agree[r.family]["overall"]), flush=True)
     (args.out / "agreement.json").write_text(json.dumps(agree, indent=2, default=float) + "\n")
-    lines = ["# Agreement with rule spans on unedited responses (leave-one-source-out fold models)", "",
-             "Each fold's discriminator on the held-out model's own responses to the test items (no edit) against "
-             "the characters the rule's verdict hinges on (`discriminator.rule_spans.rule_chars`).", "",
-             "| held-out model | rows | tokens (base rate) | F1 stored thr | best F1 | AUROC | lexical AUROC | "
-             "all-relevant F1 |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Agreement with rule spans on unedited responses (leave-one-source-out fold models)",
+        "",
+        "Each fold's discriminator on the held-out model's own responses to the test items (no edit) against "
+        "the characters the rule's verdict hinges on (`discriminator.rule_spans.rule_chars`).",
+        "",
+        "| held-out model | rows | tokens (base rate) | F1 stored thr | best F1 | AUROC | lexical AUROC | "
+        "all-relevant F1 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for fam, per in agree.items():
         o = per["overall"]
-        lines.append(f"| {fam} | {o['rows']} | {o['tokens']} ({o['base_rate']:.3f}) | {o['f1_stored']:.3f} | "
-                     f"{o['f1_best']:.3f} | {o['auroc']:.3f} | {o['lexical_auroc']:.3f} | {o['all_relevant_f1']:.3f} |")
+        lines.append(
+            f"| {fam} | {o['rows']} | {o['tokens']} ({o['base_rate']:.3f}) | {o['f1_stored']:.3f} | "
+            f"{o['f1_best']:.3f} | {o['auroc']:.3f} | {o['lexical_auroc']:.3f} | {o['all_relevant_f1']:.3f} |"
+        )
     rules = sorted({g for per in agree.values() for g in per if g != "overall"})
-    lines += ["", "Per rule (AUROC, mean over folds; rows in all folds):", "", "| rule | rows | AUROC | best F1 |",
-              "|---|---|---|---|"]
+    lines += [
+        "",
+        "Per rule (AUROC, mean over folds; rows in all folds):",
+        "",
+        "| rule | rows | AUROC | best F1 |",
+        "|---|---|---|---|",
+    ]
     for g in rules:
         xs = [per[g] for per in agree.values() if g in per]
         au = [x["auroc"] for x in xs if x["auroc"] == x["auroc"]]
-        lines.append(f"| {g} | {sum(x['rows'] for x in xs)} | {np.mean(au) if au else float('nan'):.3f} | "
-                     f"{np.mean([x['f1_best'] for x in xs]):.3f} |")
+        lines.append(
+            f"| {g} | {sum(x['rows'] for x in xs)} | {np.mean(au) if au else float('nan'):.3f} | "
+            f"{np.mean([x['f1_best'] for x in xs]):.3f} |"
+        )
     (args.out / "agreement.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines), flush=True)
 

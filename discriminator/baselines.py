@@ -114,8 +114,13 @@ def _chat_ids(tokenizer, user: str) -> list[int]:
 class CoRTScorer:
     """Per-token log-prob increase of the response when the rubric is added to the prompt."""
 
-    def __init__(self, policy: str | Path | None = None, device: str | None = None, token_budget: int = 4096,
-                 max_length: int = 1024):
+    def __init__(
+        self,
+        policy: str | Path | None = None,
+        device: str | None = None,
+        token_budget: int = 4096,
+        max_length: int = 1024,
+    ):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -169,8 +174,13 @@ class CoRTScorer:
                     out[i] = logp[r, start - 1 : len(ids_i) - 1]
         return out  # type: ignore[return-value]
 
-    def char_scores(self, criteria: Sequence[str], responses: Sequence[str],
-                    instructions: Sequence[str | None] | None = None, progress=None) -> list[np.ndarray]:
+    def char_scores(
+        self,
+        criteria: Sequence[str],
+        responses: Sequence[str],
+        instructions: Sequence[str | None] | None = None,
+        progress=None,
+    ) -> list[np.ndarray]:
         from discriminator.projection import tokens_to_chars
 
         instructions = instructions or [None] * len(criteria)

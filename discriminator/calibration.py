@@ -98,5 +98,9 @@ def fit_temperature(logits, labels, bounds: tuple[float, float] = (0.05, 20.0), 
 def calibration_summary(probs, labels, n_bins: int = 15) -> dict[str, float]:
     """``ece``, ``log_loss``, ``brier`` and ``tokens`` of one set of probabilities."""
     p, y = _flat(probs, labels)
-    return {"ece": expected_calibration_error(p, y, n_bins), "log_loss": log_loss(p, y),
-            "brier": float(np.mean((p - y) ** 2)) if len(y) else float("nan"), "tokens": int(len(y))}
+    return {
+        "ece": expected_calibration_error(p, y, n_bins),
+        "log_loss": log_loss(p, y),
+        "brier": float(np.mean((p - y) ** 2)) if len(y) else float("nan"),
+        "tokens": int(len(y)),
+    }

@@ -42,16 +42,20 @@ def lowercases(tokenizer: Any) -> bool:
     """True when the fast tokenizer's normalizer lowercases (BERT uncased, MiniLM): case is invisible to it."""
     if not getattr(tokenizer, "is_fast", False):
         return False
-    return any(s.get("type") == "Lowercase" or (s.get("type") == "BertNormalizer" and s.get("lowercase"))
-               for s in _walk(_normalizer_state(tokenizer)))
+    return any(
+        s.get("type") == "Lowercase" or (s.get("type") == "BertNormalizer" and s.get("lowercase"))
+        for s in _walk(_normalizer_state(tokenizer))
+    )
 
 
 def has_case_markers(tokenizer: Any) -> bool:
     """True when :func:`add_case_markers` rules are already in the tokenizer (e.g. a trained discriminator)."""
     if not getattr(tokenizer, "is_fast", False):
         return False
-    return any(s.get("type") == "Replace" and str(s.get("content", "")).startswith(MARK_WORD + " ")
-               for s in _walk(_normalizer_state(tokenizer)))
+    return any(
+        s.get("type") == "Replace" and str(s.get("content", "")).startswith(MARK_WORD + " ")
+        for s in _walk(_normalizer_state(tokenizer))
+    )
 
 
 def _has_marker_token(tokenizer: Any) -> bool:
@@ -99,8 +103,12 @@ def add_case_markers(tokenizer: Any) -> Any:
         rules.append(backend.normalizer)
     backend.normalizer = normalizers.Sequence(rules)
     specials = {name: getattr(tokenizer, name) for name in _SPECIALS if getattr(tokenizer, name, None) is not None}
-    out = PreTrainedTokenizerFast(tokenizer_object=backend, model_max_length=tokenizer.model_max_length,
-                                  padding_side=tokenizer.padding_side, **specials)
+    out = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        model_max_length=tokenizer.model_max_length,
+        padding_side=tokenizer.padding_side,
+        **specials,
+    )
     if getattr(tokenizer, "chat_template", None):
         out.chat_template = tokenizer.chat_template
     return out

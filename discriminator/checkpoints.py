@@ -60,14 +60,23 @@ def safetensors_problem(path: Path) -> str | None:
             return f"{path.name}: unreadable header"
     if not isinstance(header, dict):
         return f"{path.name}: unreadable header"
-    ends = [t["data_offsets"][1] for k, t in header.items() if k != "__metadata__" and isinstance(t, dict)
-            and isinstance(t.get("data_offsets"), list) and len(t["data_offsets"]) == 2]
+    ends = [
+        t["data_offsets"][1]
+        for k, t in header.items()
+        if k != "__metadata__"
+        and isinstance(t, dict)
+        and isinstance(t.get("data_offsets"), list)
+        and len(t["data_offsets"]) == 2
+    ]
     if len(ends) != sum(1 for k in header if k != "__metadata__"):
         return f"{path.name}: unreadable header"
     expected = 8 + n + max(ends, default=0)
     if expected != size:
-        return f"{path.name}: truncated ({size} of {expected} bytes)" if size < expected else \
-            f"{path.name}: {size - expected} bytes past its tensors"
+        return (
+            f"{path.name}: truncated ({size} of {expected} bytes)"
+            if size < expected
+            else f"{path.name}: {size - expected} bytes past its tensors"
+        )
     return None
 
 
@@ -166,14 +175,17 @@ def resume_point(out: str | Path, requested: str | bool | None) -> CheckpointCho
         choice = newest_intact(out, set_aside=False)
         if choice.path is None:
             why = f" ({choice.note()})" if choice.skipped else ""
-            raise FileNotFoundError(f"{out}: resume_from_checkpoint={requested!r} but no intact checkpoint-* "
-                                    f"folder to resume from{why}")
+            raise FileNotFoundError(
+                f"{out}: resume_from_checkpoint={requested!r} but no intact checkpoint-* folder to resume from{why}"
+            )
         return choice
     path = Path(str(requested))
     if not path.is_dir():
         raise FileNotFoundError(f"{path}: resume_from_checkpoint: no such checkpoint folder")
     problem = checkpoint_problem(path)
     if problem is not None:
-        raise ValueError(f"{path}: resume_from_checkpoint: not an intact checkpoint: {problem} (give another "
-                         "one, or 'last' for the newest intact one)")
+        raise ValueError(
+            f"{path}: resume_from_checkpoint: not an intact checkpoint: {problem} (give another "
+            "one, or 'last' for the newest intact one)"
+        )
     return CheckpointChoice(path)

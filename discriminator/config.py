@@ -56,9 +56,11 @@ class TrainConfig(BaseModel):
     template: str = DEFAULT_TEMPLATE
     max_length: int = Field(512, ge=16)
     case_markers: Literal["auto", "on", "off"] = Field(
-        "off", description="mark capitalised words / upper-case runs in the tokenizer so letter-case rubrics are "
-                           "visible to an uncased backbone (auto: only for a lowercasing tokenizer such as MiniLM; "
-                           "on: always; off: never)")
+        "off",
+        description="mark capitalised words / upper-case runs in the tokenizer so letter-case rubrics are "
+        "visible to an uncased backbone (auto: only for a lowercasing tokenizer such as MiniLM; "
+        "on: always; off: never)",
+    )
     # optimisation (paper recipe: lr 9e-6, 1-2 epochs, batch 128-256, cosine, 3% warm-up)
     learning_rate: float = Field(9e-6, gt=0)
     num_train_epochs: float = Field(2.0, gt=0)
@@ -91,12 +93,19 @@ class TrainConfig(BaseModel):
     families: list[str] | None = None
     max_train_rows: int | None = None
     human_labels: Literal["latest", "majority", "adjudicated"] = Field(
-        "majority", description="how several human reviews of one (criterion, response) become one label; "
-        "human labels always replace the automatic one (see discriminator.resolve)")
-    adjudicators: list[str] = Field(default_factory=list, description="reviewers whose annotation settles a "
-                                    "disagreement under human_labels='adjudicated'")
-    temperature_scaling: bool = Field(False, description="fit a temperature on validation logits, store it in "
-                                      "the checkpoint (RelevanceScorer applies it) and tune the threshold after it")
+        "majority",
+        description="how several human reviews of one (criterion, response) become one label; "
+        "human labels always replace the automatic one (see discriminator.resolve)",
+    )
+    adjudicators: list[str] = Field(
+        default_factory=list,
+        description="reviewers whose annotation settles a disagreement under human_labels='adjudicated'",
+    )
+    temperature_scaling: bool = Field(
+        False,
+        description="fit a temperature on validation logits, store it in "
+        "the checkpoint (RelevanceScorer applies it) and tune the threshold after it",
+    )
     val_fraction: float = Field(0.1, ge=0, lt=1, description="used only when rows carry no split")
     test_fraction: float = Field(0.1, ge=0, lt=1, description="used only when rows carry no split")
     report_to: list[str] = Field(default_factory=list)
@@ -117,7 +126,7 @@ class TrainConfig(BaseModel):
         return v
 
     @classmethod
-    def from_yaml(cls, path: str | Path | None, **overrides: Any) -> "TrainConfig":
+    def from_yaml(cls, path: str | Path | None, **overrides: Any) -> TrainConfig:
         """Load ``path`` (a YAML mapping, or a preset name) and apply ``overrides``; an explicit None is applied to
         fields that accept None and ignored for the others. Errors name the file and field."""
         data: dict[str, Any] = {}
@@ -151,8 +160,9 @@ class TrainConfig(BaseModel):
         if field is None:
             return True  # unknown keys reach validation and are reported there
         ann = field.annotation
-        return ann is type(None) or (typing.get_origin(ann) in (typing.Union, types.UnionType)
-                                     and type(None) in typing.get_args(ann))
+        return ann is type(None) or (
+            typing.get_origin(ann) in (typing.Union, types.UnionType) and type(None) in typing.get_args(ann)
+        )
 
     def dump_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
@@ -179,10 +189,14 @@ class EvalConfig(BaseModel):
     seed: int = 0
     max_test_rows: int | None = Field(None, ge=1, description="evaluate on a seeded random subset of test rows")
     max_val_rows: int | None = Field(None, ge=1, description="tune thresholds on a seeded subset of val rows")
-    test_all: bool = Field(False, description="every row of the file is a test row (a held-out file of real "
-                           "responses); thresholds: the checkpoint's, baselines untuned")
+    test_all: bool = Field(
+        False,
+        description="every row of the file is a test row (a held-out file of real "
+        "responses); thresholds: the checkpoint's, baselines untuned",
+    )
     human_labels: Literal["latest", "majority", "adjudicated"] = Field(
-        "majority", description="how several human reviews of one (criterion, response) become one label")
+        "majority", description="how several human reviews of one (criterion, response) become one label"
+    )
     adjudicators: list[str] = Field(default_factory=list, description="reviewers who settle disagreements")
     calibration_bins: int = Field(15, ge=2, le=100, description="equal-width bins of the ECE / reliability diagram")
 

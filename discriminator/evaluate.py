@@ -156,8 +156,9 @@ def _groups(keys: Sequence[str]) -> dict[str, list[int]]:
     return groups
 
 
-def _grouped(split: SplitTokens, scores: list[np.ndarray], thr: float,
-             keys: Sequence[str]) -> dict[str, dict[str, float]]:
+def _grouped(
+    split: SplitTokens, scores: list[np.ndarray], thr: float, keys: Sequence[str]
+) -> dict[str, dict[str, float]]:
     groups = _groups(keys)
     out = {}
     for g, idx in sorted(groups.items()):
@@ -180,13 +181,16 @@ def evaluate(cfg: EvalConfig, *, progress: Callable[[str], None] | None = None, 
     extra = scorer.meta.extra
     if cfg.test_all:
         rows = [r.model_copy(update={"split": "test"}) for r in rows]
-    rows = assign_splits(rows, extra.get("val_fraction", 0.1), extra.get("test_fraction", 0.1),
-                         extra.get("split_seed", 0))
+    rows = assign_splits(
+        rows, extra.get("val_fraction", 0.1), extra.get("test_fraction", 0.1), extra.get("split_seed", 0)
+    )
     splits = by_split(rows)
     train_rows, val_rows, test_rows = splits["train"], splits["val"], splits["test"]
     if not test_rows:
-        raise ValueError(f"{cfg.data}: no test rows (split == 'test'); pass test_all (--test-all) to evaluate "
-                         "every row of a held-out file")
+        raise ValueError(
+            f"{cfg.data}: no test rows (split == 'test'); pass test_all (--test-all) to evaluate "
+            "every row of a held-out file"
+        )
     test_rows = sample_rows(test_rows, cfg.max_test_rows, cfg.seed)
     val_rows = sample_rows(val_rows, cfg.max_val_rows, cfg.seed)
     check_item_disjoint(train_rows, test_rows, ("train", "test"))
@@ -205,12 +209,16 @@ def evaluate(cfg: EvalConfig, *, progress: Callable[[str], None] | None = None, 
     methods: dict[str, tuple[list[np.ndarray], list[np.ndarray] | None, str]] = {}  # name -> test, val, how
     notes: dict[str, str] = {}
     if not val_rows:
-        notes["thresholds"] = (f"no validation rows: the discriminator uses the checkpoint's threshold "
-                               f"{scorer.threshold:.3f}; tuned baselines use 0.5")
+        notes["thresholds"] = (
+            f"no validation rows: the discriminator uses the checkpoint's threshold "
+            f"{scorer.threshold:.3f}; tuned baselines use 0.5"
+        )
     if resolution is not None and (resolution.human_resolved or resolution.disputed):
-        notes["labels"] = (f"{resolution.human_resolved} pairs labelled by human review ({resolution.policy}), "
-                           f"{resolution.auto_replaced} automatic rows replaced, {len(resolution.disputed)} "
-                           "disputed pairs left out")
+        notes["labels"] = (
+            f"{resolution.human_resolved} pairs labelled by human review ({resolution.policy}), "
+            f"{resolution.auto_replaced} automatic rows replaced, {len(resolution.disputed)} "
+            "disputed pairs left out"
+        )
 
     def disc_scores(split: SplitTokens) -> list[np.ndarray]:
         if not split.rows:
@@ -243,8 +251,12 @@ def evaluate(cfg: EvalConfig, *, progress: Callable[[str], None] | None = None, 
             def cort_split(split: SplitTokens) -> list[np.ndarray]:
                 if not split.rows:
                     return []
-                chars = cort.char_scores([r.criteria for r in split.rows], [r.response for r in split.rows],
-                                         [r.instruction for r in split.rows], progress=say)
+                chars = cort.char_scores(
+                    [r.criteria for r in split.rows],
+                    [r.response for r in split.rows],
+                    [r.instruction for r in split.rows],
+                    progress=say,
+                )
                 return [chars_to_tokens(c, o, "max") for c, o in zip(chars, split.offsets)]
 
             methods["CoRT (policy LM contrast)"] = (cort_split(test), cort_split(val), "tune")
@@ -258,12 +270,15 @@ def evaluate(cfg: EvalConfig, *, progress: Callable[[str], None] | None = None, 
             from rubrics.llm import LLMConfig
 
             say(f"greedy LLM labeler: {len(test_rows)} requests to {cfg.greedy_base_url}")
-            llm = LLMConfig(base_url=cfg.greedy_base_url, model=cfg.greedy_model,
-                            max_concurrency=cfg.greedy_max_concurrency)
+            llm = LLMConfig(
+                base_url=cfg.greedy_base_url, model=cfg.greedy_model, max_concurrency=cfg.greedy_max_concurrency
+            )
             chars, gstats = greedy_char_scores([(r.criteria, r.response) for r in test_rows], llm)
             methods[name] = ([chars_to_tokens(c, o, "max") for c, o in zip(chars, test.offsets)], None, "hard")
-            notes[name] = (f"model {cfg.greedy_model}: {gstats['failed']}/{gstats['pairs']} answers unusable "
-                           f"(counted as nothing relevant), {gstats['unmatched_quotes']} quotes not found")
+            notes[name] = (
+                f"model {cfg.greedy_model}: {gstats['failed']}/{gstats['pairs']} answers unusable "
+                f"(counted as nothing relevant), {gstats['unmatched_quotes']} quotes not found"
+            )
         else:
             notes[name] = "skipped: no LLM endpoint configured (greedy_base_url / greedy_model)"
 
@@ -289,55 +304,96 @@ def evaluate(cfg: EvalConfig, *, progress: Callable[[str], None] | None = None, 
         per_resp[name] = _grouped(test, test_scores, thr, resp_keys)
         per_len[name] = _grouped(test, test_scores, thr, len_keys)
         if name == "discriminator":
-            transfer = threshold_transfer(test, test_scores, float(scorer.threshold), thr,
-                                          {"source": resp_keys, "length": len_keys})
+            transfer = threshold_transfer(
+                test, test_scores, float(scorer.threshold), thr, {"source": resp_keys, "length": len_keys}
+            )
         if how != "hard":
             curves[name] = pr_curve(flat, y_test)
 
     calibration = _calibration(methods["discriminator"], y_val, y_test, scorer.meta.temperature, cfg.calibration_bins)
-    counts = {"train_rows": len(train_rows), "val_rows": len(val_rows), "test_rows": len(test_rows),
-              "test_tokens": int(len(y_test)), "test_positive_tokens": int(y_test.sum()),
-              "test_items": len({r.item_id for r in test_rows}),
-              "test_subset": int(bool(cfg.max_test_rows and cfg.max_test_rows < len(splits["test"])))}
-    report = DiscEvalReport(cfg.out, overall, per_family, per_source, per_pos,
-                        {k: v for k, v in calibration.items() if k != "bins"}, notes, counts, time.time() - t0,
-                        characters=characters, per_response_source=per_resp, per_length=per_len,
-                        threshold_transfer=transfer)
+    counts = {
+        "train_rows": len(train_rows),
+        "val_rows": len(val_rows),
+        "test_rows": len(test_rows),
+        "test_tokens": int(len(y_test)),
+        "test_positive_tokens": int(y_test.sum()),
+        "test_items": len({r.item_id for r in test_rows}),
+        "test_subset": int(bool(cfg.max_test_rows and cfg.max_test_rows < len(splits["test"]))),
+    }
+    report = DiscEvalReport(
+        cfg.out,
+        overall,
+        per_family,
+        per_source,
+        per_pos,
+        {k: v for k, v in calibration.items() if k != "bins"},
+        notes,
+        counts,
+        time.time() - t0,
+        characters=characters,
+        per_response_source=per_resp,
+        per_length=per_len,
+        threshold_transfer=transfer,
+    )
     report.markdown = render_markdown(report, model_dir, cfg.data)
     if cfg.out is not None:
         out = Path(cfg.out)
         out.mkdir(parents=True, exist_ok=True)
-        from discriminator.plots import plot_pr_curves
-
-        from discriminator.plots import plot_reliability
+        from discriminator.plots import plot_pr_curves, plot_reliability
 
         plot_pr_curves(curves, float(y_test.mean()) if len(y_test) else 0.0, out / "pr_curve.png")
-        plot_reliability(calibration["bins"], out / "reliability.png",
-                         f"Discriminator reliability, test split (ECE {_fmt(calibration['ece'])})")
-        payload = {"model": str(model_dir), "data": str(cfg.data), "counts": counts, "overall": overall,
-                   "per_family": per_family, "per_source": per_source, "per_positive_source": per_pos,
-                   "characters": characters, "per_response_source": per_resp, "per_length": per_len,
-                   "threshold_transfer": transfer, "calibration": report.calibration, "notes": notes,
-                   "seconds": report.seconds}
+        plot_reliability(
+            calibration["bins"],
+            out / "reliability.png",
+            f"Discriminator reliability, test split (ECE {_fmt(calibration['ece'])})",
+        )
+        payload = {
+            "model": str(model_dir),
+            "data": str(cfg.data),
+            "counts": counts,
+            "overall": overall,
+            "per_family": per_family,
+            "per_source": per_source,
+            "per_positive_source": per_pos,
+            "characters": characters,
+            "per_response_source": per_resp,
+            "per_length": per_len,
+            "threshold_transfer": transfer,
+            "calibration": report.calibration,
+            "notes": notes,
+            "seconds": report.seconds,
+        }
         write_text(out / "metrics.json", json.dumps(payload, indent=2, default=_json_default) + "\n")
         write_text(out / "report.md", report.markdown)
-        report.files = {"metrics": str(out / "metrics.json"), "report": str(out / "report.md"),
-                        "pr_curve": str(out / "pr_curve.png"), "reliability": str(out / "reliability.png")}
+        report.files = {
+            "metrics": str(out / "metrics.json"),
+            "report": str(out / "report.md"),
+            "pr_curve": str(out / "pr_curve.png"),
+            "reliability": str(out / "reliability.png"),
+        }
     return report
 
 
-def threshold_transfer(split: SplitTokens, scores: list[np.ndarray], stored: float, used: float,
-                       by: dict[str, Sequence[str]]) -> dict[str, dict[str, float]]:
+def threshold_transfer(
+    split: SplitTokens, scores: list[np.ndarray], stored: float, used: float, by: dict[str, Sequence[str]]
+) -> dict[str, dict[str, float]]:
     """F1 at the checkpoint's ``stored`` threshold and at the ``used`` one (tuned on this file's validation split
     where it has one) next to the best F1 any threshold reaches on these test tokens, overall and per group of
     each ``by`` key (``{"source": [key per row], ...}`` -> groups ``"source: X"``)."""
+
     def one(idx: Sequence[int]) -> dict[str, float]:
         s = np.concatenate([scores[i] for i in idx]) if len(idx) else np.zeros(0)
         y = np.concatenate([split.labels[i] for i in idx]) if len(idx) else np.zeros(0, dtype=np.int64)
         best_thr, best = best_f1_threshold(s, y)
-        return {"stored_threshold": stored, "f1_stored": token_metrics(s, y, stored)["f1"],
-                "used_threshold": used, "f1_used": token_metrics(s, y, used)["f1"],
-                "best_threshold": best_thr, "f1_best": best, "tokens": int(len(y))}
+        return {
+            "stored_threshold": stored,
+            "f1_stored": token_metrics(s, y, stored)["f1"],
+            "used_threshold": used,
+            "f1_used": token_metrics(s, y, used)["f1"],
+            "best_threshold": best_thr,
+            "f1_best": best,
+            "tokens": int(len(y)),
+        }
 
     out = {"overall": one(range(len(split.rows)))}
     for kind, keys in by.items():
@@ -353,8 +409,11 @@ def _calibration(disc, y_val: np.ndarray, y_test: np.ndarray, temperature: float
     test_scores, val_scores, _ = disc
     p_test = np.concatenate(test_scores) if test_scores else np.zeros(0)
     out: dict[str, Any] = {"checkpoint_temperature": float(temperature), **calibration_summary(p_test, y_test, n_bins)}
-    bins = {"as scored" + (f" (T={temperature:.2f})" if temperature != 1.0 else ""): reliability_bins(p_test, y_test,
-                                                                                                       n_bins)}
+    bins = {
+        "as scored" + (f" (T={temperature:.2f})" if temperature != 1.0 else ""): reliability_bins(
+            p_test, y_test, n_bins
+        )
+    }
     if val_scores and len(y_val) and 0 < y_val.sum() < len(y_val):
         # the scores already carry the checkpoint's temperature: fit a further factor on validation logits
         t = fit_temperature(logit(np.concatenate(val_scores)), y_val)
@@ -391,43 +450,75 @@ def render_markdown(report: DiscEvalReport, model: Path, data: Path) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for name, m in report.overall.items():
-        lines.append(f"| {name} | {_fmt(m['precision'])} | {_fmt(m['recall'])} | {_fmt(m['f1'])} | "
-                     f"{_fmt(m['auroc'])} | {_fmt(m['accuracy'])} | {m['threshold']:.3g} |")
+        lines.append(
+            f"| {name} | {_fmt(m['precision'])} | {_fmt(m['recall'])} | {_fmt(m['f1'])} | "
+            f"{_fmt(m['auroc'])} | {_fmt(m['accuracy'])} | {m['threshold']:.3g} |"
+        )
     if report.characters:
-        lines += ["", "## Character level (non-space characters; comparable across tokenizers)", "",
-                  "| method | precision | recall | F1 | AUROC | characters |", "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## Character level (non-space characters; comparable across tokenizers)",
+            "",
+            "| method | precision | recall | F1 | AUROC | characters |",
+            "|---|---|---|---|---|---|",
+        ]
         for name, m in report.characters.items():
-            lines.append(f"| {name} | {_fmt(m['precision'])} | {_fmt(m['recall'])} | {_fmt(m['f1'])} | "
-                         f"{_fmt(m['auroc'])} | {m['tokens']} |")
+            lines.append(
+                f"| {name} | {_fmt(m['precision'])} | {_fmt(m['recall'])} | {_fmt(m['f1'])} | "
+                f"{_fmt(m['auroc'])} | {m['tokens']} |"
+            )
     cal = report.calibration
-    lines += ["", "## Calibration (discriminator, test tokens)", "",
-              "| probabilities | ECE | log-loss | Brier |", "|---|---|---|---|",
-              f"| as scored (checkpoint temperature {cal['checkpoint_temperature']:.3g}) | {_fmt(cal['ece'])} | "
-              f"{_fmt(cal['log_loss'])} | {_fmt(cal['brier'])} |"]
+    lines += [
+        "",
+        "## Calibration (discriminator, test tokens)",
+        "",
+        "| probabilities | ECE | log-loss | Brier |",
+        "|---|---|---|---|",
+        f"| as scored (checkpoint temperature {cal['checkpoint_temperature']:.3g}) | {_fmt(cal['ece'])} | "
+        f"{_fmt(cal['log_loss'])} | {_fmt(cal['brier'])} |",
+    ]
     if "after_val_temperature" in cal:
         a = cal["after_val_temperature"]
-        lines.append(f"| temperature {cal['val_fitted_temperature']:.3g} fitted on validation | {_fmt(a['ece'])} | "
-                     f"{_fmt(a['log_loss'])} | {_fmt(a['brier'])} |")
+        lines.append(
+            f"| temperature {cal['val_fitted_temperature']:.3g} fitted on validation | {_fmt(a['ece'])} | "
+            f"{_fmt(a['log_loss'])} | {_fmt(a['brier'])} |"
+        )
     lines += ["", "Reliability diagram: `reliability.png`."]
     if report.threshold_transfer:
-        lines += ["", "## Threshold transfer (discriminator)", "",
-                  "F1 at the checkpoint's stored threshold, at the threshold used above, and the best F1 any "
-                  "threshold reaches on these test tokens (an upper bound, tuned on test).", "",
-                  "| group | tokens | F1 stored (thr) | F1 used (thr) | best F1 on test (thr) |", "|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## Threshold transfer (discriminator)",
+            "",
+            "F1 at the checkpoint's stored threshold, at the threshold used above, and the best F1 any "
+            "threshold reaches on these test tokens (an upper bound, tuned on test).",
+            "",
+            "| group | tokens | F1 stored (thr) | F1 used (thr) | best F1 on test (thr) |",
+            "|---|---|---|---|---|",
+        ]
         for g, t in report.threshold_transfer.items():
-            lines.append(f"| {g} | {t['tokens']} | {_fmt(t['f1_stored'])} ({t['stored_threshold']:.3g}) | "
-                         f"{_fmt(t['f1_used'])} ({t['used_threshold']:.3g}) | {_fmt(t['f1_best'])} "
-                         f"({t['best_threshold']:.3g}) |")
-    for title, table in (("response source", report.per_response_source),
-                         ("response length (tokens)", report.per_length),
-                         ("positive source", report.per_positive_source), ("source", report.per_source),
-                         ("family", report.per_family)):
+            lines.append(
+                f"| {g} | {t['tokens']} | {_fmt(t['f1_stored'])} ({t['stored_threshold']:.3g}) | "
+                f"{_fmt(t['f1_used'])} ({t['used_threshold']:.3g}) | {_fmt(t['f1_best'])} "
+                f"({t['best_threshold']:.3g}) |"
+            )
+    for title, table in (
+        ("response source", report.per_response_source),
+        ("response length (tokens)", report.per_length),
+        ("positive source", report.per_positive_source),
+        ("source", report.per_source),
+        ("family", report.per_family),
+    ):
         groups = sorted({g for per in table.values() for g in per})
         if not groups:
             continue
         names = list(table)
-        lines += ["", f"## F1 / AUROC per {title}", "",
-                  f"| {title} | tokens | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+        lines += [
+            "",
+            f"## F1 / AUROC per {title}",
+            "",
+            f"| {title} | tokens | " + " | ".join(names) + " |",
+            "|---|---|" + "---|" * len(names),
+        ]
         for g in groups:
             first = next(iter(table.values()))[g]
             cells = [f"{_fmt(table[n][g]['f1'])} / {_fmt(table[n][g]['auroc'])}" for n in names]

@@ -21,7 +21,6 @@ import torch
 from discriminator.evaluate import TRAIN_ITEMS_FILE
 from discriminator.model import META_FILE, DiscriminatorMeta, load_discriminator, save_discriminator
 
-
 PLAIN_USAGE = """import json, torch
 from transformers import AutoModelForTokenClassification, AutoTokenizer
 
@@ -80,8 +79,7 @@ def model_card(meta: DiscriminatorMeta, metrics: dict[str, Any] | None, name: st
         "",
         "Scores, for a (criterion, response) pair, the probability that each response token is relevant to the",
         "criterion. It is the Token-Level Relevance Discriminator of *Rubrics to Tokens* (RTT, arXiv 2604.02795):",
-        "a one-logit token-classification head (`num_labels=1`, sigmoid per token) on "
-        f"`{meta.backbone}`.",
+        f"a one-logit token-classification head (`num_labels=1`, sigmoid per token) on `{meta.backbone}`.",
         "",
         "## Input format",
         "",
@@ -116,12 +114,21 @@ def model_card(meta: DiscriminatorMeta, metrics: dict[str, Any] | None, name: st
         f"({meta.pos_weight_mode})",
         f"- train tokens: {json.dumps(meta.token_stats)}",
         f"- label sources (train rows): {json.dumps(meta.label_source_stats)}",
-        "- validation: " + ", ".join(f"{k} {v:.3f}" for k, v in meta.val_metrics.items()
-                                     if k in ("precision", "recall", "f1", "auroc", "accuracy")),
+        "- validation: "
+        + ", ".join(
+            f"{k} {v:.3f}"
+            for k, v in meta.val_metrics.items()
+            if k in ("precision", "recall", "f1", "auroc", "accuracy")
+        ),
     ]
     if metrics and metrics.get("overall"):
-        body += ["", "## Test split (item-disjoint)", "", "| method | precision | recall | F1 | AUROC |",
-                 "|---|---|---|---|---|"]
+        body += [
+            "",
+            "## Test split (item-disjoint)",
+            "",
+            "| method | precision | recall | F1 | AUROC |",
+            "|---|---|---|---|---|",
+        ]
         for m, v in metrics["overall"].items():
             auroc = v.get("auroc")
             auroc_s = "n/a" if auroc is None or auroc != auroc else f"{auroc:.3f}"
@@ -153,8 +160,10 @@ def export(run: str | Path, out: str | Path, *, name: str | None = None, overwri
         (tmp / "README.md").write_text(model_card(meta, metrics, name or out.name), encoding="utf-8")
         # check: plain HF loading gives the same logits as the source model
         reloaded = AutoModelForTokenClassification.from_pretrained(str(tmp), dtype=torch.float32).eval()
-        if reloaded.config.num_labels != 1 or not (tmp / "model.safetensors").is_file() and not list(
-            tmp.glob("model-*.safetensors")
+        if (
+            reloaded.config.num_labels != 1
+            or not (tmp / "model.safetensors").is_file()
+            and not list(tmp.glob("model-*.safetensors"))
         ):
             raise RuntimeError(f"{tmp}: export check failed (num_labels or safetensors weights)")
         ids = tokenizer("export check", return_tensors="pt")

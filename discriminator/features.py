@@ -60,9 +60,7 @@ def ensure_pad_token(tokenizer, model=None) -> int:
     return int(tokenizer.pad_token_id)
 
 
-def labels_from_spans(
-    offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]], n_chars: int
-) -> list[int]:
+def labels_from_spans(offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]], n_chars: int) -> list[int]:
     """Per-token 0/1 labels: 1 if any character of the token is inside a span; zero-width tokens get IGNORE."""
     char = np.zeros(n_chars + 1, dtype=np.int64)
     for s, e in spans:

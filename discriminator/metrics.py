@@ -34,8 +34,14 @@ def token_metrics(scores, labels, threshold: float) -> dict[str, float]:
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     auroc = roc_auc(s, y)
     return {
-        "precision": precision, "recall": recall, "f1": f1, "accuracy": (tp + tn) / max(1, len(y)),
-        "auroc": auroc, "threshold": float(threshold), "tokens": int(len(y)), "positives": int(y.sum()),
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "accuracy": (tp + tn) / max(1, len(y)),
+        "auroc": auroc,
+        "threshold": float(threshold),
+        "tokens": int(len(y)),
+        "positives": int(y.sum()),
         "base_rate": float(y.mean()) if len(y) else 0.0,
     }
 

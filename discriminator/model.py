@@ -10,7 +10,7 @@ trained (prompt template, max length, decision threshold, class-imbalance handli
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -46,7 +46,7 @@ class DiscriminatorMeta(BaseModel):
     family_stats: dict[str, int] = Field(default_factory=dict)
     token_stats: dict[str, float] = Field(default_factory=dict)  # train positives / negatives / base rate
     val_metrics: dict[str, float] = Field(default_factory=dict)
-    created_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     extra: dict[str, Any] = Field(default_factory=dict)
 
     @property
@@ -151,8 +151,9 @@ def load_discriminator(path: str | Path, device: torch.device | str | None = Non
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path))
     except (OSError, ValueError) as exc:
-        raise ValueError(f"{path}: cannot load the tokenizer ({_tokenizer_files(path)}): "
-                         f"{str(exc).strip().splitlines()[0]}") from None
+        raise ValueError(
+            f"{path}: cannot load the tokenizer ({_tokenizer_files(path)}): {str(exc).strip().splitlines()[0]}"
+        ) from None
     check_tokenizer_fits(tokenizer, model, path)
     ensure_pad_token(tokenizer, model)
     tokenizer.padding_side = "right"
@@ -178,7 +179,8 @@ def check_tokenizer_fits(tokenizer, model, path: str | Path) -> None:
     if n > vocab or n < vocab // 2:
         raise ValueError(
             f"{path}: the tokenizer has {n} tokens but the checkpoint's vocabulary has {vocab} "
-            f"({_tokenizer_files(Path(path))}); copy the tokenizer files of the backbone into the folder")
+            f"({_tokenizer_files(Path(path))}); copy the tokenizer files of the backbone into the folder"
+        )
 
 
 def token_logits(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

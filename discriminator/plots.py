@@ -61,14 +61,16 @@ def plot_pr_curves(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], base_rat
     return _save(fig, path)
 
 
-def plot_reliability(curves: Mapping[str, Mapping[str, np.ndarray]], path: str | Path,
-                     title: str = "Reliability, test split") -> Path:
+def plot_reliability(
+    curves: Mapping[str, Mapping[str, np.ndarray]], path: str | Path, title: str = "Reliability, test split"
+) -> Path:
     """Reliability diagram: fraction relevant against mean predicted probability per bin, one line per
     ``name -> reliability_bins(...)`` (see ``discriminator.calibration``), with the token share per bin below."""
 
     plt = _pyplot()
-    fig, (ax, hist) = plt.subplots(2, 1, figsize=(5.6, 6.2), dpi=110, sharex=True,
-                                   gridspec_kw={"height_ratios": [3, 1]})
+    fig, (ax, hist) = plt.subplots(
+        2, 1, figsize=(5.6, 6.2), dpi=110, sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
     ax.plot([0, 1], [0, 1], color="grey", ls=":", lw=1, label="perfectly calibrated")
     for name, b in curves.items():
         full = b["count"] > 0

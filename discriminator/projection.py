@@ -43,7 +43,9 @@ def _gather(offsets: np.ndarray, n_chars: int) -> tuple[np.ndarray, np.ndarray, 
 
 
 def tokens_to_chars(
-    offsets: Sequence[tuple[int, int]] | np.ndarray, scores: Sequence[float] | np.ndarray, n_chars: int,
+    offsets: Sequence[tuple[int, int]] | np.ndarray,
+    scores: Sequence[float] | np.ndarray,
+    n_chars: int,
     fill: float = np.nan,
 ) -> np.ndarray:
     """Per-character scores (float32, length ``n_chars``): the max over tokens covering each character."""

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -35,7 +35,7 @@ from discriminator.data.schema import SpanRow, char_labels_to_spans, spans_to_ch
 HumanPolicy = Literal["latest", "majority", "adjudicated"]
 HUMAN_POLICIES: tuple[str, ...] = ("latest", "majority", "adjudicated")
 AUTO_PRIORITY = ("program", "diff", "model", "greedy")
-_OLDEST = datetime.min.replace(tzinfo=timezone.utc)
+_OLDEST = datetime.min.replace(tzinfo=UTC)
 
 
 class ResolutionReport(BaseModel):
@@ -50,8 +50,10 @@ class ResolutionReport(BaseModel):
     multi_reviewer: int = Field(0, description="pairs labelled by more than one reviewer")
     superseded_human: int = Field(0, description="older annotations of the same reviewer, ignored")
     auto_conflicts: int = Field(0, description="pairs where automatic labellers disagreed (most trusted kept)")
-    disputed: list[str] = Field(default_factory=list, description="row ids left out: reviewers disagree, "
-                                "nobody adjudicated (policy 'adjudicated')")
+    disputed: list[str] = Field(
+        default_factory=list,
+        description="row ids left out: reviewers disagree, nobody adjudicated (policy 'adjudicated')",
+    )
 
 
 def _key(r: SpanRow) -> tuple[str, str, str]:
@@ -62,7 +64,7 @@ def _when(r: SpanRow) -> datetime:
     t = r.annotated_at
     if t is None:
         return _OLDEST
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def _human_verdict(r: SpanRow) -> int | None:
@@ -138,8 +140,11 @@ def resolve_labels(
             rep.multi_reviewer += 1
         spans, verdict, decided_by = newest.char_spans, _human_verdict(newest), [newest.annotator]
         if policy == "majority" and len(reviews) > 1:
-            spans, verdict, decided_by = majority_spans(reviews), _majority_verdict(reviews), [
-                r.annotator for r in reviews]
+            spans, verdict, decided_by = (
+                majority_spans(reviews),
+                _majority_verdict(reviews),
+                [r.annotator for r in reviews],
+            )
         elif policy == "adjudicated" and len(reviews) > 1:
             judged = [r for r in reviews if _adjudicated(r, judges)]
             if judged:
@@ -153,15 +158,26 @@ def resolve_labels(
             verdict = auto.verdict if auto is not None else newest.verdict
         base = auto if auto is not None else newest
         how = "adjudicated" if policy == "adjudicated" and len(decided_by) == 1 and len(reviews) > 1 else policy
-        resolved = base.model_copy(update={
-            "char_spans": list(spans), "verdict": verdict, "label_source": "human", "annotator": newest.annotator,
-            "annotated_at": newest.annotated_at,
-            "meta": {**base.meta, "resolution": {
-                "policy": how, "reviewers": [r.annotator for r in reviews], "decided_by": decided_by,
-                "human_row_ids": [r.id for r in reviews],
-                "auto_label_source": auto.label_source if auto is not None else None,
-                "auto_char_spans": [list(s) for s in auto.char_spans] if auto is not None else None}},
-        })
+        resolved = base.model_copy(
+            update={
+                "char_spans": list(spans),
+                "verdict": verdict,
+                "label_source": "human",
+                "annotator": newest.annotator,
+                "annotated_at": newest.annotated_at,
+                "meta": {
+                    **base.meta,
+                    "resolution": {
+                        "policy": how,
+                        "reviewers": [r.annotator for r in reviews],
+                        "decided_by": decided_by,
+                        "human_row_ids": [r.id for r in reviews],
+                        "auto_label_source": auto.label_source if auto is not None else None,
+                        "auto_char_spans": [list(s) for s in auto.char_spans] if auto is not None else None,
+                    },
+                },
+            }
+        )
         resolved = SpanRow.model_validate(resolved.model_dump())  # re-check the spans
         rep.human_resolved += 1
         if auto is not None:

@@ -51,10 +51,17 @@ from rubrics.schema import Rubric, RubricItem, RuleVerifier
 
 _WORD = re.compile(r"\S+")
 _SENT_END = re.compile(r"[.!?]+")
-EXACT_RULES = frozenset({
-    "punctuation:no_comma", "change_case:english_lowercase", "keywords:forbidden_words", "keywords:existence",
-    "keywords:frequency", "length_constraints:number_words", "length_constraints:number_sentences",
-})
+EXACT_RULES = frozenset(
+    {
+        "punctuation:no_comma",
+        "change_case:english_lowercase",
+        "keywords:forbidden_words",
+        "keywords:existence",
+        "keywords:frequency",
+        "length_constraints:number_words",
+        "length_constraints:number_sentences",
+    }
+)
 
 
 def _mark(out: np.ndarray, spans) -> np.ndarray:
@@ -106,22 +113,24 @@ def _exact(rid: str, kw: dict, text: str, passed: bool, out: np.ndarray) -> np.n
         occ = _occurrences(text, kw.get("keyword") or "", whole=False)
         n = int(kw.get("frequency", 1))
         if kw.get("relation") == "less than":
-            return out if passed else _mark(out, _enclosing_words(text, occ[max(n - 1, 0):]))
+            return out if passed else _mark(out, _enclosing_words(text, occ[max(n - 1, 0) :]))
         return _mark(out, _enclosing_words(text, occ[:n])) if passed else out
     if rid == "length_constraints:number_words":
         words, n = _word_spans(text), int(kw.get("num_words", 0))
         if kw.get("relation") == "less than":
-            return out if passed else _mark(out, words[max(n - 1, 0):])
+            return out if passed else _mark(out, words[max(n - 1, 0) :])
         return _mark(out, words[:n] if passed else words[-1:])
     if rid == "length_constraints:number_sentences":
         ends, n = [m.span() for m in _SENT_END.finditer(text)], int(kw.get("num_sentences", 0))
         if kw.get("relation") == "less than":
-            return out if passed else _mark(out, ends[max(n - 1, 0):])
+            return out if passed else _mark(out, ends[max(n - 1, 0) :])
         return _mark(out, ends if passed else _word_spans(text)[-1:])
     raise KeyError(rid)  # pragma: no cover - guarded by has_exact_spans
 
 
-def rule_chars(rubric: Rubric, text: str, passed: bool, prompt: str = "", *, exact_only: bool = False) -> np.ndarray | None:
+def rule_chars(
+    rubric: Rubric, text: str, passed: bool, prompt: str = "", *, exact_only: bool = False
+) -> np.ndarray | None:
     """``(len(text),)`` 0/1 relevance of each character to the rubric's verdict ``passed`` (module doc).
 
     ``None`` when the rubric has no rule checker, and with ``exact_only`` also when its rule has no exact span."""

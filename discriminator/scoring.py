@@ -107,7 +107,7 @@ class RelevanceScorer:
         token_budget: int = 16384,
         dtype: torch.dtype | str | None = None,
         **kwargs,
-    ) -> "RelevanceScorer":
+    ) -> RelevanceScorer:
         """Load a saved or exported discriminator (dtype: bf16 on capable CUDA devices, else float32)."""
         model, tokenizer, meta = load_discriminator(path, device=device, dtype=dtype)
         return cls(model, tokenizer, meta, token_budget=token_budget, **kwargs)
@@ -305,8 +305,12 @@ class RelevanceScorer:
                 x, m = torch.from_numpy(input_ids), torch.from_numpy(mask)
                 if cuda:
                     x, m = x.pin_memory(), m.pin_memory()
-                logits = token_logits(self.model, x.to(self.device, non_blocking=cuda), m.to(self.device, non_blocking=cuda))
-                pending.append((batch, torch.sigmoid(logits / self.meta.temperature)))  # temperature: 1.0 unless calibrated
+                logits = token_logits(
+                    self.model, x.to(self.device, non_blocking=cuda), m.to(self.device, non_blocking=cuda)
+                )
+                pending.append(
+                    (batch, torch.sigmoid(logits / self.meta.temperature))
+                )  # temperature: 1.0 unless calibrated
                 queued += mask.size
                 if queued >= 1 << 24:
                     flush()

@@ -44,8 +44,11 @@ def load_rows_with_report(
         rows, report = resolve_labels(rows, human_labels, adjudicators)
     if label_sources:
         keep = set(label_sources)
-        rows = [r for r in rows if r.label_source in keep
-                or (r.meta.get("resolution") or {}).get("auto_label_source") in keep]
+        rows = [
+            r
+            for r in rows
+            if r.label_source in keep or (r.meta.get("resolution") or {}).get("auto_label_source") in keep
+        ]
     if families:
         rows = [r for r in rows if any(r.family == f or r.family.startswith(f + ":") for f in families)]
     if not rows:

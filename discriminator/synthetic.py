@@ -52,21 +52,45 @@ def toy_rows(n_items: int = 60, seed: int = 0, sentences: tuple[int, int] = (2, 
 
         def row(family: str, criteria: str, spans: list[tuple[int, int]]) -> SpanRow:
             return SpanRow(
-                id=f"{item}:{family}", item_id=item, rubric_id=family, criteria=criteria, response=response,
-                char_spans=spans, label_source="program", family=f"toy:{family}",
+                id=f"{item}:{family}",
+                item_id=item,
+                rubric_id=family,
+                criteria=criteria,
+                response=response,
+                char_spans=spans,
+                label_source="program",
+                family=f"toy:{family}",
             )
 
-        rows.append(row(
-            "keyword", f"Include the keyword '{kw}' in your response.",
-            [m.span() for m in re.finditer(rf"\b{re.escape(kw)}\b", response)],
-        ))
+        rows.append(
+            row(
+                "keyword",
+                f"Include the keyword '{kw}' in your response.",
+                [m.span() for m in re.finditer(rf"\b{re.escape(kw)}\b", response)],
+            )
+        )
         if it % 2 == 0:
-            rows.append(row("no_comma", "Do not use any commas in your response.",
-                            [m.span() for m in re.finditer(",", response)]))
+            rows.append(
+                row(
+                    "no_comma",
+                    "Do not use any commas in your response.",
+                    [m.span() for m in re.finditer(",", response)],
+                )
+            )
         else:
-            rows.append(row("exclamation", "Do not end any sentence with an exclamation mark.",
-                            [m.span() for m in re.finditer("!", response)]))
+            rows.append(
+                row(
+                    "exclamation",
+                    "Do not end any sentence with an exclamation mark.",
+                    [m.span() for m in re.finditer("!", response)],
+                )
+            )
         i = response.rfind(PHRASE)
-        rows.append(row("end_phrase", f"Finish your response with this exact phrase: {PHRASE}",
-                        [(i, i + len(PHRASE))] if i >= 0 and response.endswith(PHRASE) else []))
+        rows.append(
+            row(
+                "end_phrase",
+                f"Finish your response with this exact phrase: {PHRASE}",
+                [(i, i + len(PHRASE))] if i >= 0 and response.endswith(PHRASE) else [],
+            )
+        )
     return rows

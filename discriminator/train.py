@@ -30,11 +30,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from discriminator.config import TrainConfig
-from discriminator.evaluate import TRAIN_ITEMS_FILE
 from discriminator.casing import has_case_markers
 from discriminator.checkpoints import checkpoints, newest_intact
+from discriminator.config import TrainConfig
 from discriminator.data.schema import SpanRow
+from discriminator.evaluate import TRAIN_ITEMS_FILE
 from discriminator.features import IGNORE, DiscriminatorEncoder, Encoded
 from discriminator.metrics import best_f1_threshold, token_metrics
 from discriminator.model import DiscriminatorMeta, load_backbone, model_max_length, save_discriminator
@@ -85,8 +85,13 @@ class SpanCollator:
 
 def encode_rows(encoder: DiscriminatorEncoder, rows: Sequence[SpanRow]) -> tuple[list[Encoded], list[str]]:
     """Encoded rows, and the ids of rows skipped because their rubric prompt alone exceeds ``max_length``."""
-    enc = encoder.encode([r.criteria for r in rows], [r.response for r in rows], [r.char_spans for r in rows],
-                         names=[r.id for r in rows], skip_too_long=True)
+    enc = encoder.encode(
+        [r.criteria for r in rows],
+        [r.response for r in rows],
+        [r.char_spans for r in rows],
+        names=[r.id for r in rows],
+        skip_too_long=True,
+    )
     out, skipped = [], []
     for e, r in zip(enc, rows):
         if e is None:
@@ -146,8 +151,13 @@ def compute_metrics(eval_pred) -> dict[str, float]:
     m = token_metrics(probs, labels, 0.5)
     thr, f1b = best_f1_threshold(probs, labels)
     return {
-        "precision": m["precision"], "recall": m["recall"], "f1": m["f1"], "accuracy": m["accuracy"],
-        "auroc": m["auroc"], "f1_best": f1b, "best_threshold": thr,
+        "precision": m["precision"],
+        "recall": m["recall"],
+        "f1": m["f1"],
+        "accuracy": m["accuracy"],
+        "auroc": m["auroc"],
+        "f1_best": f1b,
+        "best_threshold": thr,
     }
 
 
@@ -200,8 +210,10 @@ def train(
             log.warning("%s: %s", out, choice.note())
         resume_from = choice.path
         if resume_from is None:
-            raise FileNotFoundError(f"{out}: --resume given but no intact checkpoint-* folder to resume from"
-                                    + (f" ({choice.note()})" if choice.skipped else ""))
+            raise FileNotFoundError(
+                f"{out}: --resume given but no intact checkpoint-* folder to resume from"
+                + (f" ({choice.note()})" if choice.skipped else "")
+            )
         existing = checkpoints(out)
         skipped_ckpts = [f"{p.name}: {why}" for p, why in choice.skipped]
     if existing and not resume:
@@ -217,12 +229,17 @@ def train(
     write_text(out / "config.yaml", cfg.dump_yaml())
     set_seed(cfg.seed)
 
-    rows, resolution = load_rows_with_report(cfg.data, cfg.label_sources, cfg.families, cfg.human_labels,
-                                             cfg.adjudicators)
+    rows, resolution = load_rows_with_report(
+        cfg.data, cfg.label_sources, cfg.families, cfg.human_labels, cfg.adjudicators
+    )
     if resolution is not None and (resolution.human_resolved or resolution.disputed):
-        log.info("labels: %d pairs from human review (%d automatic rows replaced, %d changed), %d disputed left out",
-                 resolution.human_resolved, resolution.auto_replaced, resolution.auto_changed,
-                 len(resolution.disputed))
+        log.info(
+            "labels: %d pairs from human review (%d automatic rows replaced, %d changed), %d disputed left out",
+            resolution.human_resolved,
+            resolution.auto_replaced,
+            resolution.auto_changed,
+            len(resolution.disputed),
+        )
     rows = assign_splits(rows, cfg.val_fraction, cfg.test_fraction, cfg.seed)
     splits = by_split(rows)
     train_rows, val_rows = splits["train"], splits["val"]
@@ -240,15 +257,27 @@ def train(
     encoder = DiscriminatorEncoder(tokenizer, cfg.template, max_length)
     (train_enc, skipped), (val_enc, val_skipped) = encode_rows(encoder, train_rows), encode_rows(encoder, val_rows)
     if skipped or val_skipped:
-        log.warning("skipped %d train / %d val rows whose rubric prompt exceeds max_length=%d (first: %s)",
-                    len(skipped), len(val_skipped), max_length, (skipped or val_skipped)[0])
+        log.warning(
+            "skipped %d train / %d val rows whose rubric prompt exceeds max_length=%d (first: %s)",
+            len(skipped),
+            len(val_skipped),
+            max_length,
+            (skipped or val_skipped)[0],
+        )
     if not train_enc or not val_enc:
         raise ValueError(f"no train or val row fits max_length={max_length}")
     pos, neg = label_counts(train_enc)
     pos_weight, pw_mode = resolve_pos_weight(cfg, pos, neg)
     truncated = sum(e.truncated for e in train_enc)
-    log.info("train %d rows (%d truncated), val %d rows; %d/%d positive tokens; pos_weight=%s",
-             len(train_enc), truncated, len(val_enc), pos, pos + neg, pos_weight)
+    log.info(
+        "train %d rows (%d truncated), val %d rows; %d/%d positive tokens; pos_weight=%s",
+        len(train_enc),
+        truncated,
+        len(val_enc),
+        pos,
+        pos + neg,
+        pos_weight,
+    )
 
     per_epoch = "epoch" if cfg.eval_steps is None else "steps"
     args = TrainingArguments(
@@ -340,14 +369,25 @@ def train(
         pos_weight_mode=pw_mode,
         label_source_stats=stats(train_rows)["label_source"],
         family_stats=stats(train_rows)["family"],
-        token_stats={"positives": pos, "negatives": neg, "base_rate": pos / max(1, pos + neg),
-                     "truncated_rows": truncated, "skipped_rows": len(skipped) + len(val_skipped),
-                     "train_rows": len(train_enc), "val_rows": len(val_enc)},
+        token_stats={
+            "positives": pos,
+            "negatives": neg,
+            "base_rate": pos / max(1, pos + neg),
+            "truncated_rows": truncated,
+            "skipped_rows": len(skipped) + len(val_skipped),
+            "train_rows": len(train_enc),
+            "val_rows": len(val_enc),
+        },
         val_metrics={k: float(v) for k, v in val_metrics.items()},
-        extra={"global_step": trainer.state.global_step, "best_checkpoint": trainer.state.best_model_checkpoint,
-               "val_fraction": cfg.val_fraction, "test_fraction": cfg.test_fraction, "split_seed": cfg.seed,
-               "data": str(cfg.data),
-               "label_resolution": resolution.model_dump(exclude={"disputed"}) if resolution is not None else None},
+        extra={
+            "global_step": trainer.state.global_step,
+            "best_checkpoint": trainer.state.best_model_checkpoint,
+            "val_fraction": cfg.val_fraction,
+            "test_fraction": cfg.test_fraction,
+            "split_seed": cfg.seed,
+            "data": str(cfg.data),
+            "label_resolution": resolution.model_dump(exclude={"disputed"}) if resolution is not None else None,
+        },
     )
     model_dir = save_discriminator(trainer.model, tokenizer, meta, out / "model")
     write_text(model_dir / TRAIN_ITEMS_FILE, json.dumps(sorted({r.item_id for r in train_rows})) + "\n")
@@ -356,9 +396,15 @@ def train(
 
     plot_loss_curve(history, out / "loss_curve.png")
     seconds = time.time() - t0
-    summary = {"val_metrics": meta.val_metrics, "threshold": threshold, "pos_weight": pos_weight,
-               "global_step": trainer.state.global_step, "resumed_from_step": resumed_from,
-               "skipped_checkpoints": skipped_ckpts, "seconds": seconds,
-               "log_history": history}
+    summary = {
+        "val_metrics": meta.val_metrics,
+        "threshold": threshold,
+        "pos_weight": pos_weight,
+        "global_step": trainer.state.global_step,
+        "resumed_from_step": resumed_from,
+        "skipped_checkpoints": skipped_ckpts,
+        "seconds": seconds,
+        "log_history": history,
+    }
     write_text(out / "train_summary.json", json.dumps(summary, indent=2, default=str) + "\n")
     return TrainResult(out, model_dir, meta, meta.val_metrics, history, seconds)

@@ -84,8 +84,9 @@ def column_groups(widths: Sequence[int], budget: int = TABLE_BUDGET_PX) -> list[
     return groups
 
 
-def fit_rows(rows: Sequence[Mapping[str, Any]], width: int = CELL_WIDTH,
-             budget: int = TABLE_BUDGET_PX) -> list[list[dict[str, Any]]]:
+def fit_rows(
+    rows: Sequence[Mapping[str, Any]], width: int = CELL_WIDTH, budget: int = TABLE_BUDGET_PX
+) -> list[list[dict[str, Any]]]:
     """``rows`` for ``create_table_artifact`` that the UI shows uncut: long text cells wrapped, and the columns
     split over several tables (each repeating the first column) when they are too wide together."""
     wrapped = wrap_rows(rows, width)
@@ -103,8 +104,11 @@ def fit_markdown(markdown: str, width: int = CELL_WIDTH, budget: int = TABLE_BUD
     out: list[str] = []
     i = 0
     while i < len(lines):
-        if not (lines[i].lstrip().startswith("|") and i + 1 < len(lines)
-                and re.fullmatch(r"\s*\|?(\s*:?-{3,}:?\s*\|)+\s*:?-*:?\s*", lines[i + 1])):
+        if not (
+            lines[i].lstrip().startswith("|")
+            and i + 1 < len(lines)
+            and re.fullmatch(r"\s*\|?(\s*:?-{3,}:?\s*\|)+\s*:?-*:?\s*", lines[i + 1])
+        ):
             out.append(lines[i])
             i += 1
             continue
@@ -150,8 +154,9 @@ def wrap_rows(rows: Sequence[Mapping[str, Any]], width: int = CELL_WIDTH) -> lis
     return [{k: wrap_text(v, width) if isinstance(v, str) else v for k, v in r.items()} for r in rows]
 
 
-def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None,
-                   wrap: int | None = None) -> str:
+def markdown_table(
+    rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None, wrap: int | None = None
+) -> str:
     """A GitHub markdown table of ``rows`` (dicts); columns default to the union of keys in first-seen order.
     ``wrap``: text cells longer than that many characters break into lines (``<br>``)."""
     if not rows:

@@ -67,8 +67,16 @@ def cli_markdown() -> str:
     # a fixed width (inherited by every sub-context): the usage lines do not wrap with the terminal
     ctx = root.context_class(root, info_name="rtt", terminal_width=200, max_content_width=200)
     commands = _commands(root, ctx)
-    lines = [_HEADER.rstrip("\n"), "", "# CLI reference", "", _paragraphs(root.help), "",
-             "Every command of `rtt`, as `rtt COMMAND --help` prints it. Groups:", ""]
+    lines = [
+        _HEADER.rstrip("\n"),
+        "",
+        "# CLI reference",
+        "",
+        _paragraphs(root.help),
+        "",
+        "Every command of `rtt`, as `rtt COMMAND --help` prints it. Groups:",
+        "",
+    ]
     for name in root.list_commands(ctx):
         cmd = root.get_command(ctx, name)
         if hasattr(cmd, "commands"):
@@ -78,8 +86,16 @@ def cli_markdown() -> str:
         short = _escape(cmd.get_short_help_str(limit=120)).replace("|", r"\|")
         lines.append(f"| [`{sub.command_path}`](#{_anchor(sub.command_path)}) | {short} |")
     for cmd, sub in commands:
-        lines += ["", f"## `{sub.command_path}` {{#{_anchor(sub.command_path)}}}", "", "```text",
-                  cmd.get_usage(sub).strip(), "```", "", _paragraphs(cmd.help)]
+        lines += [
+            "",
+            f"## `{sub.command_path}` {{#{_anchor(sub.command_path)}}}",
+            "",
+            "```text",
+            cmd.get_usage(sub).strip(),
+            "```",
+            "",
+            _paragraphs(cmd.help),
+        ]
         for kind, title in (("TyperArgument", "Arguments"), ("TyperOption", "Options")):
             records = [p.get_help_record(sub) for p in cmd.get_params(sub) if type(p).__name__ == kind]
             records = [r for r in records if r]
@@ -94,12 +110,19 @@ def forms_markdown() -> str:
     from flows.param_docs import markdown
     from flows.registry import FLOWS
 
-    lines = [_HEADER.rstrip("\n"), "", "# Deployment forms", "",
-             "The run form of every deployment of `rtt serve` / `rtt deploy`: the parameters the Prefect UI shows, "
-             "with "
-             "type, default, bounds and description, read from the pydantic models of the flows (`rtt serve "
-             "--describe NAME` prints one). Nested models expand to dotted names.", "",
-             "| deployment | flow |", "|---|---|"]
+    lines = [
+        _HEADER.rstrip("\n"),
+        "",
+        "# Deployment forms",
+        "",
+        "The run form of every deployment of `rtt serve` / `rtt deploy`: the parameters the Prefect UI shows, "
+        "with "
+        "type, default, bounds and description, read from the pydantic models of the flows (`rtt serve "
+        "--describe NAME` prints one). Nested models expand to dotted names.",
+        "",
+        "| deployment | flow |",
+        "|---|---|",
+    ]
     lines += [f"| [`{name}`](#{name}) | `{target}` |" for name, target in FLOWS.items()]
     for name in FLOWS:
         lines += ["", f"## `{name}` {{#{name}}}", "", markdown(name)]

@@ -27,8 +27,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flows.artifacts import artifact_key as _artifact_key
-from flows.artifacts import fit_markdown, fit_rows
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import INPUTS, TASK_SOURCE
@@ -47,6 +45,8 @@ from discriminator.data.build import (
     write_item_records,
 )
 from discriminator.data.policy_samples import PolicySampleConfig
+from flows.artifacts import artifact_key as _artifact_key
+from flows.artifacts import fit_markdown, fit_rows
 from rubrics.llm import LLMConfig
 from rubrics.schema import RubricItem
 
@@ -56,25 +56,36 @@ class DataFlowParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    inputs: list[str] = Field(min_length=1, description="Rubric item files (any format rtt rubrics imports), e.g. "
-                              "the train and val splits of build-rubric-dataset.")
+    inputs: list[str] = Field(
+        min_length=1,
+        description="Rubric item files (any format rtt rubrics imports), e.g. "
+        "the train and val splits of build-rubric-dataset.",
+    )
     out_dir: str = Field(min_length=1, description="Output folder: spans.parquet, report.md and resumable shards.")
     build: BuildConfig = Field(default_factory=BuildConfig, description="How negatives and spans are built.")
     llm: LLMConfig | None = Field(None, description="Generator endpoint (needed by mode llm and both).")
     judge: LLMConfig | None = Field(None, description="Judge endpoint for LLM-judged rubrics; empty: none.")
-    positives: str | None = Field(None, description="JSONL of {response, item_id | key | prompt}: existing "
-                                  "responses used as positives (an unmatched row is an error unless lenient); "
-                                  "empty: policy samples or templates.")
+    positives: str | None = Field(
+        None,
+        description="JSONL of {response, item_id | key | prompt}: existing "
+        "responses used as positives (an unmatched row is an error unless lenient); "
+        "empty: policy samples or templates.",
+    )
     lenient: bool = Field(False, description="Report positives rows that match no item instead of failing.")
     positives_from: PolicySampleConfig | None = Field(
-        None, description="Sample positives from a policy (K per prompt): the pairs are made of its responses.")
+        None, description="Sample positives from a policy (K per prompt): the pairs are made of its responses."
+    )
     max_items: int | None = Field(None, ge=1, description="Use the first N items only; empty: all.")
     batch_size: int = Field(16, ge=1, description="Items per task.")
-    concurrency_limit: str | None = Field(None, description="Name of a Prefect global concurrency limit that every "
-                                          "LLM request occupies (bounds the endpoint across runs); empty: none.")
+    concurrency_limit: str | None = Field(
+        None,
+        description="Name of a Prefect global concurrency limit that every "
+        "LLM request occupies (bounds the endpoint across runs); empty: none.",
+    )
     create_limit: bool = Field(True, description="Create the concurrency limit (max_concurrency slots) if missing.")
-    rate_limit: str | None = Field(None, description="Name of a Prefect rate limit (a limit with slot decay) taken "
-                                   "per request; empty: none.")
+    rate_limit: str | None = Field(
+        None, description="Name of a Prefect rate limit (a limit with slot decay) taken per request; empty: none."
+    )
 
 
 def artifact_key(out_dir: str) -> str:
@@ -124,8 +135,9 @@ def load_items_task(inputs: list[str], max_items: int | None) -> list[RubricItem
 
 
 @task(name="programmatic-pairs", cache_policy=INPUTS + TASK_SOURCE, retries=1)
-def programmatic_task(items: list[RubricItem], config: BuildConfig, positives: dict[str, list[str]],
-                      source: str = "given") -> list[PairRecord]:
+def programmatic_task(
+    items: list[RubricItem], config: BuildConfig, positives: dict[str, list[str]], source: str = "given"
+) -> list[PairRecord]:
     out: list[PairRecord] = []
     for item in items:
         out.extend(programmatic_item(item, config, responses=positives.get(item.id), positive_source=source))
@@ -141,9 +153,15 @@ def sample_policy_task(items: list[RubricItem], cfg: PolicySampleConfig, out_dir
 
 
 @task(name="llm-pairs", cache_policy=INPUTS + TASK_SOURCE, retries=2, retry_delay_seconds=5)
-async def llm_task(items: list[RubricItem], config: BuildConfig, llm: LLMConfig, judge: LLMConfig | None,
-                   positives: dict[str, str], concurrency_limit: str | None = None,
-                   rate_limit: str | None = None) -> dict[str, Any]:
+async def llm_task(
+    items: list[RubricItem],
+    config: BuildConfig,
+    llm: LLMConfig,
+    judge: LLMConfig | None,
+    positives: dict[str, str],
+    concurrency_limit: str | None = None,
+    rate_limit: str | None = None,
+) -> dict[str, Any]:
     """Records of a batch, items concurrently; the client is built here from the config (never a cache input)."""
     import asyncio
 
@@ -158,8 +176,9 @@ async def llm_task(items: list[RubricItem], config: BuildConfig, llm: LLMConfig,
         judge_obj = LLMJudge(LLMClient(judge))
     stats = GenerationStats()
     try:
-        batches = await asyncio.gather(*(llm_item(it, config, client, judge=judge_obj, stats=stats,
-                                                  positive=positives.get(it.id)) for it in items))
+        batches = await asyncio.gather(
+            *(llm_item(it, config, client, judge=judge_obj, stats=stats, positive=positives.get(it.id)) for it in items)
+        )
     finally:
         await client.aclose()
         if judge_obj is not None:
@@ -176,7 +195,7 @@ def consolidate_task(out_dir: str, config: BuildConfig, items: list[RubricItem])
 
 
 def _batches(items: list[RubricItem], size: int) -> list[list[RubricItem]]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _store(store: ShardStore, source: str, batch: list[RubricItem], records: list[PairRecord]) -> list[str]:
@@ -252,19 +271,24 @@ async def build_discriminator_data(params: DataFlowParams) -> BuildReport:
     report.llm = llm_stats
     if "llm" in config.sources and failed:
         report.failed_items, report.failures = len(failed), failed[:20]
-        logger.warning("%d items had failed LLM calls and are not done (a rerun retries them), first: %s",
-                       len(failed), failed[0])
+        logger.warning(
+            "%d items had failed LLM calls and are not done (a rerun retries them), first: %s", len(failed), failed[0]
+        )
     key = artifact_key(params.out_dir)
     first = ("family", "source", "accepted", "coverage", "acceptance")
     rows = [{**{k: r[k] for k in first if k in r}, **r} for r in report.table_rows()]
     parts = fit_rows(rows)
     for k, part in enumerate(parts, start=1):
         await create_table_artifact(
-            table=part, key=key if k == 1 else f"{key}-{k}",
+            table=part,
+            key=key if k == 1 else f"{key}-{k}",
             description=f"{report.items} items, {report.pairs} pairs, {report.rows} rows ({config.mode}, policy "
-                        f"{config.policy})" + (f", columns {k}/{len(parts)}" if len(parts) > 1 else ""),
+            f"{config.policy})" + (f", columns {k}/{len(parts)}" if len(parts) > 1 else ""),
         )
-    await create_markdown_artifact(markdown=fit_markdown(report.to_markdown()), key=f"{key}-report",
-                                   description="Discriminator data report with sample diffs")
+    await create_markdown_artifact(
+        markdown=fit_markdown(report.to_markdown()),
+        key=f"{key}-report",
+        description="Discriminator data report with sample diffs",
+    )
     logger.info("built %d pairs / %d rows into %s", report.pairs, report.rows, params.out_dir)
     return report

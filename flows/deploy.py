@@ -36,10 +36,15 @@ class JobVariables(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    env: dict[str, str] = Field(default_factory=dict, description="Environment of the flow-run process, e.g. "
-                                "CUDA_VISIBLE_DEVICES, HF_HOME, NCCL_SOCKET_IFNAME.")
-    working_dir: str | None = Field(None, description="Working directory of the flow-run process on the worker's "
-                                    "machine (relative run folders resolve against it); empty: the worker's.")
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Environment of the flow-run process, e.g. CUDA_VISIBLE_DEVICES, HF_HOME, NCCL_SOCKET_IFNAME.",
+    )
+    working_dir: str | None = Field(
+        None,
+        description="Working directory of the flow-run process on the worker's "
+        "machine (relative run folders resolve against it); empty: the worker's.",
+    )
 
     def dump(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True, exclude_defaults=False)
@@ -51,22 +56,30 @@ class DeployPlan(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     work_pool: str = Field(min_length=1, description="Work pool of every deployment.")
-    training_pool: str | None = Field(None, description="Work pool of the training stages (train-discriminator, "
-                                      "train-policy, evaluate-policy); empty: work_pool.")
-    job_variables: dict[str, JobVariables] = Field(default_factory=dict, description="Job variables by key: "
-                                                   "default (every deployment), training (the training stages), or "
-                                                   "a deployment name; later keys win, env maps are merged.")
+    training_pool: str | None = Field(
+        None,
+        description="Work pool of the training stages (train-discriminator, "
+        "train-policy, evaluate-policy); empty: work_pool.",
+    )
+    job_variables: dict[str, JobVariables] = Field(
+        default_factory=dict,
+        description="Job variables by key: "
+        "default (every deployment), training (the training stages), or "
+        "a deployment name; later keys win, env maps are merged.",
+    )
 
     @model_validator(mode="after")
-    def _keys(self) -> "DeployPlan":
+    def _keys(self) -> DeployPlan:
         unknown = sorted(set(self.job_variables) - {"default", "training", *FLOWS})
         if unknown:
-            raise ValueError(f"job_variables: unknown key(s) {', '.join(unknown)}; use default, training or a "
-                             f"deployment name ({', '.join(FLOWS)})")
+            raise ValueError(
+                f"job_variables: unknown key(s) {', '.join(unknown)}; use default, training or a "
+                f"deployment name ({', '.join(FLOWS)})"
+            )
         return self
 
     @classmethod
-    def from_yaml(cls, path: str | Path, **fields: Any) -> "DeployPlan":
+    def from_yaml(cls, path: str | Path, **fields: Any) -> DeployPlan:
         """A YAML mapping of ``job_variables`` keys (``default``, ``training``, deployment names) to job variables,
         optionally under a top-level ``job_variables:`` with ``work_pool`` / ``training_pool`` next to it; keyword
         fields override the file's. Errors name the file and the field."""
@@ -126,8 +139,10 @@ def ensure_pool(name: str, pool_type: str = "process") -> bool:
 
             template = ProcessWorker.get_default_base_job_template()
         else:
-            raise DeployError(f"work pool {name!r} does not exist: create it first (`prefect work-pool create {name} "
-                              f"--type {pool_type}`), then deploy to it")
+            raise DeployError(
+                f"work pool {name!r} does not exist: create it first (`prefect work-pool create {name} "
+                f"--type {pool_type}`), then deploy to it"
+            )
         client.create_work_pool(WorkPoolCreate(name=name, type=pool_type, base_job_template=template))
         return True
 
@@ -145,12 +160,20 @@ def check_variables(plan: DeployPlan, names: list[str]) -> None:
         pool = plan.pool_of(n)
         bad = sorted(set(plan.variables_of(n)) - known[pool])
         if bad and known[pool]:
-            raise DeployError(f"deployment {n}: job variable(s) {', '.join(bad)} unknown to work pool {pool!r} "
-                              f"(known: {', '.join(sorted(known[pool]))})")
+            raise DeployError(
+                f"deployment {n}: job variable(s) {', '.join(bad)} unknown to work pool {pool!r} "
+                f"(known: {', '.join(sorted(known[pool]))})"
+            )
 
 
-def deploy_all(params: Any, plan: DeployPlan, *, only: list[str] | None = None, tags: list[str] | None = None,
-               pool_type: str | None = "process") -> list[dict[str, Any]]:
+def deploy_all(
+    params: Any,
+    plan: DeployPlan,
+    *,
+    only: list[str] | None = None,
+    tags: list[str] | None = None,
+    pool_type: str | None = "process",
+) -> list[dict[str, Any]]:
     """Register every (or ``only`` the named) deployment to its pool with its job variables; ``pool_type``
     creates missing pools of that type (None: they must exist). Returns one row per deployment."""
     from flows.serve import build_deployments
@@ -166,6 +189,12 @@ def deploy_all(params: Any, plan: DeployPlan, *, only: list[str] | None = None, 
         dep.work_pool_name = plan.pool_of(dep.name)
         dep.job_variables = plan.variables_of(dep.name)
         dep_id = dep.apply()
-        rows.append({"deployment": f"{dep.flow_name}/{dep.name}", "id": str(dep_id), "pool": dep.work_pool_name,
-                     "job_variables": dep.job_variables})
+        rows.append(
+            {
+                "deployment": f"{dep.flow_name}/{dep.name}",
+                "id": str(dep_id),
+                "pool": dep.work_pool_name,
+                "job_variables": dep.job_variables,
+            }
+        )
     return rows

@@ -29,9 +29,9 @@ class ExperimentParams(BaseModel):
 
 @task(name="train-arm")
 def arm_task(params: ExperimentParams, arm: str, seed: int) -> dict[str, Any]:
-    from grpo.experiment.runner import run_one
     from grpo.experiment.config import load_experiment
     from grpo.experiment.report import write_report
+    from grpo.experiment.runner import run_one
 
     cfg = load_experiment(params.config, params.overrides)
     logger = get_run_logger()
@@ -61,8 +61,8 @@ def experiment(params: ExperimentParams = ExperimentParams()) -> dict[str, Any]:
     """
     from pathlib import Path
 
-    from grpo.experiment.runner import base_eval, initial_pass_rates, load_policy, model_path
     from grpo.experiment.config import load_experiment
+    from grpo.experiment.runner import base_eval, initial_pass_rates, load_policy, model_path
     from grpo.experiment.task import build_task
 
     cfg = load_experiment(params.config, params.overrides)
@@ -79,7 +79,10 @@ def experiment(params: ExperimentParams = ExperimentParams()) -> dict[str, Any]:
             arm_task(params, arm, seed)
     report = report_task(params)
     md = (Path(cfg.out) / "report.md").read_text(encoding="utf-8")
-    create_markdown_artifact(markdown=md, key=artifact_key("experiment", cfg.name),
-                             description=report["summary"])
-    return {"summary": report["summary"], "pairwise": report["pairwise"], "out": cfg.out,
-            "runs_done": report["runs_done"]}
+    create_markdown_artifact(markdown=md, key=artifact_key("experiment", cfg.name), description=report["summary"])
+    return {
+        "summary": report["summary"],
+        "pairwise": report["pairwise"],
+        "out": cfg.out,
+        "runs_done": report["runs_done"],
+    }

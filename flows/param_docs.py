@@ -9,8 +9,14 @@ from typing import Any
 
 from flows.registry import load_flow
 
-BOUNDS = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<",
-          "minLength": "length >=", "minItems": "items >="}
+BOUNDS = {
+    "minimum": ">=",
+    "exclusiveMinimum": ">",
+    "maximum": "<=",
+    "exclusiveMaximum": "<",
+    "minLength": "length >=",
+    "minItems": "items >=",
+}
 
 
 def flow_schema(name: str) -> dict[str, Any]:
@@ -65,8 +71,15 @@ def form_rows(name: str) -> list[dict[str, str]]:
                 walk(defs[ref], f"{dotted}.", (*seen, ref))
                 continue
             default = "required" if field in required else json.dumps(prop["default"]) if "default" in prop else ""
-            rows.append({"field": dotted, "type": type_name(prop), "default": default, "bounds": bounds(prop),
-                         "description": prop.get("description", "")})
+            rows.append(
+                {
+                    "field": dotted,
+                    "type": type_name(prop),
+                    "default": default,
+                    "bounds": bounds(prop),
+                    "description": prop.get("description", ""),
+                }
+            )
 
     top = schema.get("properties", {})
     if len(top) == 1:  # the usual single parameter model: its fields are the form

@@ -34,12 +34,19 @@ from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 from pydantic import BaseModel
 
 from discriminator.checkpoints import checkpoints, newest_intact
-from flows.pipeline_report import PipelineReport, StageRecord, publish_report, stage_numbers
 from flows.pipeline_params import (  # noqa: F401 - re-exported: the flow's public names
-    DEMO_DATA, DEMO_SOURCES, DISC_CONFIGS, ROOT, SERVICE_STAGES, STAGES, PipelineParams, StageName, demo_sources,
+    DEMO_DATA,
+    DEMO_SOURCES,
+    DISC_CONFIGS,
+    ROOT,
+    SERVICE_STAGES,
+    STAGES,
+    PipelineParams,
+    StageName,
+    demo_sources,
     describe_errors,
 )
-
+from flows.pipeline_report import PipelineReport, StageRecord, publish_report, stage_numbers
 
 # ---------------------------------------------------------------------------------------------- helpers
 
@@ -64,8 +71,18 @@ def is_transient(exc: BaseException | None) -> bool:
 
 
 #: exception class names of httpx / openai / requests meaning "the service did not answer properly"
-TRANSIENT_NAMES = frozenset({"TransportError", "TimeoutException", "NetworkError", "APIConnectionError",
-                             "APITimeoutError", "RateLimitError", "InternalServerError", "ServiceUnavailableError"})
+TRANSIENT_NAMES = frozenset(
+    {
+        "TransportError",
+        "TimeoutException",
+        "NetworkError",
+        "APIConnectionError",
+        "APITimeoutError",
+        "RateLimitError",
+        "InternalServerError",
+        "ServiceUnavailableError",
+    }
+)
 
 
 def retry_if_transient(task, task_run, state) -> bool:
@@ -194,9 +211,13 @@ def disc_restart(out: Path, config_yaml: str, upstream: str) -> dict[str, bool]:
     newest = usable.stat().st_mtime
     summary = out / "train_summary.json"
     finished = summary.is_file() and summary.stat().st_mtime >= newest
-    same = ((out / "config.yaml").is_file() and (out / "config.yaml").read_text(encoding="utf-8") == config_yaml
-            and (out / UPSTREAM_MARK).is_file() and (out / UPSTREAM_MARK).read_text(encoding="utf-8") == upstream
-            and not finished)
+    same = (
+        (out / "config.yaml").is_file()
+        and (out / "config.yaml").read_text(encoding="utf-8") == config_yaml
+        and (out / UPSTREAM_MARK).is_file()
+        and (out / UPSTREAM_MARK).read_text(encoding="utf-8") == upstream
+        and not finished
+    )
     if same:
         return {"resume": True, "overwrite": False}
     (out / UPSTREAM_MARK).write_text(upstream, encoding="utf-8")
@@ -225,8 +246,9 @@ class _Runner:
         self.log = get_run_logger()
         self.earlier = report.previous_seconds()
 
-    def run(self, stage: str, fn, args: tuple, *, done: list[Path], label: str | None = None,
-            cache: bool = True) -> Any:
+    def run(
+        self, stage: str, fn, args: tuple, *, done: list[Path], label: str | None = None, cache: bool = True
+    ) -> Any:
         from flows.stage_outputs import output_problem, record_outputs
 
         label = label or stage
@@ -236,28 +258,40 @@ class _Runner:
             self.log.warning("[verify] %s: %s; recomputing the stage", label, problem)
         refresh = not p.resume or problem is not None
         opts: dict[str, Any] = {
-            "persist_result": True, "result_storage": self.store, "cache_result_in_memory": True,
-            "cache_policy": (INPUTS + TASK_SOURCE) if cache else NO_CACHE, "refresh_cache": refresh,
+            "persist_result": True,
+            "result_storage": self.store,
+            "cache_result_in_memory": True,
+            "cache_policy": (INPUTS + TASK_SOURCE) if cache else NO_CACHE,
+            "refresh_cache": refresh,
             "timeout_seconds": p.retries.timeout_seconds.get(stage),
         }
         if stage in SERVICE_STAGES:
-            opts.update(retries=p.retries.retries, retry_delay_seconds=p.retries.retry_delay_seconds,
-                        retry_condition_fn=retry_if_transient)
+            opts.update(
+                retries=p.retries.retries,
+                retry_delay_seconds=p.retries.retry_delay_seconds,
+                retry_condition_fn=retry_if_transient,
+            )
         self.log.info("[stage] %s start", label)
         t0 = time.perf_counter()
         state = fn.with_options(**opts)(*args, return_state=True)
         seconds = time.perf_counter() - t0
         if state.is_failed() or state.is_crashed() or state.is_cancelled():
-            self.report.stages.append(StageRecord(stage=label, status="failed", seconds=seconds,
-                                                  note=(state.message or "")[:500]))
+            self.report.stages.append(
+                StageRecord(stage=label, status="failed", seconds=seconds, note=(state.message or "")[:500])
+            )
             self.log.error("[stage] %s failed after %.1f s: %s", label, seconds, state.message)
             state.result()  # raises the stage's exception
         result = state.result()
         status = "cached" if state.name == "Cached" else "ran"
         if status == "ran":
             record_outputs(self.store, label, done)
-        rec = StageRecord(stage=label, status=status, seconds=seconds, **stage_numbers(stage, result),
-                          computed_seconds=self.earlier.get(label) if status == "cached" else None)
+        rec = StageRecord(
+            stage=label,
+            status=status,
+            seconds=seconds,
+            **stage_numbers(stage, result),
+            computed_seconds=self.earlier.get(label) if status == "cached" else None,
+        )
         self.report.stages.append(rec)
         self.log.info("[stage] %s %s in %.1f s%s", label, status, seconds, f": {rec.summary()}" if rec.numbers else "")
         return result
@@ -325,8 +359,11 @@ def _run_stages(p: PipelineParams, run: _Runner) -> None:
         rows_fp = fingerprint(p.path("reviewed"))
         run.report.outputs["review"] = str(p.path("reviewed"))
     else:
-        run.skip("review", "no Label Studio URL configured (set LABEL_STUDIO_URL or review.url); the "
-                           "discriminator trains on the automatic labels")
+        run.skip(
+            "review",
+            "no Label Studio URL configured (set LABEL_STUDIO_URL or review.url); the "
+            "discriminator trains on the automatic labels",
+        )
     del rubrics
 
     if not p.wants("disc-train"):
@@ -355,8 +392,9 @@ def _run_stages(p: PipelineParams, run: _Runner) -> None:
         return _skip_rest(run, "policy-train", p)
     pol = p.path("policy")
     pol_done = [pol / "summary.json"]
-    summary = run.run("policy-train", policy_train_stage, (p.policy_params(), fingerprint(*rb_done) + export_fp),
-                      done=pol_done)
+    summary = run.run(
+        "policy-train", policy_train_stage, (p.policy_params(), fingerprint(*rb_done) + export_fp), done=pol_done
+    )
     run.report.policy_train = summary
     run.report.outputs["policy"] = str(pol)
 
@@ -364,14 +402,22 @@ def _run_stages(p: PipelineParams, run: _Runner) -> None:
         return _skip_rest(run, "policy-eval", p)
     if p.policy_eval.compare_base:
         base_cfg = p.policy_eval_params(p.policy_config().model.name_or_path, p.path("policy-eval-base"))
-        base = run.run("policy-eval", policy_eval_stage, (base_cfg, fingerprint(*rb_done)),
-                       done=[p.path("policy-eval-base") / "report.json"], label="policy-eval-base")
+        base = run.run(
+            "policy-eval",
+            policy_eval_stage,
+            (base_cfg, fingerprint(*rb_done)),
+            done=[p.path("policy-eval-base") / "report.json"],
+            label="policy-eval-base",
+        )
         run.report.policy_eval["base"] = base
         run.report.outputs["base policy evaluation"] = str(p.path("policy-eval-base"))
     model = summary.get("saved_model") or str(pol / "final")
-    trained = run.run("policy-eval", policy_eval_stage,
-                      (p.policy_eval_params(model, p.path("policy-eval")), fingerprint(*rb_done, *pol_done)),
-                      done=[p.path("policy-eval") / "report.json"])
+    trained = run.run(
+        "policy-eval",
+        policy_eval_stage,
+        (p.policy_eval_params(model, p.path("policy-eval")), fingerprint(*rb_done, *pol_done)),
+        done=[p.path("policy-eval") / "report.json"],
+    )
     run.report.policy_eval["trained"] = trained
     run.report.outputs["policy evaluation"] = str(p.path("policy-eval"))
     return None
@@ -391,7 +437,7 @@ def planned_stages(p: PipelineParams) -> list[str]:
 
 
 def _skip_rest(run: _Runner, first: str, p: PipelineParams) -> None:
-    for stage in STAGES[STAGES.index(first):]:
+    for stage in STAGES[STAGES.index(first) :]:
         run.skip(stage, f"stop_after={p.stop_after}")
 
 
@@ -416,9 +462,13 @@ def stage_defaults(params: PipelineParams | None = None) -> dict[str, dict[str, 
         out["push-for-review"] = {"params": dump(p.push_params())}
         out["pull-reviews"] = {"params": dump(p.pull_params())}
     else:
-        pull = {"project": p.review_project(), "out": str(p.path("reviewed")),
-                "base": str(p.path("data") / "spans.parquet")}
-        out["push-for-review"] = {"params": {"rows": str(p.path("data") / "spans.parquet"),
-                                             "project": p.review_project()}}
+        pull = {
+            "project": p.review_project(),
+            "out": str(p.path("reviewed")),
+            "base": str(p.path("data") / "spans.parquet"),
+        }
+        out["push-for-review"] = {
+            "params": {"rows": str(p.path("data") / "spans.parquet"), "project": p.review_project()}
+        }
         out["pull-reviews"] = {"params": pull}
     return out

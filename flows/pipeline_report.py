@@ -11,13 +11,32 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from flows.artifacts import (CELL_WIDTH, abs_path, artifact_key, fit_markdown, markdown_table, md_image, md_link,
-                             rel_path, wrap_rows)
+from flows.artifacts import (
+    CELL_WIDTH,
+    abs_path,
+    artifact_key,
+    fit_markdown,
+    markdown_table,
+    md_image,
+    md_link,
+    rel_path,
+    wrap_rows,
+)
 
 Status = Literal["ran", "cached", "skipped", "failed"]
 POLICY_METRICS = ("prompt_strict", "prompt_loose", "rubric_strict", "rubric_loose")
-TRAIN_METRICS = ("loss", "reward", "rtt/reward/aon", "rtt/reward/csr", "rtt/pass_rate/all", "rtt/adv/std",
-                 "rtt/tok_adv/std", "rtt/relevance/frac", "rtt/judge/undecided", "rtt/time/discriminator_share")
+TRAIN_METRICS = (
+    "loss",
+    "reward",
+    "rtt/reward/aon",
+    "rtt/reward/csr",
+    "rtt/pass_rate/all",
+    "rtt/adv/std",
+    "rtt/tok_adv/std",
+    "rtt/relevance/frac",
+    "rtt/judge/undecided",
+    "rtt/time/discriminator_share",
+)
 
 
 class StageRecord(BaseModel):
@@ -52,10 +71,25 @@ class PipelineReport(BaseModel):
     # ---------------------------------------------------------------------------------------- tables
 
     def stage_rows(self) -> list[dict[str, Any]]:
-        return [{"stage": s.stage, "status": s.status, "seconds": round(s.seconds, 1), "key numbers": s.summary(6),
-                 "note": "; ".join(x for x in (s.note, f"computed in {s.computed_seconds:.1f} s by an earlier run"
-                                                if s.computed_seconds is not None else "") if x)}
-                for s in self.stages]
+        return [
+            {
+                "stage": s.stage,
+                "status": s.status,
+                "seconds": round(s.seconds, 1),
+                "key numbers": s.summary(6),
+                "note": "; ".join(
+                    x
+                    for x in (
+                        s.note,
+                        f"computed in {s.computed_seconds:.1f} s by an earlier run"
+                        if s.computed_seconds is not None
+                        else "",
+                    )
+                    if x
+                ),
+            }
+            for s in self.stages
+        ]
 
     def previous_seconds(self) -> dict[str, float]:
         """Compute time of each stage in the report.json of an earlier run of this folder (for cached stages)."""
@@ -84,8 +118,14 @@ class PipelineReport(BaseModel):
             if rep is None:
                 continue
             acc = rep.overall
-            rows.append({"policy": which, "model": Path(rep.model).name or rep.model, "prompts": acc.prompts,
-                         **{k: round(float(getattr(acc, k)), 4) for k in POLICY_METRICS}})
+            rows.append(
+                {
+                    "policy": which,
+                    "model": Path(rep.model).name or rep.model,
+                    "prompts": acc.prompts,
+                    **{k: round(float(getattr(acc, k)), 4) for k in POLICY_METRICS},
+                }
+            )
         return rows
 
     # ---------------------------------------------------------------------------------------- markdown
@@ -95,8 +135,12 @@ class PipelineReport(BaseModel):
         paths, so it renders in the UI; otherwise (``report.md``) links and images relative to the run folder."""
         base = Path(self.run_dir)
         head = "FAILED" if self.failed else "finished"
-        lines = [f"# RTT pipeline `{self.name}`", "",
-                 f"{head} in {self.seconds:.1f} s — run folder `{self.run_dir}`", ""]
+        lines = [
+            f"# RTT pipeline `{self.name}`",
+            "",
+            f"{head} in {self.seconds:.1f} s — run folder `{self.run_dir}`",
+            "",
+        ]
         if self.failed:
             lines += [f"**Error:** `{self.failed.splitlines()[0]}`", ""]
         lines += ["## Stages", "", markdown_table(self.stage_rows(), wrap=CELL_WIDTH)]
@@ -109,10 +153,15 @@ class PipelineReport(BaseModel):
             fm = pt.get("final_metrics") or {}
             shown = {k: fm[k] for k in TRAIN_METRICS if isinstance(fm.get(k), (int, float))}
             if shown:
-                lines += ["## RTT-GRPO training (last logged step)", "",
-                          markdown_table([{"metric": k, "value": round(float(v), 5)} for k, v in shown.items()])]
+                lines += [
+                    "## RTT-GRPO training (last logged step)",
+                    "",
+                    markdown_table([{"metric": k, "value": round(float(v), 5)} for k, v in shown.items()]),
+                ]
         lines += ["## Outputs", ""]
-        lines += [f"- {what}: {abs_path(path) if inline else md_link(path, base)}" for what, path in self.outputs.items()]
+        lines += [
+            f"- {what}: {abs_path(path) if inline else md_link(path, base)}" for what, path in self.outputs.items()
+        ]
         plots = self.plot_paths()
         if plots:
             lines += ["", "## Plots", ""]
@@ -120,16 +169,21 @@ class PipelineReport(BaseModel):
                 if inline:
                     lines += [md_image(path, label), ""]
                 else:
-                    lines.append(f"![{label}]({rel_path(path, base)})" if path.endswith(".png")
-                                 else f"- {md_link(path, base, label)}")
+                    lines.append(
+                        f"![{label}]({rel_path(path, base)})"
+                        if path.endswith(".png")
+                        else f"- {md_link(path, base, label)}"
+                    )
         return "\n".join(lines).rstrip() + "\n"
 
     def plot_paths(self) -> dict[str, str]:
         root = Path(self.run_dir)
         found: dict[str, str] = {}
-        for label, path in (("summary", self.files.get("summary.png")),
-                            ("discriminator loss curve", str(root / "discriminator" / "loss_curve.png")),
-                            ("discriminator precision-recall", str(root / "discriminator" / "eval" / "pr_curve.png"))):
+        for label, path in (
+            ("summary", self.files.get("summary.png")),
+            ("discriminator loss curve", str(root / "discriminator" / "loss_curve.png")),
+            ("discriminator precision-recall", str(root / "discriminator" / "eval" / "pr_curve.png")),
+        ):
             if path and Path(path).is_file():
                 found[label] = path
         for h in ((self.policy_train or {}).get("heatmaps") or [])[-2:]:
@@ -157,8 +211,13 @@ def stage_numbers(stage: str, result: Any) -> dict[str, Any]:
     out: str | None = None
     note = ""
     if stage == "rubrics":
-        n = {"items": result.items, "rubrics": result.rubrics, **{s: v for s, v in result.splits.items()},
-             "rejected": result.rejected_total, "duplicates": result.duplicates_dropped}
+        n = {
+            "items": result.items,
+            "rubrics": result.rubrics,
+            **{s: v for s, v in result.splits.items()},
+            "rejected": result.rejected_total,
+            "duplicates": result.duplicates_dropped,
+        }
         out = result.out_dir
     elif stage == "data":
         n = {"items": result.items, "pairs": result.pairs, "rows": result.rows}
@@ -167,13 +226,20 @@ def stage_numbers(stage: str, result: Any) -> dict[str, Any]:
     elif stage == "review" and hasattr(result, "pushed"):
         n = {"pushed": result.pushed, "already there": result.skipped_existing, "rows": result.rows}
     elif stage == "review":
-        n = {"human rows": result.human_rows, "automatic rows": result.auto_rows,
-             "compared": result.agreement.rows_compared}
+        n = {
+            "human rows": result.human_rows,
+            "automatic rows": result.auto_rows,
+            "compared": result.agreement.rows_compared,
+        }
         out = str(result.out) if result.out else None
     elif stage == "disc-train":
         vm = result.get("val_metrics") or {}
-        n = {"steps": result.get("global_step"), "val F1": _num(vm.get("f1")), "val AUROC": _num(vm.get("auroc")),
-             "threshold": _num(result.get("threshold"))}
+        n = {
+            "steps": result.get("global_step"),
+            "val F1": _num(vm.get("f1")),
+            "val AUROC": _num(vm.get("auroc")),
+            "threshold": _num(result.get("threshold")),
+        }
         out = result.get("model_dir")
     elif stage == "disc-eval":
         overall = result.get("overall") or {}
@@ -198,8 +264,12 @@ def stage_numbers(stage: str, result: Any) -> dict[str, Any]:
         out = result.get("saved_model") or result.get("output_dir")
     elif stage == "policy-eval":
         acc = result.overall
-        n = {"prompts": acc.prompts, "prompt strict": _num(acc.prompt_strict), "rubric strict": _num(acc.rubric_strict),
-             "rubric loose": _num(acc.rubric_loose)}
+        n = {
+            "prompts": acc.prompts,
+            "prompt strict": _num(acc.prompt_strict),
+            "rubric strict": _num(acc.rubric_strict),
+            "rubric loose": _num(acc.rubric_loose),
+        }
         if result.undecided:
             note = f"{result.undecided} verdicts undecided (no judge for LLM rubrics: counted as not followed)"
     return {"numbers": {k: v for k, v in n.items() if v is not None}, "output": out, "note": note}
@@ -261,16 +331,24 @@ def publish_report(report: PipelineReport) -> PipelineReport:
     write_text(root / "report.md", markdown)
     write_text(root / "report.json", json.dumps(_jsonable(report), indent=2, default=str) + "\n")
     key = artifact_key("rtt-pipeline", report.name)
-    create_markdown_artifact(markdown=fit_markdown(report.to_markdown(inline=True)), key=key,
-                             description=f"RTT pipeline report ({report.run_dir})")
-    create_table_artifact(table=wrap_rows(report.stage_rows()), key=f"{key}-stages",
-                          description=f"stages of {report.name}")
+    create_markdown_artifact(
+        markdown=fit_markdown(report.to_markdown(inline=True)),
+        key=key,
+        description=f"RTT pipeline report ({report.run_dir})",
+    )
+    create_table_artifact(
+        table=wrap_rows(report.stage_rows()), key=f"{key}-stages", description=f"stages of {report.name}"
+    )
     if report.disc_rows():
-        create_table_artifact(table=report.disc_rows(), key=f"{key}-discriminator",
-                              description="discriminator vs baselines on the test split")
+        create_table_artifact(
+            table=report.disc_rows(),
+            key=f"{key}-discriminator",
+            description="discriminator vs baselines on the test split",
+        )
     if report.policy_rows():
-        create_table_artifact(table=report.policy_rows(), key=f"{key}-policy",
-                              description="policy accuracy before / after training")
+        create_table_artifact(
+            table=report.policy_rows(), key=f"{key}-policy", description="policy accuracy before / after training"
+        )
     return report
 
 

@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Iterator
 
+
 def die_with_parent(sig: int = signal.SIGKILL):
     """A ``preexec_fn``: the child gets ``sig`` when the process that started it dies (Linux; else a no-op)."""
     from rubrics.lifetime import die_with_parent as _die_with_parent
@@ -59,12 +60,31 @@ def temporary_api(timeout_s: float | None = None) -> Iterator[str]:
     from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
 
     port = _free_port()
-    env = {**os.environ, **get_current_settings().to_environment_variables(exclude_unset=True),
-           "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+    env = {
+        **os.environ,
+        **get_current_settings().to_environment_variables(exclude_unset=True),
+        "PREFECT_UI_ENABLED": "0",
+        "PREFECT__SERVER_EPHEMERAL": "1",
+        "PREFECT__SERVER_FINAL": "1",
+    }
     env.pop("PREFECT_API_URL", None)
-    cmd = [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent), "--factory",
-           "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port), "--log-level",
-           "error", "--lifespan", "on"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--app-dir",
+        str(prefect.__module_path__.parent),
+        "--factory",
+        "prefect.server.api.server:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "error",
+        "--lifespan",
+        "on",
+    ]
     proc = subprocess.Popen(cmd, env=env, preexec_fn=die_with_parent(), stdin=subprocess.DEVNULL)  # noqa: PLW1509
     url = f"http://127.0.0.1:{port}/api"
     try:

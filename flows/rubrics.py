@@ -24,8 +24,9 @@ class BuildRubricsParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    sources: list[SourceSpec] = Field(min_length=1, description="Rubric files, folders or hub ids, each with its "
-                                      "format and name.")
+    sources: list[SourceSpec] = Field(
+        min_length=1, description="Rubric files, folders or hub ids, each with its format and name."
+    )
     out_dir: str = Field(min_length=1, description="Folder for train / val / test JSONL and report.json.")
     name: str = Field("rubrics", min_length=1, description="Dataset name (report and artifact key).")
     seed: int = Field(0, description="Seed of the split.")
@@ -33,11 +34,14 @@ class BuildRubricsParams(BaseModel):
     test_frac: float = Field(0.1, ge=0, le=1, description="Fraction of items in the test split.")
     strict: bool = Field(True, description="Fail on an invalid record (off: skip it and count it in the report).")
     export_rtt: bool = Field(False, description="Also write the splits in the RTT paper's format.")
-    rtt_pitfalls: PitfallMode = Field("negate", description="Pitfall rubrics (negative weight) in the RTT format: "
-                                      "negate (rewritten as a must-not rubric), drop or keep.")
+    rtt_pitfalls: PitfallMode = Field(
+        "negate",
+        description="Pitfall rubrics (negative weight) in the RTT format: "
+        "negate (rewritten as a must-not rubric), drop or keep.",
+    )
 
     @model_validator(mode="after")
-    def _fractions(self) -> "BuildRubricsParams":
+    def _fractions(self) -> BuildRubricsParams:
         if self.val_frac + self.test_frac > 1:
             raise ValueError("val_frac + test_frac must be at most 1")
         return self

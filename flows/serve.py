@@ -63,10 +63,13 @@ def ui_url() -> str | None:
 
 def absolute(params: PipelineParams) -> PipelineParams:
     """``params`` with ``run_dir`` and the rubric source paths absolute (deployment runs start elsewhere)."""
-    sources = [s.model_copy(update={"path": str(Path(s.path).resolve())}) if Path(s.path).exists() else s
-               for s in params.rubrics.sources]
-    return params.model_copy(update={"run_dir": str(params.root),
-                                     "rubrics": params.rubrics.model_copy(update={"sources": sources})})
+    sources = [
+        s.model_copy(update={"path": str(Path(s.path).resolve())}) if Path(s.path).exists() else s
+        for s in params.rubrics.sources
+    ]
+    return params.model_copy(
+        update={"run_dir": str(params.root), "rubrics": params.rubrics.model_copy(update={"sources": sources})}
+    )
 
 
 def summary(doc: str | None) -> str | None:
@@ -76,8 +79,12 @@ def summary(doc: str | None) -> str | None:
     return " ".join(doc.strip().split("\n\n")[0].split())
 
 
-def build_deployments(params: PipelineParams | None = None, only: list[str] | None = None,
-                      tags: list[str] | None = None, version: str | None = None) -> list[Any]:
+def build_deployments(
+    params: PipelineParams | None = None,
+    only: list[str] | None = None,
+    tags: list[str] | None = None,
+    version: str | None = None,
+) -> list[Any]:
     """One ``RunnerDeployment`` per registered flow (named like the registry key), with default parameters."""
     from prefect.types.entrypoint import EntrypointType
 
@@ -87,21 +94,24 @@ def build_deployments(params: PipelineParams | None = None, only: list[str] | No
     params = absolute(params or PipelineParams())
     defaults = stage_defaults(params)
     # the form trains on the reviewed spans as soon as a pull has written them
-    defaults["train-discriminator"] = {"params": json.loads(
-        params.disc_train_params(deployment=True).model_dump_json(exclude_none=True))}
+    defaults["train-discriminator"] = {
+        "params": json.loads(params.disc_train_params(deployment=True).model_dump_json(exclude_none=True))
+    }
     deployments = []
     for name in FLOWS:
         if only and name not in only:
             continue
         fl = load_flow(name)
-        deployments.append(fl.to_deployment(
-            name=name,
-            parameters=defaults.get(name),
-            description=summary(fl.description),
-            tags=[*TAGS, *(tags or [])],
-            version=version,
-            entrypoint_type=EntrypointType.MODULE_PATH,
-        ))
+        deployments.append(
+            fl.to_deployment(
+                name=name,
+                parameters=defaults.get(name),
+                description=summary(fl.description),
+                tags=[*TAGS, *(tags or [])],
+                version=version,
+                entrypoint_type=EntrypointType.MODULE_PATH,
+            )
+        )
     return deployments
 
 
@@ -148,8 +158,13 @@ class StopServing(BaseException):
     """A signal arrived before the runner's loop started (raised from the handler, caught by :func:`serve_all`)."""
 
 
-def serve_all(params: PipelineParams | None = None, *, only: list[str] | None = None, limit: int | None = None,
-              tags: list[str] | None = None) -> str | None:
+def serve_all(
+    params: PipelineParams | None = None,
+    *,
+    only: list[str] | None = None,
+    limit: int | None = None,
+    tags: list[str] | None = None,
+) -> str | None:
     """Register the deployments and serve them until SIGTERM / SIGINT (needs a Prefect server: PREFECT_API_URL).
     Returns the name of the signal that stopped it."""
     if not api_url():

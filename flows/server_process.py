@@ -40,8 +40,13 @@ def server_env(host: str, port: int) -> dict[str, str]:
 
     ui = base_url(socket.gethostname() if host in WILDCARD else host, port)
     local = base_url("127.0.0.1" if host in WILDCARD else host, port)
-    return {"PREFECT_SERVER_API_HOST": host, "PREFECT_SERVER_API_PORT": str(port),
-            "PREFECT_UI_API_URL": f"{ui}/api", "PREFECT_API_URL": f"{local}/api", "PREFECT_UI_URL": ui}
+    return {
+        "PREFECT_SERVER_API_HOST": host,
+        "PREFECT_SERVER_API_PORT": str(port),
+        "PREFECT_UI_API_URL": f"{ui}/api",
+        "PREFECT_API_URL": f"{local}/api",
+        "PREFECT_UI_URL": ui,
+    }
 
 
 def _get_json(url: str, timeout: float = 3.0) -> object | None:
@@ -86,8 +91,15 @@ class LocalServer:
             stop_group(self.proc, grace=grace)
 
 
-def start_server(host: str, port: int, log_path: Path, *, timeout: float = 180.0, services: bool = True,
-                 env: dict[str, str] | None = None) -> LocalServer:
+def start_server(
+    host: str,
+    port: int,
+    log_path: Path,
+    *,
+    timeout: float = 180.0,
+    services: bool = True,
+    env: dict[str, str] | None = None,
+) -> LocalServer:
     """``prefect server start`` on ``host:port`` in its own process group, waiting for ``/api/health``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     full_env = {**os.environ, **(env or {}), **server_env(host, port)}
@@ -100,14 +112,18 @@ def start_server(host: str, port: int, log_path: Path, *, timeout: float = 180.0
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise ServerStartError(f"prefect server on {server.url} exited ({proc.returncode}); log {log_path}:\n"
-                                   + log_path.read_text(errors="replace")[-3000:])
+            raise ServerStartError(
+                f"prefect server on {server.url} exited ({proc.returncode}); log {log_path}:\n"
+                + log_path.read_text(errors="replace")[-3000:]
+            )
         if healthy(host, port):
             return server
         time.sleep(0.5)
     server.stop()
-    raise ServerStartError(f"prefect server on {server.url} not healthy after {timeout:.0f} s; log {log_path}:\n"
-                           + log_path.read_text(errors="replace")[-3000:])
+    raise ServerStartError(
+        f"prefect server on {server.url} not healthy after {timeout:.0f} s; log {log_path}:\n"
+        + log_path.read_text(errors="replace")[-3000:]
+    )
 
 
 def ensure_server(host: str, port: int, log_path: Path, *, timeout: float = 180.0) -> tuple[LocalServer, list[str]]:
@@ -119,9 +135,11 @@ def ensure_server(host: str, port: int, log_path: Path, *, timeout: float = 180.
         server = LocalServer(host, port)
         ui_api = ui_api_url(host, port)
         if ui_api and ui_api.rstrip("/") != server_env(host, port)["PREFECT_UI_API_URL"]:
-            warnings.append(f"the server on {server.url} serves a UI that calls the API at {ui_api}: restart it with "
-                            f"PREFECT_SERVER_API_PORT={port} PREFECT_UI_API_URL={server.api_url} (or let rtt start "
-                            "it on a free port)")
+            warnings.append(
+                f"the server on {server.url} serves a UI that calls the API at {ui_api}: restart it with "
+                f"PREFECT_SERVER_API_PORT={port} PREFECT_UI_API_URL={server.api_url} (or let rtt start "
+                "it on a free port)"
+            )
     else:
         server = start_server(host, port, log_path, timeout=timeout)
     os.environ.update({k: v for k, v in server_env(host, port).items() if k in ("PREFECT_API_URL", "PREFECT_UI_URL")})

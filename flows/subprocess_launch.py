@@ -37,7 +37,6 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -69,7 +68,7 @@ class LaunchConfig(BaseModel):
         return {"ACCELERATE_USE_CPU": "1"} if self.on_cpu() else {}
 
     @classmethod
-    def from_config_file(cls, path: str | os.PathLike | None, **overrides: Any) -> "LaunchConfig":
+    def from_config_file(cls, path: str | os.PathLike | None, **overrides: Any) -> LaunchConfig:
         """``num_processes`` (and ``mixed_precision``) from an accelerate YAML, then ``overrides`` (non-None)."""
         data: dict[str, Any] = {}
         if path:
@@ -99,8 +98,10 @@ class LaunchError(RuntimeError):
     def __init__(self, cmd: Sequence[str], returncode: int, tail: Sequence[str]):
         self.cmd, self.returncode, self.tail = list(cmd), returncode, list(tail)
         last = "\n".join(self.tail[-15:])
-        super().__init__(f"`{' '.join(self.cmd[:8])}{' ...' if len(self.cmd) > 8 else ''}` exited with status "
-                         f"{returncode}; last output lines:\n{last}")
+        super().__init__(
+            f"`{' '.join(self.cmd[:8])}{' ...' if len(self.cmd) > 8 else ''}` exited with status "
+            f"{returncode}; last output lines:\n{last}"
+        )
 
 
 def already_launched() -> bool:
@@ -146,8 +147,15 @@ def run_streaming(
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "TQDM_DISABLE": "1", **(env or {})}
     last: collections.deque[str] = collections.deque(maxlen=tail)
     proc = subprocess.Popen(
-        list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, env=full_env,
-        cwd=cwd, start_new_session=True, errors="replace",
+        list(cmd),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+        env=full_env,
+        cwd=cwd,
+        start_new_session=True,
+        errors="replace",
     )
 
     def pump() -> None:
@@ -240,15 +248,27 @@ def disc_summary(out: str | os.PathLike) -> dict[str, Any]:
     summary = json.loads((out / "train_summary.json").read_text(encoding="utf-8"))
     meta_file = out / "model" / "rtt_discriminator.json"
     meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else {}
-    return {"out": str(out), "model_dir": str(out / "model"), "val_metrics": summary["val_metrics"],
-            "threshold": summary["threshold"], "threshold_source": meta.get("threshold_source"),
-            "pos_weight": summary["pos_weight"], "global_step": summary.get("global_step"),
-            "seconds": summary.get("seconds", 0.0)}
+    return {
+        "out": str(out),
+        "model_dir": str(out / "model"),
+        "val_metrics": summary["val_metrics"],
+        "threshold": summary["threshold"],
+        "threshold_source": meta.get("threshold_source"),
+        "pos_weight": summary["pos_weight"],
+        "global_step": summary.get("global_step"),
+        "seconds": summary.get("seconds", 0.0),
+    }
 
 
 def launch_disc_training(
-    config: str | None, overrides: dict[str, Any], launch: LaunchConfig, log: Any = None, *,
-    resume: bool = False, overwrite: bool = False, timeout: float | None = None,
+    config: str | None,
+    overrides: dict[str, Any],
+    launch: LaunchConfig,
+    log: Any = None,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    timeout: float | None = None,
 ) -> dict[str, Any]:
     """``accelerate launch -m flows.subprocess_launch disc-train ...``; returns the run's summary dict."""
     from discriminator.config import TrainConfig
@@ -261,8 +281,7 @@ def launch_disc_training(
         args += ["--config", str(config)]
     args += ["--resume"] if resume else []
     args += ["--overwrite"] if overwrite else []
-    run_streaming(accelerate_command("flows.subprocess_launch", args, launch), log, env=launch.env(),
-                  timeout=timeout)
+    run_streaming(accelerate_command("flows.subprocess_launch", args, launch), log, env=launch.env(), timeout=timeout)
     if not marker.is_file() or marker.stat().st_mtime < started:
         raise LaunchError(["disc-train"], 0, [f"{marker}: not written by the launched run"])
     return disc_summary(cfg.out)
@@ -286,8 +305,10 @@ def _disc_train_main(ns: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m flows.subprocess_launch",
-                                 description="Entry points run by `accelerate launch` for the long stages.")
+    ap = argparse.ArgumentParser(
+        prog="python -m flows.subprocess_launch",
+        description="Entry points run by `accelerate launch` for the long stages.",
+    )
     sub = ap.add_subparsers(dest="command", required=True)
     d = sub.add_parser("disc-train", help="train the discriminator (discriminator.train.train) in this process")
     d.add_argument("--config", default=None)

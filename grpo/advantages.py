@@ -194,7 +194,9 @@ def group_advantages(
     return centred / (std + eps)
 
 
-def token_rewards(verdicts: Tensor, relevance: Tensor, rubric_mask: Tensor, response_mask: Tensor | None = None) -> Tensor:
+def token_rewards(
+    verdicts: Tensor, relevance: Tensor, rubric_mask: Tensor, response_mask: Tensor | None = None
+) -> Tensor:
     """``x[g,k,t] = s[g,k] * w[g,k,t]``; exactly 0 on unused rubric slots (and on masked tokens when
     ``response_mask`` is given), whatever ``relevance`` holds there (NaN / inf included)."""
     keep = rubric_mask.bool().unsqueeze(-1)
@@ -225,7 +227,9 @@ def _masked(t: Tensor, keep: Tensor) -> Tensor:
     return torch.where(keep, t, torch.zeros((), dtype=t.dtype, device=t.device))
 
 
-def intra_token_advantages(x: Tensor, response_mask: Tensor, rubric_mask: Tensor, coef: Tensor, eps: float = 1e-6) -> Tensor:
+def intra_token_advantages(
+    x: Tensor, response_mask: Tensor, rubric_mask: Tensor, coef: Tensor, eps: float = 1e-6
+) -> Tensor:
     """Intra-sample token group normalisation (the paper): statistics per (response, rubric) row.
 
     The row is first shifted by its value at the response's first token (shift-invariant statistics): a
@@ -367,8 +371,9 @@ def group_softmax_token_advantages(c: Tensor, relevance: Tensor, response_mask: 
     c[g,k]`` with ``c`` the std-scaled group advantage of each rubric (``(B, R)``) and the softmax over the used
     rubric slots only. ``(B, T)``, exactly 0 on masked tokens and for rows without a rubric."""
     use = rubric_mask.bool().unsqueeze(-1).expand_as(relevance)
-    logits = torch.where(use, torch.nan_to_num(relevance, nan=0.0, posinf=0.0, neginf=0.0),
-                         relevance.new_full((), float("-inf")))
+    logits = torch.where(
+        use, torch.nan_to_num(relevance, nan=0.0, posinf=0.0, neginf=0.0), relevance.new_full((), float("-inf"))
+    )
     q = torch.softmax(logits, dim=1)
     q = _masked(torch.nan_to_num(q, nan=0.0), use)  # a row without any used slot: softmax of all -inf
     tok = (q * c.to(relevance.dtype).unsqueeze(-1)).sum(1)
@@ -421,8 +426,9 @@ def gdpo_advantages(
     unbiased std over the batch (``+ eps``); a batch of fewer than two rows gets 0. Pass the *global* batch
     (the trainer gathers the verdicts of every process first)."""
     dtype = _float_dtype(coef, verdicts)
-    c = rubric_group_advantages(verdicts, rubric_mask, group_ids, scale="std", eps=eps, num_groups=num_groups,
-                                dtype=dtype)
+    c = rubric_group_advantages(
+        verdicts, rubric_mask, group_ids, scale="std", eps=eps, num_groups=num_groups, dtype=dtype
+    )
     if coef is None:
         coef = rubric_coefficients(rubric_mask, None, dtype)
     summed = torch.where(rubric_mask.bool(), c * coef.to(dtype), torch.zeros((), dtype=dtype, device=c.device)).sum(-1)
@@ -479,22 +485,33 @@ def token_advantages(
         if token_norm == "intra":
             return intra_token_advantages(x, response_mask, rubric_mask, coef, eps)
         if token_norm == "inter":
-            return inter_token_advantages(x, response_mask, rubric_mask, coef, group_ids, eps, num_groups=num_groups,
-                                          group_reduce=group_reduce)
+            return inter_token_advantages(
+                x, response_mask, rubric_mask, coef, group_ids, eps, num_groups=num_groups, group_reduce=group_reduce
+            )
         raise ValueError(f"unknown token_norm {token_norm!r}; expected 'intra', 'inter' or 'none'")
     if compat_public_reshape:
         raise ValueError(f"compat_public_reshape applies to token_credit 'paper' only, not {token_credit!r}")
     if token_credit in ("centred", "group_softmax"):
         scale = centred_scale if token_credit == "centred" else "std"
-        c = rubric_group_advantages(verdicts, rubric_mask, group_ids, scale=scale, eps=eps, num_groups=num_groups,
-                                    group_reduce=group_reduce, dtype=relevance.dtype)
+        c = rubric_group_advantages(
+            verdicts,
+            rubric_mask,
+            group_ids,
+            scale=scale,
+            eps=eps,
+            num_groups=num_groups,
+            group_reduce=group_reduce,
+            dtype=relevance.dtype,
+        )
         if token_credit == "centred":
             return centred_token_advantages(c, relevance, response_mask, coef)
         return group_softmax_token_advantages(c, relevance, response_mask, rubric_mask)
     if token_credit == "weights":
         omega = credit_weights(verdicts, relevance, response_mask, rubric_mask, coef, resp_adv, cap=weight_cap)
         return _masked(resp_adv.to(relevance.dtype).unsqueeze(-1) * (omega - 1), response_mask)
-    raise ValueError(f"unknown token_credit {token_credit!r}; expected 'paper', 'centred', 'group_softmax' or 'weights'")
+    raise ValueError(
+        f"unknown token_credit {token_credit!r}; expected 'paper', 'centred', 'group_softmax' or 'weights'"
+    )
 
 
 # ----------------------------------------------------------------------------------------------- entry point
@@ -544,9 +561,14 @@ def rtt_advantages(
         num_groups, group_reduce: for statistics spanning processes (see :func:`inter_token_advantages`).
         compat_public_reshape: reproduce the public code's reshape defect (contiguous equal-size groups).
     """
-    if relevance.dim() != 3 or verdicts.shape != relevance.shape[:2] or response_mask.shape != (
-        relevance.shape[0],
-        relevance.shape[2],
+    if (
+        relevance.dim() != 3
+        or verdicts.shape != relevance.shape[:2]
+        or response_mask.shape
+        != (
+            relevance.shape[0],
+            relevance.shape[2],
+        )
     ):
         raise ValueError(
             f"shape mismatch: verdicts {tuple(verdicts.shape)}, relevance {tuple(relevance.shape)}, "
@@ -570,8 +592,10 @@ def rtt_advantages(
     elif response_advantage == "grpo":
         resp_adv = group_advantages(rewards, group_ids, scale_rewards=scale_rewards, eps=eps, num_groups=num_groups)
     elif response_advantage == "design":
-        raise ValueError("response_advantage 'design' is now called 'grpo' (GRPO on the summed reward with the "
-                         "unbiased group std): pass response_advantage='grpo'")
+        raise ValueError(
+            "response_advantage 'design' is now called 'grpo' (GRPO on the summed reward with the "
+            "unbiased group std): pass response_advantage='grpo'"
+        )
     else:
         raise ValueError(f"unknown response_advantage {response_advantage!r}; expected 'grpo' or 'gdpo'")
 
@@ -579,9 +603,21 @@ def rtt_advantages(
         tok_adv = torch.zeros_like(relevance[:, 0])
     else:
         tok_adv = token_advantages(
-            token_credit, verdicts, relevance, response_mask, rubric_mask, coef, group_ids, resp_adv,
-            token_norm=token_norm, centred_scale=centred_scale, weight_cap=weight_cap, eps=eps, num_groups=num_groups,
-            group_reduce=group_reduce, compat_public_reshape=compat_public_reshape,
+            token_credit,
+            verdicts,
+            relevance,
+            response_mask,
+            rubric_mask,
+            coef,
+            group_ids,
+            resp_adv,
+            token_norm=token_norm,
+            centred_scale=centred_scale,
+            weight_cap=weight_cap,
+            eps=eps,
+            num_groups=num_groups,
+            group_reduce=group_reduce,
+            compat_public_reshape=compat_public_reshape,
         )
     adv = combine_advantages(resp_adv, tok_adv, alpha=alpha, beta=beta, combine=combine)
     return RTTAdvantages(rewards, resp_adv, tok_adv, adv)

@@ -78,7 +78,6 @@ class PolicyEvalReport(BaseModel):
 TABLE_HEADER = ["subset", "prompts", "rubrics", "prompt strict", "prompt loose", "rubric strict", "rubric loose"]
 
 
-
 EvalReport = PolicyEvalReport  # its name before the discriminator's report and this one got distinct names
 
 
@@ -121,12 +120,16 @@ class LocalGenerator:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
 
-    def generate(self, items: Sequence[RubricItem], cfg: GenerationConfig, progress: Progress | None = None) -> list[str]:
+    def generate(
+        self, items: Sequence[RubricItem], cfg: GenerationConfig, progress: Progress | None = None
+    ) -> list[str]:
         import torch
 
         tok = self.tokenizer
-        texts = [tok.apply_chat_template(_chat(it, cfg.system_prompt), tokenize=False, add_generation_prompt=True)
-                 for it in items]
+        texts = [
+            tok.apply_chat_template(_chat(it, cfg.system_prompt), tokenize=False, add_generation_prompt=True)
+            for it in items
+        ]
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)  # similar lengths together
         out: list[str] = [""] * len(texts)
         was_training = self.model.training
@@ -138,15 +141,21 @@ class LocalGenerator:
             torch.manual_seed(cfg.seed)
             for start in range(0, len(order), cfg.batch_size):
                 idx = order[start : start + cfg.batch_size]
-                enc = tok([texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+                enc = tok([texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False).to(
+                    device
+                )
                 sample = cfg.temperature > 0
                 with torch.inference_mode():
                     gen = self.model.generate(
-                        **enc, max_new_tokens=cfg.max_new_tokens, do_sample=sample,
-                        temperature=cfg.temperature if sample else None, top_p=cfg.top_p if sample else None,
-                        top_k=None, pad_token_id=tok.pad_token_id,
+                        **enc,
+                        max_new_tokens=cfg.max_new_tokens,
+                        do_sample=sample,
+                        temperature=cfg.temperature if sample else None,
+                        top_p=cfg.top_p if sample else None,
+                        top_k=None,
+                        pad_token_id=tok.pad_token_id,
                     )
-                new = gen[:, enc["input_ids"].shape[1]:]
+                new = gen[:, enc["input_ids"].shape[1] :]
                 for i, row in zip(idx, tok.batch_decode(new, skip_special_tokens=True)):
                     out[i] = row
                 if progress:
@@ -166,15 +175,20 @@ class EndpointGenerator:
         self.config = config if isinstance(config, LLMConfig) else LLMConfig(**config)
         self.name = self.config.model
 
-    def generate(self, items: Sequence[RubricItem], cfg: GenerationConfig, progress: Progress | None = None) -> list[str]:
+    def generate(
+        self, items: Sequence[RubricItem], cfg: GenerationConfig, progress: Progress | None = None
+    ) -> list[str]:
         from rubrics.llm import LLMClient
         from rubrics.verdicts import run_sync
 
         async def go() -> list[str | Exception]:
             async with LLMClient(self.config) as client:
                 return await client.chat_many(
-                    [_chat(it, cfg.system_prompt) for it in items], progress=progress,
-                    max_tokens=cfg.max_new_tokens, temperature=cfg.temperature, seed=cfg.seed,
+                    [_chat(it, cfg.system_prompt) for it in items],
+                    progress=progress,
+                    max_tokens=cfg.max_new_tokens,
+                    temperature=cfg.temperature,
+                    seed=cfg.seed,
                 )
 
         results = run_sync(go())
@@ -211,7 +225,9 @@ def score_responses(
     if len(items) != len(responses):
         raise ValueError(f"{len(items)} items but {len(responses)} responses")
     t0 = time.perf_counter()
-    modes = run_sync(acompute_verdict_modes(list(zip(items, responses)), judge=judge, modes=(False, True), progress=progress))
+    modes = run_sync(
+        acompute_verdict_modes(list(zip(items, responses)), judge=judge, modes=(False, True), progress=progress)
+    )
     strict, loose = modes[False], modes[True]
     fs, fl = strict.followed, loose.followed
     ps, pl = strict.prompt_level(), loose.prompt_level()
@@ -224,43 +240,72 @@ def score_responses(
         fams = {_family(r) for r in it.rubrics}
         for fam in fams:  # prompt-level per family: prompts having at least one rubric of that family
             acc = fam_acc[fam]
-            acc[0][0] += int(ps[b]); acc[0][1] += 1
-            acc[1][0] += int(pl[b]); acc[1][1] += 1
+            acc[0][0] += int(ps[b])
+            acc[0][1] += 1
+            acc[1][0] += int(pl[b])
+            acc[1][1] += 1
         for k, r in enumerate(it.rubrics):
             acc = fam_acc[_family(r)]
-            acc[2][0] += int(fs[b, k]); acc[2][1] += 1
-            acc[3][0] += int(fl[b, k]); acc[3][1] += 1
+            acc[2][0] += int(fs[b, k])
+            acc[2][1] += 1
+            acc[3][0] += int(fl[b, k])
+            acc[3][1] += 1
             methods[str(strict.method[b, k])] += 1
-            tot[0] += int(fs[b, k]); tot[1] += int(fl[b, k])
-        rows.append({
-            "item_id": it.id, "prompt": it.instruction, "response": resp,
-            "prompt_strict": bool(ps[b]), "prompt_loose": bool(pl[b]),
-            "rubrics": [
-                {"id": r.id, "text": r.text, "family": _family(r), "strict": bool(fs[b, k]), "loose": bool(fl[b, k]),
-                 "method": str(strict.method[b, k])}
-                for k, r in enumerate(it.rubrics)
-            ],
-        })
+            tot[0] += int(fs[b, k])
+            tot[1] += int(fl[b, k])
+        rows.append(
+            {
+                "item_id": it.id,
+                "prompt": it.instruction,
+                "response": resp,
+                "prompt_strict": bool(ps[b]),
+                "prompt_loose": bool(pl[b]),
+                "rubrics": [
+                    {
+                        "id": r.id,
+                        "text": r.text,
+                        "family": _family(r),
+                        "strict": bool(fs[b, k]),
+                        "loose": bool(fl[b, k]),
+                        "method": str(strict.method[b, k]),
+                    }
+                    for k, r in enumerate(it.rubrics)
+                ],
+            }
+        )
     n = len(items)
 
     def ratio(a: int, d: int) -> float:
         return a / d if d else 0.0
 
     overall = PolicyAccuracy(
-        prompt_strict=ratio(int(ps.sum()), n), prompt_loose=ratio(int(pl.sum()), n),
-        rubric_strict=ratio(tot[0], n_rub), rubric_loose=ratio(tot[1], n_rub), prompts=n, rubrics=n_rub,
+        prompt_strict=ratio(int(ps.sum()), n),
+        prompt_loose=ratio(int(pl.sum()), n),
+        rubric_strict=ratio(tot[0], n_rub),
+        rubric_loose=ratio(tot[1], n_rub),
+        prompts=n,
+        rubrics=n_rub,
     )
     families = {
         fam: PolicyAccuracy(
-            prompt_strict=ratio(*a[0]), prompt_loose=ratio(*a[1]), rubric_strict=ratio(*a[2]),
-            rubric_loose=ratio(*a[3]), prompts=a[0][1], rubrics=a[2][1],
+            prompt_strict=ratio(*a[0]),
+            prompt_loose=ratio(*a[1]),
+            rubric_strict=ratio(*a[2]),
+            rubric_loose=ratio(*a[3]),
+            prompts=a[0][1],
+            rubrics=a[2][1],
         )
         for fam, a in fam_acc.items()
     }
     undecided = int((strict.rubric_mask & ~strict.decided).sum())
     report = PolicyEvalReport(
-        benchmark=benchmark, model=model, overall=overall, families=families if len(families) > 1 else {},
-        undecided=undecided, methods=dict(methods), generation=generation or GenerationConfig(),
+        benchmark=benchmark,
+        model=model,
+        overall=overall,
+        families=families if len(families) > 1 else {},
+        undecided=undecided,
+        methods=dict(methods),
+        generation=generation or GenerationConfig(),
         seconds_verify=time.perf_counter() - t0,
     )
     return report, rows
@@ -292,7 +337,12 @@ def evaluate_policy(
     responses = generator.generate(items, cfg, (lambda d, t: progress("generate", d, t)) if progress else None)
     gen_s = time.perf_counter() - t0
     report, rows = score_responses(
-        items, responses, judge=judge, benchmark=benchmark, model=generator.name, generation=cfg,
+        items,
+        responses,
+        judge=judge,
+        benchmark=benchmark,
+        model=generator.name,
+        generation=cfg,
         progress=(lambda d, t: progress("judge", d, t)) if progress else None,
     )
     report.seconds_generate = gen_s
@@ -306,40 +356,55 @@ class PolicyEvalConfig(BaseModel):
     served name), a benchmark name or file, generation settings and an optional judge."""
 
     model: str = Field(min_length=1, description="Policy folder or hub id; with base_url, the served model name.")
-    base_url: str | None = Field(None, description="OpenAI-compatible endpoint serving the policy; empty: load "
-                                 "the model locally.")
+    base_url: str | None = Field(
+        None, description="OpenAI-compatible endpoint serving the policy; empty: load the model locally."
+    )
     api_key: str | None = Field(None, description="API key of base_url.")
     max_concurrency: int = Field(8, ge=1, description="Endpoint requests in flight at most.")
     benchmark: str = Field("ifeval", description="Benchmark name (ifeval, muldimif) or a rubric item file.")
     format: str = Field("auto", description="Record format of a benchmark file (auto: detected).")
     limit: int | None = Field(None, ge=1, description="Evaluate the first N prompts only; empty: all.")
     out: str | None = Field(None, description="Folder for report.md, metrics.json and the answers; empty: none.")
-    dtype: str | None = Field(None, description="Torch dtype of a local model (float32, bfloat16...); empty: "
-                              "the model's own.")
+    dtype: str | None = Field(
+        None, description="Torch dtype of a local model (float32, bfloat16...); empty: the model's own."
+    )
     generation: GenerationConfig = Field(default_factory=GenerationConfig, description="Generation settings.")
-    judge: dict[str, Any] | None = Field(None, description="LLM judge endpoint (base_url, model...) for "
-                                         "LLM-judged rubrics; empty: such rubrics count as undecided.")
+    judge: dict[str, Any] | None = Field(
+        None,
+        description="LLM judge endpoint (base_url, model...) for "
+        "LLM-judged rubrics; empty: such rubrics count as undecided.",
+    )
 
     def make_generator(self) -> LocalGenerator | EndpointGenerator:
         if self.base_url:
-            cfg: dict[str, Any] = {"base_url": self.base_url, "model": self.model,
-                                   "max_concurrency": self.max_concurrency, "max_tokens": self.generation.max_new_tokens}
+            cfg: dict[str, Any] = {
+                "base_url": self.base_url,
+                "model": self.model,
+                "max_concurrency": self.max_concurrency,
+                "max_tokens": self.generation.max_new_tokens,
+            }
             if self.api_key:
                 cfg["api_key"] = self.api_key
             return EndpointGenerator(cfg)
         return LocalGenerator(self.model, dtype=self.dtype)
 
 
-def run_evaluation(cfg: PolicyEvalConfig,
-                   progress: Callable[[str, int, int], None] | None = None) -> PolicyEvalReport:
+def run_evaluation(cfg: PolicyEvalConfig, progress: Callable[[str, int, int], None] | None = None) -> PolicyEvalReport:
     """Load the benchmark, build generator and judge, evaluate and write the report to ``cfg.out``."""
     from grpo.dataset import load_items
     from grpo.judge import build_judge
 
     items = load_items(cfg.benchmark, format=cfg.format, limit=cfg.limit)
     name = cfg.benchmark if cfg.benchmark in ("ifeval", "ifbench", "muldimif") else Path(cfg.benchmark).stem
-    return evaluate_policy(cfg.make_generator(), items, benchmark=name, generation=cfg.generation,
-                           judge=build_judge(cfg.judge), out_dir=cfg.out, progress=progress)
+    return evaluate_policy(
+        cfg.make_generator(),
+        items,
+        benchmark=name,
+        generation=cfg.generation,
+        judge=build_judge(cfg.judge),
+        out_dir=cfg.out,
+        progress=progress,
+    )
 
 
 # ----------------------------------------------------------------------------------------------- in training
@@ -355,8 +420,15 @@ class _PolicyEvalMixin:
     module does not import transformers.
     """
 
-    def __init__(self, items: Sequence[RubricItem], *, every: int, benchmark: str = "subset",
-                 generation: GenerationConfig | None = None, judge: Any = None):
+    def __init__(
+        self,
+        items: Sequence[RubricItem],
+        *,
+        every: int,
+        benchmark: str = "subset",
+        generation: GenerationConfig | None = None,
+        judge: Any = None,
+    ):
         if every < 1:
             raise ValueError("every must be >= 1")
         self.items, self.every, self.benchmark = list(items), every, benchmark
@@ -381,8 +453,9 @@ class _PolicyEvalMixin:
         unwrapped = self.trainer.accelerator.unwrap_model(model) if self.trainer is not None else model
         gen = LocalGenerator(unwrapped, tok)
         out_dir = Path(args.output_dir) / "policy_eval" / f"step_{state.global_step:06d}"
-        report = evaluate_policy(gen, self.items, benchmark=self.benchmark, generation=self.generation,
-                                 judge=self.judge, out_dir=out_dir)
+        report = evaluate_policy(
+            gen, self.items, benchmark=self.benchmark, generation=self.generation, judge=self.judge, out_dir=out_dir
+        )
         self.reports.append((state.global_step, report))
         metrics = {
             f"policy_eval/{k}": getattr(report.overall, k)
@@ -400,8 +473,11 @@ class _PolicyEvalMixin:
 def _callback_class() -> type:
     from transformers import TrainerCallback
 
-    return type("PolicyEvalCallback", (_PolicyEvalMixin, TrainerCallback), {"__module__": __name__,
-                                                                          "__doc__": _PolicyEvalMixin.__doc__})
+    return type(
+        "PolicyEvalCallback",
+        (_PolicyEvalMixin, TrainerCallback),
+        {"__module__": __name__, "__doc__": _PolicyEvalMixin.__doc__},
+    )
 
 
 if TYPE_CHECKING:  # for type checkers and linters; at run time the class is made on first access (below)
@@ -417,6 +493,16 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "EndpointGenerator", "EvalReport", "GenerationConfig", "LocalGenerator", "PolicyAccuracy", "PolicyEvalCallback",
-    "PolicyEvalConfig", "PolicyEvalReport", "evaluate_policy", "run_evaluation", "score_responses", "write_report",
+    "EndpointGenerator",
+    "EvalReport",
+    "GenerationConfig",
+    "LocalGenerator",
+    "PolicyAccuracy",
+    "PolicyEvalCallback",
+    "PolicyEvalConfig",
+    "PolicyEvalReport",
+    "evaluate_policy",
+    "run_evaluation",
+    "score_responses",
+    "write_report",
 ]

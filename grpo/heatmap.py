@@ -90,8 +90,10 @@ def render_heatmap(responses: Sequence[HeatmapResponse], *, title: str = "RTT to
         for t, tok in enumerate(r.tokens):
             rel = ", ".join(f"R{k}={r.relevance[k][t]:.2f}" for k in range(len(r.relevance)) if t < len(r.relevance[k]))
             tip = f"A={r.adv[t]:+.3f} tok={r.tok_adv[t]:+.3f} {rel}"
-            parts.append(f"<span style='{_colour(r.adv[t], scale)}' title='{html.escape(tip)}'>"
-                         f"{html.escape(_visible(tok))}</span>")
+            parts.append(
+                f"<span style='{_colour(r.adv[t], scale)}' title='{html.escape(tip)}'>"
+                f"{html.escape(_visible(tok))}</span>"
+            )
         parts.append("</div></div>")
     parts.append("</body></html>")
     return "".join(parts)

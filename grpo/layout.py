@@ -63,16 +63,31 @@ class Layout(BaseModel):
     def rows(self) -> list[tuple[str, str]]:
         rl = f"{self.rl_steps:g}" if self.rl_steps is not None else "-"
         return [
-            ("nodes x processes", f"{self.nodes} x {self.processes // max(self.nodes, 1)} = {self.processes}"
-             if self.processes % max(self.nodes, 1) == 0 else f"{self.nodes} nodes, {self.processes} processes"),
-            ("prompts x rollouts per RL step", f"{self.prompts_per_step} x {self.num_generations} = "
-                                               f"{self.completions_per_step} completions"),
-            ("optimiser steps per RL step", f"{self.optimizer_steps_per_step:g} of {self.completions_per_optimizer_step}"
-                                            " completions"),
-            ("per-device batch x grad. accum. x processes", f"{self.per_device_train_batch_size} x "
-             f"{self.gradient_accumulation_steps} x {self.processes}" + (" (derived)" if self.derived else " (as written)")),
+            (
+                "nodes x processes",
+                f"{self.nodes} x {self.processes // max(self.nodes, 1)} = {self.processes}"
+                if self.processes % max(self.nodes, 1) == 0
+                else f"{self.nodes} nodes, {self.processes} processes",
+            ),
+            (
+                "prompts x rollouts per RL step",
+                f"{self.prompts_per_step} x {self.num_generations} = {self.completions_per_step} completions",
+            ),
+            (
+                "optimiser steps per RL step",
+                f"{self.optimizer_steps_per_step:g} of {self.completions_per_optimizer_step} completions",
+            ),
+            (
+                "per-device batch x grad. accum. x processes",
+                f"{self.per_device_train_batch_size} x "
+                f"{self.gradient_accumulation_steps} x {self.processes}"
+                + (" (derived)" if self.derived else " (as written)"),
+            ),
             ("steps_per_generation", str(self.steps_per_generation)),
-            ("optimiser steps (max_steps) / RL steps", f"{self.max_steps if self.max_steps is not None else '-'} / {rl}"),
+            (
+                "optimiser steps (max_steps) / RL steps",
+                f"{self.max_steps if self.max_steps is not None else '-'} / {rl}",
+            ),
             ("generation", self.generation),
             ("judge", self.judge),
             ("discriminator", self.discriminator),
@@ -141,38 +156,52 @@ def resolve_layout(cfg: PolicyTrainConfig, *, processes: int | None = None, node
         c = la.prompts_per_step * ng
         k = la.optimizer_steps_per_step
         if c % k:
-            raise ConfigError(src, "launch.optimizer_steps_per_step",
-                              f"{c} completions per RL step (launch.prompts_per_step {la.prompts_per_step} x "
-                              f"grpo.num_generations {ng}) do not split into {k} optimiser steps")
+            raise ConfigError(
+                src,
+                "launch.optimizer_steps_per_step",
+                f"{c} completions per RL step (launch.prompts_per_step {la.prompts_per_step} x "
+                f"grpo.num_generations {ng}) do not split into {k} optimiser steps",
+            )
         m = c // k
         if m % p:
             fits = [d for d in range(1, m + 1) if m % d == 0 and d <= 4 * max(p, 8)]
-            raise ConfigError(src, "launch.processes",
-                              f"{p} training processes cannot hold {la.prompts_per_step} prompts x {ng} rollouts per RL "
-                              f"step: {m} completions per optimiser step (launch.optimizer_steps_per_step {k}) do not "
-                              f"split over {p} processes (grpo.per_device_train_batch_size x "
-                              f"grpo.gradient_accumulation_steps would have to be {m}/{p}). Use a process count that "
-                              f"divides {m} (e.g. {', '.join(map(str, fits[-6:]))}) or change launch.prompts_per_step")
+            raise ConfigError(
+                src,
+                "launch.processes",
+                f"{p} training processes cannot hold {la.prompts_per_step} prompts x {ng} rollouts per RL "
+                f"step: {m} completions per optimiser step (launch.optimizer_steps_per_step {k}) do not "
+                f"split over {p} processes (grpo.per_device_train_batch_size x "
+                f"grpo.gradient_accumulation_steps would have to be {m}/{p}). Use a process count that "
+                f"divides {m} (e.g. {', '.join(map(str, fits[-6:]))}) or change launch.prompts_per_step",
+            )
         per_rank = m // p
         if given_pd is not None:
             if per_rank % given_pd:
-                raise ConfigError(src, "grpo.per_device_train_batch_size",
-                                  f"{given_pd} does not divide the {per_rank} completions each of {p} processes takes per "
-                                  f"optimiser step ({m} / {p}); leave it out to have it derived")
+                raise ConfigError(
+                    src,
+                    "grpo.per_device_train_batch_size",
+                    f"{given_pd} does not divide the {per_rank} completions each of {p} processes takes per "
+                    f"optimiser step ({m} / {p}); leave it out to have it derived",
+                )
             pd = given_pd
         else:
             pd = _largest_divisor(per_rank, la.max_per_device_batch)
         ga = per_rank // pd
         if given_ga is not None and given_ga != ga:
-            raise ConfigError(src, "grpo.gradient_accumulation_steps",
-                              f"{given_ga} gives {p * pd * given_ga} completions per optimiser step with {p} processes x "
-                              f"per-device {pd}; {m} needed ({la.prompts_per_step} x {ng} / {k}); leave it out to have it "
-                              "derived")
+            raise ConfigError(
+                src,
+                "grpo.gradient_accumulation_steps",
+                f"{given_ga} gives {p * pd * given_ga} completions per optimiser step with {p} processes x "
+                f"per-device {pd}; {m} needed ({la.prompts_per_step} x {ng} / {k}); leave it out to have it "
+                "derived",
+            )
         spg = ga * k
         if given_spg is not None and given_spg != spg:
             raise ConfigError(src, "grpo.steps_per_generation", f"{given_spg} != derived {spg}; leave it out")
         if given_gbs is not None and given_gbs != c:
-            raise ConfigError(src, "grpo.generation_batch_size", f"{given_gbs} != {c} completions per RL step; leave it out")
+            raise ConfigError(
+                src, "grpo.generation_batch_size", f"{given_gbs} != {c} completions per RL step; leave it out"
+            )
         prompts = la.prompts_per_step
     else:
         derived = False
@@ -182,17 +211,23 @@ def resolve_layout(cfg: PolicyTrainConfig, *, processes: int | None = None, node
             spg = given_spg
         elif given_gbs is not None:
             if given_gbs % (pd * p):
-                raise ConfigError(src, "grpo.generation_batch_size",
-                                  f"{given_gbs} is not a multiple of per_device_train_batch_size {pd} x {p} processes")
+                raise ConfigError(
+                    src,
+                    "grpo.generation_batch_size",
+                    f"{given_gbs} is not a multiple of per_device_train_batch_size {pd} x {p} processes",
+                )
             spg = given_gbs // (pd * p)
         else:
             spg = ga
         c = p * pd * spg
         if c % ng:
-            raise ConfigError(src, "grpo.per_device_train_batch_size",
-                              f"{pd} per device x {p} processes x {spg} steps_per_generation = {c} completions per RL "
-                              f"step, not a whole number of groups of grpo.num_generations {ng} (fields: "
-                              "grpo.per_device_train_batch_size, grpo.gradient_accumulation_steps, launch.processes)")
+            raise ConfigError(
+                src,
+                "grpo.per_device_train_batch_size",
+                f"{pd} per device x {p} processes x {spg} steps_per_generation = {c} completions per RL "
+                f"step, not a whole number of groups of grpo.num_generations {ng} (fields: "
+                "grpo.per_device_train_batch_size, grpo.gradient_accumulation_steps, launch.processes)",
+            )
         k = spg // ga if spg % ga == 0 else spg / ga
         m = p * pd * ga
         prompts = c // ng
@@ -204,11 +239,25 @@ def resolve_layout(cfg: PolicyTrainConfig, *, processes: int | None = None, node
 
     acc = _accelerate(cfg)
     return Layout(
-        config=cfg.name, nodes=n_nodes, processes=p, per_device_train_batch_size=pd, gradient_accumulation_steps=ga,
-        steps_per_generation=spg, num_generations=ng, prompts_per_step=prompts, completions_per_step=c,
-        completions_per_optimizer_step=m, optimizer_steps_per_step=opt_per_rl, max_steps=max_steps, rl_steps=rl_steps, derived=derived,
-        generation=_generation(g, p, n_nodes), judge=_judge(cfg), discriminator=_discriminator(cfg, p),
-        distributed=_distributed(cfg, acc, p), launch_command=_command(cfg, acc, p, n_nodes),
+        config=cfg.name,
+        nodes=n_nodes,
+        processes=p,
+        per_device_train_batch_size=pd,
+        gradient_accumulation_steps=ga,
+        steps_per_generation=spg,
+        num_generations=ng,
+        prompts_per_step=prompts,
+        completions_per_step=c,
+        completions_per_optimizer_step=m,
+        optimizer_steps_per_step=opt_per_rl,
+        max_steps=max_steps,
+        rl_steps=rl_steps,
+        derived=derived,
+        generation=_generation(g, p, n_nodes),
+        judge=_judge(cfg),
+        discriminator=_discriminator(cfg, p),
+        distributed=_distributed(cfg, acc, p),
+        launch_command=_command(cfg, acc, p, n_nodes),
     )
 
 
@@ -220,9 +269,14 @@ def _generation(g: dict[str, Any], p: int, nodes: int) -> str:
         util = g.get("vllm_gpu_memory_utilization", 0.3)
         tp = g.get("vllm_tensor_parallel_size", 1)
         sleep = "on" if g.get("vllm_enable_sleep_mode") else "off"
-        return (f"vLLM colocate: one engine per training GPU ({p} engines, tensor_parallel {tp}, "
-                f"gpu_memory_utilization {util}, sleep mode {sleep})")
-    url = g.get("vllm_server_base_url") or f"http://{g.get('vllm_server_host', '0.0.0.0')}:{g.get('vllm_server_port', 8000)}"
+        return (
+            f"vLLM colocate: one engine per training GPU ({p} engines, tensor_parallel {tp}, "
+            f"gpu_memory_utilization {util}, sleep mode {sleep})"
+        )
+    url = (
+        g.get("vllm_server_base_url")
+        or f"http://{g.get('vllm_server_host', '0.0.0.0')}:{g.get('vllm_server_port', 8000)}"
+    )
     return f"vLLM server (`trl vllm-serve`) at {url}, on its own GPUs outside the {p} training processes"
 
 
@@ -236,8 +290,10 @@ def _judge(cfg: PolicyTrainConfig) -> str:
 def _discriminator(cfg: PolicyTrainConfig, p: int) -> str:
     if not cfg.rtt.token_term_on:
         return "not loaded (token term off: rtt.beta = 0 or rtt.token_norm = none)"
-    return (f"{cfg.rtt.discriminator}: one full copy on each of the {p} training processes (loaded outside ZeRO-3 "
-            "zero.Init, eval mode, no grad)")
+    return (
+        f"{cfg.rtt.discriminator}: one full copy on each of the {p} training processes (loaded outside ZeRO-3 "
+        "zero.Init, eval mode, no grad)"
+    )
 
 
 def _distributed(cfg: PolicyTrainConfig, acc: dict[str, Any], p: int) -> str:
@@ -260,8 +316,9 @@ def _command(cfg: PolicyTrainConfig, acc: dict[str, Any], p: int, nodes: int) ->
         parts.append(f"--config_file {cfg.accelerate_config}")
     parts.append(f"--num_processes {p}")
     if nodes > 1:
-        parts.append(f"--num_machines {nodes} --machine_rank $NODE_RANK --main_process_ip $HEAD_NODE "
-                     "--main_process_port 29500")
+        parts.append(
+            f"--num_machines {nodes} --machine_rank $NODE_RANK --main_process_ip $HEAD_NODE --main_process_port 29500"
+        )
     parts.append(f"-m grpo.run --config {conf}")
     return " ".join(parts)
 
@@ -270,10 +327,15 @@ def validation_overrides(cfg: PolicyTrainConfig, layout: Layout) -> dict[str, An
     """Overrides that let ``cfg.grpo_args`` validate every other field on THIS machine and one process: no
     bf16 / GPU requirement, and the global batch arithmetic folded into one process (same divisibility)."""
     g = cfg.grpo
-    out: dict[str, Any] = {"bf16": False, "fp16": False, "use_cpu": True,
-                           "per_device_train_batch_size": layout.processes * layout.per_device_train_batch_size,
-                           "gradient_accumulation_steps": layout.gradient_accumulation_steps,
-                           "steps_per_generation": layout.steps_per_generation, "generation_batch_size": None}
+    out: dict[str, Any] = {
+        "bf16": False,
+        "fp16": False,
+        "use_cpu": True,
+        "per_device_train_batch_size": layout.processes * layout.per_device_train_batch_size,
+        "gradient_accumulation_steps": layout.gradient_accumulation_steps,
+        "steps_per_generation": layout.steps_per_generation,
+        "generation_batch_size": None,
+    }
     if "per_device_eval_batch_size" in g:
         out["per_device_eval_batch_size"] = int(g["per_device_eval_batch_size"]) * layout.processes
     return out

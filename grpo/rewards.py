@@ -38,7 +38,9 @@ def completion_text(completion: Any) -> str:
         for m in completion:
             if isinstance(m, dict) and m.get("role", "assistant") == "assistant":
                 c = m.get("content")
-                parts.append(c if isinstance(c, str) else "".join(x.get("text", "") for x in c or [] if isinstance(x, dict)))
+                parts.append(
+                    c if isinstance(c, str) else "".join(x.get("text", "") for x in c or [] if isinstance(x, dict))
+                )
         return "".join(parts)
     raise TypeError(f"unsupported completion type {type(completion).__name__}")
 
@@ -93,7 +95,9 @@ class VerdictArrays:
         )
 
 
-def verdict_arrays(batch: Any, items: Sequence[RubricItem], *, undecided: Literal["fail", "skip"] = "fail") -> VerdictArrays:
+def verdict_arrays(
+    batch: Any, items: Sequence[RubricItem], *, undecided: Literal["fail", "skip"] = "fail"
+) -> VerdictArrays:
     """Normalise a :class:`rubrics.verdicts.VerdictBatch` for the advantage math.
 
     ``undecided`` (the judge gave no parsable answer): ``fail`` counts the rubric as failed (conservative, the

@@ -34,21 +34,29 @@ class RTTGRPOConfig(GRPOConfig):
     rtt_token_norm: str = field(
         default="intra", metadata={"help": "'intra' (paper), 'inter' (baseline) or 'none' (no token term)."}
     )
-    rtt_combine: str = field(default="add", metadata={"help": "'add': a*A_resp + b*A_tok; 'mix': (1-b)*A_resp + b*A_tok."})
-    rtt_reward: str = field(default="aon", metadata={"help": "Rubric reward: 'aon', 'csr', 'weighted' or 'healthbench'."})
+    rtt_combine: str = field(
+        default="add", metadata={"help": "'add': a*A_resp + b*A_tok; 'mix': (1-b)*A_resp + b*A_tok."}
+    )
+    rtt_reward: str = field(
+        default="aon", metadata={"help": "Rubric reward: 'aon', 'csr', 'weighted' or 'healthbench'."}
+    )
     rtt_eps: float = field(default=1e-6, metadata={"help": "Added to every std (response and token)."})
     rtt_response_advantage: str = field(
         default="grpo",
-        metadata={"help": "'grpo': GRPO on the summed reward, (r - mean) / (unbiased std + rtt_eps) on the global "
-                          "batch; 'trl': TRL's own "
-                          "response advantage (eps 1e-4), so rtt_beta = 0 is bit-for-bit TRL GRPO; 'gdpo': "
-                          "each rubric z-scored within its group, summed, z-scored over the batch."},
+        metadata={
+            "help": "'grpo': GRPO on the summed reward, (r - mean) / (unbiased std + rtt_eps) on the global "
+            "batch; 'trl': TRL's own "
+            "response advantage (eps 1e-4), so rtt_beta = 0 is bit-for-bit TRL GRPO; 'gdpo': "
+            "each rubric z-scored within its group, summed, z-scored over the batch."
+        },
     )
     rtt_token_credit: str = field(
         default="paper",
-        metadata={"help": "Token credit: 'paper' (z-scored s*w, the faithful reproduction), 'centred' (verdicts "
-                          "centred within the group, bounded), 'group_softmax' (the authors' second mode) or "
-                          "'weights' (CoRT form: mean-1 token weights multiplying the response advantage)."},
+        metadata={
+            "help": "Token credit: 'paper' (z-scored s*w, the faithful reproduction), 'centred' (verdicts "
+            "centred within the group, bounded), 'group_softmax' (the authors' second mode) or "
+            "'weights' (CoRT form: mean-1 token weights multiplying the response advantage)."
+        },
     )
     rtt_centred_scale: str = field(
         default="none", metadata={"help": "'centred' credit: 'none' (s - group mean) or 'std' (also / group std)."}
@@ -56,8 +64,10 @@ class RTTGRPOConfig(GRPOConfig):
     rtt_weight_cap: float = field(default=4.0, metadata={"help": "'weights' credit: cap of relevance / its mean."})
     rtt_relevance: str = field(
         default="discriminator",
-        metadata={"help": "Relevance source: 'discriminator', 'rules' (exact rule spans; rubrics without them get "
-                          "none) or 'rules+discriminator' (rule spans where the rule names them, else the discriminator)."},
+        metadata={
+            "help": "Relevance source: 'discriminator', 'rules' (exact rule spans; rubrics without them get "
+            "none) or 'rules+discriminator' (rule spans where the rule names them, else the discriminator)."
+        },
     )
     rtt_compat_public_reshape: bool = field(
         default=False, metadata={"help": "Reproduce the public code's reshape defect (comparison runs only)."}
@@ -77,8 +87,10 @@ class RTTGRPOConfig(GRPOConfig):
     def __post_init__(self):
         super().__post_init__()
         if self.rtt_response_advantage == "design":
-            raise ValueError("rtt_response_advantage='design' is now called 'grpo' (GRPO on the summed reward with the "
-                             "unbiased group std): set rtt_response_advantage='grpo'")
+            raise ValueError(
+                "rtt_response_advantage='design' is now called 'grpo' (GRPO on the summed reward with the "
+                "unbiased group std): set rtt_response_advantage='grpo'"
+            )
         for name, allowed in _CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}={getattr(self, name)!r}; expected one of {allowed}")

@@ -57,11 +57,19 @@ from grpo import advantages
 from grpo.frozen import load_frozen_scorer
 from grpo.heatmap import HeatmapResponse, HeatmapRubric, write_heatmap
 from grpo.judge import build_judge
-from grpo.metrics import average_dicts, group_signal_metrics, relevance_metrics, token_metrics, token_signal, verdict_metrics
+from grpo.metrics import (
+    average_dicts,
+    group_signal_metrics,
+    relevance_metrics,
+    token_metrics,
+    token_signal,
+    verdict_metrics,
+)
 from grpo.rewards import RubricReward, RubricVerdicts
 from grpo.rtt_grpo_config import RTTGRPOConfig
 
 logger = logging.getLogger(__name__)
+
 
 class RTTGRPOTrainer(GRPOTrainer):
     """``trl.GRPOTrainer`` with RTT token-level advantages (see the module docstring).
@@ -73,24 +81,37 @@ class RTTGRPOTrainer(GRPOTrainer):
     ``reward_weights`` list must then cover ``[rubric reward, *reward_funcs]``.
     """
 
-    def __init__(self, model, reward_funcs=None, args: RTTGRPOConfig | None = None, *pargs, judge=None, scorer=None, **kwargs):
+    def __init__(
+        self, model, reward_funcs=None, args: RTTGRPOConfig | None = None, *pargs, judge=None, scorer=None, **kwargs
+    ):
         if args is None:
             name = model if isinstance(model, str) else getattr(model.config, "_name_or_path", "model")
             args = RTTGRPOConfig(output_dir=f"{str(name).rstrip('/').split('/')[-1]}-RTT-GRPO")
         if not isinstance(args, RTTGRPOConfig):
             raise TypeError(f"args must be an RTTGRPOConfig, got {type(args).__name__}")
-        funcs = [] if reward_funcs is None else list(reward_funcs) if isinstance(reward_funcs, (list, tuple)) else [reward_funcs]
+        funcs = (
+            []
+            if reward_funcs is None
+            else list(reward_funcs)
+            if isinstance(reward_funcs, (list, tuple))
+            else [reward_funcs]
+        )
         rubric = next((f for f in funcs if isinstance(f, RubricReward)), None)
         if rubric is None:
             rubric = RubricReward(
-                args.rtt_reward, judge=judge if judge is not None else build_judge(args.judge_config),
-                loose=args.verdicts_loose, max_rubrics=args.max_rubrics, undecided=args.verdicts_undecided,
+                args.rtt_reward,
+                judge=judge if judge is not None else build_judge(args.judge_config),
+                loose=args.verdicts_loose,
+                max_rubrics=args.max_rubrics,
+                undecided=args.verdicts_undecided,
             )
             funcs = [rubric, *funcs]
         self.rubric_reward = rubric
         if scorer is None and args.needs_discriminator and not args.discriminator_path:
-            raise ValueError("RTTGRPOConfig.discriminator_path is required when rtt_beta > 0 and rtt_token_norm != 'none' "
-                             "(unless rtt_relevance='rules')")
+            raise ValueError(
+                "RTTGRPOConfig.discriminator_path is required when rtt_beta > 0 and rtt_token_norm != 'none' "
+                "(unless rtt_relevance='rules')"
+            )
         super().__init__(model, funcs, args, *pargs, **kwargs)
         self.scorer = scorer
         self.relevance_sources: dict[tuple[int, int], str] = {}
@@ -126,7 +147,9 @@ class RTTGRPOTrainer(GRPOTrainer):
         g = self.accelerator.gather(t.unsqueeze(0))
         return g.sum(0) if op == "sum" else g.amax(0)
 
-    def _gdpo_advantages(self, s: torch.Tensor, use: torch.Tensor, weights: torch.Tensor | None, num_gen: int) -> torch.Tensor:
+    def _gdpo_advantages(
+        self, s: torch.Tensor, use: torch.Tensor, weights: torch.Tensor | None, num_gen: int
+    ) -> torch.Tensor:
         """The GDPO response advantage (:func:`grpo.advantages.gdpo_advantages`) of the *global* batch, sliced to
         this process: verdicts (padded to ``max_rubrics``) are gathered first, so the batch statistics match."""
         nproc, rank, b = self.accelerator.num_processes, self.accelerator.process_index, s.shape[0]
@@ -139,7 +162,7 @@ class RTTGRPOTrainer(GRPOTrainer):
         gid = torch.arange(s.shape[0], device=s.device) // num_gen
         coef = advantages.rubric_coefficients(use, weights, torch.float32)
         adv = advantages.gdpo_advantages(s, use, gid, coef, eps=self.args.rtt_eps, num_groups=s.shape[0] // num_gen)
-        return adv[rank * b:(rank + 1) * b]
+        return adv[rank * b : (rank + 1) * b]
 
     def _global_rewards(self, device) -> torch.Tensor:
         rpf = self._rtt_rewards_per_func
@@ -151,11 +174,23 @@ class RTTGRPOTrainer(GRPOTrainer):
         """``(response, rubric slot)`` pairs to score: used slots of non-empty completions."""
         use = v.arrays.use
         lengths = completion_mask.sum(-1).tolist()
-        return [(i, k) for i, item in enumerate(v.items) for k in range(len(item.rubrics))
-                if use[i, k] and int(lengths[i]) > 0]
+        return [
+            (i, k)
+            for i, item in enumerate(v.items)
+            for k in range(len(item.rubrics))
+            if use[i, k] and int(lengths[i]) > 0
+        ]
 
-    def rule_relevance(self, v: RubricVerdicts, ids_cpu: torch.Tensor, lengths: list, pairs, rel: torch.Tensor, *,
-                       exact_only: bool = True) -> list[tuple[int, int]]:
+    def rule_relevance(
+        self,
+        v: RubricVerdicts,
+        ids_cpu: torch.Tensor,
+        lengths: list,
+        pairs,
+        rel: torch.Tensor,
+        *,
+        exact_only: bool = True,
+    ) -> list[tuple[int, int]]:
         """Fill ``rel`` with rule spans (:func:`discriminator.rule_spans.rule_chars`) projected onto the policy
         tokens for every pair whose rule has them; returns the pairs left without (no rule checker, or with
         ``exact_only`` no exact span). The span is of the rule's own verdict: a pitfall's flipped ``s`` is undone."""
@@ -175,14 +210,16 @@ class RTTGRPOTrainer(GRPOTrainer):
             rel[i, k, : min(n, t)] = sc[: min(n, t)]
         return left
 
-    def discriminator_relevance(self, v: RubricVerdicts, ids_cpu: torch.Tensor, lengths: list, pairs,
-                                rel: torch.Tensor) -> None:
+    def discriminator_relevance(
+        self, v: RubricVerdicts, ids_cpu: torch.Tensor, lengths: list, pairs, rel: torch.Tensor
+    ) -> None:
         """Fill ``rel`` with the discriminator's scores for ``pairs``, all in one bucketed scorer call."""
         if not pairs:
             return
         t = rel.shape[-1]
         scores = self.scorer.score_for_policy(
-            [v.items[i].rubrics[k].text for i, k in pairs], [v.texts[i] for i, _ in pairs],
+            [v.items[i].rubrics[k].text for i, k in pairs],
+            [v.texts[i] for i, _ in pairs],
             policy_tokenizer=self._tokenizer,
             response_token_ids=[ids_cpu[i, : int(lengths[i])].tolist() for i, _ in pairs],
             reduce=self.args.relevance_reduce,
@@ -271,24 +308,42 @@ class RTTGRPOTrainer(GRPOTrainer):
                 raise ValueError("rtt_compat_public_reshape needs whole groups on each process")
             coef = advantages.rubric_coefficients(use, coef_w, rel.dtype)
             tok = advantages.token_advantages(
-                args.rtt_token_credit, s, rel, mask, use, coef, gid_global[local], resp_adv.float(),
-                token_norm=args.rtt_token_norm, centred_scale=args.rtt_centred_scale, weight_cap=args.rtt_weight_cap,
-                eps=args.rtt_eps, num_groups=n_global // num_gen, group_reduce=self._group_reduce,
+                args.rtt_token_credit,
+                s,
+                rel,
+                mask,
+                use,
+                coef,
+                gid_global[local],
+                resp_adv.float(),
+                token_norm=args.rtt_token_norm,
+                centred_scale=args.rtt_centred_scale,
+                weight_cap=args.rtt_weight_cap,
+                eps=args.rtt_eps,
+                num_groups=n_global // num_gen,
+                group_reduce=self._group_reduce,
                 compat_public_reshape=args.rtt_compat_public_reshape,
             )
             timings["advantage"] += time.perf_counter() - t2
         if args.token_term_on:
-            adv = advantages.combine_advantages(resp_adv.float(), tok.float(), alpha=args.rtt_alpha, beta=args.rtt_beta,
-                                       combine=args.rtt_combine)
+            adv = advantages.combine_advantages(
+                resp_adv.float(), tok.float(), alpha=args.rtt_alpha, beta=args.rtt_beta, combine=args.rtt_combine
+            )
         else:  # no token term: the response advantage alone, scaled (1.0 * x is x, bit for bit)
             a = args.rtt_alpha if args.rtt_combine == "add" else 1.0 - args.rtt_beta
             adv = (a * resp_adv.float()).unsqueeze(-1).expand(mask.shape).contiguous()
 
         self._log_rtt(mode, v, rewards, gid_global, resp_adv, tok, adv, mask, rel, s, use)
         self.last_rtt = {
-            "rewards": rewards[local].detach(), "resp_adv": resp_adv.detach(), "tok_adv": tok.detach(),
-            "adv": adv.detach(), "mask": mask, "relevance": rel, "verdicts": v,
-            "completion_ids": out["completion_ids"].detach(), "relevance_sources": dict(self.relevance_sources),
+            "rewards": rewards[local].detach(),
+            "resp_adv": resp_adv.detach(),
+            "tok_adv": tok.detach(),
+            "adv": adv.detach(),
+            "mask": mask,
+            "relevance": rel,
+            "verdicts": v,
+            "completion_ids": out["completion_ids"].detach(),
+            "relevance_sources": dict(self.relevance_sources),
         }
         if mode == "train" and args.heatmap_every and self.accelerator.is_main_process:
             step = self.state.global_step
@@ -307,8 +362,15 @@ class RTTGRPOTrainer(GRPOTrainer):
 
     def _log_rtt(self, mode, v, rewards, gid_global, resp_adv, tok, adv, mask, rel, s, use) -> None:
         local = dict(token_metrics(tok, adv, mask))
-        local.update(verdict_metrics(torch.as_tensor(v.arrays.s), torch.as_tensor(v.arrays.rubric_mask),
-                                     torch.as_tensor(v.arrays.decided), v.arrays.families, v.arrays.methods))
+        local.update(
+            verdict_metrics(
+                torch.as_tensor(v.arrays.s),
+                torch.as_tensor(v.arrays.rubric_mask),
+                torch.as_tensor(v.arrays.decided),
+                v.arrays.families,
+                v.arrays.methods,
+            )
+        )
         if rel is not None:
             local.update(relevance_metrics(rel, mask, use, v.arrays.families))
             if self.relevance_sources:
@@ -348,15 +410,27 @@ class RTTGRPOTrainer(GRPOTrainer):
             toks = [self._tokenizer.decode([t]) for t in ids[i, :L].tolist()]
             item = v.items[i]
             rubrics = [
-                HeatmapRubric(r.text, int(v.arrays.s[i, k]) if v.arrays.decided[i, k] else 0, v.arrays.methods[i][k],
-                              relevance_source=self.relevance_sources.get((i, k), ""))
+                HeatmapRubric(
+                    r.text,
+                    int(v.arrays.s[i, k]) if v.arrays.decided[i, k] else 0,
+                    v.arrays.methods[i][k],
+                    relevance_source=self.relevance_sources.get((i, k), ""),
+                )
                 for k, r in enumerate(item.rubrics)
             ]
             relv = [rel[i, k, :L].tolist() for k in range(len(item.rubrics))] if rel is not None else []
-            rows.append(HeatmapResponse(
-                prompt=item.instruction, tokens=toks, adv=adv[i, :L].tolist(), tok_adv=tok[i, :L].tolist(),
-                relevance=relv, rubrics=rubrics, reward=float(rewards[i]), resp_adv=float(resp_adv[i]),
-                group=(self.accelerator.process_index * len(inputs) + i) // self.num_generations,
-            ))
+            rows.append(
+                HeatmapResponse(
+                    prompt=item.instruction,
+                    tokens=toks,
+                    adv=adv[i, :L].tolist(),
+                    tok_adv=tok[i, :L].tolist(),
+                    relevance=relv,
+                    rubrics=rubrics,
+                    reward=float(rewards[i]),
+                    resp_adv=float(resp_adv[i]),
+                    group=(self.accelerator.process_index * len(inputs) + i) // self.num_generations,
+                )
+            )
         path = os.path.join(self.args.output_dir, "heatmaps", f"step_{step:06d}.html")
         return write_heatmap(path, rows, title=f"RTT token advantages, step {step}")

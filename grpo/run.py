@@ -48,21 +48,26 @@ def build_trainer(cfg: PolicyTrainConfig, **grpo_overrides: Any):
     from grpo.dataset import build_prompt_dataset, load_items
     from grpo.evaluate import GenerationConfig, PolicyEvalCallback
     from grpo.judge import build_judge
-    from grpo.rtt_grpo_trainer import RTTGRPOTrainer
-
     from grpo.layout import resolve_layout, world_size
+    from grpo.rtt_grpo_trainer import RTTGRPOTrainer
 
     layout = resolve_layout(cfg, processes=world_size())  # refuses a process count that breaks the RL step
     args = cfg.grpo_args(**{**layout.grpo_overrides(), **grpo_overrides})
     if int(os.environ.get("RANK", "0")) == 0:
         logger.info("layout: %s", "; ".join(f"{k}: {v}" for k, v in layout.rows()))
-    items = load_items(cfg.data.train, format=cfg.data.format, limit=cfg.data.limit, seed=cfg.data.seed,
-                       max_rubrics=cfg.rtt.max_rubrics)
+    items = load_items(
+        cfg.data.train,
+        format=cfg.data.format,
+        limit=cfg.data.limit,
+        seed=cfg.data.seed,
+        max_rubrics=cfg.rtt.max_rubrics,
+    )
     train = build_prompt_dataset(items, system_prompt=cfg.data.system_prompt)
     eval_ds = None
     if cfg.data.eval:
-        eval_items = load_items(cfg.data.eval, format=cfg.data.format, limit=cfg.data.eval_limit,
-                                max_rubrics=cfg.rtt.max_rubrics)
+        eval_items = load_items(
+            cfg.data.eval, format=cfg.data.format, limit=cfg.data.eval_limit, max_rubrics=cfg.rtt.max_rubrics
+        )
         eval_ds = build_prompt_dataset(eval_items, system_prompt=cfg.data.system_prompt)
     judge = build_judge(args.judge_config)
     peft_config = cfg.model.lora.peft_config() if cfg.model.lora else None
@@ -72,9 +77,15 @@ def build_trainer(cfg: PolicyTrainConfig, **grpo_overrides: Any):
     if cfg.eval.every:
         subset = load_items(cfg.eval.benchmark, limit=cfg.eval.limit)
         PolicyEvalCallback(
-            subset, every=cfg.eval.every, benchmark=cfg.eval.benchmark, judge=judge,
-            generation=GenerationConfig(max_new_tokens=cfg.eval.max_new_tokens, batch_size=cfg.eval.batch_size,
-                                        system_prompt=cfg.data.system_prompt),
+            subset,
+            every=cfg.eval.every,
+            benchmark=cfg.eval.benchmark,
+            judge=judge,
+            generation=GenerationConfig(
+                max_new_tokens=cfg.eval.max_new_tokens,
+                batch_size=cfg.eval.batch_size,
+                system_prompt=cfg.data.system_prompt,
+            ),
         ).attach(trainer)
     return trainer, items
 
@@ -100,9 +111,16 @@ def run_training(cfg: PolicyTrainConfig, *, save: bool = True, **grpo_overrides:
         for step, rep in getattr(cb, "reports", []):
             evals.append({"step": step, **rep.overall.model_dump()})
     summary = TrainSummary(
-        name=cfg.name, output_dir=str(out), model=cfg.model.name_or_path, steps=trainer.state.global_step,
-        train_items=len(items), seconds=time.perf_counter() - t0, final_metrics=logs[-1] if logs else {},
-        heatmaps=sorted(str(p) for p in (out / "heatmaps").glob("*.html")), policy_evals=evals, saved_model=saved,
+        name=cfg.name,
+        output_dir=str(out),
+        model=cfg.model.name_or_path,
+        steps=trainer.state.global_step,
+        train_items=len(items),
+        seconds=time.perf_counter() - t0,
+        final_metrics=logs[-1] if logs else {},
+        heatmaps=sorted(str(p) for p in (out / "heatmaps").glob("*.html")),
+        policy_evals=evals,
+        saved_model=saved,
         resumed_from=str(resume.path) if resume.path is not None else None,
         skipped_checkpoints=[f"{p.name}: {why}" for p, why in resume.skipped],
     )

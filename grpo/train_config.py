@@ -41,7 +41,10 @@ class LoraSection(_Section):
         from peft import LoraConfig
 
         return LoraConfig(
-            r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout, target_modules=self.target_modules,
+            r=self.r,
+            lora_alpha=self.alpha,
+            lora_dropout=self.dropout,
+            target_modules=self.target_modules,
             task_type="CAUSAL_LM",
         )
 
@@ -86,18 +89,25 @@ class RTTSection(_Section):
     #: ``grpo``: GRPO on the summed reward (unbiased group std + ``eps``, global batch, docs/method.md);
     #: ``trl``: TRL's own (its nanstd + 1e-4), so ``beta: 0`` is bit-for-bit TRL GRPO.
     response_advantage: Literal["grpo", "trl", "gdpo"] = Field(
-        "grpo", description="Response advantage: 'grpo' (GRPO on the summed reward, unbiased group std), 'trl' "
-        "(TRL's own) or 'gdpo' (each rubric z-scored within its group, summed, z-scored over the batch).")
+        "grpo",
+        description="Response advantage: 'grpo' (GRPO on the summed reward, unbiased group std), 'trl' "
+        "(TRL's own) or 'gdpo' (each rubric z-scored within its group, summed, z-scored over the batch).",
+    )
     token_credit: Literal["paper", "centred", "group_softmax", "weights"] = Field(
-        "paper", description="Token term: 'paper' (z-scored s*w per response), 'centred' (verdicts centred within "
+        "paper",
+        description="Token term: 'paper' (z-scored s*w per response), 'centred' (verdicts centred within "
         "the group, bounded), 'group_softmax' (the authors' second mode) or 'weights' (mean-1 token weights "
-        "multiplying the response advantage).")
+        "multiplying the response advantage).",
+    )
     centred_scale: Literal["none", "std"] = Field(
-        "none", description="'centred' credit: verdicts minus the group mean ('none') or also divided by the group std.")
+        "none", description="'centred' credit: verdicts minus the group mean ('none') or also divided by the group std."
+    )
     weight_cap: float = Field(4.0, ge=1.0, description="'weights' credit: cap of a token's relevance over its mean.")
     relevance: Literal["discriminator", "rules", "rules+discriminator"] = Field(
-        "discriminator", description="Relevance source: the discriminator, exact rule spans only, or rule spans where "
-        "the rule has them and the discriminator for the rest.")
+        "discriminator",
+        description="Relevance source: the discriminator, exact rule spans only, or rule spans where "
+        "the rule has them and the discriminator for the rest.",
+    )
     #: discriminator folder (``rtt disc train`` output); required when the token term is on.
     discriminator: str | None = None
     relevance_reduce: Literal["max", "mean"] = "max"
@@ -112,15 +122,19 @@ class RTTSection(_Section):
     @classmethod
     def _renamed(cls, v: Any) -> Any:
         if v == "design":
-            raise ValueError("'design' is now called 'grpo' (GRPO on the summed reward with the unbiased group std): "
-                             "set rtt.response_advantage: grpo")
+            raise ValueError(
+                "'design' is now called 'grpo' (GRPO on the summed reward with the unbiased group std): "
+                "set rtt.response_advantage: grpo"
+            )
         return v
 
     @model_validator(mode="after")
-    def _needs_disc(self) -> "RTTSection":
+    def _needs_disc(self) -> RTTSection:
         if self.needs_discriminator and not self.discriminator:
-            raise ValueError("rtt.discriminator is required when rtt.beta > 0 and rtt.token_norm != 'none' "
-                             "(unless rtt.relevance is 'rules')")
+            raise ValueError(
+                "rtt.discriminator is required when rtt.beta > 0 and rtt.token_norm != 'none' "
+                "(unless rtt.relevance is 'rules')"
+            )
         if self.token_credit == "weights" and self.combine != "add":
             raise ValueError("rtt.token_credit 'weights' multiplies the response advantage: it needs rtt.combine 'add'")
         return self
@@ -160,11 +174,15 @@ class LaunchSection(_Section):
         0, ge=0, description="GPUs per training node NOT running a training process (e.g. a local trl vllm-serve)."
     )
     processes: int | None = Field(
-        None, ge=1, description="Training processes in all (default nodes x (gpus_per_node - reserved_gpus_per_node)); "
+        None,
+        ge=1,
+        description="Training processes in all (default nodes x (gpus_per_node - reserved_gpus_per_node)); "
         "at run time the actual WORLD_SIZE wins.",
     )
     prompts_per_step: int | None = Field(
-        None, ge=1, description="Prompts per RL step (one generation round; paper 64). Set: per_device_train_batch_size, "
+        None,
+        ge=1,
+        description="Prompts per RL step (one generation round; paper 64). Set: per_device_train_batch_size, "
         "gradient_accumulation_steps and steps_per_generation are derived from the process count so that it holds, "
         "or the config is refused. None: the grpo values are used as written.",
     )
@@ -174,7 +192,7 @@ class LaunchSection(_Section):
     max_per_device_batch: int = Field(8, ge=1, description="Largest per-device micro-batch the derivation may pick.")
 
     @model_validator(mode="after")
-    def _gpus(self) -> "LaunchSection":
+    def _gpus(self) -> LaunchSection:
         if self.reserved_gpus_per_node >= self.gpus_per_node:
             raise ValueError("reserved_gpus_per_node must be smaller than gpus_per_node")
         return self

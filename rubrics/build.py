@@ -30,7 +30,15 @@ from rubrics.schema import RubricItem
 SPLITS = ("train", "val", "test")
 Progress = Callable[[str, int, "int | None"], None]  # (label, done, total); label "write" for the last phase
 
-__all__ = ["SPLITS", "BuildReport", "EmptyDataset", "SourceSpec", "assign_split", "build_rubric_dataset", "check_fractions"]
+__all__ = [
+    "SPLITS",
+    "BuildReport",
+    "EmptyDataset",
+    "SourceSpec",
+    "assign_split",
+    "build_rubric_dataset",
+    "check_fractions",
+]
 
 
 class EmptyDataset(ValueError):

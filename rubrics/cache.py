@@ -57,10 +57,14 @@ class DiskCache:
                         delay = min(delay * 2, 0.5)
                         continue
                 self._conn.close()
-                raise ValueError(f"{self.path}: not a usable cache database ({exc}); move it away to start over") from None
+                raise ValueError(
+                    f"{self.path}: not a usable cache database ({exc}); move it away to start over"
+                ) from None
             except sqlite3.DatabaseError as exc:
                 self._conn.close()
-                raise ValueError(f"{self.path}: not a usable cache database ({exc}); move it away to start over") from None
+                raise ValueError(
+                    f"{self.path}: not a usable cache database ({exc}); move it away to start over"
+                ) from None
 
     def _setup(self) -> None:
         self._conn.execute("PRAGMA journal_mode=WAL")
@@ -117,7 +121,7 @@ class DiskCache:
         with self._lock:
             self._conn.close()
 
-    def __enter__(self) -> "DiskCache":
+    def __enter__(self) -> DiskCache:
         return self
 
     def __exit__(self, *exc: object) -> None:

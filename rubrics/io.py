@@ -11,7 +11,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -84,8 +83,10 @@ def lone_surrogate(text: str, obj: Any) -> tuple[str | None, str] | None:
         if isinstance(value, str):
             m = _SURROGATE.search(value)
             if m:
-                return where or None, (f"lone surrogate U+{ord(m.group()):04X} at character {m.start()} (not valid "
-                                       "Unicode; the escape's pair is missing)")
+                return where or None, (
+                    f"lone surrogate U+{ord(m.group()):04X} at character {m.start()} (not valid "
+                    "Unicode; the escape's pair is missing)"
+                )
         elif isinstance(value, dict):
             for k, v in value.items():
                 found = walk(v, f"{where}.{k}" if where else str(k))

@@ -277,14 +277,23 @@ class LLMJudge:
             except Exception as exc:  # noqa: BLE001 - reported in the verdict
                 kind = failure_kind(exc)
                 self._bump(errors=1, connection_errors=int(kind == "connection"), http_errors=int(kind == "http_error"))
-                verdict = JudgeVerdict(satisfied=None, raw=None, error=f"{type(exc).__name__}: {exc}"[:500],
-                                       failure=kind)
+                verdict = JudgeVerdict(
+                    satisfied=None, raw=None, error=f"{type(exc).__name__}: {exc}"[:500], failure=kind
+                )
             else:
                 verdict = self._verdict(raw, cached=False)
                 if self.cache is not None and verdict.satisfied is not None:
-                    self.cache.put(k, {"raw": raw, "satisfied": verdict.satisfied, "model": self.client.config.model,
-                                       "template_version": self.template_version, "item_id": req.item.id,
-                                       "rubric_id": req.rubric.id})
+                    self.cache.put(
+                        k,
+                        {
+                            "raw": raw,
+                            "satisfied": verdict.satisfied,
+                            "model": self.client.config.model,
+                            "template_version": self.template_version,
+                            "item_id": req.item.id,
+                            "rubric_id": req.rubric.id,
+                        },
+                    )
             for n, i in enumerate(idx):
                 out[i] = verdict if n == 0 else verdict.model_copy()
             if len(idx) > 1 and verdict.satisfied is None and verdict.error is None:

@@ -147,8 +147,7 @@ def to_markdown(report: JudgeReport, title: str = "Rubric verdicts") -> str:
         "|---|---:|",
         *[f"| {m} | {n} |" for m, n in report.methods.items()],
         "",
-        "Undecided verdicts (unsupported / no_judge / parse_failure / connection / http_error) count as not "
-        "followed.",
+        "Undecided verdicts (unsupported / no_judge / parse_failure / connection / http_error) count as not followed.",
         "",
     ]
     if report.unsupported:
@@ -158,7 +157,9 @@ def to_markdown(report: JudgeReport, title: str = "Rubric verdicts") -> str:
         lines += [f"## Accuracy per {name}", "", f"| {name} | n | strict (%) | loose (%) |", "|---|---:|---:|---:|"]
         counts = getattr(s, f"{tier}_counts")
         for key in counts:
-            lines.append(f"| `{key}` | {counts[key]} | {_pct(getattr(s, tier)[key])} | {_pct(getattr(lo, tier)[key])} |")
+            lines.append(
+                f"| `{key}` | {counts[key]} | {_pct(getattr(s, tier)[key])} | {_pct(getattr(lo, tier)[key])} |"
+            )
         lines.append("")
     return "\n".join(lines)
 

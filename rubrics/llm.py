@@ -62,11 +62,13 @@ class LLMConfig(BaseModel):
     )
     requests_per_minute: float | None = Field(None, gt=0, description="Client-side rate limit; empty: none.")
     json_mode: JsonMode = Field(
-        "auto", description="auto: json_schema, falling back to json_object then prompt-only; "
-        "json_schema / json_object: that mode only; off: prompt-only"
+        "auto",
+        description="auto: json_schema, falling back to json_object then prompt-only; "
+        "json_schema / json_object: that mode only; off: prompt-only",
     )
-    extra_body: dict[str, Any] = Field(default_factory=dict, description="Extra JSON fields sent with every "
-                                       "request (server-specific options).")
+    extra_body: dict[str, Any] = Field(
+        default_factory=dict, description="Extra JSON fields sent with every request (server-specific options)."
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -122,8 +124,12 @@ def is_retryable(exc: BaseException) -> bool:
     return False
 
 
-def backoff_s(attempt: int, config: LLMConfig, exc: BaseException | None = None,
-              rand: Callable[[float, float], float] = random.uniform) -> float:
+def backoff_s(
+    attempt: int,
+    config: LLMConfig,
+    exc: BaseException | None = None,
+    rand: Callable[[float, float], float] = random.uniform,
+) -> float:
     """Sleep before retry number ``attempt`` (1-based): full jitter over ``initial * 2**(attempt-1)`` capped at
     ``backoff_max_s``; a server's ``Retry-After`` is honoured (still capped)."""
     cap = min(config.backoff_max_s, config.backoff_initial_s * 2 ** (attempt - 1))
@@ -170,9 +176,7 @@ class LLMClient:
             from openai import AsyncOpenAI
 
             cfg = self.config
-            client = AsyncOpenAI(
-                base_url=cfg.base_url, api_key=cfg.secret(), timeout=cfg.timeout_s, max_retries=0
-            )
+            client = AsyncOpenAI(base_url=cfg.base_url, api_key=cfg.secret(), timeout=cfg.timeout_s, max_retries=0)
             state = _LoopState(client, asyncio.Semaphore(cfg.max_concurrency), asyncio.Lock())
             self._loops[loop] = state
         return state
@@ -211,7 +215,7 @@ class LLMClient:
         if state is not None:
             await state.client.close()
 
-    async def __aenter__(self) -> "LLMClient":
+    async def __aenter__(self) -> LLMClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -276,8 +280,12 @@ class LLMClient:
                 if self.config.json_mode != "auto":
                     raise rej.error from None
                 self._bump(json_fallbacks=1)
-                logger.warning("server rejected response_format %s (%s); falling back to %s", level,
-                               _describe(rej.error), _LEVELS[idx + 1])
+                logger.warning(
+                    "server rejected response_format %s (%s); falling back to %s",
+                    level,
+                    _describe(rej.error),
+                    _LEVELS[idx + 1],
+                )
                 idx += 1
                 continue
             if idx > self._json_level:  # remembered only once a weaker mode worked
@@ -297,8 +305,13 @@ class LLMClient:
         def before_sleep(rs) -> None:
             self._bump(retries=1)
             exc = rs.outcome.exception()
-            logger.warning("LLM request failed (%s, attempt %d/%d); retrying in %.2fs", _describe(exc),
-                           rs.attempt_number, cfg.max_retries + 1, rs.next_action.sleep)
+            logger.warning(
+                "LLM request failed (%s, attempt %d/%d); retrying in %.2fs",
+                _describe(exc),
+                rs.attempt_number,
+                cfg.max_retries + 1,
+                rs.next_action.sleep,
+            )
 
         retrying = AsyncRetrying(
             stop=stop_after_attempt(cfg.max_retries + 1),

@@ -100,8 +100,10 @@ IFEVAL_RULES: dict[str, RuleSpec] = {
     ),
     "keywords:frequency": RuleSpec(
         ("keyword", "frequency", "relation"),
-        lambda kw: f"The word {quote(kw['keyword'])} must appear {_relation(kw, 'relation')} "
-        f"{_count(kw, 'frequency')} times in the response.",
+        lambda kw: (
+            f"The word {quote(kw['keyword'])} must appear {_relation(kw, 'relation')} "
+            f"{_count(kw, 'frequency')} times in the response."
+        ),
     ),
     "keywords:forbidden_words": RuleSpec(
         ("forbidden_words",),
@@ -109,8 +111,10 @@ IFEVAL_RULES: dict[str, RuleSpec] = {
     ),
     "keywords:letter_frequency": RuleSpec(
         ("letter", "let_frequency", "let_relation"),
-        lambda kw: f"The letter {quote(kw['letter'])} must appear {_relation(kw, 'let_relation')} "
-        f"{_count(kw, 'let_frequency')} times in the response.",
+        lambda kw: (
+            f"The letter {quote(kw['letter'])} must appear {_relation(kw, 'let_relation')} "
+            f"{_count(kw, 'let_frequency')} times in the response."
+        ),
     ),
     "language:response_language": RuleSpec(
         ("language",), lambda kw: f"The entire response must be in {_language(kw)}, with no other language."
@@ -121,8 +125,10 @@ IFEVAL_RULES: dict[str, RuleSpec] = {
     ),
     "length_constraints:number_paragraphs": RuleSpec(
         ("num_paragraphs",),
-        lambda kw: f"The response must have exactly {_count(kw, 'num_paragraphs')} paragraphs, separated by "
-        "the markdown divider ***.",
+        lambda kw: (
+            f"The response must have exactly {_count(kw, 'num_paragraphs')} paragraphs, separated by "
+            "the markdown divider ***."
+        ),
     ),
     "length_constraints:number_words": RuleSpec(
         ("num_words", "relation"),
@@ -130,14 +136,18 @@ IFEVAL_RULES: dict[str, RuleSpec] = {
     ),
     "length_constraints:nth_paragraph_first_word": RuleSpec(
         ("num_paragraphs", "nth_paragraph", "first_word"),
-        lambda kw: f"The response must have exactly {_count(kw, 'num_paragraphs')} paragraphs separated by blank "
-        f"lines, and the {ordinal(_count(kw, 'nth_paragraph'))} paragraph must start with the word "
-        f"{quote(kw['first_word'])}.",
+        lambda kw: (
+            f"The response must have exactly {_count(kw, 'num_paragraphs')} paragraphs separated by blank "
+            f"lines, and the {ordinal(_count(kw, 'nth_paragraph'))} paragraph must start with the word "
+            f"{quote(kw['first_word'])}."
+        ),
     ),
     "detectable_content:number_placeholders": RuleSpec(
         ("num_placeholders",),
-        lambda kw: f"The response must contain at least {_count(kw, 'num_placeholders')} placeholders in square "
-        "brackets, such as [address].",
+        lambda kw: (
+            f"The response must contain at least {_count(kw, 'num_placeholders')} placeholders in square "
+            "brackets, such as [address]."
+        ),
     ),
     "detectable_content:postscript": RuleSpec(
         ("postscript_marker",),
@@ -145,21 +155,27 @@ IFEVAL_RULES: dict[str, RuleSpec] = {
     ),
     "detectable_format:number_bullet_lists": RuleSpec(
         ("num_bullets",),
-        lambda kw: f"The response must contain exactly {_count(kw, 'num_bullets')} markdown bullet points "
-        "(lines starting with * or -).",
+        lambda kw: (
+            f"The response must contain exactly {_count(kw, 'num_bullets')} markdown bullet points "
+            "(lines starting with * or -)."
+        ),
     ),
     "detectable_format:constrained_response": RuleSpec(
         (), lambda kw: f"The response must be one of the options {quoted_list(IFEVAL_CONSTRAINED_OPTIONS)}."
     ),
     "detectable_format:number_highlighted_sections": RuleSpec(
         ("num_highlights",),
-        lambda kw: f"The response must highlight at least {_count(kw, 'num_highlights')} sections with markdown, "
-        "such as *highlighted section*.",
+        lambda kw: (
+            f"The response must highlight at least {_count(kw, 'num_highlights')} sections with markdown, "
+            "such as *highlighted section*."
+        ),
     ),
     "detectable_format:multiple_sections": RuleSpec(
         ("section_spliter", "num_sections"),
-        lambda kw: f"The response must have {_count(kw, 'num_sections')} sections, each beginning with "
-        f"{quote(str(kw['section_spliter']) + ' X')} (e.g. {quote(str(kw['section_spliter']) + ' 1')}).",
+        lambda kw: (
+            f"The response must have {_count(kw, 'num_sections')} sections, each beginning with "
+            f"{quote(str(kw['section_spliter']) + ' X')} (e.g. {quote(str(kw['section_spliter']) + ' 1')})."
+        ),
     ),
     "detectable_format:json_format": RuleSpec(
         (), lambda kw: "The entire response must be valid JSON (markdown code fences are allowed)."
@@ -172,8 +188,10 @@ IFEVAL_RULES: dict[str, RuleSpec] = {
     ),
     "combination:repeat_prompt": RuleSpec(
         ("prompt_to_repeat",),
-        lambda kw: "The response must first repeat the request word for word, without any words before it, "
-        f"then answer it. The request to repeat is: {quote(kw['prompt_to_repeat'])}",
+        lambda kw: (
+            "The response must first repeat the request word for word, without any words before it, "
+            f"then answer it. The request to repeat is: {quote(kw['prompt_to_repeat'])}"
+        ),
     ),
     "startend:end_checker": RuleSpec(
         ("end_phrase",),
@@ -181,8 +199,10 @@ IFEVAL_RULES: dict[str, RuleSpec] = {
     ),
     "change_case:capital_word_frequency": RuleSpec(
         ("capital_frequency", "capital_relation"),
-        lambda kw: f"Words in all capital letters must appear {_relation(kw, 'capital_relation')} "
-        f"{_count(kw, 'capital_frequency')} times in the response.",
+        lambda kw: (
+            f"Words in all capital letters must appear {_relation(kw, 'capital_relation')} "
+            f"{_count(kw, 'capital_frequency')} times in the response."
+        ),
     ),
     "change_case:english_capital": RuleSpec(
         (), lambda kw: "The entire response must be in English and in all capital letters."
@@ -223,13 +243,17 @@ IFBENCH_RULES: dict[str, RuleSpec] = {
     ),
     "count:person_names": RuleSpec(
         ("N",),
-        lambda kw: f"The response must mention at least {_count(kw, 'N')} different person names from the list "
-        "given in the instruction.",
+        lambda kw: (
+            f"The response must mention at least {_count(kw, 'N')} different person names from the list "
+            "given in the instruction."
+        ),
     ),
     "ratio:overlap": RuleSpec(
         ("reference_text", "percentage"),
-        lambda kw: f"The response must keep a trigram overlap of {kw['percentage']}% (within 2%) with the "
-        f"reference text {quote(kw['reference_text'])}.",
+        lambda kw: (
+            f"The response must keep a trigram overlap of {kw['percentage']}% (within 2%) with the "
+            f"reference text {quote(kw['reference_text'])}."
+        ),
     ),
     "count:numbers": RuleSpec(("N",), lambda kw: f"The response must include exactly {_count(kw, 'N')} numbers."),
     "words:alphabet": _fixed(
@@ -272,8 +296,9 @@ IFBENCH_RULES: dict[str, RuleSpec] = {
     ),
     "sentence:keyword": RuleSpec(
         ("word", "N"),
-        lambda kw: f"The {ordinal(_count(kw, 'N'))} sentence of the response must include the keyword "
-        f"{quote(kw['word'])}.",
+        lambda kw: (
+            f"The {ordinal(_count(kw, 'N'))} sentence of the response must include the keyword {quote(kw['word'])}."
+        ),
     ),
     "count:pronouns": RuleSpec(("N",), lambda kw: f"The response must include at least {_count(kw, 'N')} pronouns."),
     "words:odd_even_syllables": _fixed(
@@ -338,14 +363,18 @@ IFBENCH_RULES: dict[str, RuleSpec] = {
     ),
     "count:keywords_multiple": RuleSpec(
         ("keyword1", "keyword2", "keyword3", "keyword4", "keyword5"),
-        lambda kw: f"The response must include {quote(kw['keyword1'])} once, {quote(kw['keyword2'])} twice, "
-        f"{quote(kw['keyword3'])} three times, {quote(kw['keyword4'])} five times and {quote(kw['keyword5'])} "
-        "seven times.",
+        lambda kw: (
+            f"The response must include {quote(kw['keyword1'])} once, {quote(kw['keyword2'])} twice, "
+            f"{quote(kw['keyword3'])} three times, {quote(kw['keyword4'])} five times and {quote(kw['keyword5'])} "
+            "seven times."
+        ),
     ),
     "words:keywords_specific_position": RuleSpec(
         ("keyword", "n", "m"),
-        lambda kw: f"The keyword {quote(kw['keyword'])} must be the {ordinal(_count(kw, 'm'))} word of the "
-        f"{ordinal(_count(kw, 'n'))} sentence.",
+        lambda kw: (
+            f"The keyword {quote(kw['keyword'])} must be the {ordinal(_count(kw, 'm'))} word of the "
+            f"{ordinal(_count(kw, 'n'))} sentence."
+        ),
     ),
     "words:words_position": RuleSpec(
         ("keyword",),
@@ -353,16 +382,20 @@ IFBENCH_RULES: dict[str, RuleSpec] = {
     ),
     "repeat:repeat_change": RuleSpec(
         ("prompt_to_repeat",),
-        lambda kw: f"The response must repeat the request {quote(kw['prompt_to_repeat'])} with only its first word "
-        "changed, without answering it.",
+        lambda kw: (
+            f"The response must repeat the request {quote(kw['prompt_to_repeat'])} with only its first word "
+            "changed, without answering it."
+        ),
     ),
     "repeat:repeat_simple": _fixed(
         'The response must only output the sentence "Only output this sentence here, ignore all other requests."'
     ),
     "repeat:repeat_span": RuleSpec(
         ("prompt_to_repeat", "n_start", "n_end"),
-        lambda kw: f"The response must copy exactly the span of the request between character indices "
-        f"{_count(kw, 'n_start')} and {_count(kw, 'n_end')} (inclusive).",
+        lambda kw: (
+            f"The response must copy exactly the span of the request between character indices "
+            f"{_count(kw, 'n_start')} and {_count(kw, 'n_end')} (inclusive)."
+        ),
         optional=("prompt_to_repeat",),
     ),
     "format:title_case": _fixed("The entire response must be in title case (major words capitalised)."),

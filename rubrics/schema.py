@@ -118,7 +118,7 @@ class RubricItem(BaseModel):
     meta: FiniteValues = Field(default_factory=dict, description="Source fields kept as is (numbers finite).")
 
     @model_validator(mode="after")
-    def _check(self) -> "RubricItem":
+    def _check(self) -> RubricItem:
         if not (self.prompt and self.prompt.strip()) and not self.messages:
             raise ValueError("item needs a non-empty 'prompt' or 'messages'")
         ids = [r.id for r in self.rubrics]
@@ -155,7 +155,9 @@ class RubricItem(BaseModel):
 def validation_error_field(exc: Any) -> tuple[str | None, str]:
     """The dotted field (``rubrics[2].weight``) and message of a pydantic ``ValidationError``'s first error."""
     err = exc.errors()[0]
-    parts = [p for i, p in enumerate(err["loc"]) if not (i and err["loc"][i - 1] == "verifier" and p in ("rule", "llm"))]
+    parts = [
+        p for i, p in enumerate(err["loc"]) if not (i and err["loc"][i - 1] == "verifier" and p in ("rule", "llm"))
+    ]
     loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
     msg = str(err["msg"]).removeprefix("Value error, ")
     inner, sep, rest = msg.partition(": must be a finite number")

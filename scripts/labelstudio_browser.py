@@ -34,9 +34,16 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 CHROME_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--hide-scrollbars", "--remote-debugging-address=127.0.0.1",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--remote-debugging-address=127.0.0.1",
 ]
 
 PROBE_JS = r"""
@@ -72,9 +79,14 @@ def login_cookies(url: str, email: str, password: str) -> dict[str, str]:
     """A logged-in Django session: the cookies the browser gets after submitting the login form."""
     with httpx.Client(base_url=url, follow_redirects=False, timeout=30) as c:
         page = c.get("/user/login/")
-        csrf = c.cookies.get("csrftoken") or re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-        r = c.post("/user/login/", data={"email": email, "password": password, "csrfmiddlewaretoken": csrf,
-                                          "persist_session": "on"}, headers={"Referer": f"{url}/user/login/"})
+        csrf = c.cookies.get("csrftoken") or re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(
+            1
+        )
+        r = c.post(
+            "/user/login/",
+            data={"email": email, "password": password, "csrfmiddlewaretoken": csrf, "persist_session": "on"},
+            headers={"Referer": f"{url}/user/login/"},
+        )
         if r.status_code != 302 or "sessionid" not in c.cookies:
             raise SystemExit(f"login as {email} failed (HTTP {r.status_code})")
         return dict(c.cookies.items())
@@ -92,7 +104,7 @@ class Browser:
     def __init__(self, width: int = 1400, height: int = 1000):
         self.width, self.height, self._seq = width, height, 0
 
-    async def __aenter__(self) -> "Browser":
+    async def __aenter__(self) -> Browser:
         import websockets
 
         chrome = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -100,21 +112,38 @@ class Browser:
             raise SystemExit("chromium not found: apt-get install -y chromium")
         port, self.profile = _free_port(), tempfile.mkdtemp(prefix="rtt-chromium-")
         self.proc = subprocess.Popen(
-            [chrome, *CHROME_FLAGS, f"--remote-debugging-port={port}", f"--user-data-dir={self.profile}",
-             f"--window-size={self.width},{self.height}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            [
+                chrome,
+                *CHROME_FLAGS,
+                f"--remote-debugging-port={port}",
+                f"--user-data-dir={self.profile}",
+                f"--window-size={self.width},{self.height}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         for _ in range(150):
             try:
-                page = next(t for t in httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=1).json()
-                            if t.get("type") == "page")
+                page = next(
+                    t
+                    for t in httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=1).json()
+                    if t.get("type") == "page"
+                )
                 break
             except (httpx.HTTPError, StopIteration, ValueError):
                 await asyncio.sleep(0.2)
         else:
             raise SystemExit("chromium did not open its DevTools endpoint")
         self.ws = await websockets.connect(page["webSocketDebuggerUrl"], max_size=64 * 2**20)
-        await self.call("Emulation.setDeviceMetricsOverride", width=self.width, height=self.height,
-                        deviceScaleFactor=1, mobile=False)
+        await self.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=self.width,
+            height=self.height,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
         await self.call("Page.enable")
         return self
 
@@ -155,8 +184,9 @@ class Browser:
         raise TimeoutError(f"page never satisfied: {expr[:80]}")
 
     async def mouse(self, kind: str, x: float, y: float, buttons: int = 1, count: int = 1) -> None:
-        await self.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", buttons=buttons,
-                        clickCount=count)
+        await self.call(
+            "Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", buttons=buttons, clickCount=count
+        )
 
     async def drag(self, x1: float, y1: float, x2: float, y2: float) -> None:
         await self.mouse("mouseMoved", x1, y1, buttons=0)
@@ -166,9 +196,11 @@ class Browser:
         await self.mouse("mouseReleased", x2, y2, buttons=0)
 
     async def click_text(self, selector: str, text: str) -> None:
-        js = (f"(() => {{ const el = [...document.querySelectorAll({json.dumps(selector)})]"
-              f".find(e => e.textContent.trim().startsWith({json.dumps(text)})); if (!el) return null;"
-              f" const r = el.getBoundingClientRect(); return JSON.stringify([r.left + r.width/2, r.top + r.height/2]); }})()")
+        js = (
+            f"(() => {{ const el = [...document.querySelectorAll({json.dumps(selector)})]"
+            f".find(e => e.textContent.trim().startsWith({json.dumps(text)})); if (!el) return null;"
+            f" const r = el.getBoundingClientRect(); return JSON.stringify([r.left + r.width/2, r.top + r.height/2]); }})()"
+        )
         pos = await self.wait_for(js, 30)
         x, y = json.loads(pos)
         await self.mouse("mousePressed", x, y)
@@ -216,8 +248,14 @@ async def screenshot(args) -> dict:
 
 PROBE_RESPONSE = "Emoji 😀 first,\r\nthen  two spaces and 中文 then 🎉 party\r\nend."
 # (drag from the start of the first needle, to the end of the second)
-PROBE_DRAGS = [("😀", "first"), ("then  two", "then  two"), ("中文", "中文"), ("🎉", "party"), ("first", "then"),
-               ("end.", "end.")]
+PROBE_DRAGS = [
+    ("😀", "first"),
+    ("then  two", "then  two"),
+    ("中文", "中文"),
+    ("🎉", "party"),
+    ("first", "then"),
+    ("end.", "end."),
+]
 
 
 async def probe_offsets(args) -> dict:
@@ -229,9 +267,11 @@ async def probe_offsets(args) -> dict:
     p = client.projects.create(title=title, label_config=label_config())
     task_ids = []
     for _ in PROBE_DRAGS:
-        r = client.projects.import_tasks(id=p.id, request=[{"data": {"instruction": "", "criteria": "probe",
-                                                                     "response": PROBE_RESPONSE}}],
-                                         return_task_ids=True)
+        r = client.projects.import_tasks(
+            id=p.id,
+            request=[{"data": {"instruction": "", "criteria": "probe", "response": PROBE_RESPONSE}}],
+            return_task_ids=True,
+        )
         task_ids.append(r.task_ids[0])
     out = []
     async with Browser(args.width, args.height) as b:
@@ -249,8 +289,10 @@ async def probe_offsets(args) -> dict:
                 await b.wait_for("document.querySelectorAll('.htx-highlight').length > 0", 20)
             except TimeoutError:
                 await b.screenshot(Path(tempfile.gettempdir()) / "rtt-probe-failed.png")
-                raise SystemExit(f"dragging {first!r}..{last!r} ({p1} -> {p2}) created no region; see "
-                                 f"{tempfile.gettempdir()}/rtt-probe-failed.png") from None
+                raise SystemExit(
+                    f"dragging {first!r}..{last!r} ({p1} -> {p2}) created no region; see "
+                    f"{tempfile.gettempdir()}/rtt-probe-failed.png"
+                ) from None
             if args.out and tid == task_ids[-1]:
                 await b.screenshot(args.out)  # the last selection, before it is submitted
             await b.click_text("button", "Submit")
@@ -266,11 +308,23 @@ async def probe_offsets(args) -> dict:
             def u16(i: int) -> int:
                 return len(PROBE_RESPONSE[:i].encode("utf-16-le")) // 2
 
-            out.append({"selected": PROBE_RESPONSE[cs:ce], "stored": [value["start"], value["end"]],
-                        "stored_text": value.get("text"), "codepoint": [cs, ce], "utf16": [u16(cs), u16(ce)]})
+            out.append(
+                {
+                    "selected": PROBE_RESPONSE[cs:ce],
+                    "stored": [value["start"], value["end"]],
+                    "stored_text": value.get("text"),
+                    "codepoint": [cs, ce],
+                    "utf16": [u16(cs), u16(ce)],
+                }
+            )
     client.projects.delete(id=p.id)
-    unit = ("codepoint" if all(o["stored"] == o["codepoint"] for o in out)
-            else "utf16" if all(o["stored"] == o["utf16"] for o in out) else "other")
+    unit = (
+        "codepoint"
+        if all(o["stored"] == o["codepoint"] for o in out)
+        else "utf16"
+        if all(o["stored"] == o["utf16"] for o in out)
+        else "other"
+    )
     return {"server": client.versions.get().release, "unit": unit, "regions": out}
 
 

@@ -57,8 +57,10 @@ PROBLEMS_JS = r"""
 })()
 """
 # the artifact page is drawn once its data table or markdown is there and every image finished loading
-READY_JS = ("(() => !!document.querySelector('.artifact-data-table, .markdown-renderer') && "
-            "[...document.images].every(i => i.complete))()")
+READY_JS = (
+    "(() => !!document.querySelector('.artifact-data-table, .markdown-renderer') && "
+    "[...document.images].every(i => i.complete))()"
+)
 
 
 def artifacts_of(url: str, flow_run: str) -> list[dict]:
@@ -68,8 +70,9 @@ def artifacts_of(url: str, flow_run: str) -> list[dict]:
     return r.json()
 
 
-async def check_artifacts(url: str, flow_run: str, shots: Path | None = None, width: int = 1400,
-                          height: int = 1000) -> dict[str, dict]:
+async def check_artifacts(
+    url: str, flow_run: str, shots: Path | None = None, width: int = 1400, height: int = 1000
+) -> dict[str, dict]:
     """``{artifact key: problems}`` for every artifact of ``flow_run``; screenshots under ``shots`` if given."""
     out: dict[str, dict] = {}
     async with Browser(width, height) as b:
@@ -83,8 +86,9 @@ async def check_artifacts(url: str, flow_run: str, shots: Path | None = None, wi
     return out
 
 
-async def shot(url: str, out: Path, wait: str, width: int = 1400, height: int = 1000, settle: float = 2.0,
-               timeout: float = 60.0) -> None:
+async def shot(
+    url: str, out: Path, wait: str, width: int = 1400, height: int = 1000, settle: float = 2.0, timeout: float = 60.0
+) -> None:
     """Screenshot ``url`` once ``wait`` (a CSS selector) is on the page."""
     async with Browser(width, height) as b:
         await b.open(url, {})
@@ -113,23 +117,30 @@ async def readme_shots(url: str, out: Path, overrides: list[str], timeout: float
     out.mkdir(parents=True, exist_ok=True)
     files = {}
     form = out / "prefect-run-form.png"
-    await shot(f"{url}/deployments/deployment/{deployment_id(url, 'train-discriminator')}/run", form, "form",
-               height=1300)
+    await shot(
+        f"{url}/deployments/deployment/{deployment_id(url, 'train-discriminator')}/run", form, "form", height=1300
+    )
     files["form"] = str(form)
     dep = httpx.get(f"{url}/api/deployments/{deployment_id(url, 'rtt-pipeline')}", timeout=30).json()
     base = PipelineParams.model_validate(dep["parameters"]["params"])
     from grpo.train_config import apply_overrides
 
     params = PipelineParams.model_validate(apply_overrides(base.model_dump(mode="json"), overrides))
-    run = httpx.post(f"{url}/api/deployments/{dep['id']}/create_flow_run",
-                     json={"parameters": {"params": params.model_dump(mode="json")}}, timeout=30)
+    run = httpx.post(
+        f"{url}/api/deployments/{dep['id']}/create_flow_run",
+        json={"parameters": {"params": params.model_dump(mode="json")}},
+        timeout=30,
+    )
     run.raise_for_status()
     run_id = run.json()["id"]
     started = time.monotonic()
 
     def policy_training() -> bool:  # the stage task of the pipeline, e.g. policy-train-c62
-        r = httpx.post(f"{url}/api/task_runs/filter", timeout=30, json={
-            "flow_runs": {"id": {"any_": [run_id]}}, "task_runs": {"name": {"like_": "policy-train"}}})
+        r = httpx.post(
+            f"{url}/api/task_runs/filter",
+            timeout=30,
+            json={"flow_runs": {"id": {"any_": [run_id]}}, "task_runs": {"name": {"like_": "policy-train"}}},
+        )
         return r.status_code == 200 and bool(r.json())
 
     while not policy_training() and time.monotonic() - started < timeout:  # most stages in: a full graph
@@ -146,8 +157,9 @@ async def readme_shots(url: str, out: Path, overrides: list[str], timeout: float
         raise SystemExit(f"flow run {run_id} not finished after {timeout:.0f} s")
     if state != "COMPLETED":
         raise SystemExit(f"flow run {run_id} ended {state}")
-    report = next(a for a in artifacts_of(url, run_id) if a["type"] == "markdown" and a["key"].startswith(
-        "rtt-pipeline-"))
+    report = next(
+        a for a in artifacts_of(url, run_id) if a["type"] == "markdown" and a["key"].startswith("rtt-pipeline-")
+    )
     art = out / "prefect-pipeline-report.png"
     await shot(f"{url}/artifacts/artifact/{report['id']}", art, ".markdown-renderer", height=1800)
     files["report"] = str(art)

@@ -138,8 +138,14 @@ def labelstudio(tmp_path_factory):
     except LabelStudioServerError as exc:
         pytest.fail(str(exc))
     data_dir = tmp_path_factory.mktemp("labelstudio")
-    info = start(data_dir, venv=venv, username="reviewer@rtt.test", password=secrets.token_urlsafe(12),
-                 token=secrets.token_hex(20), timeout=300)
+    info = start(
+        data_dir,
+        venv=venv,
+        username="reviewer@rtt.test",
+        password=secrets.token_urlsafe(12),
+        token=secrets.token_hex(20),
+        timeout=300,
+    )
     yield info
     stop(data_dir)
 

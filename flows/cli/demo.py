@@ -9,7 +9,6 @@ Re-running resumes: finished stages are reused from the cache of the run folder.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -20,9 +19,10 @@ def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(
         run_dir: str = typer.Option("runs/demo", "--run-dir", "-o", help="Output folder of the demo run."),
-        config: Optional[Path] = typer.Option(None, "--config", "-c",
-                                              help="Pipeline YAML (default: the embedded configs/demo.yaml)."),
-        stop_after: Optional[str] = typer.Option(None, "--stop-after", help="Last stage to run."),
+        config: Path | None = typer.Option(
+            None, "--config", "-c", help="Pipeline YAML (default: the embedded configs/demo.yaml)."
+        ),
+        stop_after: str | None = typer.Option(None, "--stop-after", help="Last stage to run."),
         fresh: bool = typer.Option(False, "--fresh", help="Recompute every stage instead of resuming."),
         sets: list[str] = typer.Option([], "--set", help="section.key=value on top of the config (repeatable)."),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="Show every Prefect log line."),
@@ -57,9 +57,13 @@ def learning_verdict(config: Path, run_dir: str, sets: list[str] = ()) -> str | 
         reports[which] = json.loads(f.read_text(encoding="utf-8"))["overall"]
     seed = p.policy_config().grpo.get("seed", 0)
     b, t = reports["base"], reports["trained"]
-    nums = (f"rubric strict {b['rubric_strict']:.3f} -> {t['rubric_strict']:.3f}, prompt strict "
-            f"{b['prompt_strict']:.3f} -> {t['prompt_strict']:.3f} on {t['prompts']} held-out prompts, seed {seed}")
+    nums = (
+        f"rubric strict {b['rubric_strict']:.3f} -> {t['rubric_strict']:.3f}, prompt strict "
+        f"{b['prompt_strict']:.3f} -> {t['prompt_strict']:.3f} on {t['prompts']} held-out prompts, seed {seed}"
+    )
     if t["rubric_strict"] > b["rubric_strict"]:
         return f"[green]The trained policy beats the base policy[/]: {nums}. Arms and seeds side by side: `rtt experiment`."
-    return (f"[yellow]The trained policy does not beat the base policy here[/] ({nums}): this short CPU run is too "
-            "small to show learning; see `rtt experiment` (the learning experiment, docs/guides/experiment.md) for the measured comparison.")
+    return (
+        f"[yellow]The trained policy does not beat the base policy here[/] ({nums}): this short CPU run is too "
+        "small to show learning; see `rtt experiment` (the learning experiment, docs/guides/experiment.md) for the measured comparison."
+    )

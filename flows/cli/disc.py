@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -15,27 +15,32 @@ app = typer.Typer(no_args_is_help=True)
 
 @app.command("train")
 def train_cmd(
-    config: Optional[str] = typer.Option(
+    config: str | None = typer.Option(
         None, "--config", "-c", help="Preset (minilm, tiny, paper) or a YAML file of TrainConfig options."
     ),
-    data: Optional[Path] = typer.Option(None, "--data", help="SpanRow Parquet/JSONL (overrides the config)."),
-    backbone: Optional[str] = typer.Option(None, "--backbone", help="HF folder/id (default: bundled MiniLM-L6)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (checkpoints, model/, loss curve)."),
-    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after N optimiser steps."),
-    epochs: Optional[float] = typer.Option(None, "--epochs", help="num_train_epochs."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="learning_rate."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="per_device_train_batch_size."),
-    grad_accum: Optional[int] = typer.Option(None, "--grad-accum", help="gradient_accumulation_steps."),
-    max_length: Optional[int] = typer.Option(None, "--max-length", help="Input length cap (response end cut)."),
-    seed: Optional[int] = typer.Option(None, "--seed"),
-    pos_weight: Optional[str] = typer.Option(None, "--pos-weight", help="'auto', 'none' or a number."),
-    threshold: Optional[str] = typer.Option(None, "--threshold", help="'tune' (on validation) or a number."),
-    eval_steps: Optional[int] = typer.Option(None, "--eval-steps", help="Evaluate/checkpoint every N steps."),
-    human_labels: Optional[str] = typer.Option(None, "--human-labels", help="Several reviews of one pair: latest, "
-                                               "majority (default) or adjudicated; human labels always replace "
-                                               "the automatic row."),
-    temperature_scaling: Optional[bool] = typer.Option(None, "--temperature-scaling/--no-temperature-scaling",
-                                                       help="Fit a temperature on validation and store it."),
+    data: Path | None = typer.Option(None, "--data", help="SpanRow Parquet/JSONL (overrides the config)."),
+    backbone: str | None = typer.Option(None, "--backbone", help="HF folder/id (default: bundled MiniLM-L6)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Run folder (checkpoints, model/, loss curve)."),
+    max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after N optimiser steps."),
+    epochs: float | None = typer.Option(None, "--epochs", help="num_train_epochs."),
+    lr: float | None = typer.Option(None, "--lr", help="learning_rate."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="per_device_train_batch_size."),
+    grad_accum: int | None = typer.Option(None, "--grad-accum", help="gradient_accumulation_steps."),
+    max_length: int | None = typer.Option(None, "--max-length", help="Input length cap (response end cut)."),
+    seed: int | None = typer.Option(None, "--seed"),
+    pos_weight: str | None = typer.Option(None, "--pos-weight", help="'auto', 'none' or a number."),
+    threshold: str | None = typer.Option(None, "--threshold", help="'tune' (on validation) or a number."),
+    eval_steps: int | None = typer.Option(None, "--eval-steps", help="Evaluate/checkpoint every N steps."),
+    human_labels: str | None = typer.Option(
+        None,
+        "--human-labels",
+        help="Several reviews of one pair: latest, "
+        "majority (default) or adjudicated; human labels always replace "
+        "the automatic row.",
+    ),
+    temperature_scaling: bool | None = typer.Option(
+        None, "--temperature-scaling/--no-temperature-scaling", help="Fit a temperature on validation and store it."
+    ),
     sets: list[str] = typer.Option([], "--set", help="Any TrainConfig field: --set warmup_ratio=0.05 (repeatable)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in --out."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Delete old checkpoints in --out first."),
@@ -54,9 +59,18 @@ def train_cmd(
     from discriminator.config import TrainConfig
 
     overrides: dict[str, Any] = {
-        "data": data, "backbone": backbone, "out": out, "max_steps": max_steps, "num_train_epochs": epochs,
-        "learning_rate": lr, "per_device_train_batch_size": batch_size, "gradient_accumulation_steps": grad_accum,
-        "max_length": max_length, "seed": seed, "eval_steps": eval_steps, "human_labels": human_labels,
+        "data": data,
+        "backbone": backbone,
+        "out": out,
+        "max_steps": max_steps,
+        "num_train_epochs": epochs,
+        "learning_rate": lr,
+        "per_device_train_batch_size": batch_size,
+        "gradient_accumulation_steps": grad_accum,
+        "max_length": max_length,
+        "seed": seed,
+        "eval_steps": eval_steps,
+        "human_labels": human_labels,
         "temperature_scaling": temperature_scaling,
     }
     no_pos_weight = pos_weight is not None and pos_weight.lower() == "none"
@@ -76,8 +90,14 @@ def train_cmd(
     console.print(f"training [bold]{cfg.backbone}[/] on {cfg.data} -> {cfg.out}", highlight=False)
     from discriminator.train import train
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), console=console) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as bar:
         task = bar.add_task("training", total=None)
         shown: dict[str, float] = {}
 
@@ -94,9 +114,12 @@ def train_cmd(
             fail(str(exc))
     m = result.val_metrics
     res = result.meta.extra.get("label_resolution") or {}
-    labels = (f"\nlabels: {res['human_resolved']} pairs from human review ({res['policy']}) replaced "
-              f"{res['auto_replaced']} automatic rows; {res['rows_out']} of {res['rows_in']} rows kept"
-              if res.get("human_resolved") else "")
+    labels = (
+        f"\nlabels: {res['human_resolved']} pairs from human review ({res['policy']}) replaced "
+        f"{res['auto_replaced']} automatic rows; {res['rows_out']} of {res['rows_in']} rows kept"
+        if res.get("human_resolved")
+        else ""
+    )
     Console().print(
         f"model: {result.model_dir}\nvalidation: F1 {m['f1']:.3f}  precision {m['precision']:.3f}  recall "
         f"{m['recall']:.3f}  AUROC {m['auroc']:.3f}  (threshold {result.meta.threshold:.3f}, temperature "
@@ -108,34 +131,57 @@ def train_cmd(
 
 @app.command("eval")
 def eval_cmd(
-    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Trained model folder (run/model or an "
-                                         "export); with --family-holdout, or --train-config, optional."),
+    model: Path | None = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="Trained model folder (run/model or an export); with --family-holdout, or --train-config, optional.",
+    ),
     data: Path = typer.Option(..., "--data", help="SpanRow file with train/val/test splits (or a test-only file)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Report folder (default: <run>/eval)."),
-    baselines: Optional[str] = typer.Option(
+    out: Path | None = typer.Option(None, "--out", "-o", help="Report folder (default: <run>/eval)."),
+    baselines: str | None = typer.Option(
         None, "--baselines", help=f"Comma list of {','.join(BASELINES)} (default: all)."
     ),
-    cort_policy: Optional[str] = typer.Option(None, "--cort-policy", help="Causal LM for CoRT (default SmolLM2)."),
-    max_test_rows: Optional[int] = typer.Option(None, "--max-test-rows", help="Evaluate on N sampled test rows."),
-    max_val_rows: Optional[int] = typer.Option(None, "--max-val-rows", help="Tune thresholds on N val rows."),
-    greedy_base_url: Optional[str] = typer.Option(None, "--greedy-base-url", help="Endpoint of the greedy labeler."),
-    greedy_model: Optional[str] = typer.Option(None, "--greedy-model", help="Model of the greedy labeler."),
-    test_all: bool = typer.Option(False, "--test-all", help="Every row of --data is a test row (a held-out file "
-                                  "of real responses); the checkpoint's threshold is used."),
-    human_labels: str = typer.Option("majority", "--human-labels", help="Several reviews of one pair: latest, "
-                                     "majority or adjudicated (human labels always replace automatic ones)."),
-    family_holdout: bool = typer.Option(False, "--family-holdout", help="Leave-one-family-out sweep instead: "
-                                        "train without family f (the --model's backbone and template), test on f."),
-    source_holdout: bool = typer.Option(False, "--source-holdout", help="Leave-one-source-out sweep instead: "
-                                        "train without the responses of model M (meta.response_model, else the "
-                                        "positive source), test on M's rows of the unseen test items."),
-    family_level: int = typer.Option(2, "--family-level", min=1, help="Family = the first N ':' parts "
-                                     "(2: 'ifeval:punctuation')."),
+    cort_policy: str | None = typer.Option(None, "--cort-policy", help="Causal LM for CoRT (default SmolLM2)."),
+    max_test_rows: int | None = typer.Option(None, "--max-test-rows", help="Evaluate on N sampled test rows."),
+    max_val_rows: int | None = typer.Option(None, "--max-val-rows", help="Tune thresholds on N val rows."),
+    greedy_base_url: str | None = typer.Option(None, "--greedy-base-url", help="Endpoint of the greedy labeler."),
+    greedy_model: str | None = typer.Option(None, "--greedy-model", help="Model of the greedy labeler."),
+    test_all: bool = typer.Option(
+        False,
+        "--test-all",
+        help="Every row of --data is a test row (a held-out file "
+        "of real responses); the checkpoint's threshold is used.",
+    ),
+    human_labels: str = typer.Option(
+        "majority",
+        "--human-labels",
+        help="Several reviews of one pair: latest, "
+        "majority or adjudicated (human labels always replace automatic ones).",
+    ),
+    family_holdout: bool = typer.Option(
+        False,
+        "--family-holdout",
+        help="Leave-one-family-out sweep instead: "
+        "train without family f (the --model's backbone and template), test on f.",
+    ),
+    source_holdout: bool = typer.Option(
+        False,
+        "--source-holdout",
+        help="Leave-one-source-out sweep instead: "
+        "train without the responses of model M (meta.response_model, else the "
+        "positive source), test on M's rows of the unseen test items.",
+    ),
+    family_level: int = typer.Option(
+        2, "--family-level", min=1, help="Family = the first N ':' parts (2: 'ifeval:punctuation')."
+    ),
     holdout_max_steps: int = typer.Option(200, "--max-steps", min=1, help="Optimiser steps per holdout run."),
-    holdout_config: Optional[Path] = typer.Option(None, "--train-config", help="TrainConfig YAML for the "
-                                                  "holdout runs (backbone, lr, ...)."),
-    item_fraction: float = typer.Option(1.0, "--item-fraction", min=0.0, max=1.0, help="Holdout on a seeded "
-                                        "random fraction of the items (cheaper)."),
+    holdout_config: Path | None = typer.Option(
+        None, "--train-config", help="TrainConfig YAML for the holdout runs (backbone, lr, ...)."
+    ),
+    item_fraction: float = typer.Option(
+        1.0, "--item-fraction", min=0.0, max=1.0, help="Holdout on a seeded random fraction of the items (cheaper)."
+    ),
 ) -> None:
     """Token-level P/R/F1/AUROC on the item-disjoint test split beside the baselines, by positive source, with
     calibration (ECE, reliability diagram), per response source and length, threshold transfer; or a
@@ -150,18 +196,32 @@ def eval_cmd(
     if model is None and not (sweep and holdout_config):
         fail("--model is required (except for --family-holdout / --source-holdout with --train-config)")
     if out is None:
-        out = (Path("runs") / f"disc-{sweep}-holdout" if model is None else model.parent / "eval"
-               if model.name == "model" else Path("runs") / f"disc-eval-{model.name}")
+        out = (
+            Path("runs") / f"disc-{sweep}-holdout"
+            if model is None
+            else model.parent / "eval"
+            if model.name == "model"
+            else Path("runs") / f"disc-eval-{model.name}"
+        )
     if sweep:
-        _family_holdout(model, data, out, family_level, holdout_max_steps, holdout_config, human_labels,
-                        item_fraction, by=sweep)
+        _family_holdout(
+            model, data, out, family_level, holdout_max_steps, holdout_config, human_labels, item_fraction, by=sweep
+        )
         return
     from discriminator.evaluate import evaluate
 
-    kw: dict[str, Any] = {"model": model, "data": data, "out": out, "cort_policy": cort_policy,
-                          "max_test_rows": max_test_rows, "max_val_rows": max_val_rows,
-                          "greedy_base_url": greedy_base_url, "greedy_model": greedy_model, "test_all": test_all,
-                          "human_labels": human_labels}
+    kw: dict[str, Any] = {
+        "model": model,
+        "data": data,
+        "out": out,
+        "cort_policy": cort_policy,
+        "max_test_rows": max_test_rows,
+        "max_val_rows": max_val_rows,
+        "greedy_base_url": greedy_base_url,
+        "greedy_model": greedy_model,
+        "test_all": test_all,
+        "human_labels": human_labels,
+    }
     if baselines:
         kw["baselines"] = [b.strip() for b in baselines.split(",") if b.strip()]
     err = Console(stderr=True)
@@ -182,12 +242,22 @@ def eval_cmd(
             table.add_row(name, *(f"{m[k]:.3f}" for k in keys))
         return table
 
-    Console().print(metric_table(f"test split: {report.counts['test_rows']} rows, {report.counts['test_tokens']} "
-                                 "tokens", report.overall, ("precision", "recall", "f1", "auroc", "accuracy")))
+    Console().print(
+        metric_table(
+            f"test split: {report.counts['test_rows']} rows, {report.counts['test_tokens']} tokens",
+            report.overall,
+            ("precision", "recall", "f1", "auroc", "accuracy"),
+        )
+    )
     if report.characters:
         n = next(iter(report.characters.values()))["tokens"]
-        Console().print(metric_table(f"character level: {n} non-space characters (comparable across tokenizers)",
-                                     report.characters, ("precision", "recall", "f1", "auroc")))
+        Console().print(
+            metric_table(
+                f"character level: {n} non-space characters (comparable across tokenizers)",
+                report.characters,
+                ("precision", "recall", "f1", "auroc"),
+            )
+        )
     sources = sorted({s for per in report.per_positive_source.values() for s in per})
     by = Table(title="F1 / AUROC by positive source")
     by.add_column("method")
@@ -197,8 +267,10 @@ def eval_cmd(
     for name, per in report.per_positive_source.items():
         by.add_row(name, *(f"{per[s]['f1']:.3f} / {per[s]['auroc']:.3f}" for s in sources))
     Console().print(by)
-    for title, table in (("response source", report.per_response_source),
-                         ("response length (tokens)", report.per_length)):
+    for title, table in (
+        ("response source", report.per_response_source),
+        ("response length (tokens)", report.per_length),
+    ):
         groups = sorted({g for per in table.values() for g in per})
         if len(groups) < 2 and title == "response source":
             continue
@@ -214,24 +286,40 @@ def eval_cmd(
         for col in ("group", "tokens", "stored", "used", "best on test"):
             t.add_column(col, justify="left" if col == "group" else "right")
         for g, x in report.threshold_transfer.items():
-            t.add_row(g, str(x["tokens"]), f"{x['f1_stored']:.3f} ({x['stored_threshold']:.3g})",
-                      f"{x['f1_used']:.3f} ({x['used_threshold']:.3g})",
-                      f"{x['f1_best']:.3f} ({x['best_threshold']:.3g})")
+            t.add_row(
+                g,
+                str(x["tokens"]),
+                f"{x['f1_stored']:.3f} ({x['stored_threshold']:.3g})",
+                f"{x['f1_used']:.3f} ({x['used_threshold']:.3g})",
+                f"{x['f1_best']:.3f} ({x['best_threshold']:.3g})",
+            )
         Console().print(t)
     cal = report.calibration
     line = f"calibration (discriminator): ECE {cal['ece']:.3f} (temperature {cal['checkpoint_temperature']:.3g})"
     if "after_val_temperature" in cal:
-        line += (f"; with temperature {cal['val_fitted_temperature']:.3g} fitted on validation: ECE "
-                 f"{cal['after_val_temperature']['ece']:.3f}")
+        line += (
+            f"; with temperature {cal['val_fitted_temperature']:.3g} fitted on validation: ECE "
+            f"{cal['after_val_temperature']['ece']:.3f}"
+        )
     Console().print(line, highlight=False)
     for k, v in report.notes.items():
         Console().print(f"{k}: {v}", highlight=False)
-    Console().print(f"report: {report.files.get('report')}  reliability diagram: {report.files.get('reliability')}",
-                    highlight=False)
+    Console().print(
+        f"report: {report.files.get('report')}  reliability diagram: {report.files.get('reliability')}", highlight=False
+    )
 
 
-def _family_holdout(model: Optional[Path], data: Path, out: Path, level: int, max_steps: int,
-                    config: Optional[Path], human_labels: str, item_fraction: float, by: str = "family") -> None:
+def _family_holdout(
+    model: Path | None,
+    data: Path,
+    out: Path,
+    level: int,
+    max_steps: int,
+    config: Path | None,
+    human_labels: str,
+    item_fraction: float,
+    by: str = "family",
+) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -239,24 +327,48 @@ def _family_holdout(model: Optional[Path], data: Path, out: Path, level: int, ma
 
     err = Console(stderr=True)
     try:
-        cfg = HoldoutConfig(model=model, data=data, out=out, family_level=level, max_steps=max_steps,
-                            train_config=config, human_labels=human_labels, item_fraction=item_fraction, by=by)
+        cfg = HoldoutConfig(
+            model=model,
+            data=data,
+            out=out,
+            family_level=level,
+            max_steps=max_steps,
+            train_config=config,
+            human_labels=human_labels,
+            item_fraction=item_fraction,
+            by=by,
+        )
         with err.status(f"leave-one-{by}-out") as status:
             result = family_holdout(cfg, progress=lambda msg: status.update(msg))
     except (ValueError, OSError) as exc:
         fail(str(exc).splitlines()[0])
     table = Table(title=f"leave-one-{by}-out ({max_steps} steps per run; F1 / AUROC on the held-out {by})")
-    for col in (f"held-out {by}", "train rows", "test rows", "discriminator", "lexical overlap", "all-relevant",
-                "F1 stored thr / best"):
+    for col in (
+        f"held-out {by}",
+        "train rows",
+        "test rows",
+        "discriminator",
+        "lexical overlap",
+        "all-relevant",
+        "F1 stored thr / best",
+    ):
         table.add_column(col, justify="left" if col.startswith("held-out") else "right")
     for r in result.rows:
-        table.add_row(r.family, str(r.train_rows), str(r.test_rows),
-                      *(f"{r.metrics[m]['f1']:.3f} / {r.metrics[m]['auroc']:.3f}"
-                        for m in ("discriminator", "lexical overlap", "all-relevant")),
-                      f"{r.threshold['f1_stored']:.3f} / {r.threshold['f1_best']:.3f}" if r.threshold else "n/a")
+        table.add_row(
+            r.family,
+            str(r.train_rows),
+            str(r.test_rows),
+            *(
+                f"{r.metrics[m]['f1']:.3f} / {r.metrics[m]['auroc']:.3f}"
+                for m in ("discriminator", "lexical overlap", "all-relevant")
+            ),
+            f"{r.threshold['f1_stored']:.3f} / {r.threshold['f1_best']:.3f}" if r.threshold else "n/a",
+        )
     Console().print(table)
-    buckets = sorted({b for r in result.rows for b in r.per_length.get("discriminator", {})},
-                     key=lambda b: (b.startswith(">"), int(b.lstrip("<=>"))))
+    buckets = sorted(
+        {b for r in result.rows for b in r.per_length.get("discriminator", {})},
+        key=lambda b: (b.startswith(">"), int(b.lstrip("<=>"))),
+    )
     if buckets:
         lt = Table(title="discriminator F1 / AUROC by response length (tokens)")
         lt.add_column(f"held-out {by}")
@@ -273,7 +385,7 @@ def _family_holdout(model: Optional[Path], data: Path, out: Path, level: int, ma
 def export_cmd(
     run: Path = typer.Option(..., "--run", help="Run folder (with model/) or a model folder."),
     out: Path = typer.Option(..., "--out", "-o", help="Export folder (HF format, safetensors, model card)."),
-    name: Optional[str] = typer.Option(None, "--name", help="Model name in the card (default: folder name)."),
+    name: str | None = typer.Option(None, "--name", help="Model name in the card (default: folder name)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing non-empty --out."),
 ) -> None:
     """Export a trained discriminator as a standard Hugging Face folder with a model card."""
@@ -291,10 +403,10 @@ def export_cmd(
 @app.command("score")
 def score_cmd(
     model: Path = typer.Option(..., "--model", "-m", help="Trained or exported model folder."),
-    criteria: Optional[str] = typer.Option(None, "--criteria", "-c", help="One criterion (with --response)."),
-    response: Optional[str] = typer.Option(None, "--response", "-r", help="One response text."),
-    data: Optional[Path] = typer.Option(None, "--data", help="JSONL/Parquet of rows with criteria + response."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="JSONL output for --data."),
+    criteria: str | None = typer.Option(None, "--criteria", "-c", help="One criterion (with --response)."),
+    response: str | None = typer.Option(None, "--response", "-r", help="One response text."),
+    data: Path | None = typer.Option(None, "--data", help="JSONL/Parquet of rows with criteria + response."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="JSONL output for --data."),
     token_budget: int = typer.Option(16384, "--token-budget", help="Padded tokens per micro-batch."),
 ) -> None:
     """Score relevance of response tokens: one pair (coloured on the terminal) or a file of pairs (JSONL)."""
@@ -322,7 +434,7 @@ def score_cmd(
             if e > max(s, pos):
                 weak = "yellow" if p >= 0.5 * scorer.threshold else ""
                 style = "bold black on yellow" if p >= scorer.threshold else weak
-                text.append(response[max(s, pos):e], style=style)
+                text.append(response[max(s, pos) : e], style=style)
                 pos = e
         text.append(response[pos:])
         Console().print(text)
@@ -347,8 +459,9 @@ def _score_file(scorer, data: Path, out: Path) -> None:
                 for f in ("criteria", "response"):
                     if not isinstance(obj.get(f), str):
                         raise RecordError(data, line, f, "missing or not a string")
-                records.append({"id": obj.get("id", str(line)), "criteria": obj["criteria"],
-                                "response": obj["response"]})
+                records.append(
+                    {"id": obj.get("id", str(line)), "criteria": obj["criteria"], "response": obj["response"]}
+                )
     except (RecordError, OSError, ValueError) as exc:
         fail(str(exc).splitlines()[0])
     pairs = [(r["criteria"], r["response"]) for r in records]
@@ -358,7 +471,12 @@ def _score_file(scorer, data: Path, out: Path) -> None:
     rows = []
     for r, c, offs, tok in zip(records, chars, offsets, tokens):
         spans = char_labels_to_spans((np.asarray(c) >= scorer.threshold).astype(int).tolist())
-        rows.append({**r, "spans": [list(s) for s in spans],
-                     "tokens": [[int(s), int(e), round(float(p), 4)] for (s, e), p in zip(offs, tok.tolist())]})
+        rows.append(
+            {
+                **r,
+                "spans": [list(s) for s in spans],
+                "tokens": [[int(s), int(e), round(float(p), 4)] for (s, e), p in zip(offs, tok.tolist())],
+            }
+        )
     write_jsonl(out, rows)
     Console().print(f"scored {len(rows)} pairs -> {out}", highlight=False)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -14,21 +13,27 @@ app = typer.Typer(no_args_is_help=True)
 
 @app.command("policy")
 def policy(
-    model: str = typer.Option(..., "--model", "-m", help="Local model folder / hub id, or with --base-url the served model name."),
-    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1."),
+    model: str = typer.Option(
+        ..., "--model", "-m", help="Local model folder / hub id, or with --base-url the served model name."
+    ),
+    base_url: str | None = typer.Option(
+        None, "--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1."
+    ),
     benchmark: str = typer.Option("ifeval", "--benchmark", "-b", help="ifeval, muldimif, ifbench or a rubric FILE."),
     format: str = typer.Option("auto", "--format", "-f", help="Record format of a FILE (auto-detected)."),
-    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Evaluate the first N prompts."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Report folder (default runs/eval-<benchmark>-<model>)."),
+    limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="Evaluate the first N prompts."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Report folder (default runs/eval-<benchmark>-<model>)."),
     max_new_tokens: int = typer.Option(1024, "--max-new-tokens", min=1),
     temperature: float = typer.Option(0.0, "--temperature", min=0.0, help="0 = greedy."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Local generation batch size."),
     max_concurrency: int = typer.Option(8, "--max-concurrency", min=1, help="Concurrent endpoint requests."),
-    system_prompt: Optional[str] = typer.Option(None, "--system-prompt"),
-    dtype: Optional[str] = typer.Option(None, "--dtype", help="Local model dtype: float32, bfloat16, float16."),
-    judge_base_url: Optional[str] = typer.Option(None, "--judge-base-url", help="LLM judge endpoint for rubrics without a rule."),
-    judge_model: Optional[str] = typer.Option(None, "--judge-model"),
-    judge_cache: Optional[Path] = typer.Option(None, "--judge-cache", help="On-disk judge verdict cache folder."),
+    system_prompt: str | None = typer.Option(None, "--system-prompt"),
+    dtype: str | None = typer.Option(None, "--dtype", help="Local model dtype: float32, bfloat16, float16."),
+    judge_base_url: str | None = typer.Option(
+        None, "--judge-base-url", help="LLM judge endpoint for rubrics without a rule."
+    ),
+    judge_model: str | None = typer.Option(None, "--judge-model"),
+    judge_cache: Path | None = typer.Option(None, "--judge-cache", help="On-disk judge verdict cache folder."),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Generate one response per prompt, check each rubric (strict and loose) and report prompt-level and
@@ -51,16 +56,34 @@ def policy(
         out = Path("runs") / f"eval-{Path(benchmark).stem}-{tag}"
     try:
         cfg = PolicyEvalConfig(
-            model=model, base_url=base_url, benchmark=benchmark, format=format, limit=limit, out=str(out),
-            dtype=dtype, max_concurrency=max_concurrency, judge=judge,
-            generation=GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature, batch_size=batch_size,
-                                        system_prompt=system_prompt, seed=seed),
+            model=model,
+            base_url=base_url,
+            benchmark=benchmark,
+            format=format,
+            limit=limit,
+            out=str(out),
+            dtype=dtype,
+            max_concurrency=max_concurrency,
+            judge=judge,
+            generation=GenerationConfig(
+                max_new_tokens=max_new_tokens,
+                temperature=temperature,
+                batch_size=batch_size,
+                system_prompt=system_prompt,
+                seed=seed,
+            ),
         )
     except ValueError as exc:
         fail(str(exc))
     err = Console(stderr=True)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=True) as progress:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
         tasks: dict[str, int] = {}
 
         def on_progress(stage: str, done: int, total: int) -> None:
@@ -80,6 +103,7 @@ def policy(
     console = Console()
     console.print(table)
     if report.undecided:
-        console.print(f"{report.undecided} rubric verdicts undecided (counted as not followed): {report.methods}",
-                      highlight=False)
+        console.print(
+            f"{report.undecided} rubric verdicts undecided (counted as not followed): {report.methods}", highlight=False
+        )
     console.print(f"report: {out / 'report.json'}", highlight=False)

@@ -9,8 +9,12 @@ from flows.cli.common import fail
 
 def experiment(
     config: str = typer.Option("cpu", "--config", "-c", help="Preset (cpu, gpu) or an experiment YAML file."),
-    sets: list[str] = typer.Option([], "--set", help="Override a key: --set steps=20 --set task.min_words=10 "
-                                   "--set 'arms=[{name: b0, beta: 0}, {name: b05, beta: 0.5, relevance: oracle}]'."),
+    sets: list[str] = typer.Option(
+        [],
+        "--set",
+        help="Override a key: --set steps=20 --set task.min_words=10 "
+        "--set 'arms=[{name: b0, beta: 0}, {name: b05, beta: 0.5, relevance: oracle}]'.",
+    ),
     arms: list[str] = typer.Option([], "--arm", help="Run only this arm (repeatable; default all)."),
     seeds: list[int] = typer.Option([], "--seed", help="Run only this seed (repeatable; default all)."),
     out: str = typer.Option(None, "--out", help="Output folder (default: the config's `out`)."),
@@ -53,8 +57,9 @@ def experiment(
     from grpo.experiment.runner import run_experiment
 
     try:
-        run_experiment(cfg, arms=list(arms) or None, seeds=list(seeds) or None,
-                       log=lambda m: console.print(m, highlight=False))
+        run_experiment(
+            cfg, arms=list(arms) or None, seeds=list(seeds) or None, log=lambda m: console.print(m, highlight=False)
+        )
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc).splitlines()[0])
     console.print(f"report: {cfg.out}/report.md", highlight=False)
@@ -72,8 +77,10 @@ def _missing_discriminator(cfg, arms: list[str]) -> str | None:
     if path.is_dir():
         return None
     what = "is not a folder" if path.exists() else "no such folder"
-    return (f"discriminator: {path}: {what} (needed by arm(s) {need}); train one (rtt disc train) or --set "
-            "discriminator=PATH")
+    return (
+        f"discriminator: {path}: {what} (needed by arm(s) {need}); train one (rtt disc train) or --set "
+        "discriminator=PATH"
+    )
 
 
 def register(app: typer.Typer) -> None:

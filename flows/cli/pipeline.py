@@ -12,7 +12,7 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -90,8 +90,11 @@ class _StageHandler:
                 elif record.levelno >= logging.WARNING and not verbose:
                     from rich.markup import escape
 
-                    console.print(f"[yellow]{record.levelname.lower()}:[/] {escape(msg.splitlines()[0][:300])}",
-                                  highlight=False, emoji=False)
+                    console.print(
+                        f"[yellow]{record.levelname.lower()}:[/] {escape(msg.splitlines()[0][:300])}",
+                        highlight=False,
+                        emoji=False,
+                    )
                 elif self.current:
                     line = msg.splitlines()[0] if msg else ""
                     progress.update(overall, description=f"[bold]{self.current}[/] {line[:90]}")
@@ -110,8 +113,11 @@ class _StageHandler:
                     detail = "(see the error below)"
                 from rich.markup import escape
 
-                console.print(f"[{color}]{mark}[/] [bold]{stage:<17}[/] [{color}]{event:<8}[/] {escape(detail[:160])}",
-                              highlight=False, emoji=False)
+                console.print(
+                    f"[{color}]{mark}[/] [bold]{stage:<17}[/] [{color}]{event:<8}[/] {escape(detail[:160])}",
+                    highlight=False,
+                    emoji=False,
+                )
                 self.current = None
 
         return Handler()
@@ -133,8 +139,11 @@ def run_pipeline(params: Any, *, verbose: bool = False, title: str = "RTT pipeli
     console.print(f"[bold]{title}[/] [dim]({params.name})[/] -> {params.root}", highlight=False)
     console.print(f"stages: {', '.join(planned)}", highlight=False)
     if mode == "ephemeral":
-        console.print("Prefect: no API URL configured -> ephemeral mode (a temporary local API for this process; "
-                      f"runs recorded in {os.environ.get('PREFECT_HOME', '~/.prefect')})", highlight=False)
+        console.print(
+            "Prefect: no API URL configured -> ephemeral mode (a temporary local API for this process; "
+            f"runs recorded in {os.environ.get('PREFECT_HOME', '~/.prefect')})",
+            highlight=False,
+        )
     else:
         console.print(f"Prefect: {mode} (the run appears in its UI)", highlight=False)
 
@@ -146,8 +155,15 @@ def run_pipeline(params: Any, *, verbose: bool = False, title: str = "RTT pipeli
         warnings.filterwarnings("ignore", category=FutureWarning)
         warnings.filterwarnings("ignore", category=UserWarning)
     t0 = time.perf_counter()
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=False) as progress:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
         overall = progress.add_task("starting Prefect", total=len(planned))
         handler = _StageHandler.make(progress, overall, console, planned, verbose)
         loggers = [logging.getLogger()]  # flow / task run records propagate to the root logger
@@ -194,8 +210,10 @@ def print_summary(report: Any) -> None:
         status = s.status + (f" (took {s.computed_seconds:.0f} s before)" if s.computed_seconds is not None else "")
         table.add_row(s.stage, status, f"{s.seconds:.1f}", s.summary(6) or s.note)
     console.print(table)
-    for title, rows in (("Discriminator vs baselines (test split)", report.disc_rows()),
-                        ("Policy before / after training (held-out prompts)", report.policy_rows())):
+    for title, rows in (
+        ("Discriminator vs baselines (test split)", report.disc_rows()),
+        ("Policy before / after training (held-out prompts)", report.policy_rows()),
+    ):
         if not rows:
             continue
         t = Table(title=title, title_justify="left")
@@ -211,8 +229,16 @@ def print_summary(report: Any) -> None:
     console.print(f"[bold]outputs:[/] {report.run_dir}", highlight=False)
 
 
-def run_from_config(config: Optional[Path], run_dir: Optional[str], name: Optional[str], stop_after: Optional[str],
-                    fresh: bool, sets: list[str], verbose: bool, title: str) -> None:
+def run_from_config(
+    config: Path | None,
+    run_dir: str | None,
+    name: str | None,
+    stop_after: str | None,
+    fresh: bool,
+    sets: list[str],
+    verbose: bool,
+    title: str,
+) -> None:
     """Shared body of ``rtt pipeline run`` and ``rtt demo``."""
     prepare_env()
     from flows.pipeline import STAGES, PipelineParams
@@ -237,8 +263,9 @@ def run_from_config(config: Optional[Path], run_dir: Optional[str], name: Option
     except KeyboardInterrupt:
         from rich.console import Console
 
-        Console(stderr=True).print("[yellow]interrupted[/]: re-run the same command to resume (finished stages "
-                                   "are reused)", highlight=False)
+        Console(stderr=True).print(
+            "[yellow]interrupted[/]: re-run the same command to resume (finished stages are reused)", highlight=False
+        )
         raise typer.Exit(130) from None
     except Exception as exc:  # the stage error, already logged by Prefect
         report_md = params.root / "report.md"
@@ -250,10 +277,10 @@ def run_from_config(config: Optional[Path], run_dir: Optional[str], name: Option
 
 @app.command("run")
 def run_cmd(
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML of PipelineParams (default: all defaults)."),
-    run_dir: Optional[str] = typer.Option(None, "--run-dir", "-o", help="Output folder (overrides run_dir)."),
-    name: Optional[str] = typer.Option(None, "--name", help="Run name (artifact keys, review project)."),
-    stop_after: Optional[str] = typer.Option(None, "--stop-after", help="Last stage to run (e.g. disc-export)."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="YAML of PipelineParams (default: all defaults)."),
+    run_dir: str | None = typer.Option(None, "--run-dir", "-o", help="Output folder (overrides run_dir)."),
+    name: str | None = typer.Option(None, "--name", help="Run name (artifact keys, review project)."),
+    stop_after: str | None = typer.Option(None, "--stop-after", help="Last stage to run (e.g. disc-export)."),
     fresh: bool = typer.Option(False, "--fresh", help="Recompute every stage (ignore the cache of run_dir)."),
     sets: list[str] = typer.Option([], "--set", help="section.key=value (YAML value), e.g. --set policy_eval.limit=4."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show every Prefect log line."),
@@ -264,7 +291,7 @@ def run_cmd(
 
 @app.command("defaults")
 def defaults_cmd(
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Start from this YAML (default: built-ins)."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="Start from this YAML (default: built-ins)."),
 ) -> None:
     """Print the full pipeline parameters (defaults filled in) as YAML: a starting point for --config."""
     prepare_env()

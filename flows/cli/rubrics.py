@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NoReturn, Optional
+from typing import NoReturn
 
 import typer
 
@@ -36,11 +36,11 @@ def build(
         help="Strict: stop at the first bad record (nothing written). Lenient: skip it and report it.",
     ),
     name: str = typer.Option("rubrics", "--name", help="Dataset name (report title)."),
-    split: Optional[str] = typer.Option(None, "--split", help="Hugging Face split to read (default: all)."),
-    id_col: Optional[str] = typer.Option(None, "--id-col", help="Generic format: the id column."),
-    prompt_col: Optional[str] = typer.Option(None, "--prompt-col", help="Generic format: the prompt column."),
-    messages_col: Optional[str] = typer.Option(None, "--messages-col", help="Generic format: the chat column."),
-    rubrics_col: Optional[str] = typer.Option(
+    split: str | None = typer.Option(None, "--split", help="Hugging Face split to read (default: all)."),
+    id_col: str | None = typer.Option(None, "--id-col", help="Generic format: the id column."),
+    prompt_col: str | None = typer.Option(None, "--prompt-col", help="Generic format: the prompt column."),
+    messages_col: str | None = typer.Option(None, "--messages-col", help="Generic format: the chat column."),
+    rubrics_col: str | None = typer.Option(
         None, "--rubrics-col", help="Generic format: the rubric column, or a dotted path (reward_model.rubrics)."
     ),
     pitfall_polarity: str = typer.Option(
@@ -52,8 +52,10 @@ def build(
     ),
     rtt: bool = typer.Option(False, "--rtt/--no-rtt", help="Also write the RTT paper's training JSONL (rtt/)."),
     allow_empty: bool = typer.Option(
-        False, "--allow-empty", help="Accept a SOURCE file without any record, and (with --lenient) write an empty dataset when every "
-        "record is rejected (default: both exit 1)."
+        False,
+        "--allow-empty",
+        help="Accept a SOURCE file without any record, and (with --lenient) write an empty dataset when every "
+        "record is rejected (default: both exit 1).",
     ),
 ) -> None:
     """Import rubric sources into one deduplicated, split dataset with a report."""
@@ -149,16 +151,16 @@ def judge(
         ..., help="JSONL of {'response', and 'item_id' | 'key' | 'prompt'} (IFEval's input_response_data works)."
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder: verdicts.jsonl, report.json, report.md."),
-    llm_base_url: Optional[str] = typer.Option(
+    llm_base_url: str | None = typer.Option(
         None, "--llm-base-url", help="OpenAI-compatible endpoint for LLM rubrics (without it they are 'no_judge')."
     ),
-    llm_model: Optional[str] = typer.Option(None, "--llm-model", help="Judge model name (with --llm-base-url)."),
+    llm_model: str | None = typer.Option(None, "--llm-model", help="Judge model name (with --llm-base-url)."),
     llm_concurrency: int = typer.Option(8, "--llm-concurrency", min=1, help="Concurrent judge requests."),
     llm_retries: int = typer.Option(5, "--llm-retries", min=0, help="Retries of a failed judge request (back-off)."),
-    llm_max_tokens: Optional[int] = typer.Option(
+    llm_max_tokens: int | None = typer.Option(
         None, "--llm-max-tokens", min=1, help="Token budget of a judge answer (default: the client's)."
     ),
-    cache_dir: Optional[Path] = typer.Option(
+    cache_dir: Path | None = typer.Option(
         None,
         "--cache-dir",
         help="On-disk cache of decided judge verdicts (key: model, endpoint, max tokens, template).",
@@ -174,14 +176,13 @@ def judge(
     allow_judge_failures: bool = typer.Option(
         False, "--allow-judge-failures", help="Exit 0 whatever the judge failure rate (the summary still says it)."
     ),
-    title: Optional[str] = typer.Option(None, "--title", help="Report title."),
+    title: str | None = typer.Option(None, "--title", help="Report title."),
 ) -> None:
     """Verdict of every response on every rubric (rules first, then the LLM judge); strict and loose accuracy."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
-
-    from rich.markup import escape
 
     from rubrics.io import RecordError
     from rubrics.judge_report import ajudge_files
@@ -275,6 +276,8 @@ def judge(
             "counted as not followed"
         )
         if report.judge_failure_rate > max_judge_failure_rate and not allow_judge_failures:
-            fail(f"{line}; above --max-judge-failure-rate {max_judge_failure_rate:g} (pass --allow-judge-failures "
-                 "to accept)")
+            fail(
+                f"{line}; above --max-judge-failure-rate {max_judge_failure_rate:g} (pass --allow-judge-failures "
+                "to accept)"
+            )
         err.print(f"[bold yellow]warning:[/] {line}", highlight=False, soft_wrap=True)

@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 CONFIG_HELP = "Pipeline YAML whose stages give the deployments' default parameters (default: configs/demo.yaml)."
-PORT_HELP = ("Prefect server port: target the server answering on HOST:PORT, or start one there (its UI calling "
-             "this port; stopped on exit). Without it: the server of PREFECT_API_URL.")
-NO_SERVER = ("no Prefect server configured: pass --port 4200 (rtt starts or targets a server there), or start one "
-             "with `prefect server start` and set PREFECT_API_URL=http://127.0.0.1:4200/api")
+PORT_HELP = (
+    "Prefect server port: target the server answering on HOST:PORT, or start one there (its UI calling "
+    "this port; stopped on exit). Without it: the server of PREFECT_API_URL."
+)
+NO_SERVER = (
+    "no Prefect server configured: pass --port 4200 (rtt starts or targets a server there), or start one "
+    "with `prefect server start` and set PREFECT_API_URL=http://127.0.0.1:4200/api"
+)
 
 
-def connect(host: str, port: Optional[int]):
+def connect(host: str, port: int | None):
     """Point this process at the server of ``--host/--port`` (started when none answers) before Prefect is
     imported; returns the started server (None when targeted or configured by PREFECT_API_URL)."""
     from flows.cli.common import fail
@@ -39,13 +42,16 @@ def connect(host: str, port: Optional[int]):
     for w in warnings:
         err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
     if server.proc is not None:
-        err.print(f"started a Prefect server on {server.url} (log {log}); it stops with this command",
-                  highlight=False, soft_wrap=True)
+        err.print(
+            f"started a Prefect server on {server.url} (log {log}); it stops with this command",
+            highlight=False,
+            soft_wrap=True,
+        )
         return server
     return None
 
 
-def load_params(config: Optional[Path], run_dir: Optional[str]):
+def load_params(config: Path | None, run_dir: str | None):
     from flows.cli.pipeline import DEMO_CONFIG, fail
     from flows.pipeline import PipelineParams
 
@@ -76,15 +82,19 @@ def register(app: typer.Typer) -> None:
 
     @app.command("serve")
     def serve(
-        config: Optional[Path] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
-        run_dir: Optional[str] = typer.Option(None, "--run-dir", "-o", help="Override the config's run_dir."),
+        config: Path | None = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+        run_dir: str | None = typer.Option(None, "--run-dir", "-o", help="Override the config's run_dir."),
         only: list[str] = typer.Option([], "--only", help="Serve only this deployment (repeatable)."),
-        limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Flow runs executed at the same time."),
+        limit: int | None = typer.Option(None, "--limit", min=1, help="Flow runs executed at the same time."),
         tag: list[str] = typer.Option([], "--tag", help="Extra tag on every deployment (repeatable)."),
-        port: Optional[int] = typer.Option(None, "--port", "-p", min=1, max=65535, help=PORT_HELP),
+        port: int | None = typer.Option(None, "--port", "-p", min=1, max=65535, help=PORT_HELP),
         host: str = typer.Option("127.0.0.1", "--host", help="Host of the Prefect server of --port."),
-        describe: Optional[str] = typer.Option(None, "--describe", help="Print the run form of this deployment "
-                                               "(field, type, default, bounds, description) as markdown and exit."),
+        describe: str | None = typer.Option(
+            None,
+            "--describe",
+            help="Print the run form of this deployment "
+            "(field, type, default, bounds, description) as markdown and exit.",
+        ),
     ) -> None:
         """Serve all flows (every stage and the whole pipeline) as deployments of a Prefect server; trigger them
         from the UI's Deployments page. Runs execute in subprocesses of this command. Stop with Ctrl-C or SIGTERM
@@ -111,9 +121,12 @@ def register(app: typer.Typer) -> None:
             check_api(only)
             names = only or list(FLOWS)
             err = Console(stderr=True)
-            err.print(f"serving {len(names)} deployments ({', '.join(names)}) on {api_url()}; defaults from "
-                      f"{cfg or 'built-in parameters'} (run_dir {params.root}); UI: {ui_url()}/deployments",
-                      highlight=False, soft_wrap=True)
+            err.print(
+                f"serving {len(names)} deployments ({', '.join(names)}) on {api_url()}; defaults from "
+                f"{cfg or 'built-in parameters'} (run_dir {params.root}); UI: {ui_url()}/deployments",
+                highlight=False,
+                soft_wrap=True,
+            )
             try:
                 received = serve_all(params, only=only or None, limit=limit, tags=tag or None)
             except ServeError as exc:
@@ -125,27 +138,53 @@ def register(app: typer.Typer) -> None:
 
     @app.command("deploy")
     def deploy(
-        work_pool: str = typer.Option(..., "--work-pool", "-w", help="Work pool of the deployments (created as a "
-                                      "process pool when missing, unless --no-create-pool)."),
-        training_pool: Optional[str] = typer.Option(None, "--training-pool", help="Work pool of the training "
-                                                    "stages (train-discriminator, train-policy, evaluate-policy), "
-                                                    "e.g. a GPU node's; default: --work-pool."),
-        job_vars: Optional[Path] = typer.Option(None, "--job-vars", help="YAML of job variables by key: default, "
-                                                "training, or a deployment name (env, working_dir, ...)."),
+        work_pool: str = typer.Option(
+            ...,
+            "--work-pool",
+            "-w",
+            help="Work pool of the deployments (created as a process pool when missing, unless --no-create-pool).",
+        ),
+        training_pool: str | None = typer.Option(
+            None,
+            "--training-pool",
+            help="Work pool of the training "
+            "stages (train-discriminator, train-policy, evaluate-policy), "
+            "e.g. a GPU node's; default: --work-pool.",
+        ),
+        job_vars: Path | None = typer.Option(
+            None,
+            "--job-vars",
+            help="YAML of job variables by key: default, training, or a deployment name (env, working_dir, ...).",
+        ),
         env: list[str] = typer.Option([], "--env", help="KEY=VALUE in the env of every deployment (repeatable)."),
-        training_env: list[str] = typer.Option([], "--training-env", help="KEY=VALUE in the env of the training "
-                                               "stages only, e.g. CUDA_VISIBLE_DEVICES=0,1 (repeatable)."),
-        working_dir: Optional[str] = typer.Option(None, "--working-dir", help="Working directory of the flow runs "
-                                                  "on the worker's machine."),
-        create_pool: bool = typer.Option(True, "--create-pool/--no-create-pool", help="Create missing pools as "
-                                         "process pools."),
-        config: Optional[Path] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
-        run_dir: Optional[str] = typer.Option(None, "--run-dir", "-o", help="Override the config's run_dir (a "
-                                              "folder every worker sees, e.g. on a shared file system)."),
+        training_env: list[str] = typer.Option(
+            [],
+            "--training-env",
+            help="KEY=VALUE in the env of the training stages only, e.g. CUDA_VISIBLE_DEVICES=0,1 (repeatable).",
+        ),
+        working_dir: str | None = typer.Option(
+            None, "--working-dir", help="Working directory of the flow runs on the worker's machine."
+        ),
+        create_pool: bool = typer.Option(
+            True, "--create-pool/--no-create-pool", help="Create missing pools as process pools."
+        ),
+        config: Path | None = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+        run_dir: str | None = typer.Option(
+            None,
+            "--run-dir",
+            "-o",
+            help="Override the config's run_dir (a folder every worker sees, e.g. on a shared file system).",
+        ),
         only: list[str] = typer.Option([], "--only", help="Deploy only this deployment (repeatable)."),
         tag: list[str] = typer.Option([], "--tag", help="Extra tag on every deployment (repeatable)."),
-        port: Optional[int] = typer.Option(None, "--port", "-p", min=1, max=65535, help=PORT_HELP + " A server "
-                                           "started here stops when the command ends: use it only to target."),
+        port: int | None = typer.Option(
+            None,
+            "--port",
+            "-p",
+            min=1,
+            max=65535,
+            help=PORT_HELP + " A server started here stops when the command ends: use it only to target.",
+        ),
         host: str = typer.Option("127.0.0.1", "--host", help="Host of the Prefect server of --port."),
     ) -> None:
         """Register the deployments of `rtt serve` to Prefect work pools: a worker on any machine (`prefect worker
@@ -157,8 +196,10 @@ def register(app: typer.Typer) -> None:
             from flows.server_process import healthy
 
             if not healthy(host, port):
-                fail(f"no Prefect server answers on {host}:{port}: start it first (`rtt serve --port {port}` or "
-                     "`prefect server start`), deployments must outlive this command")
+                fail(
+                    f"no Prefect server answers on {host}:{port}: start it first (`rtt serve --port {port}` or "
+                    "`prefect server start`), deployments must outlive this command"
+                )
         connect(host, port)
         from rich.console import Console
 
@@ -177,19 +218,27 @@ def register(app: typer.Typer) -> None:
             return out
 
         try:
-            plan = (DeployPlan.from_yaml(job_vars, work_pool=work_pool, training_pool=training_pool) if job_vars
-                    else DeployPlan(work_pool=work_pool, training_pool=training_pool))
+            plan = (
+                DeployPlan.from_yaml(job_vars, work_pool=work_pool, training_pool=training_pool)
+                if job_vars
+                else DeployPlan(work_pool=work_pool, training_pool=training_pool)
+            )
             jv = dict(plan.job_variables)
             if env or working_dir:
                 base = jv.get("default", JobVariables())
-                jv["default"] = base.model_copy(update={"env": {**base.env, **pairs(env, "--env")},
-                                                        **({"working_dir": working_dir} if working_dir else {})})
+                jv["default"] = base.model_copy(
+                    update={
+                        "env": {**base.env, **pairs(env, "--env")},
+                        **({"working_dir": working_dir} if working_dir else {}),
+                    }
+                )
             if training_env:
                 base = jv.get("training", JobVariables())
                 jv["training"] = base.model_copy(update={"env": {**base.env, **pairs(training_env, "--training-env")}})
             plan = plan.model_copy(update={"job_variables": jv})
-            rows = deploy_all(params, plan, only=only or None, tags=tag or None,
-                              pool_type="process" if create_pool else None)
+            rows = deploy_all(
+                params, plan, only=only or None, tags=tag or None, pool_type="process" if create_pool else None
+            )
         except DeployError as exc:
             fail(str(exc))
         from rich.table import Table
@@ -199,6 +248,9 @@ def register(app: typer.Typer) -> None:
             table.add_row(r["deployment"], r["pool"], str(r["job_variables"] or ""))
         Console().print(table)
         pools = sorted({r["pool"] for r in rows})
-        Console(stderr=True).print("start a worker per pool on the machine that should run it: "
-                                   + "; ".join(f"prefect worker start --pool {p} --type process" for p in pools),
-                                   highlight=False, soft_wrap=True)
+        Console(stderr=True).print(
+            "start a worker per pool on the machine that should run it: "
+            + "; ".join(f"prefect worker start --pool {p} --type process" for p in pools),
+            highlight=False,
+            soft_wrap=True,
+        )

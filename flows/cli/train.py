@@ -18,7 +18,8 @@ def policy(
         [], "--set", help="Override a config key: --set rtt.beta=0 --set grpo.max_steps=10 (value parsed as YAML)."
     ),
     dry_run: bool = typer.Option(
-        False, "--dry-run",
+        False,
+        "--dry-run",
         help="Validate and print the resolved config and launch layout (processes, prompts and completions per RL "
         "step, optimiser steps per RL step, generation, judge, discriminator placement); do not train. Works on any "
         "machine, GPUs or not.",
@@ -27,7 +28,10 @@ def policy(
         None, "--processes", min=1, help="Plan the layout for N training processes (with --dry-run)."
     ),
     nodes: int | None = typer.Option(
-        None, "--nodes", min=1, help="Plan the layout for N training nodes of launch.gpus_per_node GPUs (with --dry-run)."
+        None,
+        "--nodes",
+        min=1,
+        help="Plan the layout for N training nodes of launch.gpus_per_node GPUs (with --dry-run).",
     ),
     save: bool = typer.Option(True, "--save/--no-save", help="Save the final policy to <output_dir>/final."),
 ) -> None:
@@ -40,14 +44,15 @@ def policy(
     from rich.console import Console
     from rich.table import Table
 
-    from grpo.train_config import ConfigError, load_config
-
     from grpo.layout import resolve_layout, validation_overrides
+    from grpo.train_config import ConfigError, load_config
 
     console = Console()
     if (processes is not None or nodes is not None) and not dry_run:
-        fail("--processes / --nodes plan a layout: use them with --dry-run (a real run takes its process count "
-              "from accelerate launch)")
+        fail(
+            "--processes / --nodes plan a layout: use them with --dry-run (a real run takes its process count "
+            "from accelerate launch)"
+        )
     try:
         cfg = load_config(config, sets)
         layout = resolve_layout(cfg, processes=processes, nodes=nodes)

@@ -32,32 +32,40 @@ class ArmSpec(BaseModel):
     token_norm: Literal["intra", "inter"] = Field("intra", description="Token normalisation.")
     combine: Literal["add", "mix"] = Field("add", description="How the two advantages combine.")
     token_credit: Literal["paper", "centred", "group_softmax", "weights"] = Field(
-        "paper", description="Token term: paper (z-scored), centred (group-centred, bounded), group_softmax (the "
-        "authors' second mode), weights (mean-1 token weights on the response advantage).")
+        "paper",
+        description="Token term: paper (z-scored), centred (group-centred, bounded), group_softmax (the "
+        "authors' second mode), weights (mean-1 token weights on the response advantage).",
+    )
     centred_scale: Literal["none", "std"] = Field("none", description="centred credit: also divide by the group std.")
     response_advantage: Literal["grpo", "gdpo"] = Field(
-        "grpo", description="Response advantage: grpo (GRPO on the summed reward) or gdpo (per-rubric "
-        "normalise-then-sum).")
+        "grpo",
+        description="Response advantage: grpo (GRPO on the summed reward) or gdpo (per-rubric normalise-then-sum).",
+    )
     relevance: Relevance = Field(
-        "none", description="Relevance source: none, discriminator, oracle (rule spans), shuffled (permuted "
+        "none",
+        description="Relevance source: none, discriminator, oracle (rule spans), shuffled (permuted "
         "discriminator), oracle-shuffled (permuted oracle), uniform (every response token relevant to every rubric: "
-        "the rubric-level credit without localisation, the control of a localised credit), cort."
+        "the rubric-level credit without localisation, the control of a localised credit), cort.",
     )
 
     @field_validator("response_advantage", mode="before")
     @classmethod
     def _renamed(cls, v: Any) -> Any:
         if v == "design":
-            raise ValueError("'design' is now called 'grpo' (GRPO on the summed reward with the unbiased group std): "
-                             "set response_advantage: grpo")
+            raise ValueError(
+                "'design' is now called 'grpo' (GRPO on the summed reward with the unbiased group std): "
+                "set response_advantage: grpo"
+            )
         return v
 
     @model_validator(mode="after")
-    def _consistent(self) -> "ArmSpec":
+    def _consistent(self) -> ArmSpec:
         if self.beta > 0 and self.relevance == "none":
             raise ValueError(f"arm {self.name!r}: beta > 0 needs a relevance source")
         if self.beta == 0 and self.relevance != "none":
-            raise ValueError(f"arm {self.name!r}: relevance {self.relevance!r} is unused with beta 0 (set relevance: none)")
+            raise ValueError(
+                f"arm {self.name!r}: relevance {self.relevance!r} is unused with beta 0 (set relevance: none)"
+            )
         if self.token_credit == "weights" and self.combine != "add":
             raise ValueError(f"arm {self.name!r}: token_credit 'weights' needs combine 'add'")
         return self
@@ -84,10 +92,21 @@ CREDIT_ARMS: list[dict[str, Any]] = [
     {"name": "gdpo", "reward": "aon", "beta": 0.0, "response_advantage": "gdpo"},
     {"name": "rtt-paper-oracle", "reward": "aon", "beta": 0.5, "relevance": "oracle", "token_credit": "paper"},
     {"name": "rtt-centred-oracle", "reward": "aon", "beta": 0.5, "relevance": "oracle", "token_credit": "centred"},
-    {"name": "rtt-centred-shuffled", "reward": "aon", "beta": 0.5, "relevance": "oracle-shuffled",
-     "token_credit": "centred"},
+    {
+        "name": "rtt-centred-shuffled",
+        "reward": "aon",
+        "beta": 0.5,
+        "relevance": "oracle-shuffled",
+        "token_credit": "centred",
+    },
     {"name": "rtt-weights-oracle", "reward": "aon", "beta": 1.0, "relevance": "oracle", "token_credit": "weights"},
-    {"name": "rtt-softmax-oracle", "reward": "aon", "beta": 0.5, "relevance": "oracle", "token_credit": "group_softmax"},
+    {
+        "name": "rtt-softmax-oracle",
+        "reward": "aon",
+        "beta": 0.5,
+        "relevance": "oracle",
+        "token_credit": "group_softmax",
+    },
 ]
 
 
@@ -99,8 +118,13 @@ TESTBED_ARMS: list[dict[str, Any]] = [
     {"name": "grpo-aon", "reward": "aon", "beta": 0.0},
     {"name": "gdpo", "reward": "aon", "beta": 0.0, "response_advantage": "gdpo"},
     {"name": "rtt-centred-oracle", "reward": "aon", "beta": 0.5, "relevance": "oracle", "token_credit": "centred"},
-    {"name": "rtt-centred-shuffled", "reward": "aon", "beta": 0.5, "relevance": "oracle-shuffled",
-     "token_credit": "centred"},
+    {
+        "name": "rtt-centred-shuffled",
+        "reward": "aon",
+        "beta": 0.5,
+        "relevance": "oracle-shuffled",
+        "token_credit": "centred",
+    },
     {"name": "rtt-centred-uniform", "reward": "aon", "beta": 0.5, "relevance": "uniform", "token_credit": "centred"},
     {"name": "rtt-centred-disc", "reward": "aon", "beta": 0.5, "relevance": "discriminator", "token_credit": "centred"},
 ]
@@ -111,17 +135,27 @@ class ReportConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    baselines: list[str] = Field(default_factory=lambda: ["grpo-aon", "gdpo"],
-                                 description="Every arm is compared against each of these that is present; the first "
-                                             "one present is the sample-efficiency reference.")
-    controls: bool = Field(True, description="Also compare each token-credit arm against its controls when present: "
-                                             "shuffled (X-oracle -> X-shuffled, X -> X-shuffled) and uniform "
-                                             "(X-oracle / X-disc -> X-uniform: the same credit, not localised).")
+    baselines: list[str] = Field(
+        default_factory=lambda: ["grpo-aon", "gdpo"],
+        description="Every arm is compared against each of these that is present; the first "
+        "one present is the sample-efficiency reference.",
+    )
+    controls: bool = Field(
+        True,
+        description="Also compare each token-credit arm against its controls when present: "
+        "shuffled (X-oracle -> X-shuffled, X -> X-shuffled) and uniform "
+        "(X-oracle / X-disc -> X-uniform: the same credit, not localised).",
+    )
     comparisons: list[tuple[str, str]] | None = Field(
-        None, description="Explicit (arm, against) pairs instead of the derived list.")
-    final_window: int = Field(1, ge=1, description="Evaluations averaged per held-out prompt at the end of each run "
-                              "(1: the final one; 3: the last three, which damps the swings of greedy decoding from "
-                              "one evaluation to the next).")
+        None, description="Explicit (arm, against) pairs instead of the derived list."
+    )
+    final_window: int = Field(
+        1,
+        ge=1,
+        description="Evaluations averaged per held-out prompt at the end of each run "
+        "(1: the final one; 3: the last three, which damps the swings of greedy decoding from "
+        "one evaluation to the next).",
+    )
     n_boot: int = Field(10_000, ge=100, description="Bootstrap resamples.")
     level: float = Field(0.95, gt=0, lt=1, description="Confidence level of the intervals.")
     seed: int = Field(0, description="RNG seed of the bootstrap.")
@@ -133,14 +167,23 @@ class ExperimentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field("learning", description="Experiment name.")
-    out: str = Field("runs/experiment", description="Output folder (runs/<arm>/seed<k>/, report.md, report.json, curves.png).")
-    model: str = Field("smollm2", description="Policy: a local folder, 'smollm2' (the offline SmolLM2-135M-Instruct) or "
-                       "'testbed' (the tiny self-pretrained testbed LM, runs/testbed-lm, built on first use).")
+    out: str = Field(
+        "runs/experiment", description="Output folder (runs/<arm>/seed<k>/, report.md, report.json, curves.png)."
+    )
+    model: str = Field(
+        "smollm2",
+        description="Policy: a local folder, 'smollm2' (the offline SmolLM2-135M-Instruct) or "
+        "'testbed' (the tiny self-pretrained testbed LM, runs/testbed-lm, built on first use).",
+    )
     discriminator: str | None = Field(None, description="Discriminator folder for the discriminator / shuffled arms.")
     task: TaskConfig = Field(default_factory=TaskConfig, description="The prompt set and its rubrics.")
-    arms: list[ArmSpec] = Field(default_factory=lambda: [ArmSpec(**a) for a in DEFAULT_ARMS],
-                                description="Arms to compare (name, reward, beta, relevance, ...).")
-    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1, description="Seeds; one run per (arm, seed).")
+    arms: list[ArmSpec] = Field(
+        default_factory=lambda: [ArmSpec(**a) for a in DEFAULT_ARMS],
+        description="Arms to compare (name, reward, beta, relevance, ...).",
+    )
+    seeds: list[int] = Field(
+        default_factory=lambda: [0, 1, 2], min_length=1, description="Seeds; one run per (arm, seed)."
+    )
     steps: int = Field(12, ge=1, description="Optimizer steps per run.")
     prompts_per_step: int = Field(4, ge=1, description="Distinct prompts per step.")
     num_generations: int = Field(4, ge=2, description="Completions per prompt (the GRPO group).")
@@ -149,23 +192,29 @@ class ExperimentConfig(BaseModel):
     learning_rate: float = Field(2e-5, gt=0, description="AdamW learning rate (constant schedule).")
     eval_every: int = Field(4, ge=1, description="Held-out evaluation every N steps (and at step 0 and the end).")
     eval_samples: int = Field(
-        0, ge=0, description="Held-out decoding: 0 = greedy (one answer per prompt); k > 0 = k answers per prompt sampled "
+        0,
+        ge=0,
+        description="Held-out decoding: 0 = greedy (one answer per prompt); k > 0 = k answers per prompt sampled "
         "at the training temperature, each prompt's pass rates the mean over its k answers (the expected pass rate: far "
         "less jumpy than one greedy answer). The sampling seed depends on the run seed and the step only, so every arm "
-        "of a seed is evaluated on the same random numbers; training's own random stream is left untouched.")
+        "of a seed is evaluated on the same random numbers; training's own random stream is left untouched.",
+    )
     eval_batch_size: int = Field(16, ge=1, description="Prompts per held-out generation batch.")
     dtype: Literal["float32", "bfloat16"] = Field("float32", description="Policy weights dtype.")
     use_cpu: bool = Field(True, description="Train on CPU even when a GPU is present.")
     grpo: dict[str, Any] = Field(default_factory=dict, description="Extra trl.GRPOConfig fields shared by all arms.")
     initial_samples: int = Field(2, ge=1, description="Samples per train prompt for the initial pass rates.")
     checkpoint_every: int = Field(
-        0, ge=0, description="Save a resumable checkpoint (weights, optimizer, RNG, the run's evaluations so far) every N "
-        "steps; an interrupted run then continues from its newest complete checkpoint (0: off, an interrupted run restarts).")
+        0,
+        ge=0,
+        description="Save a resumable checkpoint (weights, optimizer, RNG, the run's evaluations so far) every N "
+        "steps; an interrupted run then continues from its newest complete checkpoint (0: off, an interrupted run restarts).",
+    )
     cort_token_budget: int = Field(4096, ge=64, description="Padded tokens per CoRT scoring batch.")
     report: ReportConfig = Field(default_factory=ReportConfig, description="Comparisons and bootstrap of the report.")
 
     @model_validator(mode="after")
-    def _check(self) -> "ExperimentConfig":
+    def _check(self) -> ExperimentConfig:
         names = [a.name for a in self.arms]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
@@ -188,32 +237,77 @@ class ExperimentConfig(BaseModel):
 
 PRESETS: dict[str, dict[str, Any]] = {
     # 2 CPU cores: 6 arms x 3 seeds x 12 steps of 2 prompts x 4 completions x 48 tokens, evaluations at 0, 6, 12
-    "cpu": {"name": "learning-cpu", "out": "runs/experiment-cpu", "discriminator": "runs/disc-minilm/model",
-            "steps": 12, "eval_every": 6, "prompts_per_step": 2, "num_generations": 4, "max_completion_length": 48,
-            "learning_rate": 3e-5},
+    "cpu": {
+        "name": "learning-cpu",
+        "out": "runs/experiment-cpu",
+        "discriminator": "runs/disc-minilm/model",
+        "steps": 12,
+        "eval_every": 6,
+        "prompts_per_step": 2,
+        "num_generations": 4,
+        "max_completion_length": 48,
+        "learning_rate": 3e-5,
+    },
     # one H100 / H200: the token-credit arms (all but group_softmax) with oracle relevance x 3 seeds, every run a
     # parallel worker process (benchmarks/learning_gpu.sh): bf16, 8 prompts x 8 completions of 48 tokens, 30 steps,
     # 24 held-out prompts
-    "gpu": {"name": "learning-gpu", "out": "runs/experiment-gpu", "discriminator": None,
-            "use_cpu": False, "dtype": "bfloat16", "steps": 30, "eval_every": 10, "prompts_per_step": 8,
-            "num_generations": 8, "max_completion_length": 48, "learning_rate": 2e-5, "eval_batch_size": 24,
-            "task": {"train_prompts": 24, "heldout_prompts": 24}, "arms": CREDIT_ARMS[:6]},
+    "gpu": {
+        "name": "learning-gpu",
+        "out": "runs/experiment-gpu",
+        "discriminator": None,
+        "use_cpu": False,
+        "dtype": "bfloat16",
+        "steps": 30,
+        "eval_every": 10,
+        "prompts_per_step": 8,
+        "num_generations": 8,
+        "max_completion_length": 48,
+        "learning_rate": 2e-5,
+        "eval_batch_size": 24,
+        "task": {"train_prompts": 24, "heldout_prompts": 24},
+        "arms": CREDIT_ARMS[:6],
+    },
     # the learning testbed (grpo/experiment/testbed_lm.py, benchmarks/testbed.sh): a tiny LM pretrained by the project on
     # its own text - a fast, powered test of the credit mechanism on 2 CPU cores, not a claim about real models;
     # 4 sampled answers per held-out prompt, the report on the mean of the last three evaluations; 6 arms x 5 seeds
     # keep all runs within 90 minutes on 2 cores (more seeds: --set seeds=[0,...,9], resumed)
-    "testbed": {"name": "testbed", "out": "runs/experiment-testbed-r2", "model": "testbed",
-                "discriminator": "runs/task-disc-testbed/disc/model",
-                "task": {"prompts": "testbed", "train_prompts": 400, "heldout_prompts": 128, "min_words": 16,
-                         "targets": ["no_comma", "keyword", "forbidden", "lowercase"]},
-                "arms": TESTBED_ARMS, "seeds": [0, 1, 2, 3, 4], "steps": 200, "eval_every": 25,
-                "eval_samples": 4, "report": {"final_window": 3},
-                "prompts_per_step": 4, "num_generations": 8, "max_completion_length": 48, "temperature": 1.0,
-                "learning_rate": 1e-4, "eval_batch_size": 64, "initial_samples": 2},
+    "testbed": {
+        "name": "testbed",
+        "out": "runs/experiment-testbed-r2",
+        "model": "testbed",
+        "discriminator": "runs/task-disc-testbed/disc/model",
+        "task": {
+            "prompts": "testbed",
+            "train_prompts": 400,
+            "heldout_prompts": 128,
+            "min_words": 16,
+            "targets": ["no_comma", "keyword", "forbidden", "lowercase"],
+        },
+        "arms": TESTBED_ARMS,
+        "seeds": [0, 1, 2, 3, 4],
+        "steps": 200,
+        "eval_every": 25,
+        "eval_samples": 4,
+        "report": {"final_window": 3},
+        "prompts_per_step": 4,
+        "num_generations": 8,
+        "max_completion_length": 48,
+        "temperature": 1.0,
+        "learning_rate": 1e-4,
+        "eval_batch_size": 64,
+        "initial_samples": 2,
+    },
 }
 # round one of the testbed (docs/learning-testbed-report.md): every token credit of CREDIT_ARMS, greedy evaluation
-PRESETS["testbed-r1"] = {**PRESETS["testbed"], "out": "runs/experiment-testbed", "discriminator": None, "arms": CREDIT_ARMS,
-                         "seeds": [0, 1, 2, 3, 4], "eval_samples": 0, "report": {"final_window": 1}}
+PRESETS["testbed-r1"] = {
+    **PRESETS["testbed"],
+    "out": "runs/experiment-testbed",
+    "discriminator": None,
+    "arms": CREDIT_ARMS,
+    "seeds": [0, 1, 2, 3, 4],
+    "eval_samples": 0,
+    "report": {"final_window": 1},
+}
 
 
 class ExperimentConfigError(ValueError):

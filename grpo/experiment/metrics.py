@@ -40,7 +40,7 @@ def diversity(responses: Sequence[str]) -> dict[str, float]:
     """Mean length (words), distinct-2 and repetition rate of a list of responses."""
     words = [[w.lower() for w in _WORD.findall(r)] for r in responses]
     n = max(len(words), 1)
-    bigrams = [tuple(w[i:i + 2]) for w in words for i in range(len(w) - 1)]
+    bigrams = [tuple(w[i : i + 2]) for w in words for i in range(len(w) - 1)]
     reps = [(len(w) - len(set(w))) / len(w) for w in words if w]
     return {
         "mean_words": sum(len(w) for w in words) / n,
@@ -49,7 +49,9 @@ def diversity(responses: Sequence[str]) -> dict[str, float]:
     }
 
 
-def drift(model, init_model, tokenizer, items: Sequence[Any], responses: Sequence[str], batch_size: int = 8) -> dict[str, float]:
+def drift(
+    model, init_model, tokenizer, items: Sequence[Any], responses: Sequence[str], batch_size: int = 8
+) -> dict[str, float]:
     """``kl_init`` (mean per-token KL(current || initial) on the responses) and ``ppl_init`` (perplexity of the
     responses under the initial policy). Teacher-forced on chat prompt + response tokens."""
     import torch
@@ -63,7 +65,7 @@ def drift(model, init_model, tokenizer, items: Sequence[Any], responses: Sequenc
     try:
         for start in range(0, len(items), batch_size):
             seqs = []
-            for it, resp in zip(items[start:start + batch_size], responses[start:start + batch_size]):
+            for it, resp in zip(items[start : start + batch_size], responses[start : start + batch_size]):
                 p = tokenizer.apply_chat_template(_chat(it, None), tokenize=False, add_generation_prompt=True)
                 pids = tokenizer(p, add_special_tokens=False)["input_ids"]
                 rids = tokenizer(resp, add_special_tokens=False)["input_ids"]

@@ -28,11 +28,26 @@ from typing import Any
 import numpy as np
 
 from grpo.experiment.config import ExperimentConfig, ReportConfig
-from grpo.experiment.stats import comparison_line, comparison_pairs, paired_bootstrap, paired_matrices, reach_text, steps_to_reach
+from grpo.experiment.stats import (
+    comparison_line,
+    comparison_pairs,
+    paired_bootstrap,
+    paired_matrices,
+    reach_text,
+    steps_to_reach,
+)
 
 RATES = ("rubric_strict", "rubric_loose", "prompt_strict", "prompt_loose")
 DIVERSITY = ("mean_words", "distinct2", "repetition", "kl_init", "ppl_init")
-TRAIN = ("reward", "rtt/reward/aon", "rtt/reward/csr", "rtt/groups/frac_zero_std", "rtt/tok_adv/std", "rtt/tok_adv/abs_max", "entropy")
+TRAIN = (
+    "reward",
+    "rtt/reward/aon",
+    "rtt/reward/csr",
+    "rtt/groups/frac_zero_std",
+    "rtt/tok_adv/std",
+    "rtt/tok_adv/abs_max",
+    "entropy",
+)
 
 
 def _ms(xs: list[float]) -> tuple[float, float]:
@@ -96,15 +111,22 @@ def aggregate(cfg: ExperimentConfig, results: dict[str, dict[int, dict[str, Any]
         finals = {s: by_seed[s]["evals"][-1] for s in seeds}
         base = by_seed[seeds[0]]["evals"][0]
         collapse = {s: collapse_reasons(finals[s], base) for s in seeds}
-        sps = [x for s in seeds for x in by_seed[s]["step_seconds"][1:]] or [x for s in seeds for x in by_seed[s]["step_seconds"]]
+        sps = [x for s in seeds for x in by_seed[s]["step_seconds"][1:]] or [
+            x for s in seeds for x in by_seed[s]["step_seconds"]
+        ]
         arms[name] = {
-            "arm": by_seed[seeds[0]]["arm"], "seeds": seeds, "curve": curve, "train": train,
+            "arm": by_seed[seeds[0]]["arm"],
+            "seeds": seeds,
+            "curve": curve,
+            "train": train,
             "final": {k: _ms([finals[s].get(k) for s in seeds]) for k in RATES + DIVERSITY},
             "final_by_seed": {s: {k: finals[s].get(k) for k in RATES + DIVERSITY} for s in seeds},
             "final_kinds": curve[-1]["kinds"] if curve else {},
             "collapse": {str(s): r for s, r in collapse.items() if r},
             "seconds_per_step": _ms(sps),
-            "frac_zero_std_groups": _ms([h.get("rtt/groups/frac_zero_std") for s in seeds for h in by_seed[s]["train"]]),
+            "frac_zero_std_groups": _ms(
+                [h.get("rtt/groups/frac_zero_std") for s in seeds for h in by_seed[s]["train"]]
+            ),
             "tok_adv_std": _ms([h.get("rtt/tok_adv/std") for s in seeds for h in by_seed[s]["train"]]),
             "reward_last": _ms([by_seed[s]["train"][-1].get("reward") for s in seeds if by_seed[s]["train"]]),
             # the training batches' AON and CSR pass rates, comparable across arms (the reward is the arm's own)
@@ -132,9 +154,15 @@ def summary_line(arms: dict[str, Any], metric: str = "rubric_strict") -> str:
     diffs = [arms[lead]["final_by_seed"][s][metric] - arms[second]["final_by_seed"][s][metric] for s in common]
     d, sd = _ms(diffs)
     wins = sum(x > 0 for x in diffs)
-    coll = f"; note: {lead} shows collapse on seed(s) {', '.join(arms[lead]['collapse'])}" if arms[lead]["collapse"] else ""
-    head = (f"final held-out {metric} on seed(s) {common}: {lead} {stats[lead][0]:.3f} +- {stats[lead][1]:.3f}, "
-            f"{second} {stats[second][0]:.3f} +- {stats[second][1]:.3f}")
+    coll = (
+        f"; note: {lead} shows collapse on seed(s) {', '.join(arms[lead]['collapse'])}"
+        if arms[lead]["collapse"]
+        else ""
+    )
+    head = (
+        f"final held-out {metric} on seed(s) {common}: {lead} {stats[lead][0]:.3f} +- {stats[lead][1]:.3f}, "
+        f"{second} {stats[second][0]:.3f} +- {stats[second][1]:.3f}"
+    )
     if len(common) >= 2 and wins == len(common) and d > sd:
         return f"{head}; {lead} leads by {d:+.3f} +- {sd:.3f} (paired over seeds, ahead on {wins}/{len(common)}){coll}"
     return f"{head}; no difference beyond seed noise (paired diff {d:+.3f} +- {sd:.3f}, ahead on {wins}/{len(common)} seeds){coll}"
@@ -143,8 +171,9 @@ def summary_line(arms: dict[str, Any], metric: str = "rubric_strict") -> str:
 # ----------------------------------------------------------------------------------------------- paired comparisons
 
 
-def final_vectors(by_seed: dict[int, dict[str, Any]], metric: str,
-                  window: int = 1) -> dict[int, tuple[list[str], list[float]]] | None:
+def final_vectors(
+    by_seed: dict[int, dict[str, Any]], metric: str, window: int = 1
+) -> dict[int, tuple[list[str], list[float]]] | None:
     """``{seed: (held-out item ids, per-prompt values)}`` at the end of each run: the final evaluation, or with
     ``window = k`` the per-prompt mean of the last ``k`` evaluations (fewer when the run has fewer); None when
     some run has no per-prompt results (older result files)."""
@@ -184,8 +213,9 @@ def _paired(results: dict[str, dict[int, dict[str, Any]]], a: str, b: str, metri
     return col(a), col(b), seeds, None, None
 
 
-def compare(results: dict[str, dict[int, dict[str, Any]]], arms: dict[str, Any], a: str, b: str,
-            rc: ReportConfig | None = None) -> dict[str, Any] | None:
+def compare(
+    results: dict[str, dict[int, dict[str, Any]]], arms: dict[str, Any], a: str, b: str, rc: ReportConfig | None = None
+) -> dict[str, Any] | None:
     """Paired difference ``a - b`` of the final held-out prompt-level and rubric-level strict pass rates with
     two-way bootstrap intervals, the collapse flags of both arms on the compared seeds, and the summary line.
     None when an arm is missing or the arms share no seed."""
@@ -203,7 +233,9 @@ def compare(results: dict[str, dict[int, dict[str, Any]]], arms: dict[str, Any],
     return {"arm": a, "against": b, "paired": paired, "seeds": seeds, **stats, "collapse": collapse, "line": line}
 
 
-def comparisons(cfg: ExperimentConfig, results: dict[str, dict[int, dict[str, Any]]], arms: dict[str, Any]) -> list[dict[str, Any]]:
+def comparisons(
+    cfg: ExperimentConfig, results: dict[str, dict[int, dict[str, Any]]], arms: dict[str, Any]
+) -> list[dict[str, Any]]:
     """Every comparison of ``cfg.report`` (explicit pairs, or derived from the arms: each arm vs each baseline,
     each token-credit arm vs its shuffled control) that has finished runs on a common seed."""
     rc = cfg.report
@@ -211,13 +243,15 @@ def comparisons(cfg: ExperimentConfig, results: dict[str, dict[int, dict[str, An
     if rc.comparisons is not None:
         pairs = [tuple(p) for p in rc.comparisons]
     else:
-        pairs = comparison_pairs(names, rc.baselines, token_arms=[a.name for a in cfg.arms if a.beta > 0],
-                                 controls=rc.controls)
+        pairs = comparison_pairs(
+            names, rc.baselines, token_arms=[a.name for a in cfg.arms if a.beta > 0], controls=rc.controls
+        )
     return [c for c in (compare(results, arms, a, b, rc) for a, b in pairs) if c is not None]
 
 
-def sample_efficiency(results: dict[str, dict[int, dict[str, Any]]], reference: str,
-                      metric: str = "prompt_strict") -> dict[str, Any] | None:
+def sample_efficiency(
+    results: dict[str, dict[int, dict[str, Any]]], reference: str, metric: str = "prompt_strict"
+) -> dict[str, Any] | None:
     """Steps each arm needs to reach the reference arm's final held-out ``metric`` (mean over its seeds): per
     seed the first evaluated step at or above it, and the mean over the seeds that reach it. None without the
     reference arm."""
@@ -273,33 +307,50 @@ def _cell(r: dict[str, Any]) -> str:
     return f"{r['diff']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}]"
 
 
-def comparisons_markdown(comps: list[dict[str, Any]], eff: dict[str, Any] | None, level: float, n_boot: int,
-                         window: int = 1) -> list[str]:
+def comparisons_markdown(
+    comps: list[dict[str, Any]], eff: dict[str, Any] | None, level: float, n_boot: int, window: int = 1
+) -> list[str]:
     """The report's "Paired comparisons" and "Sample efficiency" sections."""
     L = []
     if comps:
         when = "final held-out" if window == 1 else f"held-out, per prompt the mean of the last {window} evaluations"
-        L += [f"## Paired comparisons ({when}, arm - against)", "",
-              f"Differences paired by seed and held-out prompt; {100 * level:.0f}% interval from a two-way bootstrap "
-              f"({n_boot} resamples of seeds and, jointly, held-out prompts; fixed RNG seed). A comparison is won or "
-              "lost only when the interval excludes 0.", ""]
+        L += [
+            f"## Paired comparisons ({when}, arm - against)",
+            "",
+            f"Differences paired by seed and held-out prompt; {100 * level:.0f}% interval from a two-way bootstrap "
+            f"({n_boot} resamples of seeds and, jointly, held-out prompts; fixed RNG seed). A comparison is won or "
+            "lost only when the interval excludes 0.",
+            "",
+        ]
         if any(c["paired"] == "seed" for c in comps):
-            L += ["Some runs have no per-prompt results (recorded before they existed): those comparisons are paired "
-                  "by seed only and resample seeds only - marked `seed` below.", ""]
-        L += ["| arm | against | paired | seeds x prompts | prompt strict [CI] | | rubric strict [CI] | | collapse |",
-              "|---|---|---|---|---|---|---|---|---|"]
+            L += [
+                "Some runs have no per-prompt results (recorded before they existed): those comparisons are paired "
+                "by seed only and resample seeds only - marked `seed` below.",
+                "",
+            ]
+        L += [
+            "| arm | against | paired | seeds x prompts | prompt strict [CI] | | rubric strict [CI] | | collapse |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         for c in comps:
             p, r = c["prompt_strict"], c["rubric_strict"]
             col = "; ".join(f"{k}: seed {', '.join(map(str, v))}" for k, v in c["collapse"].items() if v) or "no"
-            L.append(f"| {c['arm']} | {c['against']} | {c['paired']} | {p['seeds']} x "
-                     f"{p['prompts'] if c['paired'] != 'seed' else '-'} | {_cell(p)} | {p['decision']} | {_cell(r)} | "
-                     f"{r['decision']} | {col} |")
+            L.append(
+                f"| {c['arm']} | {c['against']} | {c['paired']} | {p['seeds']} x "
+                f"{p['prompts'] if c['paired'] != 'seed' else '-'} | {_cell(p)} | {p['decision']} | {_cell(r)} | "
+                f"{r['decision']} | {col} |"
+            )
         L += [""]
     if eff:
-        L += [f"## Sample efficiency: steps to reach {eff['reference']}'s final held-out {eff['metric'].replace('_', ' ')} "
-              f"({eff['target']:.3f})", "",
-              "Per seed the first evaluated step at or above it; the mean over the seeds that reach it.", "",
-              "| arm | steps | per seed |", "|---|---|---|"]
+        L += [
+            f"## Sample efficiency: steps to reach {eff['reference']}'s final held-out {eff['metric'].replace('_', ' ')} "
+            f"({eff['target']:.3f})",
+            "",
+            "Per seed the first evaluated step at or above it; the mean over the seeds that reach it.",
+            "",
+            "| arm | steps | per seed |",
+            "|---|---|---|",
+        ]
         for n, r in eff["arms"].items():
             per = ", ".join(f"{s}: {'-' if x is None else x}" for s, x in r["by_seed"].items())
             L.append(f"| {n} | {r['text']} | {per} |")
@@ -314,31 +365,57 @@ def decoding_text(cfg: ExperimentConfig) -> str:
     return f"sampled ({cfg.eval_samples} answers per prompt at temperature {cfg.temperature}, pass rates their mean)"
 
 
-def markdown(cfg: ExperimentConfig, arms: dict[str, Any], initial: dict[str, Any] | None, base: dict[str, Any] | None,
-             line: str, extra: list[str], comps: list[dict[str, Any]] | None = None,
-             eff: dict[str, Any] | None = None) -> str:
+def markdown(
+    cfg: ExperimentConfig,
+    arms: dict[str, Any],
+    initial: dict[str, Any] | None,
+    base: dict[str, Any] | None,
+    line: str,
+    extra: list[str],
+    comps: list[dict[str, Any]] | None = None,
+    eff: dict[str, Any] | None = None,
+) -> str:
     L = [f"# Does it learn? `{cfg.name}`", "", f"**Summary:** {line}", ""]
     L += [f"- {x}" for x in extra]
     L += [""] + comparisons_markdown(comps or [], eff, cfg.report.level, cfg.report.n_boot, cfg.report.final_window)
-    L += ["", f"Policy `{cfg.model}`; {cfg.steps} steps x {cfg.prompts_per_step} prompts x {cfg.num_generations} "
-          f"completions, {cfg.max_completion_length} tokens, lr {cfg.learning_rate}, temperature {cfg.temperature}; "
-          f"{cfg.task.train_prompts} train / {cfg.task.heldout_prompts} held-out prompts; {decoding_text(cfg)} held-out "
-          f"evaluation every {cfg.eval_every} steps; seeds {cfg.seeds}.", ""]
+    L += [
+        "",
+        f"Policy `{cfg.model}`; {cfg.steps} steps x {cfg.prompts_per_step} prompts x {cfg.num_generations} "
+        f"completions, {cfg.max_completion_length} tokens, lr {cfg.learning_rate}, temperature {cfg.temperature}; "
+        f"{cfg.task.train_prompts} train / {cfg.task.heldout_prompts} held-out prompts; {decoding_text(cfg)} held-out "
+        f"evaluation every {cfg.eval_every} steps; seeds {cfg.seeds}.",
+        "",
+    ]
     if initial:
-        L += ["## Initial pass rates (sampled on the train prompts, as in training)", "",
-              f"{initial['samples']} samples: AON (all rubrics) {initial['aon']:.3f}, rubric-level {initial['rubric']:.3f}; "
-              "per rubric: " + ", ".join(f"{k} {v:.2f}" for k, v in initial["kinds"].items()) + "."]
-        first = [a["train"][0]["rtt/groups/frac_zero_std"][0] for n, a in arms.items()
-                 if a["arm"]["reward"] == "aon" and a["train"]]
+        L += [
+            "## Initial pass rates (sampled on the train prompts, as in training)",
+            "",
+            f"{initial['samples']} samples: AON (all rubrics) {initial['aon']:.3f}, rubric-level {initial['rubric']:.3f}; "
+            "per rubric: " + ", ".join(f"{k} {v:.2f}" for k, v in initial["kinds"].items()) + ".",
+        ]
+        first = [
+            a["train"][0]["rtt/groups/frac_zero_std"][0]
+            for n, a in arms.items()
+            if a["arm"]["reward"] == "aon" and a["train"]
+        ]
         if first:
-            L += [f"Groups with zero AON reward spread at the first step (all fail or all pass; AON arms): "
-                  f"{sum(first) / len(first):.2f}."]
+            L += [
+                f"Groups with zero AON reward spread at the first step (all fail or all pass; AON arms): "
+                f"{sum(first) / len(first):.2f}."
+            ]
         L += [""]
     if base:
-        L += [f"Initial policy on the held-out prompts ({decoding_text(cfg)}): rubric strict {base['rubric_strict']:.3f}, prompt strict "
-              f"{base['prompt_strict']:.3f}; per rubric: " + ", ".join(f"{k} {v:.2f}" for k, v in base["kinds"].items()), ""]
-    L += ["## Final held-out pass rates (mean +- std over seeds)", "",
-          "| arm | seeds | rubric strict | rubric loose | prompt strict | prompt loose | collapse |", "|---|---|---|---|---|---|---|"]
+        L += [
+            f"Initial policy on the held-out prompts ({decoding_text(cfg)}): rubric strict {base['rubric_strict']:.3f}, prompt strict "
+            f"{base['prompt_strict']:.3f}; per rubric: " + ", ".join(f"{k} {v:.2f}" for k, v in base["kinds"].items()),
+            "",
+        ]
+    L += [
+        "## Final held-out pass rates (mean +- std over seeds)",
+        "",
+        "| arm | seeds | rubric strict | rubric loose | prompt strict | prompt loose | collapse |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for n, a in arms.items():
         col = "; ".join(f"seed {s}: {', '.join(r)}" for s, r in a["collapse"].items()) or "no"
         L.append(f"| {n} | {len(a['seeds'])} | " + " | ".join(_f(a["final"][k]) for k in RATES) + f" | {col} |")
@@ -347,15 +424,21 @@ def markdown(cfg: ExperimentConfig, arms: dict[str, Any], initial: dict[str, Any
     L += ["| arm | " + " | ".join(kinds) + " |", "|---" * (len(kinds) + 1) + "|"]
     for n, a in arms.items():
         L.append(f"| {n} | " + " | ".join(_f(a["final_kinds"].get(k, (float("nan"), 0.0)), 2) for k in kinds) + " |")
-    L += ["", "## Training, diversity and drift", "",
-          "| arm | s/step | last reward | train AON (last 3) | train CSR (last 3) | groups zero adv | tok-adv std | words | distinct-2 | repetition | KL to init | ppl under init |",
-          "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    L += [
+        "",
+        "## Training, diversity and drift",
+        "",
+        "| arm | s/step | last reward | train AON (last 3) | train CSR (last 3) | groups zero adv | tok-adv std | words | distinct-2 | repetition | KL to init | ppl under init |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for n, a in arms.items():
         fin = a["final"]
-        L.append(f"| {n} | {_f(a['seconds_per_step'], 1)} | {_f(a['reward_last'])} | {_f(a['train_aon_last3'])} | "
-                 f"{_f(a['train_csr_last3'])} | {_f(a['frac_zero_std_groups'], 2)} | "
-                 f"{_f(a['tok_adv_std'], 2)} | {_f(fin['mean_words'], 1)} | {_f(fin['distinct2'], 2)} | "
-                 f"{_f(fin['repetition'], 2)} | {_f(fin['kl_init'], 3)} | {_f(fin['ppl_init'], 1)} |")
+        L.append(
+            f"| {n} | {_f(a['seconds_per_step'], 1)} | {_f(a['reward_last'])} | {_f(a['train_aon_last3'])} | "
+            f"{_f(a['train_csr_last3'])} | {_f(a['frac_zero_std_groups'], 2)} | "
+            f"{_f(a['tok_adv_std'], 2)} | {_f(fin['mean_words'], 1)} | {_f(fin['distinct2'], 2)} | "
+            f"{_f(fin['repetition'], 2)} | {_f(fin['kl_init'], 3)} | {_f(fin['ppl_init'], 1)} |"
+        )
     L += ["", "## Curves (held-out rubric strict, mean +- std)", ""]
     for n, a in arms.items():
         L.append(f"- {n}: " + ", ".join(f"step {r['step']}: {_f(r['rubric_strict'])}" for r in a["curve"]))
@@ -374,15 +457,24 @@ def write_report(cfg: ExperimentConfig, log: Callable[[str], None] = print) -> d
     extra = [c["line"] for c in comps]
     ref = next((b for b in cfg.report.baselines if b in results), None)
     eff = sample_efficiency(results, ref) if ref else None
-    initial = json.loads((out / "base" / "initial.json").read_text()) if (out / "base" / "initial.json").is_file() else None
+    initial = (
+        json.loads((out / "base" / "initial.json").read_text()) if (out / "base" / "initial.json").is_file() else None
+    )
     base = json.loads((out / "base" / "eval.json").read_text()) if (out / "base" / "eval.json").is_file() else None
     if base:
         base = {k: v for k, v in base.items() if k not in ("responses", "per_prompt")}
-    report = {"summary": line, "pairwise": extra, "comparisons": comps, "sample_efficiency": eff,
-              "initial": initial, "base": base, "arms": arms,
-              "config": cfg.model_dump(mode="json"),
-              "runs_done": {n: sorted(r) for n, r in results.items()},
-              "runs_expected": len(cfg.arms) * len(cfg.seeds)}
+    report = {
+        "summary": line,
+        "pairwise": extra,
+        "comparisons": comps,
+        "sample_efficiency": eff,
+        "initial": initial,
+        "base": base,
+        "arms": arms,
+        "config": cfg.model_dump(mode="json"),
+        "runs_done": {n: sorted(r) for n, r in results.items()},
+        "runs_expected": len(cfg.arms) * len(cfg.seeds),
+    }
     write_text(out / "report.json", json.dumps(report, indent=1, default=str))
     plot(arms, out / "curves.png")
     write_text(out / "report.md", markdown(cfg, arms, initial, base, line, extra, comps, eff))

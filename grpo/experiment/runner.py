@@ -63,8 +63,20 @@ class ArmTrainer(RTTGRPOTrainer):
     @property
     def generation(self) -> dict[str, Any]:
         a = self.args
-        return {k: getattr(a, k) for k in ("max_completion_length", "temperature", "top_p", "top_k", "num_generations",
-                                           "per_device_train_batch_size", "seed", "learning_rate", "optim")}
+        return {
+            k: getattr(a, k)
+            for k in (
+                "max_completion_length",
+                "temperature",
+                "top_p",
+                "top_k",
+                "num_generations",
+                "per_device_train_batch_size",
+                "seed",
+                "learning_rate",
+                "optim",
+            )
+        }
 
     def _generate_and_score_completions(self, inputs):
         self.seen.append([str(x.get("item_id")) for x in inputs])
@@ -93,9 +105,11 @@ class ArmTrainer(RTTGRPOTrainer):
                 rel = shuffle_relevance(rel, completion_mask.cpu(), self._shuffle)
         elif src == "cort":
             if pairs:
-                scores = self.cort.char_scores([v.items[i].rubrics[k].text for i, k in pairs],
-                                               [v.texts[i] for i, _ in pairs],
-                                               [v.items[i].instruction for i, _ in pairs])
+                scores = self.cort.char_scores(
+                    [v.items[i].rubrics[k].text for i, k in pairs],
+                    [v.texts[i] for i, _ in pairs],
+                    [v.items[i].instruction for i, _ in pairs],
+                )
                 for (i, k), chars in zip(pairs, scores):
                     n = int(lengths[i])
                     sc = chars_onto_policy_tokens(chars, self._tokenizer, ids_cpu[i, :n].tolist(), v.texts[i])
@@ -114,7 +128,9 @@ def model_path(cfg: ExperimentConfig) -> str:
         from rubrics.offline_models import smollm2_dir
 
         return str(smollm2_dir())
-    if cfg.model == "testbed":  # the tiny self-pretrained testbed LM, built on first use (grpo/experiment/testbed_lm.py)
+    if (
+        cfg.model == "testbed"
+    ):  # the tiny self-pretrained testbed LM, built on first use (grpo/experiment/testbed_lm.py)
         from grpo.experiment.testbed_lm import DEFAULT_PATH, ensure_testbed_lm
 
         return str(ensure_testbed_lm(DEFAULT_PATH))
@@ -128,18 +144,40 @@ def run_dir(cfg: ExperimentConfig, arm: str, seed: int) -> Path:
 def grpo_args(cfg: ExperimentConfig, arm: ArmSpec, seed: int, output_dir: str | Path) -> RTTGRPOConfig:
     """The trainer arguments of one (arm, seed): shared settings + the arm's reward and token term."""
     kw: dict[str, Any] = {
-        "output_dir": str(output_dir), "report_to": [], "save_strategy": "no", "logging_steps": 1,
-        "use_cpu": cfg.use_cpu, "bf16": cfg.dtype == "bfloat16", "seed": seed, "data_seed": seed,
-        "max_steps": cfg.steps, "per_device_train_batch_size": cfg.prompts_per_step * cfg.num_generations,
-        "num_generations": cfg.num_generations, "max_completion_length": cfg.max_completion_length,
-        "temperature": cfg.temperature, "learning_rate": cfg.learning_rate, "lr_scheduler_type": "constant",
-        "warmup_steps": 0, "loss_type": "grpo", "beta": 0.0, "gradient_checkpointing": False,
-        "model_init_kwargs": {"dtype": cfg.dtype}, "disable_tqdm": True,
-        **({"save_strategy": "steps", "save_steps": cfg.checkpoint_every, "save_total_limit": 1}
-           if cfg.checkpoint_every else {}),
+        "output_dir": str(output_dir),
+        "report_to": [],
+        "save_strategy": "no",
+        "logging_steps": 1,
+        "use_cpu": cfg.use_cpu,
+        "bf16": cfg.dtype == "bfloat16",
+        "seed": seed,
+        "data_seed": seed,
+        "max_steps": cfg.steps,
+        "per_device_train_batch_size": cfg.prompts_per_step * cfg.num_generations,
+        "num_generations": cfg.num_generations,
+        "max_completion_length": cfg.max_completion_length,
+        "temperature": cfg.temperature,
+        "learning_rate": cfg.learning_rate,
+        "lr_scheduler_type": "constant",
+        "warmup_steps": 0,
+        "loss_type": "grpo",
+        "beta": 0.0,
+        "gradient_checkpointing": False,
+        "model_init_kwargs": {"dtype": cfg.dtype},
+        "disable_tqdm": True,
+        **(
+            {"save_strategy": "steps", "save_steps": cfg.checkpoint_every, "save_total_limit": 1}
+            if cfg.checkpoint_every
+            else {}
+        ),
         **cfg.grpo,
-        "rtt_beta": arm.beta, "rtt_alpha": arm.alpha, "rtt_reward": arm.reward, "rtt_token_norm": arm.token_norm,
-        "rtt_combine": arm.combine, "rtt_token_credit": arm.token_credit, "rtt_centred_scale": arm.centred_scale,
+        "rtt_beta": arm.beta,
+        "rtt_alpha": arm.alpha,
+        "rtt_reward": arm.reward,
+        "rtt_token_norm": arm.token_norm,
+        "rtt_combine": arm.combine,
+        "rtt_token_credit": arm.token_credit,
+        "rtt_centred_scale": arm.centred_scale,
         "rtt_response_advantage": arm.response_advantage,
         "discriminator_path": cfg.discriminator if arm.needs_discriminator else None,
     }
@@ -155,8 +193,9 @@ def _eval_callback_class():
     class ExperimentCallback(TrainerCallback):
         """Seconds per step, and the held-out evaluation every ``every`` steps and at the end."""
 
-        def __init__(self, evaluate: Callable[[Any, Any, int], dict[str, Any]], every: int, steps: int,
-                     seen: list | None = None):
+        def __init__(
+            self, evaluate: Callable[[Any, Any, int], dict[str, Any]], every: int, steps: int, seen: list | None = None
+        ):
             self.evaluate, self.every, self.steps = evaluate, every, steps
             self.evals: list[dict[str, Any]] = []
             self.step_seconds: list[float] = []
@@ -168,8 +207,17 @@ def _eval_callback_class():
             ``rtt_progress.json`` was cut off and is never resumed from."""
             ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             if ckpt.is_dir():
-                write_text(ckpt / PROGRESS, json.dumps({"step": state.global_step, "evals": self.evals,
-                                                        "step_seconds": self.step_seconds, "seen": self.seen}))
+                write_text(
+                    ckpt / PROGRESS,
+                    json.dumps(
+                        {
+                            "step": state.global_step,
+                            "evals": self.evals,
+                            "step_seconds": self.step_seconds,
+                            "seen": self.seen,
+                        }
+                    ),
+                )
             return control
 
         def on_step_begin(self, args, state, control, **kwargs):
@@ -226,8 +274,11 @@ class HeldOut:
 
         self.cfg, self.items, self.init_model, self.tokenizer, self.seed = cfg, items, init_model, tokenizer, seed
         self.k = cfg.eval_samples
-        self.gen = GenerationConfig(max_new_tokens=cfg.max_completion_length,
-                                    temperature=cfg.temperature if self.k else 0.0, batch_size=cfg.eval_batch_size)
+        self.gen = GenerationConfig(
+            max_new_tokens=cfg.max_completion_length,
+            temperature=cfg.temperature if self.k else 0.0,
+            batch_size=cfg.eval_batch_size,
+        )
 
     @property
     def decoding(self) -> dict[str, Any]:
@@ -255,15 +306,19 @@ class HeldOut:
 
         def per_prompt(value) -> list[float]:  # one value per held-out prompt: the mean over its k answers
             xs = [float(value(r)) for r in rows]
-            return [sum(xs[j * k:(j + 1) * k]) / k for j in range(len(self.items))]
+            return [sum(xs[j * k : (j + 1) * k]) / k for j in range(len(self.items))]
 
         # per held-out prompt, in the order of the items: what the report's paired bootstrap resamples
         out["per_prompt"] = {
             "item_ids": [str(it.id) for it in self.items],
             "prompt_strict": per_prompt(lambda r: r["prompt_strict"]),
             "prompt_loose": per_prompt(lambda r: r["prompt_loose"]),
-            "rubric_strict": per_prompt(lambda r: sum(x["strict"] for x in r["rubrics"]) / len(r["rubrics"]) if r["rubrics"] else 0.0),
-            "rubric_loose": per_prompt(lambda r: sum(x["loose"] for x in r["rubrics"]) / len(r["rubrics"]) if r["rubrics"] else 0.0),
+            "rubric_strict": per_prompt(
+                lambda r: sum(x["strict"] for x in r["rubrics"]) / len(r["rubrics"]) if r["rubrics"] else 0.0
+            ),
+            "rubric_loose": per_prompt(
+                lambda r: sum(x["loose"] for x in r["rubrics"]) / len(r["rubrics"]) if r["rubrics"] else 0.0
+            ),
             "rubrics": [len(it.rubrics) for it in self.items],
         }
         if not self.k:  # greedy: the pass / fail of the one answer, as integers (as recorded before)
@@ -297,8 +352,10 @@ def base_eval(cfg: ExperimentConfig, heldout, init_model, tok, log: Log = print)
         res = json.loads(path.read_text(encoding="utf-8"))
         if res.get("decoding", {"mode": "greedy"}) == held.decoding:
             return res
-        log(f"{path}: evaluated with {res.get('decoding', {'mode': 'greedy'})}, the config asks for {held.decoding}: "
-            "evaluating again")
+        log(
+            f"{path}: evaluated with {res.get('decoding', {'mode': 'greedy'})}, the config asks for {held.decoding}: "
+            "evaluating again"
+        )
     log("evaluating the initial policy on the held-out prompts")
     res = held(init_model, tok, 0)
     write_text(path, json.dumps(res, indent=1))
@@ -317,12 +374,20 @@ def initial_pass_rates(cfg: ExperimentConfig, init_model, tok, log: Log = print)
     log("sampling the initial policy on the train prompts (initial pass rates)")
     train, _ = build_task(cfg.task)
     items = [it for it in train for _ in range(cfg.initial_samples)]
-    gen = GenerationConfig(max_new_tokens=cfg.max_completion_length, temperature=cfg.temperature,
-                           batch_size=cfg.eval_batch_size, seed=cfg.seeds[0])
+    gen = GenerationConfig(
+        max_new_tokens=cfg.max_completion_length,
+        temperature=cfg.temperature,
+        batch_size=cfg.eval_batch_size,
+        seed=cfg.seeds[0],
+    )
     responses = LocalGenerator(init_model, tok).generate(items, gen)
     report, rows = score_responses(items, responses, benchmark="train-sampled", generation=gen)
-    res = {"samples": len(items), "aon": report.overall.prompt_strict, "rubric": report.overall.rubric_strict,
-           "kinds": per_kind(items, rows)}
+    res = {
+        "samples": len(items),
+        "aon": report.overall.prompt_strict,
+        "rubric": report.overall.rubric_strict,
+        "kinds": per_kind(items, rows),
+    }
     write_text(path, json.dumps(res, indent=1))
     return res
 
@@ -330,13 +395,28 @@ def initial_pass_rates(cfg: ExperimentConfig, init_model, tok, log: Log = print)
 # ----------------------------------------------------------------------------------------------- one run
 
 
-_TRAIN_KEYS = ("reward", "reward_std", "rtt/reward/aon", "rtt/reward/csr", "loss", "entropy", "grad_norm", "rtt/groups/frac_zero_std",
-               "rtt/groups/frac_zero_std_with_token_signal", "rtt/tok_adv/mean", "rtt/tok_adv/std",
-               "rtt/tok_adv/abs_max", "rtt/adv/std", "rtt/time/discriminator", "completions/mean_length")
+_TRAIN_KEYS = (
+    "reward",
+    "reward_std",
+    "rtt/reward/aon",
+    "rtt/reward/csr",
+    "loss",
+    "entropy",
+    "grad_norm",
+    "rtt/groups/frac_zero_std",
+    "rtt/groups/frac_zero_std_with_token_signal",
+    "rtt/tok_adv/mean",
+    "rtt/tok_adv/std",
+    "rtt/tok_adv/abs_max",
+    "rtt/adv/std",
+    "rtt/time/discriminator",
+    "completions/mean_length",
+)
 
 
-def run_one(cfg: ExperimentConfig, arm: ArmSpec, seed: int, *, init_model=None, tokenizer=None, cort=None,
-            log: Log = print) -> dict[str, Any] | None:
+def run_one(
+    cfg: ExperimentConfig, arm: ArmSpec, seed: int, *, init_model=None, tokenizer=None, cort=None, log: Log = print
+) -> dict[str, Any] | None:
     """Train and evaluate one (arm, seed); returns (and writes) ``result.json``. Skipped when already done;
     ``None`` when another process is running it (a ``.lock`` per run: several workers may share ``out``)."""
     out = run_dir(cfg, arm.name, seed)
@@ -356,7 +436,9 @@ def run_one(cfg: ExperimentConfig, arm: ArmSpec, seed: int, *, init_model=None, 
         lock.unlink(missing_ok=True)
 
 
-def _train_one(cfg: ExperimentConfig, arm: ArmSpec, seed: int, *, init_model, tokenizer, cort, log: Log) -> dict[str, Any]:
+def _train_one(
+    cfg: ExperimentConfig, arm: ArmSpec, seed: int, *, init_model, tokenizer, cort, log: Log
+) -> dict[str, Any]:
     from grpo.dataset import build_prompt_dataset
 
     out = run_dir(cfg, arm.name, seed)
@@ -374,12 +456,18 @@ def _train_one(cfg: ExperimentConfig, arm: ArmSpec, seed: int, *, init_model, to
     if arm.relevance == "cort" and cort is None:
         from discriminator.baselines import CoRTScorer
 
-        cort = CoRTScorer(path, device="cuda" if not cfg.use_cpu and torch.cuda.is_available() else "cpu",
-                          token_budget=cfg.cort_token_budget)
+        cort = CoRTScorer(
+            path,
+            device="cuda" if not cfg.use_cpu and torch.cuda.is_available() else "cpu",
+            token_budget=cfg.cort_token_budget,
+        )
     t0 = time.perf_counter()
-    trainer = ArmTrainer(path, args=args, train_dataset=build_prompt_dataset(train_items), arm=arm, cort=cort,
-                         shuffle_seed=seed)
-    cb = _eval_callback_class()(HeldOut(cfg, heldout, init_model, tokenizer, seed=seed), cfg.eval_every, cfg.steps, trainer.seen)
+    trainer = ArmTrainer(
+        path, args=args, train_dataset=build_prompt_dataset(train_items), arm=arm, cort=cort, shuffle_seed=seed
+    )
+    cb = _eval_callback_class()(
+        HeldOut(cfg, heldout, init_model, tokenizer, seed=seed), cfg.eval_every, cfg.steps, trainer.seen
+    )
     trainer.add_callback(cb)
     resumed_from = 0
     if resume is not None:
@@ -391,13 +479,24 @@ def _train_one(cfg: ExperimentConfig, arm: ArmSpec, seed: int, *, init_model, to
     else:
         log(f"{arm.name} seed {seed}: training {cfg.steps} steps")
     trainer.train(resume_from_checkpoint=str(resume[0]) if resume is not None else None)
-    history = [{k: h[k] for k in _TRAIN_KEYS if k in h} | {"step": h.get("step")}
-               for h in trainer.state.log_history if "reward" in h or "loss" in h]
+    history = [
+        {k: h[k] for k in _TRAIN_KEYS if k in h} | {"step": h.get("step")}
+        for h in trainer.state.log_history
+        if "reward" in h or "loss" in h
+    ]
     result = {
-        "arm": arm.model_dump(), "seed": seed, "steps": trainer.state.global_step,
-        "seconds": time.perf_counter() - t0, "step_seconds": cb.step_seconds,
-        "generation": trainer.generation, "seen": trainer.seen, "init_checksum": trainer.init_checksum, "train": history,
-        "evals": [base | {"step": 0}] + cb.evals, "model": cfg.model, "resumed_from_step": resumed_from,
+        "arm": arm.model_dump(),
+        "seed": seed,
+        "steps": trainer.state.global_step,
+        "seconds": time.perf_counter() - t0,
+        "step_seconds": cb.step_seconds,
+        "generation": trainer.generation,
+        "seen": trainer.seen,
+        "init_checksum": trainer.init_checksum,
+        "train": history,
+        "evals": [base | {"step": 0}] + cb.evals,
+        "model": cfg.model,
+        "resumed_from_step": resumed_from,
     }
     write_text(out / "evals.json", json.dumps(result["evals"], indent=1))
     write_text(done, json.dumps(result, indent=1))
@@ -406,8 +505,9 @@ def _train_one(cfg: ExperimentConfig, arm: ArmSpec, seed: int, *, init_model, to
     return result
 
 
-def run_experiment(cfg: ExperimentConfig, *, arms: list[str] | None = None, seeds: list[int] | None = None,
-                   log: Log = print) -> dict[str, Any]:
+def run_experiment(
+    cfg: ExperimentConfig, *, arms: list[str] | None = None, seeds: list[int] | None = None, log: Log = print
+) -> dict[str, Any]:
     """Every (seed, arm) run not done yet (seed-major, so partial results cover all arms), then the report.
     Several processes may work on the same ``out`` at once: each takes the runs nobody holds."""
     from grpo.experiment.report import write_report
@@ -421,11 +521,18 @@ def run_experiment(cfg: ExperimentConfig, *, arms: list[str] | None = None, seed
     cort = None
     for seed in seeds:
         for arm in chosen:
-            if arm.relevance == "cort" and cort is None and not (run_dir(cfg, arm.name, seed) / "result.json").is_file():
+            if (
+                arm.relevance == "cort"
+                and cort is None
+                and not (run_dir(cfg, arm.name, seed) / "result.json").is_file()
+            ):
                 from discriminator.baselines import CoRTScorer
 
-                cort = CoRTScorer(model_path(cfg), device="cuda" if not cfg.use_cpu and torch.cuda.is_available() else "cpu",
-                                  token_budget=cfg.cort_token_budget)
+                cort = CoRTScorer(
+                    model_path(cfg),
+                    device="cuda" if not cfg.use_cpu and torch.cuda.is_available() else "cpu",
+                    token_budget=cfg.cort_token_budget,
+                )
             run_one(cfg, arm, seed, init_model=init_model, tokenizer=tok, cort=cort, log=log)
             write_report(cfg, log=lambda _m: None)  # partial report after every run
     return write_report(cfg, log=log)

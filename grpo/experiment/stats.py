@@ -42,8 +42,9 @@ def draw_counts(rng: np.random.Generator, n: int, n_boot: int) -> np.ndarray:
     return rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot)
 
 
-def resampled_means(d: np.ndarray, seed_counts: np.ndarray, prompt_counts: np.ndarray,
-                    weights: np.ndarray | None = None) -> np.ndarray:
+def resampled_means(
+    d: np.ndarray, seed_counts: np.ndarray, prompt_counts: np.ndarray, weights: np.ndarray | None = None
+) -> np.ndarray:
     """Mean of ``d`` over the crossed cells of each two-way resample.
 
     ``d``: ``(S, P)``; ``seed_counts``: ``(B, S)``; ``prompt_counts``: ``(B, P)``; ``weights``: ``(P,)`` or None
@@ -65,8 +66,15 @@ def weighted_mean(d: np.ndarray, weights: np.ndarray | None = None) -> float:
     return float((d * w).sum() / (d.shape[0] * w.sum()))
 
 
-def paired_bootstrap(a: np.ndarray, b: np.ndarray, *, weights: np.ndarray | None = None, n_boot: int = 10_000,
-                     level: float = 0.95, seed: int = 0) -> dict[str, Any]:
+def paired_bootstrap(
+    a: np.ndarray,
+    b: np.ndarray,
+    *,
+    weights: np.ndarray | None = None,
+    n_boot: int = 10_000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Paired difference ``a - b`` and its two-way bootstrap percentile interval.
 
     ``a``, ``b``: ``(S, P)`` - the same (seed, prompt) cells for both arms (``P = 1``: per-seed rates, then only
@@ -74,7 +82,9 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, *, weights: np.ndarray | None
     Returns ``{"diff", "lo", "hi", "level", "seeds", "prompts", "n_boot", "decision"}``."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 2 or 0 in a.shape:
-        raise ValueError(f"paired_bootstrap: need two equal non-empty (seeds, prompts) arrays, got {a.shape} and {b.shape}")
+        raise ValueError(
+            f"paired_bootstrap: need two equal non-empty (seeds, prompts) arrays, got {a.shape} and {b.shape}"
+        )
     if not 0 < level < 1:
         raise ValueError(f"paired_bootstrap: level {level} not in (0, 1)")
     d = a - b
@@ -85,8 +95,16 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, *, weights: np.ndarray | None
     means = resampled_means(d, cs, cp, weights)
     lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
     lo, hi = float(lo), float(hi)
-    return {"diff": weighted_mean(d, weights), "lo": lo, "hi": hi, "level": level, "seeds": s, "prompts": p,
-            "n_boot": n_boot, "decision": decide(lo, hi)}
+    return {
+        "diff": weighted_mean(d, weights),
+        "lo": lo,
+        "hi": hi,
+        "level": level,
+        "seeds": s,
+        "prompts": p,
+        "n_boot": n_boot,
+        "decision": decide(lo, hi),
+    }
 
 
 def decide(lo: float, hi: float) -> str:
@@ -101,10 +119,11 @@ def decide(lo: float, hi: float) -> str:
 # ----------------------------------------------------------------------------------------------- pairing
 
 
-def paired_matrices(a: Mapping[int, tuple[Sequence[str], Sequence[float]]],
-                    b: Mapping[int, tuple[Sequence[str], Sequence[float]]],
-                    weights: Mapping[int, Sequence[float]] | None = None
-                    ) -> tuple[np.ndarray, np.ndarray, list[int], list[str], np.ndarray | None] | None:
+def paired_matrices(
+    a: Mapping[int, tuple[Sequence[str], Sequence[float]]],
+    b: Mapping[int, tuple[Sequence[str], Sequence[float]]],
+    weights: Mapping[int, Sequence[float]] | None = None,
+) -> tuple[np.ndarray, np.ndarray, list[int], list[str], np.ndarray | None] | None:
     """Align two arms' per-prompt results into ``(S, P)`` matrices on the seeds both have and the held-out
     items every one of those runs has (in the first run's order).
 
@@ -147,8 +166,13 @@ def steps_to_reach(runs: Mapping[int, tuple[Sequence[int], Sequence[float]]], ta
     "reached", "seeds", "mean_step"}`` (``mean_step`` None when no seed reached the target)."""
     by_seed = {int(s): first_step_reaching(st, r, target) for s, (st, r) in sorted(runs.items())}
     hit = [x for x in by_seed.values() if x is not None]
-    return {"target": float(target), "by_seed": by_seed, "reached": len(hit), "seeds": len(by_seed),
-            "mean_step": sum(hit) / len(hit) if hit else None}
+    return {
+        "target": float(target),
+        "by_seed": by_seed,
+        "reached": len(hit),
+        "seeds": len(by_seed),
+        "mean_step": sum(hit) / len(hit) if hit else None,
+    }
 
 
 def reach_text(r: Mapping[str, Any]) -> str:
@@ -157,8 +181,10 @@ def reach_text(r: Mapping[str, Any]) -> str:
         return "not reached"
     if r["reached"] == r["seeds"]:
         return f"step {r['mean_step']:.1f} ({r['reached']}/{r['seeds']} seeds)"
-    return (f"step {r['mean_step']:.1f} on the {r['reached']}/{r['seeds']} seeds that reach it, "
-            f"not reached on {r['seeds'] - r['reached']}")
+    return (
+        f"step {r['mean_step']:.1f} on the {r['reached']}/{r['seeds']} seeds that reach it, "
+        f"not reached on {r['seeds'] - r['reached']}"
+    )
 
 
 # ----------------------------------------------------------------------------------------------- which comparisons
@@ -194,8 +220,12 @@ def uniform_control(name: str, names: Iterable[str]) -> str | None:
     return None
 
 
-def comparison_pairs(names: Sequence[str], baselines: Sequence[str] = DEFAULT_BASELINES,
-                     token_arms: Iterable[str] | None = None, controls: bool = True) -> list[tuple[str, str]]:
+def comparison_pairs(
+    names: Sequence[str],
+    baselines: Sequence[str] = DEFAULT_BASELINES,
+    token_arms: Iterable[str] | None = None,
+    controls: bool = True,
+) -> list[tuple[str, str]]:
     """Which (arm, against) pairs the report compares, in order, without duplicates or mirror images.
 
     Every arm against every baseline present (a baseline against the baselines listed before it only), then
@@ -228,12 +258,21 @@ def _ci(r: Mapping[str, Any], what: str) -> str:
 
 
 def _verdict(r: Mapping[str, Any]) -> str:
-    return {"wins": "wins (interval excludes 0)", "loses": "loses (interval excludes 0)",
-            "no difference": "no difference (interval contains 0)"}[r["decision"]]
+    return {
+        "wins": "wins (interval excludes 0)",
+        "loses": "loses (interval excludes 0)",
+        "no difference": "no difference (interval contains 0)",
+    }[r["decision"]]
 
 
-def comparison_line(a: str, b: str, prompt: Mapping[str, Any], rubric: Mapping[str, Any] | None = None,
-                    collapse: Mapping[str, Sequence[int | str]] | None = None, paired: str = "seed x prompt") -> str:
+def comparison_line(
+    a: str,
+    b: str,
+    prompt: Mapping[str, Any],
+    rubric: Mapping[str, Any] | None = None,
+    collapse: Mapping[str, Sequence[int | str]] | None = None,
+    paired: str = "seed x prompt",
+) -> str:
     """One honest line: ``"A vs B: +0.071 prompt strict [95% CI +0.020, +0.120], wins (interval excludes 0);
     rubric strict ...; 5 seeds x 100 prompts; no collapse"``.
 

@@ -31,22 +31,54 @@ from rubrics.schema import Rubric, RubricItem, RuleVerifier
 
 # (topic phrase, topical keyword): the keyword is what a normal answer about the topic would say.
 TOPICS: tuple[tuple[str, str], ...] = (
-    ("the ocean", "waves"), ("a forest in autumn", "leaves"), ("a busy train station", "platform"),
-    ("baking bread", "dough"), ("a thunderstorm", "lightning"), ("learning to swim", "water"),
-    ("a city at night", "lights"), ("growing tomatoes", "garden"), ("a mountain hike", "trail"),
-    ("an old library", "books"), ("a birthday party", "cake"), ("winter mornings", "snow"),
-    ("a football match", "goal"), ("a desert", "sand"), ("a farmers market", "vegetables"),
-    ("riding a bicycle", "wheels"), ("a rainy afternoon", "rain"), ("a coffee shop", "coffee"),
-    ("the moon", "night"), ("a school classroom", "teacher"), ("a camping trip", "tent"),
-    ("a music concert", "music"), ("a hospital", "doctors"), ("a fishing boat", "fish"),
-    ("a zoo", "animals"), ("a summer beach", "sun"), ("painting a picture", "colors"),
-    ("a quiet village", "houses"), ("a space rocket", "launch"), ("a chess game", "board"),
-    ("a wedding", "bride"), ("a museum", "history"), ("cooking pasta", "sauce"),
-    ("a river", "bridge"), ("a snowy cabin", "fire"), ("an airport", "flights"),
-    ("a flower garden", "roses"), ("a bakery", "bread"), ("a science lab", "experiment"),
-    ("a farm", "cows"), ("a lighthouse", "ships"), ("a jungle", "trees"),
-    ("a marathon", "runners"), ("an orchestra", "violin"), ("a volcano", "lava"),
-    ("a post office", "letters"), ("a playground", "children"), ("a picnic", "basket"),
+    ("the ocean", "waves"),
+    ("a forest in autumn", "leaves"),
+    ("a busy train station", "platform"),
+    ("baking bread", "dough"),
+    ("a thunderstorm", "lightning"),
+    ("learning to swim", "water"),
+    ("a city at night", "lights"),
+    ("growing tomatoes", "garden"),
+    ("a mountain hike", "trail"),
+    ("an old library", "books"),
+    ("a birthday party", "cake"),
+    ("winter mornings", "snow"),
+    ("a football match", "goal"),
+    ("a desert", "sand"),
+    ("a farmers market", "vegetables"),
+    ("riding a bicycle", "wheels"),
+    ("a rainy afternoon", "rain"),
+    ("a coffee shop", "coffee"),
+    ("the moon", "night"),
+    ("a school classroom", "teacher"),
+    ("a camping trip", "tent"),
+    ("a music concert", "music"),
+    ("a hospital", "doctors"),
+    ("a fishing boat", "fish"),
+    ("a zoo", "animals"),
+    ("a summer beach", "sun"),
+    ("painting a picture", "colors"),
+    ("a quiet village", "houses"),
+    ("a space rocket", "launch"),
+    ("a chess game", "board"),
+    ("a wedding", "bride"),
+    ("a museum", "history"),
+    ("cooking pasta", "sauce"),
+    ("a river", "bridge"),
+    ("a snowy cabin", "fire"),
+    ("an airport", "flights"),
+    ("a flower garden", "roses"),
+    ("a bakery", "bread"),
+    ("a science lab", "experiment"),
+    ("a farm", "cows"),
+    ("a lighthouse", "ships"),
+    ("a jungle", "trees"),
+    ("a marathon", "runners"),
+    ("an orchestra", "violin"),
+    ("a volcano", "lava"),
+    ("a post office", "letters"),
+    ("a playground", "children"),
+    ("a picnic", "basket"),
 )
 # off-topic words for the "second keyword" target, and common filler words for the forbidden-words target
 EXTRA_WORDS: tuple[str, ...] = ("blue", "happy", "window", "green", "friend", "morning", "gold", "quiet")
@@ -71,14 +103,19 @@ class TaskConfig(BaseModel):
     pins: bool = Field(True, description="Include the form-pinning rubrics (words, sentences, no_repeat).")
     split_seed: int = Field(1234, description="Seed of the train / held-out split of the topics (not the run seed).")
     prompts: Literal["topics", "testbed"] = Field(
-        "topics", description="Prompt source: the 48 fixed topics, or the testbed vocabulary (grpo/experiment/testbed_corpus.py: "
-        "hundreds of prompts, held-out topic nouns disjoint from train).")
+        "topics",
+        description="Prompt source: the 48 fixed topics, or the testbed vocabulary (grpo/experiment/testbed_corpus.py: "
+        "hundreds of prompts, held-out topic nouns disjoint from train).",
+    )
 
 
 def _rubric(item_id: str, kind: str, rule_id: str, kwargs: dict) -> Rubric:
     return Rubric(
-        id=f"{item_id}:{kind}", text=rule_text("ifeval", rule_id, kwargs), title=kind,
-        verifier=RuleVerifier(family="ifeval", rule_id=rule_id, kwargs=kwargs), source="experiment",
+        id=f"{item_id}:{kind}",
+        text=rule_text("ifeval", rule_id, kwargs),
+        title=kind,
+        verifier=RuleVerifier(family="ifeval", rule_id=rule_id, kwargs=kwargs),
+        source="experiment",
     )
 
 
@@ -88,15 +125,30 @@ def make_item(idx: int, topic: str, keyword: str, target: Target, cfg: TaskConfi
     rub: list[Rubric] = []
     asks = [f"Write a short paragraph about {topic}."]
     if cfg.pins:
-        rub.append(_rubric(iid, "words", "length_constraints:number_words",
-                           {"relation": "at least", "num_words": cfg.min_words}))
-        rub.append(_rubric(iid, "sentences", "length_constraints:number_sentences",
-                           {"relation": "at least", "num_sentences": cfg.min_sentences}))
+        rub.append(
+            _rubric(
+                iid, "words", "length_constraints:number_words", {"relation": "at least", "num_words": cfg.min_words}
+            )
+        )
+        rub.append(
+            _rubric(
+                iid,
+                "sentences",
+                "length_constraints:number_sentences",
+                {"relation": "at least", "num_sentences": cfg.min_sentences},
+            )
+        )
         asks.append(f"Write at least {cfg.min_sentences} sentences and at least {cfg.min_words} words.")
     rub.append(_rubric(iid, "topic", "keywords:existence", {"keywords": [keyword]}))
     if cfg.pins:
-        rub.append(_rubric(iid, "no_repeat", "keywords:frequency",
-                           {"relation": "less than", "keyword": keyword, "frequency": cfg.max_keyword}))
+        rub.append(
+            _rubric(
+                iid,
+                "no_repeat",
+                "keywords:frequency",
+                {"relation": "less than", "keyword": keyword, "frequency": cfg.max_keyword},
+            )
+        )
         asks.append(f'Use the word "{keyword}" once or twice, not more.')
     else:
         asks.append(f'Use the word "{keyword}".')
@@ -116,8 +168,14 @@ def make_item(idx: int, topic: str, keyword: str, target: Target, cfg: TaskConfi
         asks.append("Use only lowercase letters.")
     else:  # pragma: no cover - pydantic restricts the values
         raise ValueError(f"unknown target {target!r}")
-    return RubricItem(id=iid, prompt=" ".join(asks), rubrics=rub, source="experiment", split=split,
-                      meta={"topic": topic, "keyword": keyword, "target": target})
+    return RubricItem(
+        id=iid,
+        prompt=" ".join(asks),
+        rubrics=rub,
+        source="experiment",
+        split=split,
+        meta={"topic": topic, "keyword": keyword, "target": target},
+    )
 
 
 def testbed_task(cfg: TaskConfig) -> tuple[list[RubricItem], list[RubricItem]]:
@@ -131,8 +189,9 @@ def testbed_task(cfg: TaskConfig) -> tuple[list[RubricItem], list[RubricItem]]:
     if cfg.train_prompts > len(train_pairs) or cfg.heldout_prompts > len(held_pairs):
         raise ValueError(f"testbed: at most {len(train_pairs)} train / {len(held_pairs)} held-out prompts")
     items: list[list[RubricItem]] = [[], []]
-    for s, (pairs, n, split, base) in enumerate(((train_pairs, cfg.train_prompts, "train", 0),
-                                                 (held_pairs, cfg.heldout_prompts, "test", 100_000))):
+    for s, (pairs, n, split, base) in enumerate(
+        ((train_pairs, cfg.train_prompts, "train", 0), (held_pairs, cfg.heldout_prompts, "test", 100_000))
+    ):
         for j, (topic, kw) in enumerate(pairs[:n]):
             idx = base + j  # make_item picks the extra word / forbidden pair by idx
             it = make_item(idx, topic, kw, cfg.targets[j % len(cfg.targets)], cfg, split)
@@ -144,7 +203,6 @@ def build_task(cfg: TaskConfig | None = None) -> tuple[list[RubricItem], list[Ru
     """``(train, heldout)`` items; disjoint topics, deterministic for a given ``cfg``."""
     cfg = cfg or TaskConfig()
     if cfg.prompts == "testbed":
-
         return testbed_task(cfg)
     n = cfg.train_prompts + cfg.heldout_prompts
     if n > len(TOPICS):
@@ -158,7 +216,7 @@ def build_task(cfg: TaskConfig | None = None) -> tuple[list[RubricItem], list[Ru
         topic, kw = TOPICS[t]
         split = "train" if j < cfg.train_prompts else "test"
         items.append(make_item(t, topic, kw, cfg.targets[j % len(cfg.targets)], cfg, split))
-    return items[: cfg.train_prompts], items[cfg.train_prompts:]
+    return items[: cfg.train_prompts], items[cfg.train_prompts :]
 
 
 def rubric_kind(rubric_id: str) -> str:

@@ -64,7 +64,6 @@ def pretrain_pairs(cfg: TaskConfig, n: int, seed: int) -> list[tuple[str, str]]:
     return [(it.prompt, response_for(it, rng, EXTRA_WORDS)) for it in pretrain_items(cfg, n, seed)]
 
 
-
 @dataclass(frozen=True)
 class TestbedLMSpec:
     """What determines the built model (written to ``testbed.json``; a folder built otherwise is rebuilt)."""
@@ -94,11 +93,16 @@ def build_tokenizer(texts, vocab_size: int):
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIALS,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator(texts, trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", bos_token="<s>",
-                                   unk_token="<unk>")
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", bos_token="<s>", unk_token="<unk>"
+    )
     fast.chat_template = CHAT_TEMPLATE
     return fast
 
@@ -118,10 +122,17 @@ def _model(spec: TestbedLMSpec, tok):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     cfg = LlamaConfig(
-        vocab_size=len(tok), hidden_size=spec.hidden, intermediate_size=2 * spec.hidden,
-        num_hidden_layers=spec.layers, num_attention_heads=spec.heads, num_key_value_heads=spec.heads,
-        max_position_embeddings=256, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
-        bos_token_id=tok.bos_token_id, tie_word_embeddings=True,
+        vocab_size=len(tok),
+        hidden_size=spec.hidden,
+        intermediate_size=2 * spec.hidden,
+        num_hidden_layers=spec.layers,
+        num_attention_heads=spec.heads,
+        num_key_value_heads=spec.heads,
+        max_position_embeddings=256,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        bos_token_id=tok.bos_token_id,
+        tie_word_embeddings=True,
     )
     return LlamaForCausalLM(cfg)
 
@@ -129,7 +140,6 @@ def _model(spec: TestbedLMSpec, tok):
 def build_testbed_lm(path: str | Path = DEFAULT_PATH, spec: TestbedLMSpec | None = None, log=print) -> Path:
     """Pretrain and save the testbed LM at ``path`` (staged in ``<path>.partial``, resumable); returns ``path``."""
     import torch
-
 
     spec = spec or TestbedLMSpec()
     path = Path(path)
@@ -154,8 +164,7 @@ def build_testbed_lm(path: str | Path = DEFAULT_PATH, spec: TestbedLMSpec | None
     torch.manual_seed(spec.seed)
     model = _model(spec, tok)
     opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=0.01, betas=(0.9, 0.98))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / 50) * max(0.05, 1 - s / spec.steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 50) * max(0.05, 1 - s / spec.steps))
     start = 0
     ckpt = work / "ckpt.pt"
     if ckpt.is_file():
@@ -172,15 +181,15 @@ def build_testbed_lm(path: str | Path = DEFAULT_PATH, spec: TestbedLMSpec | None
     for step in range(start, spec.steps):
         e, b = divmod(step, per_epoch)
         idx = torch.randperm(len(rows), generator=torch.Generator().manual_seed(spec.seed + 1 + e)) if e else order
-        batch = [rows[int(i)] for i in idx[b * spec.batch:(b + 1) * spec.batch]]
+        batch = [rows[int(i)] for i in idx[b * spec.batch : (b + 1) * spec.batch]]
         n = max(len(ids) for ids, _ in batch)
         x = torch.full((len(batch), n), tok.pad_token_id, dtype=torch.long)
         y = torch.full((len(batch), n), -100, dtype=torch.long)
         att = torch.zeros((len(batch), n), dtype=torch.long)
         for i, (ids, p) in enumerate(batch):
-            x[i, :len(ids)] = torch.tensor(ids)
-            y[i, p:len(ids)] = torch.tensor(ids[p:])  # loss on the response (and its </s>) only
-            att[i, :len(ids)] = 1
+            x[i, : len(ids)] = torch.tensor(ids)
+            y[i, p : len(ids)] = torch.tensor(ids[p:])  # loss on the response (and its </s>) only
+            att[i, : len(ids)] = 1
         loss = model(input_ids=x, attention_mask=att, labels=y).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -190,8 +199,10 @@ def build_testbed_lm(path: str | Path = DEFAULT_PATH, spec: TestbedLMSpec | None
         if (step + 1) % 100 == 0:
             log(f"testbed LM: step {step + 1}/{spec.steps} loss {loss.item():.3f} ({time.perf_counter() - t0:.0f} s)")
         if (step + 1) % spec.ckpt_every == 0 and step + 1 < spec.steps:
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                        "step": step + 1}, ckpt.with_suffix(".tmp"))
+            torch.save(
+                {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "step": step + 1},
+                ckpt.with_suffix(".tmp"),
+            )
             os.replace(ckpt.with_suffix(".tmp"), ckpt)
     model.eval()
     final = work / "model"

@@ -11,7 +11,6 @@ A rubric cell is a list of strings or of objects with the criterion under ``text
 from __future__ import annotations
 
 import math
-
 from collections.abc import Mapping
 from typing import Any
 
@@ -119,8 +118,13 @@ def convert(rec: Mapping[str, Any], ctx: Context) -> RubricItem:
     rubrics = [_rubric(e, f"{rcol}[{i}]", rubric_id(iid, i)) for i, e in enumerate(entries)]
     used = {c for c in (rcol, pcol, mcol, icol, "polarity") if c}
     # a NaN in an extra scalar column is a table's "missing" (pandas writes them so): left out like a null
-    meta: dict[str, Any] = {k: v for k, v in rec.items() if k not in used and isinstance(v, (str, int, float, bool))
-            and not (isinstance(v, float) and not math.isfinite(v))}
+    meta: dict[str, Any] = {
+        k: v
+        for k, v in rec.items()
+        if k not in used
+        and isinstance(v, (str, int, float, bool))
+        and not (isinstance(v, float) and not math.isfinite(v))
+    }
     decisions = apply_polarity(
         rubrics,
         mode=ctx.pitfall_polarity,  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
-from rubrics.importers.base import Record, ReadError
+from rubrics.importers.base import ReadError, Record
 from rubrics.io import lone_surrogate
 
 Container = Literal["jsonl", "json", "parquet", "hf"]
@@ -20,8 +20,20 @@ HF_DISK_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
-_FILE_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet", ".csv", ".tsv", ".txt", ".gz", ".zst", ".arrow", ".yaml",
-                  ".yml")
+_FILE_SUFFIXES = (
+    ".jsonl",
+    ".ndjson",
+    ".json",
+    ".parquet",
+    ".csv",
+    ".tsv",
+    ".txt",
+    ".gz",
+    ".zst",
+    ".arrow",
+    ".yaml",
+    ".yml",
+)
 
 
 def looks_like_hub_id(path: str) -> bool:
@@ -194,13 +206,17 @@ def iter_hf_records(path: str, *, split: str | None = None) -> Iterator[Record |
     else:
         import os
 
-        offline = any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on")
-                      for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+        offline = any(
+            os.environ.get(v, "").lower() in ("1", "true", "yes", "on")
+            for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+        )
         try:
             ds = datasets.load_dataset(path, split=split)
         except Exception as exc:  # noqa: BLE001 - hub errors are many types; report one line
             why = "offline (HF_HUB_OFFLINE) and not in the local cache" if offline else str(exc).splitlines()[0]
-            raise FileNotFoundError(f"{path}: not a local file, and the hub dataset could not be loaded: {why}") from None
+            raise FileNotFoundError(
+                f"{path}: not a local file, and the hub dataset could not be loaded: {why}"
+            ) from None
     if isinstance(ds, datasets.DatasetDict):
         parts = [(name, ds[name]) for name in ds if split is None or name == split]
         if not parts:

@@ -27,13 +27,13 @@ from typing import Any
 from rubrics.exporters import QUANTIFIED_RULES
 from rubrics.importers import muldimif
 from rubrics.importers.base import (
-    prompt_or_messages,
     Context,
     FieldError,
     as_list,
     as_weight,
     item_id,
     make_item,
+    prompt_or_messages,
     rubric_id,
     rule,
 )

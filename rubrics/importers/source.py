@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from rubrics.importers import generic, healthbench, ifeval, muldimif, rar, rtt, tulu
-from rubrics.importers.base import Context, Converter, FieldError, Record, ReadError
+from rubrics.importers.base import Context, Converter, FieldError, ReadError, Record
 from rubrics.importers.polarity import PitfallPolarity
 from rubrics.importers.readers import Container, container_of, count_records, read_records
 from rubrics.io import RecordError
@@ -44,16 +44,27 @@ class SourceSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    path: str = Field(min_length=1, description="A rubric file (JSONL, JSON, Parquet), a save_to_disk folder or a "
-                      "Hugging Face hub id.")
-    format: FormatName = Field("auto", description="Record format; auto detects it from the first record, and "
-                               "jsonl / parquet / hf read that container and detect the records inside.")
-    name: str | None = Field(default=None, pattern=r"^[\w.\-]+$",
-                             description="Prefix of the item ids (name:original id); empty: the detected format.")
+    path: str = Field(
+        min_length=1,
+        description="A rubric file (JSONL, JSON, Parquet), a save_to_disk folder or a Hugging Face hub id.",
+    )
+    format: FormatName = Field(
+        "auto",
+        description="Record format; auto detects it from the first record, and "
+        "jsonl / parquet / hf read that container and detect the records inside.",
+    )
+    name: str | None = Field(
+        default=None,
+        pattern=r"^[\w.\-]+$",
+        description="Prefix of the item ids (name:original id); empty: the detected format.",
+    )
     split: str | None = Field(None, description="Hugging Face split to read (hub ids and save_to_disk folders).")
-    columns: dict[ColumnRole, str] = Field(default_factory=dict, description="Column names for the generic "
-                                           "importer's roles (id, prompt, messages, rubrics) when they differ; dotted paths such as "
-                                           "reward_model.rubrics reach nested fields.")
+    columns: dict[ColumnRole, str] = Field(
+        default_factory=dict,
+        description="Column names for the generic "
+        "importer's roles (id, prompt, messages, rubrics) when they differ; dotted paths such as "
+        "reward_model.rubrics reach nested fields.",
+    )
     pitfall_polarity: PitfallPolarity = Field(
         default="auto",
         description="What a negative-weight criterion's text describes: describes-bad (kept as a pitfall), "
@@ -62,7 +73,7 @@ class SourceSpec(BaseModel):
     )
 
     @classmethod
-    def parse(cls, text: str, **defaults: Any) -> "SourceSpec":
+    def parse(cls, text: str, **defaults: Any) -> SourceSpec:
         """``path`` or ``name=path`` (the CLI's SOURCE argument)."""
         name, sep, path = text.partition("=")
         if sep and name and not Path(text).exists() and "/" not in name:
@@ -183,8 +194,13 @@ class DuplicateIndex:
         seen = self.by_id.get(item.id)
         if seen is not None and seen[0] != digest:
             where = ":".join(str(p) for p in seen[1:] if p is not None) or "<input>"
-            return RecordError(path, line, "id", f"duplicate item id {item.id!r} with different content (first at "
-                               f"{where}); give sources distinct names (name=path) or fix one of the records")
+            return RecordError(
+                path,
+                line,
+                "id",
+                f"duplicate item id {item.id!r} with different content (first at "
+                f"{where}); give sources distinct names (name=path) or fix one of the records",
+            )
         if seen is not None or digest in self.by_hash:
             return self.by_hash.get(digest, item.id)
         self.by_id[item.id] = (digest, path, line)
@@ -206,7 +222,7 @@ class ImportResult:
     empty_sources: list[str]
 
 
-def import_all(specs: "list[SourceSpec | str]", *, strict: bool = True, allow_empty: bool = False) -> ImportResult:
+def import_all(specs: list[SourceSpec | str], *, strict: bool = True, allow_empty: bool = False) -> ImportResult:
     """Items of every source with one shared :class:`DuplicateIndex` (strict: raise the first bad record or
     conflicting duplicate; lenient: leave them out and list them). A source with no records raises
     :class:`EmptyInputError` unless ``allow_empty``."""
@@ -234,8 +250,9 @@ def import_all(specs: "list[SourceSpec | str]", *, strict: bool = True, allow_em
         if read == 0:
             result.empty_sources.append(spec.path)
     if result.empty_sources and not allow_empty:
-        raise EmptyInputError(f"{', '.join(result.empty_sources)}: no records (an empty input; pass --allow-empty "
-                              "to accept it)")
+        raise EmptyInputError(
+            f"{', '.join(result.empty_sources)}: no records (an empty input; pass --allow-empty to accept it)"
+        )
     return result
 
 

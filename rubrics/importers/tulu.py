@@ -20,13 +20,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from rubrics.importers.base import (
-    prompt_or_messages,
     Context,
     FieldError,
     as_list,
     first_present,
     item_id,
     make_item,
+    prompt_or_messages,
     rubric_id,
     rule,
 )
@@ -51,39 +51,56 @@ def _quantified(args: Mapping[str, Any], noun: str, around: str) -> str:
 
 
 TEXTS: dict[str, Callable[[Mapping[str, Any]], str]] = {
-    "verify_keywords": lambda a: f"The response must include the keywords {quoted_list(a['keyword_list'])} "
-    "(case-insensitive).",
-    "verify_keyword_frequency": lambda a: f"The word {quote(a['word'])} must appear exactly {_count(a)} times "
-    "in the response.",
-    "validate_forbidden_words": lambda a: f"The response must not contain the words {quoted_list(a['forbidden_words'])}"
-    " (case-insensitive, also inside other words).",
-    "verify_letter_frequency": lambda a: f"The letter {quote(a['letter'])} must appear exactly {_count(a)} times "
-    "in the response (case-sensitive).",
+    "verify_keywords": lambda a: (
+        f"The response must include the keywords {quoted_list(a['keyword_list'])} (case-insensitive)."
+    ),
+    "verify_keyword_frequency": lambda a: (
+        f"The word {quote(a['word'])} must appear exactly {_count(a)} times in the response."
+    ),
+    "validate_forbidden_words": lambda a: (
+        f"The response must not contain the words {quoted_list(a['forbidden_words'])}"
+        " (case-insensitive, also inside other words)."
+    ),
+    "verify_letter_frequency": lambda a: (
+        f"The letter {quote(a['letter'])} must appear exactly {_count(a)} times in the response (case-sensitive)."
+    ),
     "validate_response_language": lambda a: f"The entire response must be in the language {quote(a['language'])}.",
-    "verify_paragraph_count": lambda a: f"The response must have exactly {_count(a)} paragraphs, separated by the "
-    "markdown divider * * *.",
+    "verify_paragraph_count": lambda a: (
+        f"The response must have exactly {_count(a)} paragraphs, separated by the markdown divider * * *."
+    ),
     "validate_word_constraint": lambda a: _quantified(a, "words", f"within {tulu_rules._tolerance(_count(a))}"),
     "verify_sentence_constraint": lambda a: _quantified(a, "sentences", "within 1"),
-    "validate_paragraphs": lambda a: f"The response must have exactly {_count(a)} paragraphs separated by blank "
-    f"lines, and paragraph {_count(a, 'i')} must start with {quote(a['first_word'])}.",
-    "verify_postscript": lambda a: f"The response must end with a postscript starting with "
-    f"{quote(a['postscript_marker'])}.",
-    "validate_placeholders": lambda a: f"The response must contain at least {_count(a)} placeholders in square "
-    "brackets, such as [address].",
-    "verify_bullet_points": lambda a: f"The response must contain exactly {_count(a)} markdown bullet points "
-    "(lines starting with * or -).",
-    "validate_title": lambda a: "The response must contain a title wrapped in double angular brackets, such as "
-    "<<poem of joy>>.",
+    "validate_paragraphs": lambda a: (
+        f"The response must have exactly {_count(a)} paragraphs separated by blank "
+        f"lines, and paragraph {_count(a, 'i')} must start with {quote(a['first_word'])}."
+    ),
+    "verify_postscript": lambda a: (
+        f"The response must end with a postscript starting with {quote(a['postscript_marker'])}."
+    ),
+    "validate_placeholders": lambda a: (
+        f"The response must contain at least {_count(a)} placeholders in square brackets, such as [address]."
+    ),
+    "verify_bullet_points": lambda a: (
+        f"The response must contain exactly {_count(a)} markdown bullet points (lines starting with * or -)."
+    ),
+    "validate_title": lambda a: (
+        "The response must contain a title wrapped in double angular brackets, such as <<poem of joy>>."
+    ),
     "validate_choice": lambda a: f"The response must contain one of the options {quoted_list(a['options'])}.",
-    "validate_highlighted_sections": lambda a: f"The response must highlight at least {_count(a)} sections with "
-    "markdown, i.e. *highlighted section*.",
-    "validate_sections": lambda a: f"The response must have at least {_count(a)} sections, each marked with "
-    f"{quote(a['section_splitter'])} and its number.",
+    "validate_highlighted_sections": lambda a: (
+        f"The response must highlight at least {_count(a)} sections with markdown, i.e. *highlighted section*."
+    ),
+    "validate_sections": lambda a: (
+        f"The response must have at least {_count(a)} sections, each marked with "
+        f"{quote(a['section_splitter'])} and its number."
+    ),
     "validate_json_format": lambda a: "The entire response must be valid JSON.",
-    "validate_repeat_prompt": lambda a: f"The response must start by repeating the request "
-    f"{quote(a['original_prompt'])} without change.",
-    "validate_two_responses": lambda a: "The response must give two different responses separated by six asterisks "
-    "(******).",
+    "validate_repeat_prompt": lambda a: (
+        f"The response must start by repeating the request {quote(a['original_prompt'])} without change."
+    ),
+    "validate_two_responses": lambda a: (
+        "The response must give two different responses separated by six asterisks (******)."
+    ),
     "validate_uppercase": lambda a: "The entire response must be in capital letters.",
     "validate_lowercase": lambda a: "The entire response must be in lowercase letters.",
     "validate_frequency_capital_words": lambda a: _quantified(

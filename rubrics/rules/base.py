@@ -27,8 +27,7 @@ class RuleArgumentError(ValueError):
     (:func:`rubrics.rubric_text.check_rule`) names the offending argument ``arg`` (None: the rule id itself).
     """
 
-    def __init__(self, reason: str, *, family: str | None = None, rule_id: str | None = None,
-                 arg: str | None = None):
+    def __init__(self, reason: str, *, family: str | None = None, rule_id: str | None = None, arg: str | None = None):
         self.family, self.rule_id, self.arg, self.reason = family, rule_id, arg, reason
         message = f"{arg}: {reason}" if arg else reason
         super().__init__(f"rule {family}:{rule_id}: {message}" if family is not None else message)

@@ -80,7 +80,7 @@ class Limit(BaseModel):
     max: int | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
-    def _check(self) -> "Limit":
+    def _check(self) -> Limit:
         if self.relation == "between":
             if self.min is None or self.max is None or self.min > self.max:
                 raise ValueError("relation 'between' needs 0 <= min <= max")
@@ -143,8 +143,14 @@ def find_limit(text: str, unit: str) -> Limit | None:
         (rf"\b(?:less|fewer)\s+than\s+({NUM}){_GAP}\s+{u}", "less than"),
         (rf"\b(?:more|greater)\s+than\s+({NUM}){_GAP}\s+{u}", "more than"),
         (rf"\b(?:exactly|precisely|only|just)\s+({NUM}){_GAP}\s+{u}", "exactly"),
-        (rf"\b{u}\s+(?:count\s+|limit\s+)?(?:must|should|shall|will|can|may|is|are|to)?\s*(?:not\s+exceed(?:ing)?|be\s+(?:at\s+most|no\s+more\s+than|limited\s+to|capped\s+at)|of\s+no\s+more\s+than|limit\s+of|limited\s+to|(?:does|do)\s+not\s+exceed|exceed(?:ing)?\s+no\s+more\s+than|at\s+most|up\s+to)\s+({NUM})\b", "at most"),
-        (rf"\b{u}\s+(?:must|should|shall)?\s*(?:be\s+)?(?:at\s+least|no\s+less\s+than|a\s+minimum\s+of)\s+({NUM})\b", "at least"),
+        (
+            rf"\b{u}\s+(?:count\s+|limit\s+)?(?:must|should|shall|will|can|may|is|are|to)?\s*(?:not\s+exceed(?:ing)?|be\s+(?:at\s+most|no\s+more\s+than|limited\s+to|capped\s+at)|of\s+no\s+more\s+than|limit\s+of|limited\s+to|(?:does|do)\s+not\s+exceed|exceed(?:ing)?\s+no\s+more\s+than|at\s+most|up\s+to)\s+({NUM})\b",
+            "at most",
+        ),
+        (
+            rf"\b{u}\s+(?:must|should|shall)?\s*(?:be\s+)?(?:at\s+least|no\s+less\s+than|a\s+minimum\s+of)\s+({NUM})\b",
+            "at least",
+        ),
         (rf"\b({NUM}){_GAP}\s+{u}", "exactly"),
     ):
         for m in re.finditer(pat, text):
@@ -179,7 +185,7 @@ class PunctuationArgs(_Args):
     scope: Literal["response", "sentences", "paragraphs"] = "response"
 
     @model_validator(mode="after")
-    def _check(self) -> "PunctuationArgs":
+    def _check(self) -> PunctuationArgs:
         if not self.marks or not all(0 < len(m) <= 3 for m in self.marks):
             raise ValueError("mark(s) must be 1-3 characters")
         return self
@@ -218,7 +224,7 @@ class MarkdownArgs(_Args):
     blockquote: bool = False
 
     @model_validator(mode="after")
-    def _some(self) -> "MarkdownArgs":
+    def _some(self) -> MarkdownArgs:
         if not (self.levels or self.require_levels or self.max_level or self.first_heading_level
                 or self.min_headings or self.blockquote):  # fmt: skip
             raise ValueError("no Markdown requirement given")
@@ -352,7 +358,10 @@ def _table(a: TableArgs) -> Checker:
         return all(
             (a.rows is None or a.rows.ok(len(t.rows)))
             and (a.cols is None or a.cols.ok(t.n_cols))
-            and (a.cell_words is None or all(a.cell_words.ok(text_utils.count_words(c)) for row in t.rows for c in row if c))
+            and (
+                a.cell_words is None
+                or all(a.cell_words.ok(text_utils.count_words(c)) for row in t.rows for c in row if c)
+            )
             for t in ts
         )
 
@@ -531,7 +540,9 @@ def parse_punctuation(text: str) -> dict[str, Any] | None:
         return None
     marks = [mark for _, mark in found]
     out: dict[str, Any] = {"mark": marks[0] if len(marks) == 1 or not re.search(r"\bor\b", t) else marks}
-    m = re.search(r"\b(?:each|every)\s+(?:of\s+the\s+)?(\w+)|\ball\s+(?:of\s+the\s+)?(sentences|paragraphs|sections)\b", t)
+    m = re.search(
+        r"\b(?:each|every)\s+(?:of\s+the\s+)?(\w+)|\ball\s+(?:of\s+the\s+)?(sentences|paragraphs|sections)\b", t
+    )
     if m:
         noun = m.group(1) or m.group(2)
         if noun.startswith("sentence"):
@@ -620,8 +631,15 @@ def parse_table(text: str) -> dict[str, Any] | None:
         cell_words = find_limit(t, "word")
         if cell_words is None:
             return None
-        t = re.sub(rf"(?:{_MIN}|{_MAX}|\b(?:less|fewer|more)\s+than|\bbetween|\bexactly)?\s*{NUM}(?:\s*(?:-|to|and)\s*{NUM})?\s+words?", " ", t)
-    elif re.search(r"\b(?:each|every|per)\s+(?:row|cell|entry|column|slide|item)\s+(?:must|should|shall|has|have|contains?|includes?|needs)", t):
+        t = re.sub(
+            rf"(?:{_MIN}|{_MAX}|\b(?:less|fewer|more)\s+than|\bbetween|\bexactly)?\s*{NUM}(?:\s*(?:-|to|and)\s*{NUM})?\s+words?",
+            " ",
+            t,
+        )
+    elif re.search(
+        r"\b(?:each|every|per)\s+(?:row|cell|entry|column|slide|item)\s+(?:must|should|shall|has|have|contains?|includes?|needs)",
+        t,
+    ):
         return None
     rows, cols = find_limit(t, "row"), find_limit(t, "column")
     if rows and cols:  # "not exceed three rows and two columns": the relation is shared
@@ -633,8 +651,11 @@ def parse_table(text: str) -> dict[str, Any] | None:
         rows = Limit(relation=rows.relation, num=rows.num - 1)
     if rows is None and cols is None and cell_words is None and not mentions_table:
         return None
-    if rows is None and cols is None and cell_words is None and not re.search(
-        r"\b(?:in|as|use|using|include|including|present|with|format)\b", t
+    if (
+        rows is None
+        and cols is None
+        and cell_words is None
+        and not re.search(r"\b(?:in|as|use|using|include|including|present|with|format)\b", t)
     ):
         return None
     out: dict[str, Any] = {}
@@ -669,12 +690,19 @@ def parse_markdown(text: str) -> dict[str, Any] | None:
             return out or None
         u = re.sub(r"\b(?:different|distinct)\s+(?=heading|levels)", "", t)
         u = re.sub(r"\blevels?\s+of\s+headings?\b", "heading levels", u)
-        u = re.sub(rf"\bheadings?\s+(?:with|at|of|using|in)\s+((?:at\s+least|exactly|at\s+most|a\s+maximum\s+of|no\s+more\s+than)\s+)?({NUM})\s+levels?\b", r"\1\2 heading levels", u)
+        u = re.sub(
+            rf"\bheadings?\s+(?:with|at|of|using|in)\s+((?:at\s+least|exactly|at\s+most|a\s+maximum\s+of|no\s+more\s+than)\s+)?({NUM})\s+levels?\b",
+            r"\1\2 heading levels",
+            u,
+        )
         max_level = None
-        m = re.search(r"(?:up\s+to|not\s+exceed(?:ing)?|no\s+(?:deeper|lower)\s+than|maximum\s+(?:heading\s+)?level\s+(?:of\s+)?)\s*(?:heading\s+)?level\s*([1-6])\b", u)
+        m = re.search(
+            r"(?:up\s+to|not\s+exceed(?:ing)?|no\s+(?:deeper|lower)\s+than|maximum\s+(?:heading\s+)?level\s+(?:of\s+)?)\s*(?:heading\s+)?level\s*([1-6])\b",
+            u,
+        )
         if m:
             max_level = int(m.group(1))
-            u = u[: m.start()] + u[m.end():]
+            u = u[: m.start()] + u[m.end() :]
             out["max_level"] = max_level
         lim = find_limit(u, r"heading\s+level")
         if lim is None and re.search(r"\bheadings?\b", u):
@@ -707,7 +735,10 @@ def parse_json(text: str) -> dict[str, Any] | None:
     else:
         lim = find_limit(u, r"nesting\s+level")
         if lim is None:
-            m = re.search(rf"\bnesting\s+levels?\s+(?:(?:must|should|do|does|to)\s+)?(?:not\s+exceed(?:ing)?|be\s+limited\s+to|limited\s+to|of\s+at\s+most|at\s+most)\s+({NUM})\b", u)
+            m = re.search(
+                rf"\bnesting\s+levels?\s+(?:(?:must|should|do|does|to)\s+)?(?:not\s+exceed(?:ing)?|be\s+limited\s+to|limited\s+to|of\s+at\s+most|at\s+most)\s+({NUM})\b",
+                u,
+            )
             if m:
                 lim = Limit(relation="at most", num=parse_number(m.group(1)))
     if lim is None and "nesting" in t:
@@ -786,7 +817,10 @@ def verifier_for(category: str, subcategory: str, text: str) -> RuleVerifier | N
         return None
     kwargs = PARSERS[rule_id](text.strip())
     if kwargs is None and rule_id in ("Length/Words", "Content/Punctuation") and re.search(r"\btables?\b", text, re.I):
-        rule_id, kwargs = "Format/Table", parse_table(text.strip())  # "each cell in the table must contain at most 10 words"
+        rule_id, kwargs = (
+            "Format/Table",
+            parse_table(text.strip()),
+        )  # "each cell in the table must contain at most 10 words"
         if kwargs is not None and "cell_words" not in kwargs:
             return None
     if kwargs is None:

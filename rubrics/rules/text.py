@@ -22,6 +22,7 @@ def clear_memos() -> None:
     for fn in _MEMOISED:
         fn.cache_clear()
 
+
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6df]")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _HEADING = re.compile(r"^\s{0,3}(#{1,6})(?:\s+|$)(.*)$")

@@ -38,9 +38,19 @@ def at(text: str, needle: str, end: str | None = None) -> tuple[int, int]:
 
 def make_rows(prefix: str = "r") -> list[SpanRow]:
     def row(i, response, spans, verdict=None, source="diff"):
-        return SpanRow(id=f"{prefix}-{i}", item_id=f"item-{i}", rubric_id="no_comma", criteria="Do not use commas.",
-                       instruction="Write  two lines.\r\nNo commas.", response=response, char_spans=spans,
-                       label_source=source, verdict=verdict, split="train", family="ifeval:punctuation:no_comma")
+        return SpanRow(
+            id=f"{prefix}-{i}",
+            item_id=f"item-{i}",
+            rubric_id="no_comma",
+            criteria="Do not use commas.",
+            instruction="Write  two lines.\r\nNo commas.",
+            response=response,
+            char_spans=spans,
+            label_source=source,
+            verdict=verdict,
+            split="train",
+            family="ifeval:punctuation:no_comma",
+        )
 
     return [
         row("emoji", EMOJI, [at(EMOJI, ","), at(EMOJI, "🎉")], verdict=-1),
@@ -54,13 +64,25 @@ def ui_region(text: str, span: tuple[int, int], rid: str) -> dict:
     """A labels region as the Label Studio UI posts it for a mouse selection of ``text[s:e]``."""
     s, e = span
     shown = text[s:e].replace("\r", "\\n").replace("\n", "\\n")
-    return {"id": rid, "from_name": "relevant", "to_name": "response", "type": "labels", "origin": "manual",
-            "value": {"start": s, "end": e, "text": shown, "labels": ["relevant"]}}
+    return {
+        "id": rid,
+        "from_name": "relevant",
+        "to_name": "response",
+        "type": "labels",
+        "origin": "manual",
+        "value": {"start": s, "end": e, "text": shown, "labels": ["relevant"]},
+    }
 
 
 def verdict_region(choice: str) -> dict:
-    return {"id": "v", "from_name": "verdict", "to_name": "response", "type": "choices", "origin": "manual",
-            "value": {"choices": [choice]}}
+    return {
+        "id": "v",
+        "from_name": "verdict",
+        "to_name": "response",
+        "type": "choices",
+        "origin": "manual",
+        "value": {"choices": [choice]},
+    }
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +127,9 @@ def test_project_push_review_pull_round_trip(ls, tmp_path):
     assert len(tasks) == 4
     pred = as_dict(tasks["r-emoji"].predictions[0])
     assert pred["model_version"] == "diff-v1" and pred["score"] == pytest.approx(0.8)
-    spans = [(r["value"]["start"], r["value"]["end"], r["value"]["text"]) for r in pred["result"] if r["type"] == "labels"]
+    spans = [
+        (r["value"]["start"], r["value"]["end"], r["value"]["text"]) for r in pred["result"] if r["type"] == "labels"
+    ]
     assert spans == [(*at(EMOJI, ","), ","), (*at(EMOJI, "🎉"), "🎉")]
     assert as_dict(tasks["r-cjk"].predictions[0])["score"] == pytest.approx(0.95)
 
@@ -123,8 +147,9 @@ def test_project_push_review_pull_round_trip(ls, tmp_path):
         result = [ui_region(response, sp, f"a{k}") for k, sp in enumerate(spans)]
         client.annotations.create(id=ids[row_id], result=[*result, verdict_region("violated")], lead_time=4.2)
     want_b = [at(EMOJI, ","), at(EMOJI, "中文")]
-    client.annotations.create(id=ids["r-emoji"], completed_by=other.id,
-                              result=[ui_region(EMOJI, sp, f"b{k}") for k, sp in enumerate(want_b)])
+    client.annotations.create(
+        id=ids["r-emoji"], completed_by=other.id, result=[ui_region(EMOJI, sp, f"b{k}") for k, sp in enumerate(want_b)]
+    )
     client.annotations.create(id=ids["r-cjk"], completed_by=other.id, result=[], was_cancelled=True)
 
     out = tmp_path / "reviewed.parquet"
@@ -133,14 +158,21 @@ def test_project_push_review_pull_round_trip(ls, tmp_path):
     assert res.stats.annotator_skipped_task == 1 and res.stats.whitespace_mismatch == 0
     got = read_rows(out)
     humans = {(r.meta["review"]["auto_row_id"], r.annotator): r for r in got if r.label_source == "human"}
-    assert set(humans) == {("r-emoji", "reviewer@rtt.test"), ("r-cjk", "reviewer@rtt.test"),
-                           ("r-plain", "reviewer@rtt.test"), ("r-emoji", "second@rtt.test")}
+    assert set(humans) == {
+        ("r-emoji", "reviewer@rtt.test"),
+        ("r-cjk", "reviewer@rtt.test"),
+        ("r-plain", "reviewer@rtt.test"),
+        ("r-emoji", "second@rtt.test"),
+    }
     for row_id, spans in want_a.items():
         h = humans[(row_id, "reviewer@rtt.test")]
         assert h.char_spans == sorted(spans) and h.verdict == -1 and h.annotated_at is not None
         assert h.split == "train" and h.id == f"{row_id}::human::reviewer@rtt.test"
     assert [EMOJI[s:e] for s, e in humans[("r-emoji", "reviewer@rtt.test")].char_spans] == [
-        "😀", ",\r\nno  commas", "🎉"]
+        "😀",
+        ",\r\nno  commas",
+        "🎉",
+    ]
     assert [CJK[s:e] for s, e in humans[("r-cjk", "reviewer@rtt.test")].char_spans] == ["第一", "。\r\n结束 🎉"]
     assert PLAIN[slice(*humans[("r-plain", "reviewer@rtt.test")].char_spans[0])] == "  two  "
     second = humans[("r-emoji", "second@rtt.test")]
@@ -161,8 +193,11 @@ def test_project_push_review_pull_round_trip(ls, tmp_path):
     bad["value"]["text"] = "HELLO"
     client.annotations.create(id=ids["r-plain"], completed_by=other.id, result=[bad])
     before = out.read_bytes()
-    with pytest.raises(InvalidAnnotation, match=r"task \d+ \(row r-plain\) annotation \d+ by second@rtt.test "
-                                                r"region bad: field 'value.text' 'HELLO'"):
+    with pytest.raises(
+        InvalidAnnotation,
+        match=r"task \d+ \(row r-plain\) annotation \d+ by second@rtt.test "
+        r"region bad: field 'value.text' 'HELLO'",
+    ):
         pull_reviews(client, settings, "RTT review test", out, base)
     assert out.read_bytes() == before
     skipped = pull_reviews(client, settings, "RTT review test", tmp_path / "skip.parquet", base, on_invalid="skip")
@@ -182,12 +217,22 @@ def test_utf16_servers_round_trip(ls, tmp_path):
     js = [len(EMOJI[:i].encode("utf-16-le")) // 2 for i in range(len(EMOJI) + 1)]  # JavaScript string offsets
     (c0, c1), (p0, p1) = at(EMOJI, ","), at(EMOJI, "🎉")
     assert [(r["value"]["start"], r["value"]["end"]) for r in pred["result"] if r["type"] == "labels"] == [
-        (js[c0], js[c1]), (js[p0], js[p1])]
+        (js[c0], js[c1]),
+        (js[p0], js[p1]),
+    ]
     assert (js[c0], js[p1] - js[p0]) == (c0 + 1, 2)
     e0, e1 = at(EMOJI, "🎉!")
-    client.annotations.create(id=ids["u-emoji"], result=[
-        {"from_name": "relevant", "to_name": "response", "type": "labels",
-         "value": {"start": js[e0], "end": js[e1], "text": "🎉!", "labels": ["relevant"]}}])
+    client.annotations.create(
+        id=ids["u-emoji"],
+        result=[
+            {
+                "from_name": "relevant",
+                "to_name": "response",
+                "type": "labels",
+                "value": {"start": js[e0], "end": js[e1], "text": "🎉!", "labels": ["relevant"]},
+            }
+        ],
+    )
     res = pull_reviews(client, u16, "RTT review utf16", tmp_path / "u.parquet")
     human = next(r for r in read_rows(res.out) if r.label_source == "human")
     assert EMOJI[slice(*human.char_spans[0])] == "🎉!"
@@ -225,7 +270,13 @@ def test_errors_are_clear_and_lose_nothing(ls, labelstudio, tmp_path):
     with pytest.raises(ReviewError, match="cannot reach Label Studio"):
         pull_reviews(client, settings, "RTT review test", out)
     assert out.read_bytes() == before
-    info = start(labelstudio.data_dir, port=labelstudio.port, venv=labelstudio.venv, username=labelstudio.username,
-                 token=labelstudio.api_key.get_secret_value(), timeout=240)
+    info = start(
+        labelstudio.data_dir,
+        port=labelstudio.port,
+        venv=labelstudio.venv,
+        username=labelstudio.username,
+        token=labelstudio.api_key.get_secret_value(),
+        timeout=240,
+    )
     assert info.url == labelstudio.url and status(labelstudio.data_dir).pid == info.pid
     assert ensure_project(client, settings, "RTT review test").created is False  # data survived the restart

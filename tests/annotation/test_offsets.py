@@ -69,9 +69,13 @@ def test_unit_for_version():
 
 def test_regions_round_trip_as_the_ui_writes_them():
     """Code points, exact text; line breaks inside a region's text written as two-char ``\\n`` (Label Studio)."""
-    spans = [(TRICKY.index("😀"), TRICKY.index("😀") + 1), (TRICKY.index("no  commas"), TRICKY.index("no  commas") + 10),
-             (TRICKY.index(","), TRICKY.index("no") + 2), (TRICKY.index("中文"), TRICKY.index("中文") + 2),
-             (len(TRICKY) - 1, len(TRICKY))]
+    spans = [
+        (TRICKY.index("😀"), TRICKY.index("😀") + 1),
+        (TRICKY.index("no  commas"), TRICKY.index("no  commas") + 10),
+        (TRICKY.index(","), TRICKY.index("no") + 2),
+        (TRICKY.index("中文"), TRICKY.index("中文") + 2),
+        (len(TRICKY) - 1, len(TRICKY)),
+    ]
     for unit in ("codepoint", "utf16"):
         regions = span_regions(TRICKY, spans, unit)
         # what the UI stores for a selection across "\r\n": the text with each break as a literal "\n"
@@ -83,8 +87,15 @@ def test_regions_round_trip_as_the_ui_writes_them():
 
 def test_region_validation_names_task_region_and_field():
     stats = PullStats()
-    bad = [{"id": "r7", "from_name": "relevant", "to_name": "response", "type": "labels",
-            "value": {"start": 0, "end": 2, "text": "XX", "labels": ["relevant"]}}]
+    bad = [
+        {
+            "id": "r7",
+            "from_name": "relevant",
+            "to_name": "response",
+            "type": "labels",
+            "value": {"start": 0, "end": 2, "text": "XX", "labels": ["relevant"]},
+        }
+    ]
     with pytest.raises(ValueError, match=r"task 3 region r7: field 'value.text' 'XX' does not match"):
         regions_to_spans(TRICKY, bad, "task 3", stats)
     bad[0]["value"].update(start="0", text="Hi")
@@ -95,11 +106,29 @@ def test_region_validation_names_task_region_and_field():
         regions_to_spans(TRICKY, bad, "task 3", stats, "utf16")
     # collapsed whitespace (a view without pre-wrap) is accepted, counted
     i = TRICKY.index("no  commas")
-    ok = [{"id": "a", "from_name": "relevant", "to_name": "response", "type": "labels",
-           "value": {"start": i, "end": i + 10, "text": "no commas", "labels": ["relevant"]}},
-          {"id": "v", "from_name": "verdict", "to_name": "response", "type": "choices", "value": {"choices": ["violated"]}},
-          {"id": "o", "from_name": "other", "to_name": "response", "type": "labels",
-           "value": {"start": 0, "end": 1, "labels": ["x"]}}]
+    ok = [
+        {
+            "id": "a",
+            "from_name": "relevant",
+            "to_name": "response",
+            "type": "labels",
+            "value": {"start": i, "end": i + 10, "text": "no commas", "labels": ["relevant"]},
+        },
+        {
+            "id": "v",
+            "from_name": "verdict",
+            "to_name": "response",
+            "type": "choices",
+            "value": {"choices": ["violated"]},
+        },
+        {
+            "id": "o",
+            "from_name": "other",
+            "to_name": "response",
+            "type": "labels",
+            "value": {"start": 0, "end": 1, "labels": ["x"]},
+        },
+    ]
     assert regions_to_spans(TRICKY, ok, "t", stats) == ([(i, i + 10)], -1)
     assert stats.whitespace_mismatch == 1
 
@@ -120,8 +149,17 @@ def test_latest_non_cancelled_annotation_per_annotator():
 
 def _row(id_, spans, source="diff", response="aa bb cc dd", annotator=None, auto_id=None):
     meta = {"review": {"auto_row_id": auto_id}} if auto_id else {}
-    return SpanRow(id=id_, item_id="i", rubric_id="r", criteria="c", response=response, char_spans=spans,
-                   label_source=source, annotator=annotator, meta=meta)
+    return SpanRow(
+        id=id_,
+        item_id="i",
+        rubric_id="r",
+        criteria="c",
+        response=response,
+        char_spans=spans,
+        label_source=source,
+        annotator=annotator,
+        meta=meta,
+    )
 
 
 def test_agreement_char_token_and_kappa_by_hand():
@@ -142,8 +180,11 @@ def test_agreement_char_token_and_kappa_by_hand():
 
 
 def test_merge_keeps_previous_human_rows_and_replaces_updated_ones():
-    prev = [_row("x", [(0, 2)]), _row("x::human::a", [(0, 2)], "human", annotator="a", auto_id="x"),
-            _row("y::human::a", [(3, 5)], "human", annotator="a", auto_id="y")]
+    prev = [
+        _row("x", [(0, 2)]),
+        _row("x::human::a", [(0, 2)], "human", annotator="a", auto_id="x"),
+        _row("y::human::a", [(3, 5)], "human", annotator="a", auto_id="y"),
+    ]
     new_h = [_row("x::human::a", [(6, 8)], "human", annotator="a", auto_id="x")]
     rows, retained = merge(prev, [_row("x", [(0, 2)])], [], new_h)
     by_id = {r.id: r for r in rows}

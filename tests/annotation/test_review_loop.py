@@ -39,20 +39,43 @@ def pair_rows(prefix: str, n: int = 3) -> list[SpanRow]:
         neg = NEG.replace("Friday", f"day {i}")
         pos = POS.replace("Friday", f"day {i}")
         c = neg.index(", snacks")
-        common = dict(item_id=f"{prefix}-item-{i}", rubric_id="no_comma", criteria="Do not use any commas.",
-                      instruction="Write a short note to the team.", pair_id=f"{prefix}-pair-{i}",
-                      family="ifeval:punctuation:no_comma", label_source="program",
-                      split="val" if i == n - 1 else "train")
-        out.append(SpanRow(id=f"{prefix}-{i}-pos", response=pos, char_spans=[(pos.index(","), pos.index(",") + 1)],
-                           polarity="positive", verdict=-1, **common))
-        out.append(SpanRow(id=f"{prefix}-{i}-neg", response=neg, char_spans=[(c, c + 1)], polarity="negative",
-                           verdict=-1, **common))
+        common = dict(
+            item_id=f"{prefix}-item-{i}",
+            rubric_id="no_comma",
+            criteria="Do not use any commas.",
+            instruction="Write a short note to the team.",
+            pair_id=f"{prefix}-pair-{i}",
+            family="ifeval:punctuation:no_comma",
+            label_source="program",
+            split="val" if i == n - 1 else "train",
+        )
+        out.append(
+            SpanRow(
+                id=f"{prefix}-{i}-pos",
+                response=pos,
+                char_spans=[(pos.index(","), pos.index(",") + 1)],
+                polarity="positive",
+                verdict=-1,
+                **common,
+            )
+        )
+        out.append(
+            SpanRow(
+                id=f"{prefix}-{i}-neg", response=neg, char_spans=[(c, c + 1)], polarity="negative", verdict=-1, **common
+            )
+        )
     return out
 
 
 def region(text: str, s: int, e: int, rid: str = "h") -> dict:
-    return {"id": rid, "from_name": "relevant", "to_name": "response", "type": "labels", "origin": "manual",
-            "value": {"start": s, "end": e, "text": text[s:e], "labels": ["relevant"]}}
+    return {
+        "id": rid,
+        "from_name": "relevant",
+        "to_name": "response",
+        "type": "labels",
+        "origin": "manual",
+        "value": {"start": s, "end": e, "text": text[s:e], "labels": ["relevant"]},
+    }
 
 
 @pytest.fixture(scope="module")
@@ -77,14 +100,19 @@ def test_repush_with_other_model_versions_and_the_reason_of_errors(ls):
         res = push_rows(client, settings, again, part, version)
         assert res.pushed == 1 and res.model_version_set
         assert client.projects.get(id=ref.id).model_version == version
-    versions = {t.data["row_id"]: t.predictions[0]["model_version"] if isinstance(t.predictions[0], dict)
-                else t.predictions[0].model_version for t in tasks_by_row(client, ref.id).values()}
+    versions = {
+        t.data["row_id"]: t.predictions[0]["model_version"]
+        if isinstance(t.predictions[0], dict)
+        else t.predictions[0].model_version
+        for t in tasks_by_row(client, ref.id).values()
+    }
     assert sorted(versions.values()) == ["auto", "diff-v1", "diff-v1", "greedy-v1"]
     # Label Studio's own reason reaches the message
     with pytest.raises(ReviewError, match="model_version: Model version doesn't exist"):
         set_model_version(client, settings, ref.id, "never-pushed-v9")
     assert server_reason({"detail": "Validation error", "validation_errors": {"title": ["too long"]}}) == (
-        "Validation error; title: too long")
+        "Validation error; title: too long"
+    )
 
 
 def test_cli_shows_label_studio_reason(labelstudio, tmp_path, monkeypatch):
@@ -108,8 +136,10 @@ def test_annotator_view_overlap_columns_and_uncertainty(ls, tiny_bert_dir, tmp_p
     push_rows(client, settings, ref, scored, "disc-v1")
     proj = client.projects.get(id=ref.id)
     assert proj.maximum_annotations == 2 and proj.overlap_cohort_percentage == 100
-    assert ensure_project(client, settings, "RTT annotator view", overlap=3) and \
-        client.projects.get(id=ref.id).maximum_annotations == 3
+    assert (
+        ensure_project(client, settings, "RTT annotator view", overlap=3)
+        and client.projects.get(id=ref.id).maximum_annotations == 3
+    )
     for name in ("$polarity_note", "$pair_context", "$why"):
         assert name in proj.label_config
     view = next(v for v in client.views.list(project=ref.id) if v.data["title"] == REVIEW_VIEW_TITLE)
@@ -128,8 +158,10 @@ def test_annotator_view_overlap_columns_and_uncertainty(ls, tiny_bert_dir, tmp_p
     # per-row confidence from the discriminator's probabilities, as the prediction score
     chars = scorer.score_chars([(r.criteria, r.response) for r in rows])
     want = {r.id: label_confidence(c, r.char_labels) for r, c in zip(rows, chars)}
-    got = {rid: (t.predictions[0]["score"] if isinstance(t.predictions[0], dict) else t.predictions[0].score)
-           for rid, t in tasks.items()}
+    got = {
+        rid: (t.predictions[0]["score"] if isinstance(t.predictions[0], dict) else t.predictions[0].score)
+        for rid, t in tasks.items()
+    }
     for rid in want:
         assert got[rid] == pytest.approx(want[rid], abs=1e-5)
     # distinct (at full precision: the tiny discriminator's confidences lie within ~1e-4 of each other, so a
@@ -138,8 +170,11 @@ def test_annotator_view_overlap_columns_and_uncertainty(ls, tiny_bert_dir, tmp_p
     # the labelling stream (uncertainty sampling) serves the least confident task first
     import httpx
 
-    nxt = httpx.get(f"{settings.url}/api/projects/{ref.id}/next", timeout=60,
-                    headers={"Authorization": f"Token {settings.api_key.get_secret_value()}"}).json()
+    nxt = httpx.get(
+        f"{settings.url}/api/projects/{ref.id}/next",
+        timeout=60,
+        headers={"Authorization": f"Token {settings.api_key.get_secret_value()}"},
+    ).json()
     assert nxt["data"]["row_id"] == min(got, key=got.get)
     assert label_confidence(np.array([0.9, 0.2]), [1, 0]) == pytest.approx(0.85)
     assert "(no difference" in edit_diff("same", "same")
@@ -154,12 +189,22 @@ def test_human_correction_replaces_the_automatic_label_in_training(ls, tiny_bert
     ref = ensure_project(client, settings, "RTT review loop", overlap=3)
     push_rows(client, settings, ref, rows, "program-v1")
     ids = {rid: t.id for rid, t in tasks_by_row(client, ref.id).items()}
-    users = [client.users.create(username=f"rev{k}", email=f"rev{k}@rtt.test", password=f"pass-{k}-12345")
-             for k in range(2)]
+    users = [
+        client.users.create(username=f"rev{k}", email=f"rev{k}@rtt.test", password=f"pass-{k}-12345") for k in range(2)
+    ]
     # 1) the positive of pair 0 wrongly marks its comma: the reviewer removes it (no span) and says "satisfied"
-    client.annotations.create(id=ids["loop-0-pos"], result=[{
-        "id": "v", "from_name": "verdict", "to_name": "response", "type": "choices",
-        "value": {"choices": ["satisfied"]}}])
+    client.annotations.create(
+        id=ids["loop-0-pos"],
+        result=[
+            {
+                "id": "v",
+                "from_name": "verdict",
+                "to_name": "response",
+                "type": "choices",
+                "value": {"choices": ["satisfied"]},
+            }
+        ],
+    )
     # 2) the negative of pair 1: three reviewers; two widen the span to ", snacks", one keeps the comma
     neg1 = next(r for r in rows if r.id == "loop-1-neg")
     c = neg1.response.index(", snacks")
@@ -200,11 +245,29 @@ def test_human_correction_replaces_the_automatic_label_in_training(ls, tiny_bert
     assert "on 2 annotated tasks" in r.output and "1 tasks skipped" in r.output
     assert "2 pairs from human review replace their automatic rows" in r.output
     run = tmp_path / "run"
-    r = runner.invoke(app, ["disc", "train", "--data", str(out), "--backbone", str(tiny_bert_dir), "--out", str(run),
-                            "--max-steps", "2", "--eval-steps", "2", "--max-length", "128"])
+    r = runner.invoke(
+        app,
+        [
+            "disc",
+            "train",
+            "--data",
+            str(out),
+            "--backbone",
+            str(tiny_bert_dir),
+            "--out",
+            str(run),
+            "--max-steps",
+            "2",
+            "--eval-steps",
+            "2",
+            "--max-length",
+            "128",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "labels: 2 pairs from human review (majority) replaced 2 automatic rows; 6 of 10 rows kept" in " ".join(
-        r.output.split())
+        r.output.split()
+    )
     meta = json.loads((run / "model" / "rtt_discriminator.json").read_text())
     res = meta["extra"]["label_resolution"]
     assert res["auto_replaced"] == 2 and res["rows_out"] == len(rows) and res["rows_in"] == 10

@@ -24,8 +24,11 @@ def td():
     return mod
 
 
-RESPONSES = ["Paris is the capital of France. It is known for the Eiffel Tower, museums and food.",
-             "The capital of France is Paris.", "PARIS! The capital city of France, on the Seine."]
+RESPONSES = [
+    "Paris is the capital of France. It is known for the Eiffel Tower, museums and food.",
+    "The capital of France is Paris.",
+    "PARIS! The capital city of France, on the Seine.",
+]
 
 
 def test_rubrics_are_importable_rules_chosen_per_instruction(td, tmp_path):
@@ -44,8 +47,9 @@ def test_rubrics_are_importable_rules_chosen_per_instruction(td, tmp_path):
             assert all(w in instruction.lower() and w in " ".join(RESPONSES).lower() for w in words)
     assert td.content_words("The Capital, capital of FRANCE; what about it") == ["capital", "france"]
     path = tmp_path / "items.jsonl"
-    path.write_text(json.dumps({"key": 100007, "prompt": instruction, "instruction_id_list": ids,
-                                "kwargs": kwargs}) + "\n")
+    path.write_text(
+        json.dumps({"key": 100007, "prompt": instruction, "instruction_id_list": ids, "kwargs": kwargs}) + "\n"
+    )
     (item,) = import_items(str(path))
     assert [r.verifier.rule_id for r in item.rubrics] == ids and all(r.text for r in item.rubrics)
 
@@ -57,8 +61,17 @@ def test_items_and_merge_tag_each_row_with_its_model(td, tmp_path, monkeypatch):
     with gzip.open(outputs, "wt") as fh:
         for m in ("m1", "m2"):
             for i in range(4):
-                fh.write(json.dumps({"model": m, "index": i, "instruction": f"Tell me about topic number {i}.",
-                                     "response": f"{m} says: topic {i} is, in short, interesting."}) + "\n")
+                fh.write(
+                    json.dumps(
+                        {
+                            "model": m,
+                            "index": i,
+                            "instruction": f"Tell me about topic number {i}.",
+                            "response": f"{m} says: topic {i} is, in short, interesting.",
+                        }
+                    )
+                    + "\n"
+                )
     monkeypatch.setattr(td, "OUT_DIR", tmp_path)
     monkeypatch.setattr(td, "DATA_FILE", outputs.name)
     monkeypatch.setattr(td, "load_outputs", lambda path=outputs: [json.loads(x) for x in gzip.open(path, "rt")])
@@ -69,13 +82,27 @@ def test_items_and_merge_tag_each_row_with_its_model(td, tmp_path, monkeypatch):
     assert [p["key"] for p in pos] == [json.loads(x)["key"] for x in lines] and pos[0]["response"].startswith("m2")
     for m, split in (("m1", "train"), ("m2", "train")):
         (tmp_path / "pairs" / m).mkdir(parents=True)
-        write_rows(tmp_path / "pairs" / m / "spans.parquet",
-                   [SpanRow(id="r", item_id="ifeval:100001", rubric_id="k", pair_id="p", criteria="No commas.",
-                            response=f"{m}, text", label_source="program", split=split)])
+        write_rows(
+            tmp_path / "pairs" / m / "spans.parquet",
+            [
+                SpanRow(
+                    id="r",
+                    item_id="ifeval:100001",
+                    rubric_id="k",
+                    pair_id="p",
+                    criteria="No commas.",
+                    response=f"{m}, text",
+                    label_source="program",
+                    split=split,
+                )
+            ],
+        )
     td.merge(tmp_path / "pairs", tmp_path / "all.parquet", ["m1", "m2"])
     rows = read_rows(tmp_path / "all.parquet")
-    assert [(r.id, r.pair_id, r.meta["response_model"]) for r in rows] == [("m1:r", "m1:p", "m1"), ("m2:r", "m2:p", "m2")]
-    write_rows(tmp_path / "pairs" / "m2" / "spans.parquet",
-               [rows[1].model_copy(update={"split": "test", "meta": {}})])
+    assert [(r.id, r.pair_id, r.meta["response_model"]) for r in rows] == [
+        ("m1:r", "m1:p", "m1"),
+        ("m2:r", "m2:p", "m2"),
+    ]
+    write_rows(tmp_path / "pairs" / "m2" / "spans.parquet", [rows[1].model_copy(update={"split": "test", "meta": {}})])
     with pytest.raises(ValueError, match="item ifeval:100001 has split test"):
         td.merge(tmp_path / "pairs", tmp_path / "all.parquet", ["m1", "m2"])

@@ -56,7 +56,11 @@ def test_saved_tokenizer_reloads_with_markers_through_plain_autotokenizer(minilm
     assert again(text).input_ids == tok(text).input_ids != minilm_tok(text).input_ids
     assert has_case_markers(again)
     assert (again.cls_token, again.sep_token, again.pad_token, again.model_max_length) == (
-        minilm_tok.cls_token, minilm_tok.sep_token, minilm_tok.pad_token, minilm_tok.model_max_length)
+        minilm_tok.cls_token,
+        minilm_tok.sep_token,
+        minilm_tok.pad_token,
+        minilm_tok.model_max_length,
+    )
 
 
 def test_modes_on_tokenizers_that_cannot_or_need_not_carry_markers(tmp_path):
@@ -74,8 +78,6 @@ def test_modes_on_tokenizers_that_cannot_or_need_not_carry_markers(tmp_path):
 def test_trained_discriminator_carries_markers_into_scoring_and_plain_hf_loading(tmp_path):
     """Train a tiny uncased encoder with markers (case_markers: auto), then: the saved tokenizer marks case, the metadata says
     so, and plain AutoModelForTokenClassification + AutoTokenizer give RelevanceScorer's probabilities."""
-    from tests.helpers.tiny import CORPUS, tiny_token_classifier
-
     from discriminator.config import TrainConfig
     from discriminator.data.schema import write_rows
     from discriminator.model import read_meta
@@ -83,15 +85,26 @@ def test_trained_discriminator_carries_markers_into_scoring_and_plain_hf_loading
     from discriminator.splits import assign_splits
     from discriminator.synthetic import toy_rows
     from discriminator.train import train
+    from tests.helpers.tiny import CORPUS, tiny_token_classifier
 
     backbone = tiny_token_classifier(tmp_path / "bb", "bert", corpus=CORPUS + ["^ ^^ Caps CAPS caps"])
     data = tmp_path / "rows.parquet"
     write_rows(data, assign_splits(toy_rows(40, seed=0), 0.25, 0.0, seed=0))
     torch.manual_seed(0)
-    res = train(TrainConfig(data=data, out=tmp_path / "run", backbone=str(backbone), case_markers="auto",
-                            max_steps=3, eval_steps=3,
-                            per_device_train_batch_size=8, early_stopping_patience=None, max_length=128),
-                disable_tqdm=True)
+    res = train(
+        TrainConfig(
+            data=data,
+            out=tmp_path / "run",
+            backbone=str(backbone),
+            case_markers="auto",
+            max_steps=3,
+            eval_steps=3,
+            per_device_train_batch_size=8,
+            early_stopping_patience=None,
+            max_length=128,
+        ),
+        disable_tqdm=True,
+    )
     model_dir = tmp_path / "run" / "model"
     assert read_meta(model_dir).case_markers is True, res
     tok = AutoTokenizer.from_pretrained(model_dir)

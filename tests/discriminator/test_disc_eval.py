@@ -4,7 +4,7 @@ leave-one-family-out, human labels winning over automatic ones, and the export u
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -21,7 +21,6 @@ from discriminator.data.schema import SpanRow, read_rows, write_rows
 from discriminator.resolve import resolve_labels
 from discriminator.splits import assign_splits
 from discriminator.synthetic import toy_rows
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
@@ -47,9 +46,19 @@ def data(tmp_path_factory):
 def trained(data, tiny_bert_dir, tmp_path_factory):
     from discriminator.train import train
 
-    cfg = TrainConfig(data=data, out=tmp_path_factory.mktemp("eval-run"), backbone=str(tiny_bert_dir),
-                      learning_rate=1e-2, num_train_epochs=6, per_device_train_batch_size=16, eval_steps=30,
-                      logging_steps=10, early_stopping_patience=None, max_length=256, temperature_scaling=True)
+    cfg = TrainConfig(
+        data=data,
+        out=tmp_path_factory.mktemp("eval-run"),
+        backbone=str(tiny_bert_dir),
+        learning_rate=1e-2,
+        num_train_epochs=6,
+        per_device_train_batch_size=16,
+        eval_steps=30,
+        logging_steps=10,
+        early_stopping_patience=None,
+        max_length=256,
+        temperature_scaling=True,
+    )
     return train(cfg, disable_tqdm=True)
 
 
@@ -76,8 +85,9 @@ def test_eval_reports_positive_sources_and_calibration(trained, data, tmp_path):
 
     meta = json.loads((trained.model_dir / "rtt_discriminator.json").read_text())
     assert meta["temperature"] != 1.0 and meta["temperature"] == trained.meta.temperature > 0
-    report = evaluate(EvalConfig(model=trained.model_dir, data=data, out=tmp_path / "ev",
-                                 baselines=["all_relevant", "lexical"]))
+    report = evaluate(
+        EvalConfig(model=trained.model_dir, data=data, out=tmp_path / "ev", baselines=["all_relevant", "lexical"])
+    )
     per = report.per_positive_source["discriminator"]
     assert set(per) == {"template", "policy", "given"}
     assert sum(per[s]["tokens"] for s in per) == report.overall["discriminator"]["tokens"]
@@ -157,8 +167,21 @@ def test_cli_eval_test_only_file_and_positive_source_table(trained, data, tmp_pa
 
     only = tmp_path / "test_only.parquet"
     write_rows(only, [r for r in read_rows(data) if r.split == "test"])
-    r = CliRunner().invoke(app, ["disc", "eval", "--model", str(trained.model_dir), "--data", str(only),
-                                 "--baselines", "all_relevant", "--out", str(tmp_path / "o")])
+    r = CliRunner().invoke(
+        app,
+        [
+            "disc",
+            "eval",
+            "--model",
+            str(trained.model_dir),
+            "--data",
+            str(only),
+            "--baselines",
+            "all_relevant",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "by positive source" in r.output and "policy" in r.output and "given" in r.output
     assert "ECE" in r.output and (tmp_path / "o" / "reliability.png").is_file()
@@ -173,9 +196,12 @@ def test_family_holdout_sweep_cli(trained, tmp_path):
     from flows.cli import app
 
     fams = ["keyword", "exclamation", "no_comma", "end_phrase"]  # toy items: no_comma on even, exclamation on odd
-    rows = [r for r in toy_rows(48, seed=5)
-            if r.family == f"toy:{fams[int(r.item_id.rsplit('-', 1)[1]) % 4]}"
-            or (r.family == "toy:no_comma" and int(r.item_id.rsplit("-", 1)[1]) % 8 == 0)]  # some share it
+    rows = [
+        r
+        for r in toy_rows(48, seed=5)
+        if r.family == f"toy:{fams[int(r.item_id.rsplit('-', 1)[1]) % 4]}"
+        or (r.family == "toy:no_comma" and int(r.item_id.rsplit("-", 1)[1]) % 8 == 0)
+    ]  # some share it
     rows = assign_splits(rows, 0.25, 0.0, seed=0)
     half = sample_items(rows, 0.5, seed=1)
     assert len({r.item_id for r in half}) == 24 and half == [r for r in rows if r.item_id in {h.item_id for h in half}]
@@ -187,8 +213,22 @@ def test_family_holdout_sweep_cli(trained, tmp_path):
     path = tmp_path / "fam.parquet"
     write_rows(path, rows)
     out = tmp_path / "holdout"
-    r = CliRunner().invoke(app, ["disc", "eval", "--model", str(trained.model_dir), "--data", str(path),
-                                 "--out", str(out), "--family-holdout", "--max-steps", "3"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "disc",
+            "eval",
+            "--model",
+            str(trained.model_dir),
+            "--data",
+            str(path),
+            "--out",
+            str(out),
+            "--family-holdout",
+            "--max-steps",
+            "3",
+        ],
+    )
     assert r.exit_code == 0, r.output
     saved = json.loads((out / "holdout.json").read_text())
     held = {row["family"] for row in saved["rows"]}
@@ -197,11 +237,16 @@ def test_family_holdout_sweep_cli(trained, tmp_path):
     for row in saved["rows"]:
         assert row["test_rows"] == sum(x.family == row["family"] for x in rows)
         assert set(row["metrics"]) == {"discriminator", "lexical overlap", "all-relevant"}
-        train_items = set(json.loads((out / row["family"].replace(":", "_") / "run" / "model" /
-                                      "train_items.json").read_text()))
+        train_items = set(
+            json.loads((out / row["family"].replace(":", "_") / "run" / "model" / "train_items.json").read_text())
+        )
         assert not train_items & {x.item_id for x in rows if x.family == row["family"]}
-        assert json.loads((out / row["family"].replace(":", "_") / "run" / "model" / "rtt_discriminator.json")
-                          .read_text())["extra"]["global_step"] == 3
+        assert (
+            json.loads(
+                (out / row["family"].replace(":", "_") / "run" / "model" / "rtt_discriminator.json").read_text()
+            )["extra"]["global_step"]
+            == 3
+        )
     assert "| toy:keyword |" in (out / "holdout.md").read_text() or "toy:keyword" in saved["skipped"]
 
 
@@ -211,20 +256,31 @@ MODELS = ("model-a", "model-b", "model-c")
 
 def _with_models(rows: list[SpanRow]) -> list[SpanRow]:
     """Item n's responses were written by MODELS[n % 3] (meta.response_model)."""
-    return [r.model_copy(update={"meta": {**r.meta, "response_model": MODELS[int(r.item_id.rsplit("-", 1)[1]) % 3]}})
-            for r in rows]
+    return [
+        r.model_copy(update={"meta": {**r.meta, "response_model": MODELS[int(r.item_id.rsplit("-", 1)[1]) % 3]}})
+        for r in rows
+    ]
 
 
 def test_length_buckets_and_response_source():
     from discriminator.evaluate import length_bucket, response_source
 
-    assert [length_bucket(n) for n in (1, 128, 129, 512, 513, 2048, 2049)] == \
-        ["<=128", "<=128", "<=512", "<=512", "<=2048", "<=2048", ">2048"]
+    assert [length_bucket(n) for n in (1, 128, 129, 512, 513, 2048, 2049)] == [
+        "<=128",
+        "<=128",
+        "<=512",
+        "<=512",
+        "<=2048",
+        "<=2048",
+        ">2048",
+    ]
     row = _auto()
     assert response_source(row) == "template"
     assert response_source(row.model_copy(update={"positive_source": "policy"})) == "policy"
-    assert response_source(row.model_copy(update={"positive_source": "given",
-                                                   "meta": {"response_model": "gemma-7b-it"}})) == "gemma-7b-it"
+    assert (
+        response_source(row.model_copy(update={"positive_source": "given", "meta": {"response_model": "gemma-7b-it"}}))
+        == "gemma-7b-it"
+    )
 
 
 def test_threshold_transfer_by_hand():
@@ -251,8 +307,9 @@ def test_eval_reports_response_sources_lengths_and_threshold_transfer(trained, t
 
     path = tmp_path / "models.parquet"
     write_rows(path, _with_models(assign_splits(toy_rows(60, seed=3), 0.2, 0.2, seed=0)))
-    report = evaluate(EvalConfig(model=trained.model_dir, data=path, out=tmp_path / "ev",
-                                 baselines=["all_relevant", "lexical"]))
+    report = evaluate(
+        EvalConfig(model=trained.model_dir, data=path, out=tmp_path / "ev", baselines=["all_relevant", "lexical"])
+    )
     total = report.overall["discriminator"]["tokens"]
     per = report.per_response_source["discriminator"]
     assert set(per) <= set(MODELS) and len(per) >= 2 and sum(m["tokens"] for m in per.values()) == total
@@ -268,8 +325,21 @@ def test_eval_reports_response_sources_lengths_and_threshold_transfer(trained, t
     assert "## F1 / AUROC per response length (tokens)" in report.markdown
     saved = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert set(saved["per_response_source"]["discriminator"]) == set(per) and "overall" in saved["threshold_transfer"]
-    r = CliRunner().invoke(app, ["disc", "eval", "--model", str(trained.model_dir), "--data", str(path),
-                                 "--baselines", "all_relevant", "--out", str(tmp_path / "o")])
+    r = CliRunner().invoke(
+        app,
+        [
+            "disc",
+            "eval",
+            "--model",
+            str(trained.model_dir),
+            "--data",
+            str(path),
+            "--baselines",
+            "all_relevant",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "by response source" in r.output and "by response length" in r.output and "threshold transfer" in r.output
 
@@ -290,8 +360,22 @@ def test_source_holdout_sweep_cli(trained, tmp_path):
     path = tmp_path / "models.parquet"
     write_rows(path, rows)
     out = tmp_path / "loso"
-    r = CliRunner().invoke(app, ["disc", "eval", "--model", str(trained.model_dir), "--data", str(path),
-                                 "--out", str(out), "--source-holdout", "--max-steps", "3"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "disc",
+            "eval",
+            "--model",
+            str(trained.model_dir),
+            "--data",
+            str(path),
+            "--out",
+            str(out),
+            "--source-holdout",
+            "--max-steps",
+            "3",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "leave-one-source-out" in " ".join(r.output.split()) and "model-a" in r.output
     saved = json.loads((out / "holdout.json").read_text())
@@ -300,28 +384,60 @@ def test_source_holdout_sweep_cli(trained, tmp_path):
         assert row["test_rows"] == sum(x.split == "test" and x.meta["response_model"] == row["family"] for x in rows)
         assert set(row["per_length"]["discriminator"]) == {"<=128"} and "f1_best" in row["threshold"]
         trained_on = set(json.loads((out / row["family"] / "run" / "model" / "train_items.json").read_text()))
-        assert not trained_on & {x.item_id for x in rows if x.meta["response_model"] == row["family"]
-                                 and x.split == "test"}
+        assert not trained_on & {
+            x.item_id for x in rows if x.meta["response_model"] == row["family"] and x.split == "test"
+        }
     md = (out / "holdout.md").read_text()
     assert "# Leave-one-source-out" in md and "Per response length" in md and "| <=128 |" in md
-    bad = CliRunner().invoke(app, ["disc", "eval", "--model", str(trained.model_dir), "--data", str(path),
-                                   "--source-holdout", "--family-holdout"])
+    bad = CliRunner().invoke(
+        app,
+        [
+            "disc",
+            "eval",
+            "--model",
+            str(trained.model_dir),
+            "--data",
+            str(path),
+            "--source-holdout",
+            "--family-holdout",
+        ],
+    )
     assert bad.exit_code != 0 and "one" in bad.output
 
 
 # -- human labels win ----------------------------------------------------------------------------------------------
 def _auto(rid="a", spans=((4, 9),), source="program", verdict=-1) -> SpanRow:
-    return SpanRow(id=rid, item_id="it", rubric_id="k", criteria="No commas.", response="one, two, three",
-                   char_spans=list(spans), label_source=source, verdict=verdict, split="train", polarity="negative")
+    return SpanRow(
+        id=rid,
+        item_id="it",
+        rubric_id="k",
+        criteria="No commas.",
+        response="one, two, three",
+        char_spans=list(spans),
+        label_source=source,
+        verdict=verdict,
+        split="train",
+        polarity="negative",
+    )
 
 
 def _human(who: str, spans, minute: int, verdict=None, ground_truth=False, auto_id="a") -> SpanRow:
-    return _auto(auto_id, spans).model_copy(update={
-        "id": f"{auto_id}::human::{who}", "label_source": "human", "annotator": who,
-        "verdict": verdict if verdict is not None else -1,
-        "annotated_at": datetime(2026, 1, 1, 12, minute, tzinfo=timezone.utc),
-        "meta": {"review": {"auto_row_id": auto_id, "ground_truth": ground_truth,
-                            "verdict_source": "human" if verdict is not None else "auto"}}})
+    return _auto(auto_id, spans).model_copy(
+        update={
+            "id": f"{auto_id}::human::{who}",
+            "label_source": "human",
+            "annotator": who,
+            "verdict": verdict if verdict is not None else -1,
+            "annotated_at": datetime(2026, 1, 1, 12, minute, tzinfo=UTC),
+            "meta": {
+                "review": {
+                    "auto_row_id": auto_id,
+                    "ground_truth": ground_truth,
+                    "verdict_source": "human" if verdict is not None else "auto",
+                }
+            },
+        }
+    )
 
 
 def test_a_human_correction_replaces_the_automatic_row():

@@ -123,8 +123,9 @@ def test_projection_max_mean_nan():
 def test_policy_offsets_canonical_noncanonical_and_fallback(bpe, wordpiece):
     text = "héllo world, 😀 banana"
     ids = bpe(text, add_special_tokens=False)["input_ids"]
-    assert policy_offsets(bpe, ids, text) == [tuple(o) for o in bpe(text, add_special_tokens=False,
-                                                                      return_offsets_mapping=True)["offset_mapping"]]
+    assert policy_offsets(bpe, ids, text) == [
+        tuple(o) for o in bpe(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    ]
     # the byte-level alignment reproduces the tokenizer's own offsets, multi-byte characters included
     assert _byte_level_offsets(bpe, ids, text) == policy_offsets(bpe, ids, text)
     # a non-canonical split: byte-level single-byte tokens for "banana"
@@ -144,8 +145,11 @@ def test_policy_offsets_canonical_noncanonical_and_fallback(bpe, wordpiece):
 def test_splits_and_disjointness():
     from discriminator.splits import assign_splits, by_split, check_item_disjoint
 
-    rows = [SpanRow(id=f"{i}-{k}", item_id=f"item{i}", rubric_id=str(k), criteria="c", response="r",
-                    label_source="program") for i in range(50) for k in range(3)]
+    rows = [
+        SpanRow(id=f"{i}-{k}", item_id=f"item{i}", rubric_id=str(k), criteria="c", response="r", label_source="program")
+        for i in range(50)
+        for k in range(3)
+    ]
     rows = assign_splits(rows, 0.2, 0.2, seed=1)
     parts = by_split(rows)
     assert all(parts[s] for s in ("train", "val", "test"))

@@ -20,8 +20,19 @@ def test_disc_train_accepts_a_preset_name(tmp_path):
     cfg = TrainConfig.from_yaml("tiny", data=tmp_path / "rows.parquet")
     assert cfg.learning_rate == 1e-2
     # the README's command: a missing --data is reported, not "No such file or directory: 'minilm'"
-    res = CliRunner().invoke(app, ["disc", "train", "--config", "minilm", "--data", str(tmp_path / "none.parquet"),
-                                   "--out", str(tmp_path / "run")])
+    res = CliRunner().invoke(
+        app,
+        [
+            "disc",
+            "train",
+            "--config",
+            "minilm",
+            "--data",
+            str(tmp_path / "none.parquet"),
+            "--out",
+            str(tmp_path / "run"),
+        ],
+    )
     assert "No such file or directory: 'minilm'" not in res.output
     assert "none.parquet" in res.output and res.exit_code == 1
     res = CliRunner().invoke(app, ["disc", "train", "--config", "nosuchpreset", "--data", "x.parquet"])
@@ -40,8 +51,7 @@ def test_explicit_null_override_is_honoured():
 
 
 def test_checkpoint_without_tokenizer_files_is_a_clear_error(tiny_bert_dir, tmp_path):
-    from discriminator.model import DiscriminatorMeta, load_discriminator, read_meta, save_discriminator  # noqa: F401
-    from discriminator.model import load_backbone
+    from discriminator.model import DiscriminatorMeta, load_backbone, load_discriminator, read_meta, save_discriminator  # noqa: F401
 
     model, tok = load_backbone(tiny_bert_dir)
     meta = DiscriminatorMeta(backbone=str(tiny_bert_dir))
@@ -51,8 +61,11 @@ def test_checkpoint_without_tokenizer_files_is_a_clear_error(tiny_bert_dir, tmp_
     conf = json.loads((ckpt / "tokenizer_config.json").read_text())
     conf["tokenizer_class"] = "BertTokenizer"  # the slow class, which builds a 5-token vocabulary without vocab.txt
     (ckpt / "tokenizer_config.json").write_text(json.dumps(conf))
-    with pytest.raises(ValueError, match=r"tokenizer has 5 tokens but the checkpoint's vocabulary has \d+ .*missing "
-                                         r"tokenizer.json"):
+    with pytest.raises(
+        ValueError,
+        match=r"tokenizer has 5 tokens but the checkpoint's vocabulary has \d+ .*missing "
+        r"tokenizer.json",
+    ):
         load_discriminator(ckpt, device="cpu")
 
 
@@ -93,8 +106,10 @@ def test_combining_accent_falls_in_the_span_of_its_letter(tiny_bert_dir, tmp_pat
     assert chars[4] == chars[3] and chars[4] != -1.0
     rows = tmp_path / "rows.jsonl"
     rows.write_text(json.dumps({"id": "r", "criteria": "Mentions a cafe.", "response": text}) + "\n")
-    res = CliRunner().invoke(app, ["disc", "score", "--model", str(tiny_bert_dir), "--data", str(rows), "--out",
-                                   str(tmp_path / "scored.jsonl")])
+    res = CliRunner().invoke(
+        app,
+        ["disc", "score", "--model", str(tiny_bert_dir), "--data", str(rows), "--out", str(tmp_path / "scored.jsonl")],
+    )
     assert res.exit_code == 0, res.output
     row = json.loads((tmp_path / "scored.jsonl").read_text())
     assert any(s <= 4 < e for s, e, _ in row["tokens"])
@@ -109,8 +124,15 @@ def test_resume_skips_a_checkpoint_cut_while_saving(tiny_bert_dir, tmp_path):
 
     data = tmp_path / "rows.parquet"
     write_rows(data, assign_splits(toy_rows(40, seed=0), 0.2, 0.2, seed=0))
-    cfg = TrainConfig.from_yaml("tiny", data=data, out=tmp_path / "run", backbone=str(tiny_bert_dir), max_steps=4,
-                                eval_steps=2, save_total_limit=3)
+    cfg = TrainConfig.from_yaml(
+        "tiny",
+        data=data,
+        out=tmp_path / "run",
+        backbone=str(tiny_bert_dir),
+        max_steps=4,
+        eval_steps=2,
+        save_total_limit=3,
+    )
     train(cfg, disable_tqdm=True)
     (tmp_path / "run" / "checkpoint-4" / "trainer_state.json").unlink()  # as if killed while saving step 4
     result = train(cfg.model_copy(update={"max_steps": 6}), resume=True, disable_tqdm=True)

@@ -74,8 +74,7 @@ def test_bucketed_equals_naive_equals_one_by_one(which, request):
 
 
 def test_long_responses_are_scored_in_windows(tiny_bert_dir):
-    scorer = RelevanceScorer.from_pretrained(tiny_bert_dir, device="cpu", max_length=48, token_budget=600,
-                                             context=8)
+    scorer = RelevanceScorer.from_pretrained(tiny_bert_dir, device="cpu", max_length=48, token_budget=600, context=8)
     criteria = "Do not use any commas."
     response = " ".join(random.Random(1).choice(WORDS) for _ in range(150))
     (scores,) = scorer.score_tokens([(criteria, response)])
@@ -88,14 +87,14 @@ def test_long_responses_are_scored_in_windows(tiny_bert_dir):
     (first,) = scorer.encoder.encode([criteria], [response])
     with torch.inference_mode():
         logits = scorer.model(input_ids=torch.tensor([first.input_ids])).logits[0, :, 0]
-    np.testing.assert_allclose(scores[:budget].numpy(), torch.sigmoid(logits[first.response_slice]).numpy(),
-                               atol=2e-5)
+    np.testing.assert_allclose(scores[:budget].numpy(), torch.sigmoid(logits[first.response_slice]).numpy(), atol=2e-5)
     step = budget - 8
     full, start = scorer.encoder.assemble(prefix, ids[0][step : step + budget])
     with torch.inference_mode():
         logits = scorer.model(input_ids=torch.tensor([full])).logits[0, :, 0]
-    np.testing.assert_allclose(scores[budget : step + budget].numpy(),
-                               torch.sigmoid(logits[start + 8 : start + budget]).numpy(), atol=2e-5)
+    np.testing.assert_allclose(
+        scores[budget : step + budget].numpy(), torch.sigmoid(logits[start + 8 : start + budget]).numpy(), atol=2e-5
+    )
 
 
 def test_shared_vocab_fast_path_equals_projection(decoder_scorer, tiny_decoder_disc_dir):
@@ -108,8 +107,9 @@ def test_shared_vocab_fast_path_equals_projection(decoder_scorer, tiny_decoder_d
     ids = [policy_tok(r, add_special_tokens=False)["input_ids"] for r in resp]
     fast = decoder_scorer.score_for_policy(crit, resp, policy_tokenizer=policy_tok, response_token_ids=ids)
     for reduce in ("max", "mean"):
-        proj = decoder_scorer.score_for_policy(crit, resp, policy_tokenizer=policy_tok, response_token_ids=ids,
-                                               reduce=reduce, path="project")
+        proj = decoder_scorer.score_for_policy(
+            crit, resp, policy_tokenizer=policy_tok, response_token_ids=ids, reduce=reduce, path="project"
+        )
         for f, p, i in zip(fast, proj, ids):
             assert f.shape == p.shape == (len(i),)
             torch.testing.assert_close(f, p, atol=1e-6, rtol=0)
@@ -123,8 +123,9 @@ def test_noncanonical_policy_ids_are_projected_through_characters(decoder_scorer
     criteria, response = "Include the keyword banana.", "the fox ate a banana"
     head = tok(response[:-6], add_special_tokens=False)["input_ids"]
     ids = head + [tok.convert_tokens_to_ids(ch) for ch in "banana"]  # byte-level pieces, not canonical
-    (proj,) = decoder_scorer.score_for_policy([criteria], [response], policy_tokenizer=tok,
-                                              response_token_ids=[ids], path="project")
+    (proj,) = decoder_scorer.score_for_policy(
+        [criteria], [response], policy_tokenizer=tok, response_token_ids=[ids], path="project"
+    )
     (chars,) = decoder_scorer.score_chars([(criteria, response)])
     assert proj.shape == (len(ids),)
     np.testing.assert_allclose(proj[-6:].numpy(), chars[-6:], atol=1e-6)

@@ -15,7 +15,6 @@ from discriminator.splits import assign_splits
 from discriminator.synthetic import toy_rows
 from discriminator.train import MaskedBCELoss, compute_metrics
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
@@ -27,9 +26,19 @@ def toy_data(tmp_path_factory):
 
 
 def _cfg(data, out, backbone, **kw) -> TrainConfig:
-    base = dict(data=data, out=out, backbone=str(backbone), learning_rate=1e-2, num_train_epochs=10,
-                per_device_train_batch_size=16, warmup_ratio=0.05, eval_steps=40, logging_steps=10,
-                early_stopping_patience=None, max_length=256)
+    base = dict(
+        data=data,
+        out=out,
+        backbone=str(backbone),
+        learning_rate=1e-2,
+        num_train_epochs=10,
+        per_device_train_batch_size=16,
+        warmup_ratio=0.05,
+        eval_steps=40,
+        logging_steps=10,
+        early_stopping_patience=None,
+        max_length=256,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -58,7 +67,8 @@ def test_masked_bce_ignores_prompt_and_padding():
     assert loss.item() == pytest.approx(manual.item(), rel=1e-5)
     # with the Trainer's token count over an accumulated batch, the sum is divided by it
     assert loss_fn({"logits": logits}, labels, num_items_in_batch=14).item() == pytest.approx(
-        manual.item() * mask.sum().item() / 14, rel=1e-5)
+        manual.item() * mask.sum().item() / 14, rel=1e-5
+    )
 
 
 def test_validation_metrics_ignore_prompt_positions():
@@ -79,8 +89,14 @@ def test_learning_check_beats_lexical_baseline(trained, toy_data, tmp_path):
     assert trained.meta.threshold_source == "validation-f1"
     losses = [h["loss"] for h in trained.log_history if "loss" in h]
     assert losses[-1] < losses[0]
-    report = evaluate(EvalConfig(model=trained.model_dir, data=toy_data, out=tmp_path / "eval",
-                                 baselines=["all_relevant", "random", "lexical", "greedy"]))
+    report = evaluate(
+        EvalConfig(
+            model=trained.model_dir,
+            data=toy_data,
+            out=tmp_path / "eval",
+            baselines=["all_relevant", "random", "lexical", "greedy"],
+        )
+    )
     disc, lex = report.overall["discriminator"], report.overall["lexical overlap"]
     assert disc["f1"] >= lex["f1"] + 0.15, report.markdown
     assert disc["auroc"] >= 0.9 and disc["f1"] >= 0.6, report.markdown
@@ -95,9 +111,8 @@ def test_learning_check_beats_lexical_baseline(trained, toy_data, tmp_path):
 
 
 def test_greedy_llm_labeler_baseline_over_http(trained, toy_data, scripted_openai):
-    from tests.helpers.llm_server import Reply
-
     from discriminator.evaluate import evaluate
+    from tests.helpers.llm_server import Reply
 
     def responder(body: dict, n: int) -> Reply:
         prompt = body["messages"][-1]["content"]
@@ -106,8 +121,15 @@ def test_greedy_llm_labeler_baseline_over_http(trained, toy_data, scripted_opena
         return Reply(content='{"type": "all irrelevant"}' if n % 2 else "not json at all")
 
     fake = scripted_openai(responder=responder)
-    report = evaluate(EvalConfig(model=trained.model_dir, data=toy_data, baselines=["greedy"],
-                                 greedy_base_url=fake.base_url, greedy_model="scripted"))
+    report = evaluate(
+        EvalConfig(
+            model=trained.model_dir,
+            data=toy_data,
+            baselines=["greedy"],
+            greedy_base_url=fake.base_url,
+            greedy_model="scripted",
+        )
+    )
     greedy = report.per_family["greedy LLM labeler"]
     assert fake.count >= report.counts["test_rows"]
     assert greedy["toy:no_comma"]["f1"] == 1.0  # every quoted comma matched back to its span
@@ -148,8 +170,10 @@ def test_export_roundtrip(trained, tmp_path):
     assert plain.config.num_labels == 1 and plain.config.rtt_discriminator["threshold"] == trained.meta.threshold
     card = (out / "README.md").read_text()
     assert "num_labels=1" in card and f"{trained.meta.threshold:.4f}" in card
-    pairs = [("Do not use any commas in your response.", "Hello, world, the fox."),
-             ("Include the keyword 'banana' in your response.", "A banana and an apple.")]
+    pairs = [
+        ("Do not use any commas in your response.", "Hello, world, the fox."),
+        ("Include the keyword 'banana' in your response.", "A banana and an apple."),
+    ]
     a = RelevanceScorer.from_pretrained(trained.model_dir, device="cpu").score_tokens(pairs)
     b = RelevanceScorer.from_pretrained(out, device="cpu").score_tokens(pairs)
     for x, y in zip(a, b):
@@ -168,9 +192,12 @@ def test_resume_continues_from_checkpoint(toy_data, tiny_bert_dir, tmp_path):
         train(cfg, disable_tqdm=True)
     steps: list[int] = []
     more = cfg.model_copy(update={"max_steps": 9})
-    second = train(more, resume=True, disable_tqdm=True,
-                   progress=lambda logs: steps.append(logs["step"]) if "loss" not in logs and "eval_loss" not in logs
-                   else None)
+    second = train(
+        more,
+        resume=True,
+        disable_tqdm=True,
+        progress=lambda logs: steps.append(logs["step"]) if "loss" not in logs and "eval_loss" not in logs else None,
+    )
     assert second.meta.extra["global_step"] == 9
     assert sorted(set(steps)) == [7, 8, 9]  # only the missing steps ran
     logged = [h["step"] for h in second.log_history if "loss" in h]
@@ -197,8 +224,10 @@ def test_decoder_backbone_and_missing_pad_token(toy_data, tiny_decoder_disc_dir,
     assert AutoTokenizer.from_pretrained(str(src)).pad_token_id is None
     t2 = AutoTokenizer.from_pretrained(str(src))
     assert ensure_pad_token(t2) == t2.eos_token_id
-    res = train(_cfg(toy_data, tmp_path / "dec", src, max_steps=4, eval_steps=2, threshold=0.5, pos_weight=4.0),
-                disable_tqdm=True)
+    res = train(
+        _cfg(toy_data, tmp_path / "dec", src, max_steps=4, eval_steps=2, threshold=0.5, pos_weight=4.0),
+        disable_tqdm=True,
+    )
     assert res.meta.pos_weight == 4.0 and res.meta.pos_weight_mode == "fixed" and res.meta.threshold == 0.5
     scorer = RelevanceScorer.from_pretrained(res.model_dir, device="cpu")
     assert type(scorer.model).__name__ == "LlamaForTokenClassification"

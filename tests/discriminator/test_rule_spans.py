@@ -35,13 +35,27 @@ CASES = [
     ("change_case:english_lowercase", {}, "the sea is blue", []),
     ("keywords:forbidden_words", {"forbidden_words": ["very"]}, "A very very big ship.", ["very", "very"]),
     ("keywords:forbidden_words", {"forbidden_words": ["very"]}, "Everything is big.", []),
-    ("keywords:frequency", {"keyword": "waves", "frequency": 3, "relation": "less than"},
-     "waves and waves and waves and waves", ["waves", "waves"]),
+    (
+        "keywords:frequency",
+        {"keyword": "waves", "frequency": 3, "relation": "less than"},
+        "waves and waves and waves and waves",
+        ["waves", "waves"],
+    ),
     # a met cap never credits its keyword upward (the push that breaks the cap)
     ("keywords:frequency", {"keyword": "waves", "frequency": 3, "relation": "less than"}, "waves and waves", []),
-    ("length_constraints:number_words", {"num_words": 3, "relation": "less than"}, "one two three four", ["three", "four"]),
+    (
+        "length_constraints:number_words",
+        {"num_words": 3, "relation": "less than"},
+        "one two three four",
+        ["three", "four"],
+    ),
     ("length_constraints:number_words", {"num_words": 5, "relation": "less than"}, "one two three four", []),
-    ("length_constraints:number_sentences", {"num_sentences": 2, "relation": "less than"}, "A. B. C.", [".", ".", "."][1:]),
+    (
+        "length_constraints:number_sentences",
+        {"num_sentences": 2, "relation": "less than"},
+        "A. B. C.",
+        [".", ".", "."][1:],
+    ),
     # presence rules: passed -> what satisfies it; failed -> nothing is there to credit (the stop, for lengths)
     ("keywords:existence", {"keywords": ["tide"]}, "The tide rolls. Tides turn.", ["tide", "Tides"]),
     ("keywords:existence", {"keywords": ["tide"]}, "The sea rolls.", []),
@@ -62,12 +76,19 @@ def test_marked_characters_per_rule_and_verdict(rule_id, kw, text, expected):
     assert _marked(rub, text, passed, exact_only=True) == expected  # these are exact rules
 
 
-@pytest.mark.parametrize("rule_id,kw,text", [
-    ("punctuation:no_comma", {}, "Red, blue, and green."),
-    ("change_case:english_lowercase", {}, "the Sea is BLUE"),
-    ("keywords:forbidden_words", {"forbidden_words": ["very"]}, "A very very big ship."),
-    ("keywords:frequency", {"keyword": "waves", "frequency": 3, "relation": "less than"}, "waves, waves, waves, waves"),
-])
+@pytest.mark.parametrize(
+    "rule_id,kw,text",
+    [
+        ("punctuation:no_comma", {}, "Red, blue, and green."),
+        ("change_case:english_lowercase", {}, "the Sea is BLUE"),
+        ("keywords:forbidden_words", {"forbidden_words": ["very"]}, "A very very big ship."),
+        (
+            "keywords:frequency",
+            {"keyword": "waves", "frequency": 3, "relation": "less than"},
+            "waves, waves, waves, waves",
+        ),
+    ],
+)
 def test_pushing_down_the_marked_characters_of_a_failed_absence_rule_fixes_it(rule_id, kw, text):
     """The credit sign is right: a failed absence rule's marked characters are what the push removes, and
     removing (for case: lowercasing) exactly them makes the checker pass."""

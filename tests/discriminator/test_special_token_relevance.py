@@ -8,7 +8,11 @@ import torch
 
 from discriminator.scoring import RelevanceScorer, special_token_ids
 
-TEXTS = ["hello world this is a test", "the quick brown fox jumps over the lazy dog", "write a short poem about the sea"]
+TEXTS = [
+    "hello world this is a test",
+    "the quick brown fox jumps over the lazy dog",
+    "write a short poem about the sea",
+]
 CRITERIA = ["Answer in all lowercase letters.", "Do not use any commas.", "Include the keyword banana."]
 
 
@@ -25,7 +29,11 @@ def encoder(tiny_bert_dir):
 def _rows(tok, eos_id: int, extra_special: int):
     """Policy-style completions: text tokens + EOS; one with a special marker in the middle; one EOS + pad."""
     ids = [tok(t, add_special_tokens=False)["input_ids"] for t in TEXTS]
-    rows = [ids[0] + [eos_id], ids[1][:3] + [extra_special] + ids[1][3:] + [eos_id], ids[2] + [eos_id, tok.pad_token_id]]
+    rows = [
+        ids[0] + [eos_id],
+        ids[1][:3] + [extra_special] + ids[1][3:] + [eos_id],
+        ids[2] + [eos_id, tok.pad_token_id],
+    ]
     texts = [tok.decode(r, skip_special_tokens=True) for r in rows]  # what TRL hands the reward functions
     assert texts[0] == TEXTS[0] or texts[0] == TEXTS[0].lower()
     return rows, texts
@@ -77,11 +85,14 @@ def test_trainer_relevance_zero_on_eos(decoder):
 
     tok = decoder.tokenizer
     rows, texts = _rows(tok, tok.eos_token_id, tok.convert_tokens_to_ids("<|assistant|>"))
-    items = [RubricItem(id=f"i{i}", prompt="p", rubrics=[Rubric(id="a", text=c), Rubric(id="b", text=CRITERIA[0])])
-             for i, c in enumerate(CRITERIA)]
+    items = [
+        RubricItem(id=f"i{i}", prompt="p", rubrics=[Rubric(id="a", text=c), Rubric(id="b", text=CRITERIA[0])])
+        for i, c in enumerate(CRITERIA)
+    ]
     batch = compute_verdicts(list(zip(items, texts)))
-    v = RubricVerdicts(items=items, texts=texts, arrays=verdict_arrays(batch, items, undecided="fail"), raw=batch,
-                      seconds=0.0)
+    v = RubricVerdicts(
+        items=items, texts=texts, arrays=verdict_arrays(batch, items, undecided="fail"), raw=batch, seconds=0.0
+    )
     t = max(map(len, rows))
     ids = torch.full((3, t), tok.pad_token_id)
     mask = torch.zeros(3, t, dtype=torch.long)
@@ -102,8 +113,13 @@ def test_trainer_relevance_zero_on_eos(decoder):
 
     rel = RTTGRPOTrainer.relevance(Stub(), v, ids, mask)
     specials = special_token_ids(tok)
-    ref = decoder.score_for_policy([c for c in CRITERIA], texts, policy_tokenizer=tok, path="project",
-                                   response_token_ids=[r[: int(m)] for r, m in zip(rows, mask.sum(-1))])
+    ref = decoder.score_for_policy(
+        [c for c in CRITERIA],
+        texts,
+        policy_tokenizer=tok,
+        path="project",
+        response_token_ids=[r[: int(m)] for r, m in zip(rows, mask.sum(-1))],
+    )
     for i, r in enumerate(rows):
         n = int(mask[i].sum())
         sp = torch.tensor([x in specials for x in r[:n]])

@@ -26,8 +26,9 @@ def small_items(tmp_path_factory, ifeval_path):
     path.write_text("\n".join(picked) + "\n")
     items = import_items(str(path))
     positives = root / "positives.jsonl"
-    positives.write_text("".join(json.dumps({"item_id": it.id, "response": compose_positive(it).text}) + "\n"
-                                 for it in items))
+    positives.write_text(
+        "".join(json.dumps({"item_id": it.id, "response": compose_positive(it).text}) + "\n" for it in items)
+    )
     return path, positives, items
 
 
@@ -41,7 +42,9 @@ def test_flow_with_a_real_server_rejects_garbage_and_completes(prefect_harness, 
     path, positives, items = small_items
     n_rubrics = sum(len(it.rubrics) for it in items)
     params = DataFlowParams(
-        inputs=[str(path)], out_dir=str(tmp_path / "real-server-out"), positives=str(positives),
+        inputs=[str(path)],
+        out_dir=str(tmp_path / "real-server-out"),
+        positives=str(positives),
         build={"mode": "both", "policy": "reject", "paper_jsonl": True},
         llm=openai_server.llm_config(max_tokens=16, max_concurrency=4, max_retries=0),
         concurrency_limit="rtt-test-llm-endpoint",
@@ -63,7 +66,9 @@ def test_flow_with_a_real_server_rejects_garbage_and_completes(prefect_harness, 
             from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
             key = artifact_key(params.out_dir)
-            return await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key, f"{key}-report"])))
+            return await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key, f"{key}-report"]))
+            )
 
     # the key comes from the folder name; "real-server-out" is this test's alone (other tests' "out" folders share
     # "disc-data-out", and their tables would be read here)
@@ -86,13 +91,18 @@ def test_cli_negatives_programmatic_and_resume(small_items, tmp_path):
     path, _, items = small_items
     out = tmp_path / "out"
     runner = CliRunner()
-    res = runner.invoke(app, ["data", "negatives", "--items", str(path), "--out", str(out), "--paper-jsonl",
-                              "--seed", "3"])
+    res = runner.invoke(
+        app, ["data", "negatives", "--items", str(path), "--out", str(out), "--paper-jsonl", "--seed", "3"]
+    )
     assert res.exit_code == 0, res.output
     assert "pairs" in res.output and "ifeval" in res.output
     report = json.loads((out / "report.json").read_text())
     assert report["pairs"] >= 2 and report["rows"] == 2 * report["pairs"]
-    paper = [json.loads(x) for split in ("train", "val", "test") for x in (out / "paper" / f"{split}.jsonl").read_text().splitlines()]
+    paper = [
+        json.loads(x)
+        for split in ("train", "val", "test")
+        for x in (out / "paper" / f"{split}.jsonl").read_text().splitlines()
+    ]
     assert len(paper) == report["rows"] and all(set(p["char_labels"]) <= {0, 1} for p in paper)
     again = runner.invoke(app, ["data", "negatives", "--items", str(path), "--out", str(out), "--seed", "3"])
     assert again.exit_code == 0 and f"({len(items)} resumed)" in again.output
@@ -102,10 +112,13 @@ def test_cli_reports_bad_input_precisely(tmp_path):
     from flows.cli import app
 
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"key": 1, "prompt": "x", "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]}\n{oops\n')
+    bad.write_text(
+        '{"key": 1, "prompt": "x", "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]}\n{oops\n'
+    )
     res = CliRunner().invoke(app, ["data", "negatives", "--items", str(bad), "--out", str(tmp_path / "o")])
     assert res.exit_code == 1 and "bad.jsonl:2" in res.output.replace("\n", "")
     assert not (tmp_path / "o" / "spans.parquet").exists()
-    res = CliRunner().invoke(app, ["data", "negatives", "--items", str(bad), "--out", str(tmp_path / "o"),
-                                   "--mode", "llm"])
+    res = CliRunner().invoke(
+        app, ["data", "negatives", "--items", str(bad), "--out", str(tmp_path / "o"), "--mode", "llm"]
+    )
     assert res.exit_code == 1 and "--llm-base-url" in res.output

@@ -41,15 +41,21 @@ def test_plan_merges_job_variables_default_training_then_deployment(tmp_path):
     from flows.deploy import DeployError, DeployPlan
 
     f = tmp_path / "jobs.yaml"
-    f.write_text("default: {env: {HF_HOME: /data/hf, A: '1'}, working_dir: /srv/rtt}\n"
-                 "training: {env: {CUDA_VISIBLE_DEVICES: '0,1'}}\n"
-                 "train-policy: {env: {A: '2'}, working_dir: /scratch}\n")
+    f.write_text(
+        "default: {env: {HF_HOME: /data/hf, A: '1'}, working_dir: /srv/rtt}\n"
+        "training: {env: {CUDA_VISIBLE_DEVICES: '0,1'}}\n"
+        "train-policy: {env: {A: '2'}, working_dir: /scratch}\n"
+    )
     plan = DeployPlan.from_yaml(f, work_pool="cpu", training_pool="gpu")
     assert plan.pool_of("build-rubric-dataset") == "cpu" and plan.pool_of("train-policy") == "gpu"
-    assert plan.variables_of("build-rubric-dataset") == {"env": {"HF_HOME": "/data/hf", "A": "1"},
-                                                        "working_dir": "/srv/rtt"}
+    assert plan.variables_of("build-rubric-dataset") == {
+        "env": {"HF_HOME": "/data/hf", "A": "1"},
+        "working_dir": "/srv/rtt",
+    }
     assert plan.variables_of("train-policy") == {
-        "env": {"HF_HOME": "/data/hf", "A": "2", "CUDA_VISIBLE_DEVICES": "0,1"}, "working_dir": "/scratch"}
+        "env": {"HF_HOME": "/data/hf", "A": "2", "CUDA_VISIBLE_DEVICES": "0,1"},
+        "working_dir": "/scratch",
+    }
     example = DeployPlan.from_yaml(ROOT / "configs" / "job-vars.example.yaml", work_pool="cpu")  # the README's
     assert example.variables_of("train-policy")["env"]["CUDA_VISIBLE_DEVICES"] == "0,1"
     assert "RTT_ACCELERATE_CONFIG" not in example.variables_of("train-discriminator")["env"]
@@ -63,16 +69,31 @@ def test_plan_merges_job_variables_default_training_then_deployment(tmp_path):
 def test_deploy_to_a_work_pool_and_a_process_worker_runs_the_triggered_run(prefect_server, tmp_path):
     from prefect.client.orchestration import PrefectClient
 
-    env = prefect_server.env(PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_WORKER_PREFETCH_SECONDS="1",
-                             HF_HUB_OFFLINE="1")
+    env = prefect_server.env(PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_WORKER_PREFETCH_SECONDS="1", HF_HUB_OFFLINE="1")
     wd = tmp_path / "worker-wd"
     wd.mkdir()
     jobs = tmp_path / "jobs.yaml"
-    jobs.write_text(json.dumps({"default": {"env": {"RTT_DEPLOY_MARK": "every"}},
-                                "build-rubric-dataset": {"working_dir": str(wd)}}))
-    deploy = [str(BIN / "rtt"), "deploy", "--work-pool", "cpu-pool", "--training-pool", "gpu-pool",
-              "--job-vars", str(jobs), "--training-env", "CUDA_VISIBLE_DEVICES=0", "--run-dir", str(tmp_path / "run"),
-              "--only", "build-rubric-dataset", "--only", "train-discriminator"]
+    jobs.write_text(
+        json.dumps({"default": {"env": {"RTT_DEPLOY_MARK": "every"}}, "build-rubric-dataset": {"working_dir": str(wd)}})
+    )
+    deploy = [
+        str(BIN / "rtt"),
+        "deploy",
+        "--work-pool",
+        "cpu-pool",
+        "--training-pool",
+        "gpu-pool",
+        "--job-vars",
+        str(jobs),
+        "--training-env",
+        "CUDA_VISIBLE_DEVICES=0",
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--only",
+        "build-rubric-dataset",
+        "--only",
+        "train-discriminator",
+    ]
     r = subprocess.run(deploy, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "prefect worker start --pool cpu-pool --type process" in r.stderr
@@ -80,10 +101,25 @@ def test_deploy_to_a_work_pool_and_a_process_worker_runs_the_triggered_run(prefe
     # a job variable the pool's template does not know fails, naming the deployment
     jobs_bad = tmp_path / "bad.yaml"
     jobs_bad.write_text(json.dumps({"build-rubric-dataset": {"image": "rtt:latest"}}))
-    bad = subprocess.run([str(BIN / "rtt"), "deploy", "--work-pool", "cpu-pool", "--job-vars", str(jobs_bad),
-                          "--only", "build-rubric-dataset"], env=env, capture_output=True, text=True, timeout=300)
+    bad = subprocess.run(
+        [
+            str(BIN / "rtt"),
+            "deploy",
+            "--work-pool",
+            "cpu-pool",
+            "--job-vars",
+            str(jobs_bad),
+            "--only",
+            "build-rubric-dataset",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode == 1 and "deployment build-rubric-dataset: job variable(s) image unknown" in (
-        bad.stdout + bad.stderr).replace("\n", " ")
+        bad.stdout + bad.stderr
+    ).replace("\n", " ")
 
     def call(fn):
         async def go():
@@ -103,11 +139,20 @@ def test_deploy_to_a_work_pool_and_a_process_worker_runs_the_triggered_run(prefe
     assert disc.parameters["params"]["reviewed"] == str(tmp_path / "run" / "review" / "spans.parquet")
 
     worker_log = tmp_path / "worker.log"
-    worker = prefect_server.spawn([str(BIN / "prefect"), "worker", "start", "--pool", "cpu-pool", "--type",
-                                   "process"], worker_log, PREFECT_WORKER_QUERY_SECONDS="1", HF_HUB_OFFLINE="1")
+    worker = prefect_server.spawn(
+        [str(BIN / "prefect"), "worker", "start", "--pool", "cpu-pool", "--type", "process"],
+        worker_log,
+        PREFECT_WORKER_QUERY_SECONDS="1",
+        HF_HUB_OFFLINE="1",
+    )
     # a relative output folder: it lands in the deployment's working_dir on the worker's machine
-    params = {"params": {"sources": [{"path": str(ROOT / "data" / "demo" / "items.jsonl")}], "out_dir": "rubrics-out",
-                         "name": "from pool"}}
+    params = {
+        "params": {
+            "sources": [{"path": str(ROOT / "data" / "demo" / "items.jsonl")}],
+            "out_dir": "rubrics-out",
+            "name": "from pool",
+        }
+    }
 
     async def trigger(client):
         return await client.create_flow_run_from_deployment(rub.id, parameters=params)

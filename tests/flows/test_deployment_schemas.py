@@ -61,8 +61,9 @@ def test_every_field_of_every_deployment_form_has_a_plain_text_description(deplo
     fields = 0
     for name, dep in deps.items():
         schema = dep._parameter_openapi_schema.model_dump_for_openapi()
-        fields += len(schema["properties"]) + sum(len(d.get("properties", {})) for d in
-                                                   schema.get("definitions", {}).values())
+        fields += len(schema["properties"]) + sum(
+            len(d.get("properties", {})) for d in schema.get("definitions", {}).values()
+        )
         assert schema_problems(schema) == [], name
         assert dep.description and not MARKUP.search(dep.description) and dep.description.endswith("."), name
     assert fields > 200  # the nested models are walked too
@@ -79,9 +80,12 @@ def test_schema_checker_catches_missing_descriptions_and_markup():
         """
 
     problems = schema_problems(parameter_schema(fn).model_dump_for_openapi())
-    assert sorted(problems) == ["<parameters>.q: no description", "Inner.a: no description",
-                                "Inner.b: markup in 'default: rtt-<pipeline name>'",
-                                "Inner: markup in its description 'Uses :func:`x`.'"]
+    assert sorted(problems) == [
+        "<parameters>.q: no description",
+        "Inner.a: no description",
+        "Inner.b: markup in 'default: rtt-<pipeline name>'",
+        "Inner: markup in its description 'Uses :func:`x`.'",
+    ]
 
 
 def test_presets_enums_match_the_config_folders():
@@ -113,8 +117,14 @@ def test_train_discriminator_typed_fields_build_the_training_config(tmp_path):
     from discriminator.config import TrainConfig
     from flows.discriminator import TrainDiscriminatorParams
 
-    p = TrainDiscriminatorParams(data=str(tmp_path / "rows.parquet"), out=str(tmp_path / "run"), preset="tiny",
-                                 max_steps=7, learning_rate=0.5, extra={"logging_steps": 3})
+    p = TrainDiscriminatorParams(
+        data=str(tmp_path / "rows.parquet"),
+        out=str(tmp_path / "run"),
+        preset="tiny",
+        max_steps=7,
+        learning_rate=0.5,
+        extra={"logging_steps": 3},
+    )
     cfg = TrainConfig.from_yaml(p.config, **p.overrides)
     assert (cfg.max_steps, cfg.learning_rate, cfg.logging_steps, cfg.max_length) == (7, 0.5, 3, 256)
     assert cfg.data == tmp_path / "rows.parquet" and cfg.out == tmp_path / "run"
@@ -162,7 +172,10 @@ def test_describe_prints_the_same_descriptions_as_the_form():
     for field in ("data", "reviewed", "preset", "max_steps"):
         desc = TrainDiscriminatorParams.model_fields[field].description
         assert f"| {field} |" in r.output and desc in r.output
-    assert "| preset | one of minilm, tiny, paper |" in r.output and "| max_steps | int \\| null | null | >= 1 |" in r.output
+    assert (
+        "| preset | one of minilm, tiny, paper |" in r.output
+        and "| max_steps | int \\| null | null | >= 1 |" in r.output
+    )
     r = CliRunner().invoke(app, ["serve", "--describe", "nope"])
     assert r.exit_code == 1 and "unknown deployment" in r.output
 
@@ -196,4 +209,5 @@ def test_documented_form_tables_are_the_current_forms():
     page = (ROOT / "docs" / "reference" / "deployment-forms.md").read_text(encoding="utf-8")
     for name in ("train-discriminator", "train-policy"):
         assert f"## `{name}` {{#{name}}}\n\n{markdown(name)}\n" in page, (
-            f"the docs' table of {name} is stale: run python -m flows.cli_docs (= `rtt serve --describe {name}`)")
+            f"the docs' table of {name} is stale: run python -m flows.cli_docs (= `rtt serve --describe {name}`)"
+        )

@@ -26,11 +26,22 @@ def tiny_params(run_dir: Path, bert: Path, policy: Path, **updates):
     from flows.pipeline import PipelineParams
 
     data = {
-        "name": "tiny", "run_dir": str(run_dir),
-        "discriminator": {"config": "tiny", "baselines": ["lexical", "all_relevant"],
-                          "overrides": {"backbone": str(bert), "max_steps": 4, "eval_steps": 2}},
-        "policy": {"overrides": [f"model.name_or_path={policy}", "data.limit=2", "grpo.max_steps=1",
-                                 "grpo.max_completion_length=8", "rtt.heatmap_every=1"]},
+        "name": "tiny",
+        "run_dir": str(run_dir),
+        "discriminator": {
+            "config": "tiny",
+            "baselines": ["lexical", "all_relevant"],
+            "overrides": {"backbone": str(bert), "max_steps": 4, "eval_steps": 2},
+        },
+        "policy": {
+            "overrides": [
+                f"model.name_or_path={policy}",
+                "data.limit=2",
+                "grpo.max_steps=1",
+                "grpo.max_completion_length=8",
+                "rtt.heatmap_every=1",
+            ]
+        },
         "policy_eval": {"limit": 2, "max_new_tokens": 8},
         "retries": {"retry_delay_seconds": 0},
     }
@@ -41,17 +52,20 @@ def tiny_params(run_dir: Path, bert: Path, policy: Path, **updates):
 def _run_of(report_name: str):
     """Task runs of the latest ``rtt-pipeline`` flow run, and all its flow runs, read through the API."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
-    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterFlowRunId
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName, TaskRunFilter, TaskRunFilterFlowRunId
     from prefect.client.schemas.sorting import FlowRunSort
 
     async def go():
         async with get_client() as client:
-            runs = await client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["rtt-pipeline"])),
-                                               sort=FlowRunSort.START_TIME_DESC, limit=1)
+            runs = await client.read_flow_runs(
+                flow_filter=FlowFilter(name=FlowFilterName(any_=["rtt-pipeline"])),
+                sort=FlowRunSort.START_TIME_DESC,
+                limit=1,
+            )
             run = runs[0]
             tasks = await client.read_task_runs(
-                task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[run.id])))
+                task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[run.id]))
+            )
             return run, tasks
 
     return asyncio.run(go())
@@ -70,8 +84,9 @@ def _count_flow_runs(name: str) -> int:
 
 @pytest.mark.prefect
 @pytest.mark.slow
-def test_pipeline_runs_every_stage_then_resumes_from_cache(prefect_harness, tiny_bert_dir, tiny_policy_dir,
-                                                           tmp_path, monkeypatch):
+def test_pipeline_runs_every_stage_then_resumes_from_cache(
+    prefect_harness, tiny_bert_dir, tiny_policy_dir, tmp_path, monkeypatch
+):
     from prefect.artifacts import Artifact
 
     from flows.pipeline import planned_stages, rtt_pipeline
@@ -93,10 +108,20 @@ def test_pipeline_runs_every_stage_then_resumes_from_cache(prefect_harness, tiny
     sources = {r.positive_source for r in read_rows(run_dir / "data" / "spans.parquet")}
     assert "policy" in sources and sources <= {"policy", "template"}, sources
     # every stage wrote its outputs under run_dir
-    for rel in ("rubrics/train.jsonl", "data/spans.parquet", "discriminator/model/config.json",
-                "discriminator/eval/metrics.json", "discriminator-export/model.safetensors", "policy/final/config.json",
-                "policy/summary.json", "policy-eval/report.json", "policy-eval-base/report.json", "report.md",
-                "report.json", "plots/summary.png"):
+    for rel in (
+        "rubrics/train.jsonl",
+        "data/spans.parquet",
+        "discriminator/model/config.json",
+        "discriminator/eval/metrics.json",
+        "discriminator-export/model.safetensors",
+        "policy/final/config.json",
+        "policy/summary.json",
+        "policy-eval/report.json",
+        "policy-eval-base/report.json",
+        "report.md",
+        "report.json",
+        "plots/summary.png",
+    ):
         assert (run_dir / rel).exists(), rel
     assert report.stage("rubrics").numbers["items"] == 39
     assert report.stage("disc-train").numbers["steps"] == 4 and report.stage("policy-train").numbers["steps"] == 1
@@ -121,13 +146,15 @@ def test_pipeline_runs_every_stage_then_resumes_from_cache(prefect_harness, tiny
     again = rtt_pipeline(params)
     assert time.perf_counter() - t0 < 60
     assert {s.stage: s.status for s in again.stages if s.stage != "review"} == {
-        k: "cached" for k in planned_stages(params) if k != "review"}
+        k: "cached" for k in planned_stages(params) if k != "review"
+    }
     assert (run_dir / "discriminator" / "train_summary.json").stat().st_mtime_ns == stamp
     assert _count_flow_runs("train-discriminator") == disc_runs_before + 1  # no new subflow run
     run, tasks = _run_of("rtt-pipeline")
     stage_tasks = [t for t in tasks if t.name.split("-")[0] in ("rubrics", "data", "disc", "policy")]
-    assert stage_tasks and all(t.state.name == "Cached" for t in stage_tasks), [(t.name, t.state.name)
-                                                                                for t in stage_tasks]
+    assert stage_tasks and all(t.state.name == "Cached" for t in stage_tasks), [
+        (t.name, t.state.name) for t in stage_tasks
+    ]
     assert again.stage("disc-train").numbers == report.stage("disc-train").numbers
 
     # a stage whose output was removed is recomputed; the stages before it stay cached
@@ -139,8 +166,9 @@ def test_pipeline_runs_every_stage_then_resumes_from_cache(prefect_harness, tiny
 
 
 @pytest.mark.prefect
-def test_transient_failure_is_retried_and_permanent_one_is_not(prefect_harness, tiny_bert_dir, tiny_policy_dir,
-                                                               tmp_path, monkeypatch):
+def test_transient_failure_is_retried_and_permanent_one_is_not(
+    prefect_harness, tiny_bert_dir, tiny_policy_dir, tmp_path, monkeypatch
+):
     import rubrics.build
     from flows.pipeline import rtt_pipeline
 
@@ -195,8 +223,9 @@ def test_bad_parameters_are_rejected_naming_the_field(prefect_harness, tiny_bert
         rtt_pipeline(bad)
     assert not (tmp_path / "bad" / "rubrics").exists()
     with pytest.raises(ValueError, match=r"discriminator\.baselines[\s\S]*oracle"):  # a typed list now
-        tiny_params(tmp_path / "bad2", tiny_bert_dir, tiny_policy_dir,
-                    discriminator={"config": "tiny", "baselines": ["oracle"]})
+        tiny_params(
+            tmp_path / "bad2", tiny_bert_dir, tiny_policy_dir, discriminator={"config": "tiny", "baselines": ["oracle"]}
+        )
 
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("run_dir: out\ndiscriminator:\n  max_test_rows: -3\n")
@@ -230,8 +259,9 @@ def test_demo_config_is_valid_and_resolves_the_bundled_data(tmp_path, monkeypatc
 
 @pytest.mark.prefect
 @pytest.mark.slow
-def test_distributed_discriminator_training_runs_under_accelerate_launch(prefect_harness, tiny_bert_dir, tmp_path,
-                                                                         caplog):
+def test_distributed_discriminator_training_runs_under_accelerate_launch(
+    prefect_harness, tiny_bert_dir, tmp_path, caplog
+):
     """num_processes: 2 in the training config: the flow launches 2 CPU processes (DDP, gloo) through
     `accelerate launch`, streams their output into the flow run logger and returns the usual summary."""
     from discriminator.data.schema import write_rows
@@ -244,13 +274,23 @@ def test_distributed_discriminator_training_runs_under_accelerate_launch(prefect
     write_rows(rows, assign_splits(toy_rows(24, seed=1), 0.25, 0.25, seed=0))
     launch = LaunchConfig(num_processes=2)
     cmd = accelerate_command("flows.subprocess_launch", ["disc-train"], launch)
-    assert cmd[1:3] == ["-m", "accelerate.commands.launch"] and "--multi_gpu" in cmd and launch.env() == {
-        "ACCELERATE_USE_CPU": "1"}  # no CUDA here
+    assert (
+        cmd[1:3] == ["-m", "accelerate.commands.launch"]
+        and "--multi_gpu" in cmd
+        and launch.env() == {"ACCELERATE_USE_CPU": "1"}
+    )  # no CUDA here
     with caplog.at_level(logging.INFO, logger="prefect.task_runs"):
-        res = train_discriminator(TrainDiscriminatorParams(
-            preset="tiny", data=str(rows), backbone=str(tiny_bert_dir), out=str(tmp_path / "ddp"), max_steps=2,
-            eval_steps=2, num_processes=2,
-        ))
+        res = train_discriminator(
+            TrainDiscriminatorParams(
+                preset="tiny",
+                data=str(rows),
+                backbone=str(tiny_bert_dir),
+                out=str(tmp_path / "ddp"),
+                max_steps=2,
+                eval_steps=2,
+                num_processes=2,
+            )
+        )
     assert res["global_step"] == 2 and Path(res["model_dir"], "config.json").is_file()
     assert json.loads((tmp_path / "ddp" / "train_summary.json").read_text())["global_step"] == 2
     lines = [r.getMessage() for r in caplog.records if r.name == "prefect.task_runs"]
@@ -279,17 +319,26 @@ def test_run_streaming_reports_failures_and_time_outs(tmp_path):
 
 @pytest.mark.prefect
 @pytest.mark.labelstudio
-def test_review_stages_run_only_with_a_label_studio_url(prefect_harness, labelstudio, tiny_bert_dir, tiny_policy_dir,
-                                                        tmp_path, monkeypatch):
+def test_review_stages_run_only_with_a_label_studio_url(
+    prefect_harness, labelstudio, tiny_bert_dir, tiny_policy_dir, tmp_path, monkeypatch
+):
     """With a URL (here the REAL local server of the session) the rows are pushed and the reviews pulled into
     review/spans.parquet, which the discriminator then trains on; pulling is never cached."""
     from discriminator.data.schema import read_rows
     from flows.pipeline import rtt_pipeline
 
     monkeypatch.delenv("LABEL_STUDIO_URL", raising=False)
-    params = tiny_params(tmp_path / "reviewed", tiny_bert_dir, tiny_policy_dir, stop_after="review",
-                         review={"url": labelstudio.url, "api_key": labelstudio.api_key.get_secret_value(),
-                                 "project": f"rtt pipeline {tmp_path.name}"})
+    params = tiny_params(
+        tmp_path / "reviewed",
+        tiny_bert_dir,
+        tiny_policy_dir,
+        stop_after="review",
+        review={
+            "url": labelstudio.url,
+            "api_key": labelstudio.api_key.get_secret_value(),
+            "project": f"rtt pipeline {tmp_path.name}",
+        },
+    )
     report = rtt_pipeline(params)
     status = {s.stage: s.status for s in report.stages}
     assert status["review-push"] == "ran" and status["review-pull"] == "ran" and status["disc-train"] == "skipped"

@@ -17,8 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.prefect
-def test_a_corrupt_cached_output_is_recomputed_not_reused(prefect_harness, tiny_bert_dir, tiny_policy_dir, tmp_path,
-                                                          monkeypatch):
+def test_a_corrupt_cached_output_is_recomputed_not_reused(
+    prefect_harness, tiny_bert_dir, tiny_policy_dir, tmp_path, monkeypatch
+):
     from flows.pipeline import rtt_pipeline
 
     monkeypatch.delenv("LABEL_STUDIO_URL", raising=False)
@@ -72,9 +73,24 @@ def _alive(pid: int) -> bool:
 def test_kill9_of_pipeline_run_takes_its_temporary_prefect_api_down(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     env.update(PYTHONPATH=str(ROOT), PREFECT_HOME=str(tmp_path / "prefect-home"), HF_HUB_OFFLINE="1")
-    proc = subprocess.Popen([sys.executable, "-c", "from flows.cli import main; main()", "pipeline", "run",
-                             "--config", str(ROOT / "configs" / "demo.yaml"), "--run-dir", str(tmp_path / "run"),
-                             "--stop-after", "data"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from flows.cli import main; main()",
+            "pipeline",
+            "run",
+            "--config",
+            str(ROOT / "configs" / "demo.yaml"),
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--stop-after",
+            "data",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     server = None
     deadline = time.monotonic() + 180
     while server is None and time.monotonic() < deadline and proc.poll() is None:
@@ -106,11 +122,15 @@ def test_a_stage_failure_is_one_error_line_not_one_per_logger():
         handler = _StageHandler.make(progress, overall, console, ["data", "disc-train"], verbose=False)
         err = "ArrowInvalid: Parquet file size is 0 bytes"
         for name in ("prefect.task_runs", "prefect.flow_runs", "prefect.flow_runs", "prefect.engine"):
-            handler.emit(logging.LogRecord(name, logging.ERROR, __file__, 1, f"Finished in state Failed: {err}",
-                                           None, None))
+            handler.emit(
+                logging.LogRecord(name, logging.ERROR, __file__, 1, f"Finished in state Failed: {err}", None, None)
+            )
         handler.emit(logging.LogRecord("p", logging.INFO, __file__, 1, "[stage] disc-train start", None, None))
-        handler.emit(logging.LogRecord("p", logging.ERROR, __file__, 1, f"[stage] disc-train failed after 1.0 s: {err}",
-                                       None, None))
+        handler.emit(
+            logging.LogRecord(
+                "p", logging.ERROR, __file__, 1, f"[stage] disc-train failed after 1.0 s: {err}", None, None
+            )
+        )
         handler.emit(logging.LogRecord("p", logging.WARNING, __file__, 1, "[verify] data: x is unreadable", None, None))
     text = console.export_text()
     assert text.count("ArrowInvalid") == 0  # said once, by the command's final error line

@@ -36,16 +36,28 @@ def test_every_artifact_page_renders_without_broken_images_or_cut_off_cells(pref
 
     if not shutil.which("chromium"):
         pytest.fail("chromium not found: apt-get install -y chromium")
-    r = subprocess.run([sys.executable, str(ROOT / "tests/helpers/ui_report_flow.py"), str(tmp_path / "run")],
-                       env=prefect_server.env(), capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "tests/helpers/ui_report_flow.py"), str(tmp_path / "run")],
+        env=prefect_server.env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     rubric_run, data_run, report_run = r.stdout.split()[-3:]
     shots = tmp_path / "shots"
     found = {}
     for run in (rubric_run, data_run, report_run):
         found.update(asyncio.run(check_artifacts(prefect_server.url, run, shots)))
-    assert {"rubric-build-ui-check", "rubric-build-ui-check-report", "disc-data-data", "disc-data-data-report",
-            "rtt-pipeline-ui-check", "rtt-pipeline-ui-check-stages", "rtt-pipeline-ui-check-discriminator"} <= set(found)
+    assert {
+        "rubric-build-ui-check",
+        "rubric-build-ui-check-report",
+        "disc-data-data",
+        "disc-data-data-report",
+        "rtt-pipeline-ui-check",
+        "rtt-pipeline-ui-check-stages",
+        "rtt-pipeline-ui-check-discriminator",
+    } <= set(found)
     for key, page in found.items():
         assert page["text"] > 200 and (page["cells"] or page["images"]), (key, page)  # the page did render
         assert page["broken"] == [] and page["clipped"] == [] and page["relative"] == [], (key, page)
@@ -78,8 +90,16 @@ def test_fit_markdown_wraps_long_cells_and_splits_wide_tables_keeping_the_rest()
     assert wrapped == "ifeval:length_\nconstraints:number_words" and all(len(x) <= 24 for x in wrapped.split("\n"))
     assert wrap_text("short") == "short"
     head = "| family | " + " | ".join(f"column number {i}" for i in range(8)) + " |"
-    md = ("# Title\n\nsome text | with a pipe\n\n" + head + "\n|" + "---|" * 9 + "\n"
-          + "| ifeval:detectable_format:number_highlighted_sections | " + " | ".join(["1"] * 8) + " |\n\nafter\n")
+    md = (
+        "# Title\n\nsome text | with a pipe\n\n"
+        + head
+        + "\n|"
+        + "---|" * 9
+        + "\n"
+        + "| ifeval:detectable_format:number_highlighted_sections | "
+        + " | ".join(["1"] * 8)
+        + " |\n\nafter\n"
+    )
     out = fit_markdown(md)
     assert out.startswith("# Title\n\nsome text | with a pipe\n\n") and out.endswith("\n\nafter\n")
     tables = [b for b in out.split("\n\n") if b.startswith("| family")]

@@ -18,8 +18,19 @@ RESPONSE = "Line one,\r\nline  two 😀 中文."
 
 
 def rows(n: int = 3) -> list[SpanRow]:
-    return [SpanRow(id=f"f-{i}", item_id=f"i{i}", rubric_id="k", criteria="No commas.", response=RESPONSE,
-                    char_spans=[(8, 9)], label_source="diff", verdict=-1) for i in range(n)]
+    return [
+        SpanRow(
+            id=f"f-{i}",
+            item_id=f"i{i}",
+            rubric_id="k",
+            criteria="No commas.",
+            response=RESPONSE,
+            char_spans=[(8, 9)],
+            label_source="diff",
+            verdict=-1,
+        )
+        for i in range(n)
+    ]
 
 
 def annotate_all(settings: LabelStudioSettings, title: str, span: tuple[int, int]) -> None:
@@ -27,10 +38,22 @@ def annotate_all(settings: LabelStudioSettings, title: str, span: tuple[int, int
     pid = next(p.id for p in client.projects.list(title=title) if p.title == title)
     for t in client.tasks.list(project=pid, fields="task_only"):
         s, e = span
-        client.annotations.create(id=t.id, result=[{
-            "from_name": "relevant", "to_name": "response", "type": "labels",
-            "value": {"start": s, "end": e, "text": RESPONSE[s:e].replace("\r", "\\n").replace("\n", "\\n"),
-                      "labels": ["relevant"]}}])
+        client.annotations.create(
+            id=t.id,
+            result=[
+                {
+                    "from_name": "relevant",
+                    "to_name": "response",
+                    "type": "labels",
+                    "value": {
+                        "start": s,
+                        "end": e,
+                        "text": RESPONSE[s:e].replace("\r", "\\n").replace("\n", "\\n"),
+                        "labels": ["relevant"],
+                    },
+                }
+            ],
+        )
 
 
 @pytest.mark.prefect
@@ -49,8 +72,9 @@ def test_push_and_pull_flows_publish_artifacts(prefect_harness, labelstudio, tmp
     src = tmp_path / "rows.parquet"
     write_rows(src, rows())
     conn = LabelStudioConnection(url=labelstudio.url, api_key=labelstudio.api_key)
-    push = PushForReviewParams(rows=str(src), project="Flow Review", batch_size=2, model_version="diff-v2",
-                               connection=conn)
+    push = PushForReviewParams(
+        rows=str(src), project="Flow Review", batch_size=2, model_version="diff-v2", connection=conn
+    )
     result = push_for_review(push)
     assert (result.pushed, result.batches) == (3, 2)
     assert push_for_review(push).skipped_existing == 3  # idempotent
@@ -74,8 +98,11 @@ def test_push_and_pull_flows_publish_artifacts(prefect_harness, labelstudio, tmp
 
     # a wrong key fails at once (no retries for a 401) and leaves the output as it was
     before = out.read_bytes()
-    bad = PullReviewsParams(project="Flow Review", out=str(out),
-                            connection=LabelStudioConnection(url=labelstudio.url, api_key=SecretStr("nope-nope")))
+    bad = PullReviewsParams(
+        project="Flow Review",
+        out=str(out),
+        connection=LabelStudioConnection(url=labelstudio.url, api_key=SecretStr("nope-nope")),
+    )
     with pytest.raises(Exception, match="rejected the API key"):
         pull_reviews(bad)
     assert out.read_bytes() == before
@@ -87,15 +114,19 @@ def test_cli_push_status_pull(labelstudio, tmp_path, monkeypatch):
     src = tmp_path / "rows.jsonl"
     write_rows(src, rows(5))
     runner = CliRunner()
-    r = runner.invoke(app, ["review", "push", str(src), "--project", "CLI Review", "--batch-size", "2",
-                            "--model-version", "diff-v3"])
+    r = runner.invoke(
+        app, ["review", "push", str(src), "--project", "CLI Review", "--batch-size", "2", "--model-version", "diff-v3"]
+    )
     assert r.exit_code == 0, r.output
     assert "pushed 5 of 5 rows in 3 batches, 0 already there" in r.output
     r = runner.invoke(app, ["review", "status", "--project", "CLI Review"])
     assert r.exit_code == 0 and "5 tasks, 0 with annotations" in r.output and "model version diff-v3" in r.output
 
-    annotate_all(LabelStudioSettings(url=labelstudio.url, api_key=labelstudio.api_key), "CLI Review",
-                 (RESPONSE.index("😀"), RESPONSE.index("😀") + 1))
+    annotate_all(
+        LabelStudioSettings(url=labelstudio.url, api_key=labelstudio.api_key),
+        "CLI Review",
+        (RESPONSE.index("😀"), RESPONSE.index("😀") + 1),
+    )
     out = tmp_path / "reviewed.parquet"
     r = runner.invoke(app, ["review", "pull", "--project", "CLI Review", "--out", str(out), "--base", str(src)])
     assert r.exit_code == 0, r.output

@@ -65,9 +65,19 @@ def test_rtt_serve_registers_all_flows_and_runs_a_stage_triggered_through_the_ap
 
     serve_log = tmp_path / "serve.log"
     proc = prefect_server.spawn(
-        [str(RTT), "serve", "--config", str(ROOT / "configs" / "demo.yaml"), "--run-dir", str(tmp_path / "run"),
-         "--tag", "test"],
-        serve_log, PREFECT_RUNNER_POLL_FREQUENCY="1", HF_HUB_OFFLINE="1",
+        [
+            str(RTT),
+            "serve",
+            "--config",
+            str(ROOT / "configs" / "demo.yaml"),
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--tag",
+            "test",
+        ],
+        serve_log,
+        PREFECT_RUNNER_POLL_FREQUENCY="1",
+        HF_HUB_OFFLINE="1",
     )
 
     def call(fn):
@@ -99,8 +109,13 @@ def test_rtt_serve_registers_all_flows_and_runs_a_stage_triggered_through_the_ap
         call(bad_run)
 
     out = tmp_path / "rubrics-from-ui"
-    params = {"params": {"sources": [{"path": str(ROOT / "data" / "demo" / "items.jsonl")}], "out_dir": str(out),
-                         "name": "from ui"}}
+    params = {
+        "params": {
+            "sources": [{"path": str(ROOT / "data" / "demo" / "items.jsonl")}],
+            "out_dir": str(out),
+            "name": "from ui",
+        }
+    }
 
     async def trigger(client):
         return await client.create_flow_run_from_deployment(dep.id, parameters=params)
@@ -110,15 +125,20 @@ def test_rtt_serve_registers_all_flows_and_runs_a_stage_triggered_through_the_ap
     async def read(client):
         return await client.read_flow_run(run.id)
 
-    final = _wait(lambda: (lambda r: r if r.state and r.state.is_final() else None)(call(read)), 180,
-                  "the triggered flow run to finish", serve_log)
+    final = _wait(
+        lambda: (lambda r: r if r.state and r.state.is_final() else None)(call(read)),
+        180,
+        "the triggered flow run to finish",
+        serve_log,
+    )
     assert final.state.is_completed(), (final.state, serve_log.read_text()[-4000:])
     report = json.loads((out / "report.json").read_text())
     assert report["items"] == 12 and report["name"] == "from ui"
 
     async def evidence(client):
-        arts = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[
-            "rubric-build-from-ui"])))
+        arts = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["rubric-build-from-ui"]))
+        )
         logs = await client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])))
         return arts, logs
 

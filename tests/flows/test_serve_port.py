@@ -42,12 +42,20 @@ def _serve(server_env, port: int, tmp_path: Path, log: Path):
     fh = open(log, "wb")
     return subprocess.Popen(
         [str(RTT), "serve", "--port", str(port), "--only", "build-rubric-dataset", "--run-dir", str(tmp_path / "run")],
-        stdout=fh, stderr=subprocess.STDOUT, env=server_env, start_new_session=True)
+        stdout=fh,
+        stderr=subprocess.STDOUT,
+        env=server_env,
+        start_new_session=True,
+    )
 
 
 def _deployments(port: int) -> list[str]:
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/deployments/filter", data=b"{}", method="POST",
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/deployments/filter",
+        data=b"{}",
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=3) as r:
             return [d["name"] for d in json.loads(r.read().decode())]
@@ -78,8 +86,13 @@ def test_serve_targets_or_starts_a_server_on_any_port_and_stops_cleanly_on_sigte
     from tests.helpers.prefect_server import free_port
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(tmp_path / "home"), PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1",
-               PREFECT_RUNNER_POLL_FREQUENCY="1", PYTHONWARNINGS="default")
+    env.update(
+        PREFECT_HOME=str(tmp_path / "home"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        DO_NOT_TRACK="1",
+        PREFECT_RUNNER_POLL_FREQUENCY="1",
+        PYTHONWARNINGS="default",
+    )
 
     # 1. a server already on a non-default port (started like rtt does): its UI calls that port, not 4200
     port = free_port()
@@ -88,8 +101,12 @@ def test_serve_targets_or_starts_a_server_on_any_port_and_stops_cleanly_on_sigte
         assert ui_api_url("127.0.0.1", port) == f"http://127.0.0.1:{port}/api"
         log = tmp_path / "serve-target.log"
         proc = _serve(env, port, tmp_path, log)
-        _wait(lambda: proc.poll() is None and "build-rubric-dataset" in _deployments(port), 150,
-              "the deployment on the targeted server", log)
+        _wait(
+            lambda: proc.poll() is None and "build-rubric-dataset" in _deployments(port),
+            150,
+            "the deployment on the targeted server",
+            log,
+        )
         text = _stop(proc, signal.SIGTERM, log)
         assert "started a Prefect server" not in text and "stopped (SIGTERM)" in text
         assert healthy("127.0.0.1", port)  # a targeted server is left running
@@ -102,8 +119,12 @@ def test_serve_targets_or_starts_a_server_on_any_port_and_stops_cleanly_on_sigte
     env["PREFECT_HOME"] = str(tmp_path / "home2")  # a fresh database: the deployment appears once rtt registers it
     proc = _serve(env, port, tmp_path, log)
     try:
-        _wait(lambda: proc.poll() is None and "build-rubric-dataset" in _deployments(port), 240,
-              "rtt serve to start a server and register the deployment", log)
+        _wait(
+            lambda: proc.poll() is None and "build-rubric-dataset" in _deployments(port),
+            240,
+            "rtt serve to start a server and register the deployment",
+            log,
+        )
         assert _get(f"http://127.0.0.1:{port}/ui-settings")["api_url"] == f"http://127.0.0.1:{port}/api"
         text = _stop(proc, signal.SIGINT, log)
         assert f"started a Prefect server on http://127.0.0.1:{port}" in text and "stopped (SIGINT)" in text
@@ -117,8 +138,13 @@ def test_make_targets_pass_the_port_to_server_ui_and_clients():
     import subprocess
 
     def dry(target: str) -> str:
-        r = subprocess.run(["make", "-n", target, "PREFECT_PORT=4301", "POOL=gpu"], cwd=ROOT, capture_output=True,
-                           text=True, timeout=60)
+        r = subprocess.run(
+            ["make", "-n", target, "PREFECT_PORT=4301", "POOL=gpu"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert r.returncode == 0, r.stderr
         return r.stdout.replace("\\\n", " ")
 

@@ -41,12 +41,12 @@ def make_batch(seed: int, n_groups: int, g: int, r: int, t: int, ragged: bool = 
     return s, w, mask, group_ids, rubric_mask, weights
 
 
-batches = st.tuples(
-    st.integers(0, 10_000), st.integers(1, 3), st.integers(1, 4), st.integers(1, 4), st.integers(1, 6)
-)
+batches = st.tuples(st.integers(0, 10_000), st.integers(1, 3), st.integers(1, 4), st.integers(1, 4), st.integers(1, 6))
 
 
-def loop_reference(s, w, mask, group_ids, rubric_mask, weights, *, reward, token_norm, scale_rewards, alpha, beta, combine):
+def loop_reference(
+    s, w, mask, group_ids, rubric_mask, weights, *, reward, token_norm, scale_rewards, alpha, beta, combine
+):
     """Straightforward loops over groups / responses / rubrics, formulas exactly as in the design page."""
     b, _, t = w.shape
     rew = []
@@ -130,10 +130,16 @@ def test_worked_example_intra_by_hand():
     assert out.reward.tolist() == [0.0, 1.0]
     torch.testing.assert_close(out.resp_adv, torch.tensor([-0.70711, 0.70711], dtype=torch.float64), atol=1e-5, rtol=0)
     torch.testing.assert_close(
-        out.tok_adv, torch.tensor([[1.41421, -0.70711, -0.70711], [0.5, -0.5, 0.0]], dtype=torch.float64), atol=1e-5, rtol=0
+        out.tok_adv,
+        torch.tensor([[1.41421, -0.70711, -0.70711], [0.5, -0.5, 0.0]], dtype=torch.float64),
+        atol=1e-5,
+        rtol=0,
     )
     torch.testing.assert_close(
-        out.adv, torch.tensor([[0.0, -1.06066, -1.06066], [0.95711, 0.45711, 0.70711]], dtype=torch.float64), atol=1e-5, rtol=0
+        out.adv,
+        torch.tensor([[0.0, -1.06066, -1.06066], [0.95711, 0.45711, 0.70711]], dtype=torch.float64),
+        atol=1e-5,
+        rtol=0,
     )
     # CSR on the same verdicts: (0.5, 1.0) -> the same normalised advantage (up to eps)
     csr = rtt_advantages(s, w, mask, torch.tensor([7, 7]), reward="csr")
@@ -200,8 +206,13 @@ def test_bad_shapes_and_options_are_named():
 
 
 @SETTINGS
-@given(batches, st.sampled_from(["aon", "csr", "weighted"]), st.sampled_from(["intra", "inter"]),
-       st.sampled_from(["group", "batch", "none"]), st.sampled_from(["add", "mix"]))
+@given(
+    batches,
+    st.sampled_from(["aon", "csr", "weighted"]),
+    st.sampled_from(["intra", "inter"]),
+    st.sampled_from(["group", "batch", "none"]),
+    st.sampled_from(["add", "mix"]),
+)
 def test_matches_loop_reference(shape, reward, token_norm, scale_rewards, combine):
     s, w, mask, gid, rm, weights = make_batch(*shape)
     kw = dict(reward=reward, token_norm=token_norm, scale_rewards=scale_rewards, alpha=1.3, beta=0.4, combine=combine)
@@ -287,7 +298,9 @@ def test_padding_invariance(shape, extra_t, extra_r, token_norm):
     wt2 = torch.ones(b, r + extra_r, dtype=w.dtype)
     wt2[:, :r] = weights
     for reward in ("aon", "weighted"):
-        a = rtt_advantages(s, w, mask, gid, rubric_mask=rm, rubric_weights=weights, reward=reward, token_norm=token_norm)
+        a = rtt_advantages(
+            s, w, mask, gid, rubric_mask=rm, rubric_weights=weights, reward=reward, token_norm=token_norm
+        )
         c = rtt_advantages(s2, w2, m2, gid, rubric_mask=rm2, rubric_weights=wt2, reward=reward, token_norm=token_norm)
         torch.testing.assert_close(a.reward, c.reward)
         torch.testing.assert_close(a.resp_adv, c.resp_adv)
@@ -355,8 +368,13 @@ def test_inter_group_reduce_spans_processes():
     def run(p: int) -> None:
         sl = parts[p]
         results[p] = inter_token_advantages(
-            token_rewards(s[sl], w[sl], rm[sl]), mask[sl].bool(), rm[sl], rm[sl].double(), gid[sl],
-            num_groups=2, group_reduce=make_reduce(p),
+            token_rewards(s[sl], w[sl], rm[sl]),
+            mask[sl].bool(),
+            rm[sl],
+            rm[sl].double(),
+            gid[sl],
+            num_groups=2,
+            group_reduce=make_reduce(p),
         )
 
     threads = [threading.Thread(target=run, args=(p,)) for p in (0, 1)]
@@ -385,14 +403,26 @@ def _poison_masked(s, w, mask, rm, weights, gen):
 
 
 @RANDOM_SETTINGS
-@given(batches, st.sampled_from(["aon", "csr", "weighted"]), st.sampled_from(["intra", "inter"]),
-       st.sampled_from(["group", "batch", "none"]), st.sampled_from(["add", "mix"]),
-       st.sampled_from([torch.float32, torch.float64]))
+@given(
+    batches,
+    st.sampled_from(["aon", "csr", "weighted"]),
+    st.sampled_from(["intra", "inter"]),
+    st.sampled_from(["group", "batch", "none"]),
+    st.sampled_from(["add", "mix"]),
+    st.sampled_from([torch.float32, torch.float64]),
+)
 def test_nan_and_inf_in_masked_positions_change_nothing(shape, reward, token_norm, scale_rewards, combine, dtype):
     s, w, mask, gid, rm, weights = make_batch(*shape, dtype=dtype)
     w2, weights2 = _poison_masked(s, w, mask, rm, weights, torch.Generator().manual_seed(shape[0] + 1))
-    kw = dict(rubric_mask=rm, reward=reward, token_norm=token_norm, scale_rewards=scale_rewards, combine=combine,
-              alpha=0.7, beta=0.6)
+    kw = dict(
+        rubric_mask=rm,
+        reward=reward,
+        token_norm=token_norm,
+        scale_rewards=scale_rewards,
+        combine=combine,
+        alpha=0.7,
+        beta=0.6,
+    )
     clean = rtt_advantages(s, w, mask, gid, rubric_weights=weights, **kw)
     dirty = rtt_advantages(s, w2, mask, gid, rubric_weights=weights2, **kw)
     for name, a, b in zip(clean._fields, clean, dirty):

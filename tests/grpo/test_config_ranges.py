@@ -22,13 +22,16 @@ def test_negative_learning_rate_fails_the_dry_run_naming_field_and_file(tmp_path
     assert res.exit_code == 1 and "grpo.learning_rate" in res.output and "bad.yaml" in res.output
 
 
-@pytest.mark.parametrize("override,field", [
-    ("grpo.num_generations=0", "grpo.num_generations"),
-    ("grpo.per_device_train_batch_size=1.5", "grpo.per_device_train_batch_size"),
-    ("grpo.warmup_ratio=2", "grpo.warmup_ratio"),
-    ("grpo.max_grad_norm=-1", "grpo.max_grad_norm"),
-    ("model.lora.r=0", "model.lora.r"),
-])
+@pytest.mark.parametrize(
+    "override,field",
+    [
+        ("grpo.num_generations=0", "grpo.num_generations"),
+        ("grpo.per_device_train_batch_size=1.5", "grpo.per_device_train_batch_size"),
+        ("grpo.warmup_ratio=2", "grpo.warmup_ratio"),
+        ("grpo.max_grad_norm=-1", "grpo.max_grad_norm"),
+        ("model.lora.r=0", "model.lora.r"),
+    ],
+)
 def test_other_out_of_range_fields_are_named(override, field):
     with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
         load_config("cpu-smoke", [override])

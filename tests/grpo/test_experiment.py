@@ -27,10 +27,20 @@ def _rubric(rule_id, **kw):
 
 def _tiny_cfg(tmp_path, policy, disc, **kw):
     data = {
-        "name": "tiny", "out": str(tmp_path / "exp"), "model": str(policy), "discriminator": str(disc),
-        "task": {"train_prompts": 4, "heldout_prompts": 2}, "seeds": [0], "steps": 2, "eval_every": 1,
-        "prompts_per_step": 2, "num_generations": 2, "max_completion_length": 12, "learning_rate": 1e-2,
-        "eval_batch_size": 4, "cort_token_budget": 2048,
+        "name": "tiny",
+        "out": str(tmp_path / "exp"),
+        "model": str(policy),
+        "discriminator": str(disc),
+        "task": {"train_prompts": 4, "heldout_prompts": 2},
+        "seeds": [0],
+        "steps": 2,
+        "eval_every": 1,
+        "prompts_per_step": 2,
+        "num_generations": 2,
+        "max_completion_length": 12,
+        "learning_rate": 1e-2,
+        "eval_batch_size": 4,
+        "cort_token_budget": 2048,
     }
     data.update(kw)
     return ExperimentConfig.model_validate(data)
@@ -50,7 +60,9 @@ def test_task_splits_rubrics_and_form_pins():
     it = next(i for i in train if i.meta["target"] == "no_comma")
     kw = it.meta["keyword"]
     good = f"The {kw} were lovely today and everyone in town came to see them. We stayed until the evening light faded away."
-    assert all(rules.check(r.verifier, good) for r in it.rubrics), [r.id for r in it.rubrics if not rules.check(r.verifier, good)]
+    assert all(rules.check(r.verifier, good) for r in it.rubrics), [
+        r.id for r in it.rubrics if not rules.check(r.verifier, good)
+    ]
     fails = lambda text: {r.id.rsplit(":", 1)[1] for r in it.rubrics if not rules.check(r.verifier, text)}
     assert "words" in fails(f"The {kw} are nice.")  # gaming by shortening (learning-probe.md, CSR)
     assert {"sentences", "no_repeat"} <= fails(" ".join([kw] * 20))  # gaming by repetition (RTT in the probe)
@@ -77,12 +89,23 @@ def test_config_errors_name_the_arm_and_key(tmp_path):
 # ----------------------------------------------------------------------------------------------- oracle
 
 
-@pytest.mark.parametrize("rubric,text,expected", [
-    (_rubric("punctuation:no_comma"), "a, b, c", ["," , ","]),
-    (_rubric("change_case:english_lowercase"), "Hello World now", ["H", "W"]),
-    (_rubric("keywords:forbidden_words", forbidden_words=["very", "is"]), "This is very nice, isn't it", ["is", "very"]),
-    (_rubric("keywords:frequency", keyword="sun", relation="less than", frequency=2), "sun and sun and Sun", ["sun", "Sun"]),
-])
+@pytest.mark.parametrize(
+    "rubric,text,expected",
+    [
+        (_rubric("punctuation:no_comma"), "a, b, c", [",", ","]),
+        (_rubric("change_case:english_lowercase"), "Hello World now", ["H", "W"]),
+        (
+            _rubric("keywords:forbidden_words", forbidden_words=["very", "is"]),
+            "This is very nice, isn't it",
+            ["is", "very"],
+        ),
+        (
+            _rubric("keywords:frequency", keyword="sun", relation="less than", frequency=2),
+            "sun and sun and Sun",
+            ["sun", "Sun"],
+        ),
+    ],
+)
 def test_oracle_spans_are_what_fails_the_checker(rubric, text, expected):
     """The marked characters are exactly the violation: deleting them makes the checker pass, and they are
     the expected strings."""
@@ -149,22 +172,31 @@ def _one_trainer(cfg, arm_name, seed=0, scorer=None, items=None):
 
     arm = cfg.arm(arm_name)
     train = items or build_task(cfg.task)[0]
-    return ArmTrainer(cfg.model, args=grpo_args(cfg, arm, seed, cfg.out + f"/{arm_name}"),
-                      train_dataset=build_prompt_dataset(train), arm=arm, scorer=scorer)
+    return ArmTrainer(
+        cfg.model,
+        args=grpo_args(cfg, arm, seed, cfg.out + f"/{arm_name}"),
+        train_dataset=build_prompt_dataset(train),
+        arm=arm,
+        scorer=scorer,
+    )
 
 
 def test_grpo_aon_with_beta_0_equals_the_plain_trainer(tiny_policy_dir, tiny_decoder_disc_dir, tmp_path):
     from grpo.dataset import build_prompt_dataset
     from grpo.experiment.runner import grpo_args
     from grpo.rtt_grpo_trainer import RTTGRPOTrainer
-
     from rubrics.schema import RubricItem
 
     cfg = _tiny_cfg(tmp_path, tiny_policy_dir, tiny_decoder_disc_dir, num_generations=4, steps=3)
     # a rule a random tiny policy meets sometimes, so AON varies inside groups and the update is not zero
-    items = [RubricItem(id=f"c{i}", prompt=f"Write about topic {i} in at least 4 words.",
-                        rubrics=[_rubric("length_constraints:number_words", relation="at least", num_words=4)])
-             for i in range(4)]
+    items = [
+        RubricItem(
+            id=f"c{i}",
+            prompt=f"Write about topic {i} in at least 4 words.",
+            rubrics=[_rubric("length_constraints:number_words", relation="at least", num_words=4)],
+        )
+        for i in range(4)
+    ]
     arm_tr = _one_trainer(cfg, "grpo-aon", items=items)
     before = {n: p.detach().clone() for n, p in arm_tr.model.named_parameters()}
     arm_tr.train()
@@ -195,8 +227,12 @@ def test_oracle_and_shuffled_relevance_inside_the_trainer(tiny_policy_dir, tiny_
         n = int(mask[i].sum())
         for k, r in enumerate(item.rubrics):
             ids = oracle._last_completion_ids[i, :n].tolist()
-            want = chars_onto_policy_tokens(rule_chars(r, v.texts[i], bool(v.arrays.s[i, k] > 0), item.instruction),
-                                            oracle._tokenizer, ids, v.texts[i])
+            want = chars_onto_policy_tokens(
+                rule_chars(r, v.texts[i], bool(v.arrays.s[i, k] > 0), item.instruction),
+                oracle._tokenizer,
+                ids,
+                v.texts[i],
+            )
             assert torch.equal(rel[i, k, :n].cpu(), want[:n]), (i, k)
             checked += 1
     assert checked > 0 and rel.sum() > 0
@@ -239,7 +275,9 @@ def test_experiment_arms_identical_inputs_report_and_resume(tiny_policy_dir, tin
         assert r["init_checksum"] == ref["init_checksum"], name
         assert [e["step"] for e in r["evals"]] == [0, 1, 2]
         assert r["evals"][0]["responses"] == ref["evals"][0]["responses"]
-        assert {"rubric_strict", "prompt_loose", "distinct2", "repetition", "kl_init", "ppl_init", "kinds"} <= set(r["evals"][-1])
+        assert {"rubric_strict", "prompt_loose", "distinct2", "repetition", "kl_init", "ppl_init", "kinds"} <= set(
+            r["evals"][-1]
+        )
     assert results["rtt"]["train"][-1].get("rtt/tok_adv/std") is not None
     heldout_ids = [it.id for it in build_task(cfg.task)[1]]
     for ev in ref["evals"]:  # per held-out prompt, in item order: what the report's bootstrap resamples
@@ -262,8 +300,12 @@ def test_summary_line_says_no_difference_within_noise():
     from grpo.experiment.report import summary_line
 
     def arm(vals):
-        return {"seeds": [0, 1, 2], "final": {"rubric_strict": (float(np.mean(vals)), float(np.std(vals, ddof=1)))},
-                "final_by_seed": {s: {"rubric_strict": v} for s, v in enumerate(vals)}, "collapse": {}}
+        return {
+            "seeds": [0, 1, 2],
+            "final": {"rubric_strict": (float(np.mean(vals)), float(np.std(vals, ddof=1)))},
+            "final_by_seed": {s: {"rubric_strict": v} for s, v in enumerate(vals)},
+            "collapse": {},
+        }
 
     tie = summary_line({"a": arm([0.5, 0.6, 0.4]), "b": arm([0.55, 0.45, 0.5])})
     assert "no difference beyond seed noise" in tie
@@ -279,8 +321,9 @@ def test_summary_line_says_no_difference_within_noise():
 
 
 @pytest.mark.prefect
-def test_experiment_flow_runs_arms_and_publishes_the_report(prefect_harness, tiny_policy_dir,
-                                                         tiny_decoder_disc_dir, tmp_path):
+def test_experiment_flow_runs_arms_and_publishes_the_report(
+    prefect_harness, tiny_policy_dir, tiny_decoder_disc_dir, tmp_path
+):
     import yaml
     from prefect.artifacts import Artifact
 
@@ -361,18 +404,33 @@ def test_a_run_killed_mid_way_resumes_from_its_checkpoint(tiny_policy_dir, tiny_
     from grpo.experiment.runner import resumable_checkpoint, run_experiment
 
     def cfg_file(out):
-        cfg = _tiny_cfg(tmp_path, tiny_policy_dir, tiny_decoder_disc_dir, steps=6, eval_every=2, checkpoint_every=1,
-                        out=str(out), arms=[{"name": "grpo-aon", "beta": 0.0}])
+        cfg = _tiny_cfg(
+            tmp_path,
+            tiny_policy_dir,
+            tiny_decoder_disc_dir,
+            steps=6,
+            eval_every=2,
+            checkpoint_every=1,
+            out=str(out),
+            arms=[{"name": "grpo-aon", "beta": 0.0}],
+        )
         path = tmp_path / f"{Path(out).name}.yaml"
         path.write_text(yaml.safe_dump(cfg.model_dump()), encoding="utf-8")
         return path
 
     killed = cfg_file(tmp_path / "killed")
-    code = ("import sys; from grpo.experiment.config import load_experiment; from grpo.experiment.runner import run_experiment; "
-            "run_experiment(load_experiment(sys.argv[1]), log=lambda m: None)")
+    code = (
+        "import sys; from grpo.experiment.config import load_experiment; from grpo.experiment.runner import run_experiment; "
+        "run_experiment(load_experiment(sys.argv[1]), log=lambda m: None)"
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", code, str(killed)], env=env, cwd=Path(__file__).resolve().parents[2],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(killed)],
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     work = tmp_path / "killed" / "runs" / "grpo-aon" / "seed0.partial"
     deadline = time.time() + 300
     while resumable_checkpoint(work) is None:
@@ -392,8 +450,9 @@ def test_a_run_killed_mid_way_resumes_from_its_checkpoint(tiny_policy_dir, tiny_
     assert result["resumed_from_step"] >= progress["step"]
     assert [e["step"] for e in result["evals"]] == [0, 2, 4, 6]
     assert not work.exists() and res["arms"]["grpo-aon"]["seeds"] == [0]
-    plain = run_experiment(load_experiment(cfg_file(tmp_path / "plain")).model_copy(update={"checkpoint_every": 0}),
-                           log=lambda m: None)
+    plain = run_experiment(
+        load_experiment(cfg_file(tmp_path / "plain")).model_copy(update={"checkpoint_every": 0}), log=lambda m: None
+    )
     assert plain["arms"]["grpo-aon"]["seeds"] == [0]
     full = json.loads((tmp_path / "plain" / "runs" / "grpo-aon" / "seed0" / "result.json").read_text())
     assert full["resumed_from_step"] == 0 and result["seen"] == full["seen"]
@@ -416,16 +475,19 @@ def test_sampled_heldout_evaluation_is_the_mean_over_k_answers(tiny_policy_dir, 
     assert torch.equal(torch.get_rng_state(), before)
     assert ev["decoding"] == {"mode": "sampled", "samples": 3, "temperature": cfg.temperature}
     items = [it for it in heldout for _ in range(3)]
-    gen = GenerationConfig(max_new_tokens=8, temperature=cfg.temperature, batch_size=cfg.eval_batch_size,
-                           seed=2 * 10_007 + 5)
+    gen = GenerationConfig(
+        max_new_tokens=8, temperature=cfg.temperature, batch_size=cfg.eval_batch_size, seed=2 * 10_007 + 5
+    )
     responses = LocalGenerator(model, tok).generate(items, gen)
     _, rows = score_responses(items, responses)
     pp = ev["per_prompt"]
     assert pp["item_ids"] == [it.id for it in heldout] and len(ev["responses"]) == len(heldout)
     for j in range(len(heldout)):
-        mine = rows[3 * j:3 * j + 3]
+        mine = rows[3 * j : 3 * j + 3]
         assert pp["prompt_strict"][j] == pytest.approx(np.mean([r["prompt_strict"] for r in mine]))
-        assert pp["rubric_strict"][j] == pytest.approx(np.mean([np.mean([x["strict"] for x in r["rubrics"]]) for r in mine]))
+        assert pp["rubric_strict"][j] == pytest.approx(
+            np.mean([np.mean([x["strict"] for x in r["rubrics"]]) for r in mine])
+        )
         assert ev["responses"][j] == responses[3 * j]
     assert np.mean(pp["prompt_strict"]) == pytest.approx(ev["prompt_strict"])
     assert np.average(pp["rubric_strict"], weights=pp["rubrics"]) == pytest.approx(ev["rubric_strict"])
@@ -452,12 +514,19 @@ def test_base_eval_is_redone_when_the_cache_used_another_decoding(tiny_policy_di
     assert cached["decoding"] == sampled["decoding"]
 
 
-def test_uniform_relevance_is_the_rubric_level_credit_without_localisation(tiny_policy_dir, tiny_decoder_disc_dir,
-                                                                           tmp_path):
+def test_uniform_relevance_is_the_rubric_level_credit_without_localisation(
+    tiny_policy_dir, tiny_decoder_disc_dir, tmp_path
+):
     """relevance: uniform marks every response token for every rubric the item uses; with the centred credit the
     token term is then one value per response (sum_k a_k c_k / sum_k a_k): no token is singled out."""
-    cfg = _tiny_cfg(tmp_path, tiny_policy_dir, tiny_decoder_disc_dir, steps=1, num_generations=4, arms=[
-        {"name": "rtt-centred-uniform", "beta": 0.5, "relevance": "uniform", "token_credit": "centred"}])
+    cfg = _tiny_cfg(
+        tmp_path,
+        tiny_policy_dir,
+        tiny_decoder_disc_dir,
+        steps=1,
+        num_generations=4,
+        arms=[{"name": "rtt-centred-uniform", "beta": 0.5, "relevance": "uniform", "token_credit": "centred"}],
+    )
     tr = _one_trainer(cfg, "rtt-centred-uniform")
     tr.train()
     last = tr.last_rtt

@@ -21,8 +21,8 @@ from grpo.experiment.stats import (
     reach_text,
     resampled_means,
     shuffled_control,
-    uniform_control,
     steps_to_reach,
+    uniform_control,
     weighted_mean,
 )
 
@@ -148,8 +148,14 @@ def test_steps_to_reach_on_a_constructed_history():
 def test_comparisons_derived_from_arm_names():
     names = ["grpo-aon", "gdpo", "rtt", "rtt-shuffled", "rtt-centred-oracle", "rtt-centred-shuffled"]
     pairs = comparison_pairs(names, token_arms=["rtt", "rtt-shuffled", "rtt-centred-oracle", "rtt-centred-shuffled"])
-    assert pairs[:6] == [("gdpo", "grpo-aon"), ("rtt", "grpo-aon"), ("rtt-shuffled", "grpo-aon"),
-                         ("rtt-centred-oracle", "grpo-aon"), ("rtt-centred-shuffled", "grpo-aon"), ("rtt", "gdpo")]
+    assert pairs[:6] == [
+        ("gdpo", "grpo-aon"),
+        ("rtt", "grpo-aon"),
+        ("rtt-shuffled", "grpo-aon"),
+        ("rtt-centred-oracle", "grpo-aon"),
+        ("rtt-centred-shuffled", "grpo-aon"),
+        ("rtt", "gdpo"),
+    ]
     assert ("grpo-aon", "gdpo") not in pairs and ("gdpo", "gdpo") not in pairs
     assert pairs[-2:] == [("rtt", "rtt-shuffled"), ("rtt-centred-oracle", "rtt-centred-shuffled")]
     assert len(pairs) == len(set(pairs))
@@ -162,9 +168,15 @@ def test_comparisons_derived_from_arm_names():
 def test_localisation_control_is_compared_after_the_shuffled_one():
     names = ["grpo-aon", "rtt-centred-oracle", "rtt-centred-shuffled", "rtt-centred-uniform", "rtt-centred-disc"]
     pairs = comparison_pairs(names)
-    assert pairs[-4:] == [("rtt-centred-oracle", "rtt-centred-shuffled"), ("rtt-centred-oracle", "rtt-centred-uniform"),
-                          ("rtt-centred-disc", "rtt-centred-shuffled"), ("rtt-centred-disc", "rtt-centred-uniform")]
-    assert uniform_control("rtt-centred-uniform", names) is None and uniform_control("rtt-centred-shuffled", names) is None
+    assert pairs[-4:] == [
+        ("rtt-centred-oracle", "rtt-centred-shuffled"),
+        ("rtt-centred-oracle", "rtt-centred-uniform"),
+        ("rtt-centred-disc", "rtt-centred-shuffled"),
+        ("rtt-centred-disc", "rtt-centred-uniform"),
+    ]
+    assert (
+        uniform_control("rtt-centred-uniform", names) is None and uniform_control("rtt-centred-shuffled", names) is None
+    )
     assert uniform_control("rtt-paper-oracle", names) is None  # no rtt-paper-uniform arm
     assert ("rtt-centred-uniform", "grpo-aon") in pairs and len(pairs) == len(set(pairs))
 
@@ -178,9 +190,11 @@ def _r(diff, lo, hi, s=5, p=100):
 
 def test_summary_line_wording():
     win = comparison_line("rtt-centred-oracle", "grpo-aon", _r(0.071, 0.02, 0.12), _r(0.01, -0.01, 0.03), {})
-    assert win == ("rtt-centred-oracle vs grpo-aon: +0.071 prompt strict [95% CI +0.020, +0.120], wins (interval "
-                   "excludes 0); +0.010 rubric strict [95% CI -0.010, +0.030], no difference; 5 seeds x 100 prompts; "
-                   "no collapse")
+    assert win == (
+        "rtt-centred-oracle vs grpo-aon: +0.071 prompt strict [95% CI +0.020, +0.120], wins (interval "
+        "excludes 0); +0.010 rubric strict [95% CI -0.010, +0.030], no difference; 5 seeds x 100 prompts; "
+        "no collapse"
+    )
     tie = comparison_line("a", "b", _r(0.01, -0.03, 0.05), None, {"a": [], "b": [2]})
     assert "no difference (interval contains 0)" in tie and "collapse: b on seed(s) 2" in tie
     lose = comparison_line("a", "b", _r(-0.1, -0.2, -0.01), None, {"a": [0, 1]})
@@ -188,7 +202,10 @@ def test_summary_line_wording():
     gamed = comparison_line("a", "b", _r(0.1, 0.05, 0.2), None, {"a": [0, 1]})
     assert gamed.endswith("collapse: a on seed(s) 0, 1 - a's gain comes with collapse")
     seed_only = comparison_line("a", "b", _r(0.1, -0.1, 0.3, s=3, p=1), None, {}, paired="seed")
-    assert "3 seeds, paired by seed only (no per-prompt results in these runs)" in seed_only and "x 1 prompts" not in seed_only
+    assert (
+        "3 seeds, paired by seed only (no per-prompt results in these runs)" in seed_only
+        and "x 1 prompts" not in seed_only
+    )
 
 
 # ----------------------------------------------------------------------------------------------- the report
@@ -196,21 +213,43 @@ def test_summary_line_wording():
 
 def _result(arm, seed, finals, per_prompt=True, ids=("h0", "h1", "h2", "h3")):
     """A result.json of one run: evaluations at steps 0, 2, 4, the last with per-prompt ``finals`` (0/1)."""
+
     def ev(step, passes):
-        e = {"step": step, "prompt_strict": sum(passes) / len(passes), "prompt_loose": sum(passes) / len(passes),
-             "rubric_strict": 0.5 + 0.5 * sum(passes) / len(passes), "rubric_loose": 0.6, "prompts": len(passes),
-             "rubrics": 2 * len(passes), "kinds": {"words": 1.0}, "mean_words": 20.0, "distinct2": 0.8,
-             "repetition": 0.1, "kl_init": 0.0, "ppl_init": 3.0}
+        e = {
+            "step": step,
+            "prompt_strict": sum(passes) / len(passes),
+            "prompt_loose": sum(passes) / len(passes),
+            "rubric_strict": 0.5 + 0.5 * sum(passes) / len(passes),
+            "rubric_loose": 0.6,
+            "prompts": len(passes),
+            "rubrics": 2 * len(passes),
+            "kinds": {"words": 1.0},
+            "mean_words": 20.0,
+            "distinct2": 0.8,
+            "repetition": 0.1,
+            "kl_init": 0.0,
+            "ppl_init": 3.0,
+        }
         if per_prompt:
-            e["per_prompt"] = {"item_ids": list(ids), "prompt_strict": list(passes), "prompt_loose": list(passes),
-                               "rubric_strict": [0.5 + 0.5 * x for x in passes], "rubric_loose": [0.6] * len(passes),
-                               "rubrics": [2] * len(passes)}
+            e["per_prompt"] = {
+                "item_ids": list(ids),
+                "prompt_strict": list(passes),
+                "prompt_loose": list(passes),
+                "rubric_strict": [0.5 + 0.5 * x for x in passes],
+                "rubric_loose": [0.6] * len(passes),
+                "rubrics": [2] * len(passes),
+            }
         return e
+
     zeros = [0] * len(finals)
     half = [1 if i < sum(finals) // 2 else 0 for i in range(len(finals))]
-    return {"arm": arm.model_dump(), "seed": seed, "step_seconds": [1.0, 1.0],
-            "train": [{"step": 1, "reward": 0.1}, {"step": 2, "reward": 0.2}],
-            "evals": [ev(0, zeros), ev(2, half), ev(4, list(finals))]}
+    return {
+        "arm": arm.model_dump(),
+        "seed": seed,
+        "step_seconds": [1.0, 1.0],
+        "train": [{"step": 1, "reward": 0.1}, {"step": 2, "reward": 0.2}],
+        "evals": [ev(0, zeros), ev(2, half), ev(4, list(finals))],
+    }
 
 
 def _write(cfg, finals_by_arm, per_prompt=lambda arm, seed: True):
@@ -226,16 +265,28 @@ def _write(cfg, finals_by_arm, per_prompt=lambda arm, seed: True):
 def _cfg(tmp_path):
     from grpo.experiment.config import ExperimentConfig
 
-    return ExperimentConfig.model_validate({
-        "out": str(tmp_path / "exp"), "model": "x", "discriminator": "d", "seeds": [0, 1, 2], "steps": 4,
-        "arms": [{"name": "grpo-aon"}, {"name": "rtt", "beta": 0.5, "relevance": "discriminator"},
-                 {"name": "rtt-shuffled", "beta": 0.5, "relevance": "shuffled"}],
-        "report": {"n_boot": 2000}})
+    return ExperimentConfig.model_validate(
+        {
+            "out": str(tmp_path / "exp"),
+            "model": "x",
+            "discriminator": "d",
+            "seeds": [0, 1, 2],
+            "steps": 4,
+            "arms": [
+                {"name": "grpo-aon"},
+                {"name": "rtt", "beta": 0.5, "relevance": "discriminator"},
+                {"name": "rtt-shuffled", "beta": 0.5, "relevance": "shuffled"},
+            ],
+            "report": {"n_boot": 2000},
+        }
+    )
 
 
-FINALS = {"grpo-aon": {s: [0, 0, 1, 0] for s in range(3)},
-          "rtt": {s: [1, 1, 1, 1] for s in range(3)},
-          "rtt-shuffled": {s: [0, 0, 1, 0] for s in range(3)}}
+FINALS = {
+    "grpo-aon": {s: [0, 0, 1, 0] for s in range(3)},
+    "rtt": {s: [1, 1, 1, 1] for s in range(3)},
+    "rtt-shuffled": {s: [0, 0, 1, 0] for s in range(3)},
+}
 
 
 def test_report_pairs_by_prompt_and_states_it(tmp_path):
@@ -254,14 +305,21 @@ def test_report_pairs_by_prompt_and_states_it(tmp_path):
     assert c["line"].startswith("rtt vs grpo-aon: +0.750 prompt strict [95% CI +0.250, +1.000], wins")
     assert "3 seeds x 4 prompts; no collapse" in c["line"]
     tie = comps[("rtt-shuffled", "grpo-aon")]
-    assert (tie["prompt_strict"]["lo"], tie["prompt_strict"]["hi"], tie["prompt_strict"]["decision"]) == (0.0, 0.0, "no difference")
+    assert (tie["prompt_strict"]["lo"], tie["prompt_strict"]["hi"], tie["prompt_strict"]["decision"]) == (
+        0.0,
+        0.0,
+        "no difference",
+    )
     assert rep["pairwise"] == [x["line"] for x in rep["comparisons"]]
     # sample efficiency: grpo-aon's final mean is 0.25; rtt has 0.5 at step 2, grpo-aon itself reaches it at step 4
     eff = rep["sample_efficiency"]
     assert eff["reference"] == "grpo-aon" and eff["target"] == 0.25
     assert eff["arms"]["rtt"]["by_seed"] == {0: 2, 1: 2, 2: 2} and eff["arms"]["grpo-aon"]["mean_step"] == 4.0
     md = (tmp_path / "exp" / "report.md").read_text()
-    assert "## Paired comparisons" in md and "| rtt | grpo-aon | seed x prompt | 3 x 4 | +0.750 [+0.250, +1.000] | wins |" in md
+    assert (
+        "## Paired comparisons" in md
+        and "| rtt | grpo-aon | seed x prompt | 3 x 4 | +0.750 [+0.250, +1.000] | wins |" in md
+    )
     assert "## Sample efficiency: steps to reach grpo-aon's final held-out prompt strict (0.250)" in md
     assert "| rtt | step 2.0 (3/3 seeds) | 0: 2, 1: 2, 2: 2 |" in md
     assert "## Final held-out pass rates" in md and "![curves](curves.png)" in md
@@ -289,8 +347,9 @@ def test_report_falls_back_to_seed_pairing_without_per_prompt_results(tmp_path):
 def test_explicit_comparisons_and_collapse_per_comparison(tmp_path):
     from grpo.experiment.report import write_report
 
-    cfg = _cfg(tmp_path).model_copy(update={"report": _cfg(tmp_path).report.model_copy(
-        update={"comparisons": [("rtt", "rtt-shuffled")]})})
+    cfg = _cfg(tmp_path).model_copy(
+        update={"report": _cfg(tmp_path).report.model_copy(update={"comparisons": [("rtt", "rtt-shuffled")]})}
+    )
     _write(cfg, FINALS)
     p = tmp_path / "exp" / "runs" / "rtt" / "seed1" / "result.json"
     res = json.loads(p.read_text())

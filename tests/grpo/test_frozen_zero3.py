@@ -26,8 +26,8 @@ def active_zero3(monkeypatch):
     from accelerate.utils.deepspeed import HfDeepSpeedConfig
     from transformers.integrations import deepspeed as hf_ds
 
-    import grpo.rtt_grpo_trainer  # noqa: F401  (TRL probes for deepspeed at import: import before the stand-in)
     import discriminator.scoring  # noqa: F401
+    import grpo.rtt_grpo_trainer  # noqa: F401  (TRL probes for deepspeed at import: import before the stand-in)
 
     entered: list = []
 
@@ -94,8 +94,9 @@ def test_freeze_refuses_a_partitioned_model():
         freeze(m, "disc")
 
 
-def test_trainer_loads_its_discriminator_outside_zero3(active_zero3, monkeypatch, tiny_policy_dir,
-                                                       tiny_decoder_disc_dir, ifeval_path, tmp_path):
+def test_trainer_loads_its_discriminator_outside_zero3(
+    active_zero3, monkeypatch, tiny_policy_dir, tiny_decoder_disc_dir, ifeval_path, tmp_path
+):
     """The trainer's own load path, with ZeRO-3 active when it loads the discriminator (as under accelerate):
     a full, frozen copy, and the token term works on it."""
     from datasets import Dataset
@@ -110,9 +111,19 @@ def test_trainer_loads_its_discriminator_outside_zero3(active_zero3, monkeypatch
     saved = hf_ds._hf_deepspeed_config_weak_ref
     hf_ds._hf_deepspeed_config_weak_ref = None  # the policy itself: an ordinary model for this CPU test
     policy = AutoModelForCausalLM.from_pretrained(str(tiny_policy_dir))
-    args = RTTGRPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, num_generations=4,
-                         max_completion_length=8, max_steps=1, report_to=[], use_cpu=True, bf16=False,
-                         save_strategy="no", rtt_beta=0.5, discriminator_path=str(tiny_decoder_disc_dir))
+    args = RTTGRPOConfig(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=4,
+        num_generations=4,
+        max_completion_length=8,
+        max_steps=1,
+        report_to=[],
+        use_cpu=True,
+        bf16=False,
+        save_strategy="no",
+        rtt_beta=0.5,
+        discriminator_path=str(tiny_decoder_disc_dir),
+    )
     hf_ds._hf_deepspeed_config_weak_ref = saved  # ZeRO-3 active from here on, as once TrainingArguments exist
     from trl import GRPOTrainer
 

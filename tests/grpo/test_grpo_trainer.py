@@ -19,9 +19,15 @@ def _items(ifeval_path, n=2):
 
 def _impossible_items(n=2):
     """Rubrics no 16-token completion can satisfy: AON is 0 for every response."""
-    rub = Rubric(id="r0", text="The response must contain at least 300 words.",
-                 verifier=RuleVerifier(family="ifeval", rule_id="length_constraints:number_words",
-                                       kwargs={"relation": "at least", "num_words": 300}))
+    rub = Rubric(
+        id="r0",
+        text="The response must contain at least 300 words.",
+        verifier=RuleVerifier(
+            family="ifeval",
+            rule_id="length_constraints:number_words",
+            kwargs={"relation": "at least", "num_words": 300},
+        ),
+    )
     return [RubricItem(id=f"hard{i}", prompt=f"Write an essay number {i}.", rubrics=[rub]) for i in range(n)]
 
 
@@ -29,9 +35,21 @@ def _args(tmp_path, **kw):
     from grpo.rtt_grpo_config import RTTGRPOConfig
 
     base = dict(
-        output_dir=str(tmp_path), per_device_train_batch_size=8, num_generations=4, max_completion_length=16,
-        max_steps=2, logging_steps=1, report_to=[], use_cpu=True, bf16=False, gradient_checkpointing=False,
-        save_strategy="no", seed=0, learning_rate=1e-2, loss_type="grpo", temperature=1.0,
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=8,
+        num_generations=4,
+        max_completion_length=16,
+        max_steps=2,
+        logging_steps=1,
+        report_to=[],
+        use_cpu=True,
+        bf16=False,
+        gradient_checkpointing=False,
+        save_strategy="no",
+        seed=0,
+        learning_rate=1e-2,
+        loss_type="grpo",
+        temperature=1.0,
     )
     base.update(kw)
     return RTTGRPOConfig(**base)
@@ -43,8 +61,13 @@ def _train(policy_dir, items, args, scorer=None, spy=None, eval_items=None):
     from grpo.rtt_grpo_trainer import RTTGRPOTrainer
 
     eval_ds = Dataset.from_list(rows_from_items(eval_items)) if eval_items else None
-    trainer = RTTGRPOTrainer(str(policy_dir), args=args, train_dataset=Dataset.from_list(rows_from_items(items)),
-                             eval_dataset=eval_ds, scorer=scorer)
+    trainer = RTTGRPOTrainer(
+        str(policy_dir),
+        args=args,
+        train_dataset=Dataset.from_list(rows_from_items(items)),
+        eval_dataset=eval_ds,
+        scorer=scorer,
+    )
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     if spy is not None:
         orig = trainer._compute_loss
@@ -73,8 +96,13 @@ def fast_scorer(tiny_decoder_disc_dir):
 def test_loss_consumes_token_advantages(tiny_policy_dir, tiny_decoder_disc_dir, fast_scorer, ifeval_path, tmp_path):
     items = _items(ifeval_path)
     rtt_spy, grpo_spy = [], []
-    rtt, before = _train(tiny_policy_dir, items, _args(tmp_path / "rtt", rtt_beta=0.5,
-                         discriminator_path=str(tiny_decoder_disc_dir)), fast_scorer, rtt_spy)
+    rtt, before = _train(
+        tiny_policy_dir,
+        items,
+        _args(tmp_path / "rtt", rtt_beta=0.5, discriminator_path=str(tiny_decoder_disc_dir)),
+        fast_scorer,
+        rtt_spy,
+    )
     grpo, before0 = _train(tiny_policy_dir, items, _args(tmp_path / "grpo", rtt_beta=0.0), fast_scorer, grpo_spy)
     assert len(rtt_spy) == len(grpo_spy) == 2
     # the same first rollouts in both runs (same seed; the second step samples from different policies) ...
@@ -87,7 +115,9 @@ def test_loss_consumes_token_advantages(tiny_policy_dir, tiny_decoder_disc_dir, 
         assert max(spread) > 1e-3
         # beta = 0 is plain GRPO: one value per response on its tokens
         adv0 = b["advantages"]
-        assert all(float(row[mk].max() - row[mk].min()) < 1e-7 for row, mk in zip(adv0.expand_as(m).float(), m) if mk.any())
+        assert all(
+            float(row[mk].max() - row[mk].min()) < 1e-7 for row, mk in zip(adv0.expand_as(m).float(), m) if mk.any()
+        )
     # the loss took the token term: same data and seed, different updated weights
     w_rtt = dict(rtt.model.named_parameters())
     diff = max(float((p.detach() - w_rtt[n].detach()).abs().max()) for n, p in grpo.model.named_parameters())
@@ -104,8 +134,12 @@ def test_loss_consumes_token_advantages(tiny_policy_dir, tiny_decoder_disc_dir, 
 
 def test_all_fail_updates_policy_only_under_rtt(tiny_policy_dir, tiny_decoder_disc_dir, fast_scorer, tmp_path):
     items = _impossible_items()
-    rtt, before = _train(tiny_policy_dir, items, _args(tmp_path / "rtt", max_steps=1, rtt_beta=0.5,
-                         discriminator_path=str(tiny_decoder_disc_dir)), fast_scorer)
+    rtt, before = _train(
+        tiny_policy_dir,
+        items,
+        _args(tmp_path / "rtt", max_steps=1, rtt_beta=0.5, discriminator_path=str(tiny_decoder_disc_dir)),
+        fast_scorer,
+    )
     grpo, before0 = _train(tiny_policy_dir, items, _args(tmp_path / "grpo", max_steps=1, rtt_beta=0.0), fast_scorer)
     assert torch.all(rtt.last_rtt["rewards"] == 0)
     assert _changed(rtt, before) > 1e-6
@@ -119,9 +153,21 @@ def test_projection_path_inter_norm_and_heatmap(tiny_policy_dir, tiny_bert_dir, 
     """A discriminator with another vocabulary (BERT WordPiece): character projection; inter normalisation;
     HTML heatmap with rubrics and verdicts; TRL's evaluation loop goes through the same path."""
     items = _items(ifeval_path)
-    args = _args(tmp_path, max_steps=1, rtt_token_norm="inter", rtt_combine="mix", rtt_beta=0.3,
-                 discriminator_path=str(tiny_bert_dir), heatmap_every=1, heatmap_count=2, relevance_reduce="mean",
-                 eval_strategy="steps", eval_steps=1, per_device_eval_batch_size=4, num_generations_eval=4)
+    args = _args(
+        tmp_path,
+        max_steps=1,
+        rtt_token_norm="inter",
+        rtt_combine="mix",
+        rtt_beta=0.3,
+        discriminator_path=str(tiny_bert_dir),
+        heatmap_every=1,
+        heatmap_count=2,
+        relevance_reduce="mean",
+        eval_strategy="steps",
+        eval_steps=1,
+        per_device_eval_batch_size=4,
+        num_generations_eval=4,
+    )
     trainer, _ = _train(tiny_policy_dir, items, args, eval_items=items[:1])
     assert any(h.get("eval_rtt/tok_adv/std", 0) > 0 for h in trainer.state.log_history)
     # last_rtt below is from the eval pass (after step 1): 4 responses of one prompt
@@ -140,8 +186,17 @@ def test_projection_path_inter_norm_and_heatmap(tiny_policy_dir, tiny_bert_dir, 
     v = trainer.last_rtt["verdicts"]
     s, use, _ = v.arrays.tensors()
     gid = torch.zeros(4, dtype=torch.long)
-    ref = rtt_advantages(s, rel, mask, gid, rubric_mask=use, rewards=trainer.last_rtt["rewards"], beta=0.3,
-                         token_norm="inter", combine="mix")
+    ref = rtt_advantages(
+        s,
+        rel,
+        mask,
+        gid,
+        rubric_mask=use,
+        rewards=trainer.last_rtt["rewards"],
+        beta=0.3,
+        token_norm="inter",
+        combine="mix",
+    )
     torch.testing.assert_close(trainer.last_rtt["adv"], ref.adv, atol=1e-5, rtol=1e-5)
 
 
@@ -152,11 +207,22 @@ def test_rubric_reward_in_plain_trl_grpo(tiny_policy_dir, ifeval_path, tmp_path)
 
     items = _items(ifeval_path)
     reward = RubricReward("csr")
-    args = GRPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=8, num_generations=4,
-                      max_completion_length=8, max_steps=1, report_to=[], use_cpu=True, bf16=False,
-                      gradient_checkpointing=False, save_strategy="no", logging_steps=1)
-    tr = GRPOTrainer(str(tiny_policy_dir), reward_funcs=reward, args=args,
-                     train_dataset=Dataset.from_list(rows_from_items(items)))
+    args = GRPOConfig(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=8,
+        num_generations=4,
+        max_completion_length=8,
+        max_steps=1,
+        report_to=[],
+        use_cpu=True,
+        bf16=False,
+        gradient_checkpointing=False,
+        save_strategy="no",
+        logging_steps=1,
+    )
+    tr = GRPOTrainer(
+        str(tiny_policy_dir), reward_funcs=reward, args=args, train_dataset=Dataset.from_list(rows_from_items(items))
+    )
     tr.train()
     assert reward.last is not None and len(reward.last.texts) == 8
     assert "rewards/rtt_csr/mean" in tr.state.log_history[0]
@@ -170,8 +236,12 @@ def test_verdict_arrays_pitfall_and_undecided():
 
     rules = [
         Rubric(id="a", text="no commas", verifier=RuleVerifier(family="ifeval", rule_id="punctuation:no_comma")),
-        Rubric(id="b", text="uses commas (pitfall)", weight=-1.0,
-               verifier=RuleVerifier(family="ifeval", rule_id="punctuation:no_comma")),
+        Rubric(
+            id="b",
+            text="uses commas (pitfall)",
+            weight=-1.0,
+            verifier=RuleVerifier(family="ifeval", rule_id="punctuation:no_comma"),
+        ),
         Rubric(id="c", text="is polite"),  # LLM rubric, no judge -> undecided
     ]
     item = RubricItem(id="x", prompt="Say hi.", rubrics=rules)
@@ -192,8 +262,9 @@ def test_config_validation_names_the_field(tmp_path):
     with pytest.raises(ValueError, match="discriminator_path"):
         from grpo.rtt_grpo_trainer import RTTGRPOTrainer
 
-        RTTGRPOTrainer("unused", args=RTTGRPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False),
-                       train_dataset=None)
+        RTTGRPOTrainer(
+            "unused", args=RTTGRPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False), train_dataset=None
+        )
 
 
 def test_the_old_response_advantage_name_design_is_refused_naming_the_new_one(tmp_path):
@@ -205,7 +276,9 @@ def test_the_old_response_advantage_name_design_is_refused_naming_the_new_one(tm
     from grpo.rtt_grpo_config import RTTGRPOConfig
     from grpo.train_config import ConfigError, load_config
 
-    with pytest.raises(ValueError, match=r"rtt_response_advantage='design' is now called 'grpo'.*rtt_response_advantage='grpo'"):
+    with pytest.raises(
+        ValueError, match=r"rtt_response_advantage='design' is now called 'grpo'.*rtt_response_advantage='grpo'"
+    ):
         RTTGRPOConfig(output_dir=str(tmp_path), rtt_response_advantage="design", use_cpu=True, bf16=False)
     assert RTTGRPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False).rtt_response_advantage == "grpo"
     with pytest.raises(ConfigError, match=r"rtt\.response_advantage: .*'design' is now called 'grpo'"):
@@ -217,8 +290,9 @@ def test_the_old_response_advantage_name_design_is_refused_naming_the_new_one(tm
         load_experiment("cpu", ["arms=[{name: a, response_advantage: design}]"])
     v = torch.tensor([[1.0], [-1.0]])
     with pytest.raises(ValueError, match="response_advantage 'design' is now called 'grpo'"):
-        rtt_advantages(v, torch.ones(2, 1, 3), torch.ones(2, 3), torch.zeros(2, dtype=torch.long),
-                       response_advantage="design")
+        rtt_advantages(
+            v, torch.ones(2, 1, 3), torch.ones(2, 3), torch.zeros(2, dtype=torch.long), response_advantage="design"
+        )
 
 
 def test_presets_and_overrides(tmp_path):
@@ -233,7 +307,11 @@ def test_presets_and_overrides(tmp_path):
     assert (paper.learning_rate, paper.max_completion_length) == (1e-6, 4096)
     # the public recipe: sampling 0.99 / 0.99 / 100, 20 warm-up RL steps then linear decay, no IS correction
     assert (paper.temperature, paper.top_p, paper.top_k) == (0.99, 0.99, 100)
-    assert getattr(paper.lr_scheduler_type, "value", paper.lr_scheduler_type) == "linear" and paper.warmup_steps == 40 and paper.max_steps == 1000
+    assert (
+        getattr(paper.lr_scheduler_type, "value", paper.lr_scheduler_type) == "linear"
+        and paper.warmup_steps == 40
+        and paper.max_steps == 1000
+    )
     assert paper.vllm_importance_sampling_correction is False and paper.num_iterations == 1
     assert paper.rtt_token_norm == "intra" and paper.rtt_combine == "add" and paper.rtt_reward == "aon"
     assert load_config("single-gpu").model.lora is not None
@@ -260,14 +338,28 @@ def test_cli_train_policy_writes_model_and_summary(tiny_policy_dir, tiny_decoder
 
     cfg = tmp_path / "run.yaml"
     out = tmp_path / "out"
-    cfg.write_text(json.dumps({
-        "name": "tiny", "model": {"name_or_path": str(tiny_policy_dir)},
-        "data": {"train": str(ifeval_path), "format": "ifeval", "limit": 2},
-        "rtt": {"beta": 0.5, "discriminator": str(tiny_decoder_disc_dir), "heatmap_every": 1},
-        "grpo": {"output_dir": str(out), "use_cpu": True, "bf16": False, "gradient_checkpointing": False,
-                 "max_steps": 1, "per_device_train_batch_size": 8, "num_generations": 4,
-                 "max_completion_length": 8, "save_strategy": "no", "logging_steps": 1},
-    }))
+    cfg.write_text(
+        json.dumps(
+            {
+                "name": "tiny",
+                "model": {"name_or_path": str(tiny_policy_dir)},
+                "data": {"train": str(ifeval_path), "format": "ifeval", "limit": 2},
+                "rtt": {"beta": 0.5, "discriminator": str(tiny_decoder_disc_dir), "heatmap_every": 1},
+                "grpo": {
+                    "output_dir": str(out),
+                    "use_cpu": True,
+                    "bf16": False,
+                    "gradient_checkpointing": False,
+                    "max_steps": 1,
+                    "per_device_train_batch_size": 8,
+                    "num_generations": 4,
+                    "max_completion_length": 8,
+                    "save_strategy": "no",
+                    "logging_steps": 1,
+                },
+            }
+        )
+    )
     res = CliRunner().invoke(app, ["train", "policy", "--config", str(cfg), "--set", "rtt.alpha=0.5"])
     assert res.exit_code == 0, res.output
     summary = json.loads((out / "summary.json").read_text())
@@ -280,8 +372,9 @@ def test_cli_train_policy_writes_model_and_summary(tiny_policy_dir, tiny_decoder
 
 @pytest.mark.slow
 @pytest.mark.parametrize("norm,credit,response_adv", [("inter", "paper", "grpo"), ("intra", "centred", "gdpo")])
-def test_two_processes_match_one(norm, credit, response_adv, tiny_policy_dir, tiny_decoder_disc_dir, ifeval_path,
-                                 tmp_path):
+def test_two_processes_match_one(
+    norm, credit, response_adv, tiny_policy_dir, tiny_decoder_disc_dir, ifeval_path, tmp_path
+):
     """torchrun, 2 CPU processes (gloo), one prompt group split across them (2 + 2 completions), rewards that vary
     inside the group, alpha 0.7, weighted reward, and a token term that needs the other process's data (the
     inter-sample normalisation; the group-centred credit with GDPO's batch-wide response advantage): each rank
@@ -296,9 +389,26 @@ def test_two_processes_match_one(norm, credit, response_adv, tiny_policy_dir, ti
 
     worker = Path(__file__).resolve().parents[1] / "helpers" / "grpo_ddp_worker.py"  # run by path
     port = 29500 + os.getpid() % 1000
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(port), str(worker), str(tmp_path), str(tiny_policy_dir), str(tiny_decoder_disc_dir),
-           str(ifeval_path), norm, "2", credit, response_adv]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(port),
+        str(worker),
+        str(tmp_path),
+        str(tiny_policy_dir),
+        str(tiny_decoder_disc_dir),
+        str(ifeval_path),
+        norm,
+        "2",
+        credit,
+        response_adv,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -315,8 +425,17 @@ def test_two_processes_match_one(norm, credit, response_adv, tiny_policy_dir, ti
     r = s.shape[1]  # under inter + several processes the trainer pads rubrics to max_rubrics (20)
     rel = torch.cat([torch.nn.functional.pad(d["relevance"][:, :r], [0, t - d["relevance"].shape[-1]]) for d in ranks])
     mask, adv = cat("mask").bool(), cat("adv")
-    kw = dict(rubric_mask=use, rubric_weights=weights, reward="weighted", token_norm=norm, alpha=0.7, beta=0.5,
-              token_credit=credit, centred_scale="std", response_advantage=response_adv)
+    kw = dict(
+        rubric_mask=use,
+        rubric_weights=weights,
+        reward="weighted",
+        token_norm=norm,
+        alpha=0.7,
+        beta=0.5,
+        token_credit=credit,
+        centred_scale="std",
+        response_advantage=response_adv,
+    )
     # the reference recomputes the rewards from the verdicts of both ranks: nothing taken from the trainer
     ref = rtt_advantages(s, rel, mask, torch.zeros(4, dtype=torch.long), **kw)
     # premise: the two ranks' halves of the group have different response advantages, so a wrong slice shows
@@ -329,18 +448,26 @@ def test_two_processes_match_one(norm, credit, response_adv, tiny_policy_dir, ti
     torch.testing.assert_close(ranks[0]["global_rewards"], rewards)
     torch.testing.assert_close(ranks[1]["global_rewards"], rewards)
     torch.testing.assert_close(adv * mask, ref.adv.float() * mask, atol=1e-5, rtol=1e-5)
-    alone = rtt_advantages(s[:2], rel[:2], mask[:2], torch.zeros(2, dtype=torch.long),
-                           **{**kw, "rubric_mask": use[:2], "rubric_weights": weights[:2]})
+    alone = rtt_advantages(
+        s[:2],
+        rel[:2],
+        mask[:2],
+        torch.zeros(2, dtype=torch.long),
+        **{**kw, "rubric_mask": use[:2], "rubric_weights": weights[:2]},
+    )
     assert not torch.allclose(alone.tok_adv * mask[:2], ref.tok_adv[:2] * mask[:2], atol=1e-4)
 
 
 def test_healthbench_reward_through_the_trainer(tiny_policy_dir, tmp_path):
     """rtt_reward='healthbench': a pitfall never met (no 16-token completion has 300 words) adds nothing, the
     impossible requirement scores 0 of its 2 points -> 0; 'weighted' gives the same verdicts 3/5."""
-    words = RuleVerifier(family="ifeval", rule_id="length_constraints:number_words",
-                         kwargs={"relation": "at least", "num_words": 300})
-    rubrics = [Rubric(id="need", text="At least 300 words.", weight=2.0, verifier=words),
-               Rubric(id="pit", text="Writes at least 300 words.", weight=-3.0, verifier=words)]
+    words = RuleVerifier(
+        family="ifeval", rule_id="length_constraints:number_words", kwargs={"relation": "at least", "num_words": 300}
+    )
+    rubrics = [
+        Rubric(id="need", text="At least 300 words.", weight=2.0, verifier=words),
+        Rubric(id="pit", text="Writes at least 300 words.", weight=-3.0, verifier=words),
+    ]
     items = [RubricItem(id=f"hb{i}", prompt=f"Write essay {i}.", rubrics=rubrics) for i in range(2)]
     hb, _ = _train(tiny_policy_dir, items, _args(tmp_path / "hb", max_steps=1, rtt_beta=0.0, rtt_reward="healthbench"))
     assert torch.all(hb.last_rtt["rewards"] == 0)
@@ -366,15 +493,23 @@ def _reference(trainer, **kw):
 
 
 @pytest.mark.parametrize("norm", ["intra", "inter"])
-def test_trainer_advantages_equal_reference_with_varying_rewards(norm, tiny_policy_dir, tiny_decoder_disc_dir,
-                                                                 fast_scorer, tmp_path):
+def test_trainer_advantages_equal_reference_with_varying_rewards(
+    norm, tiny_policy_dir, tiny_decoder_disc_dir, fast_scorer, tmp_path
+):
     """Non-default alpha, the weighted reward (a negative weight: abs() matters), both norms, rewards that vary
     inside each group: the (B, T) advantages the trainer hands TRL's loss are exactly rtt_advantages'."""
     from tests.helpers.grpo_items import varying_items
 
     spy = []
-    args = _args(tmp_path, max_steps=1, rtt_alpha=0.7, rtt_beta=0.5, rtt_reward="weighted", rtt_token_norm=norm,
-                 discriminator_path=str(tiny_decoder_disc_dir))
+    args = _args(
+        tmp_path,
+        max_steps=1,
+        rtt_alpha=0.7,
+        rtt_beta=0.5,
+        rtt_reward="weighted",
+        rtt_token_norm=norm,
+        discriminator_path=str(tiny_decoder_disc_dir),
+    )
     tr, _ = _train(tiny_policy_dir, varying_items(), args, fast_scorer, spy)
     last = tr.last_rtt
     ref = _reference(tr, reward="weighted", alpha=0.7, beta=0.5, token_norm=norm)
@@ -389,7 +524,9 @@ def test_trainer_advantages_equal_reference_with_varying_rewards(norm, tiny_poli
     torch.testing.assert_close(last["adv"], ref.adv.float(), atol=1e-5, rtol=1e-5)
     # ... and those are what TRL's loss consumed (rows reshuffled by TRL)
     got = spy[-1]["advantages"]
-    assert sorted(map(tuple, got.round(decimals=4).tolist())) == sorted(map(tuple, ref.adv.float().round(decimals=4).tolist()))
+    assert sorted(map(tuple, got.round(decimals=4).tolist())) == sorted(
+        map(tuple, ref.adv.float().round(decimals=4).tolist())
+    )
 
 
 @pytest.mark.parametrize("response_advantage", ["trl", "grpo"])
@@ -402,9 +539,22 @@ def test_beta_zero_trl_mode_is_bit_for_bit_trl_grpo(response_advantage, tiny_pol
     from tests.helpers.grpo_items import varying_items
 
     items = varying_items()
-    common = dict(per_device_train_batch_size=8, num_generations=4, max_completion_length=16, max_steps=2,
-                  logging_steps=1, report_to=[], use_cpu=True, bf16=False, gradient_checkpointing=False,
-                  save_strategy="no", seed=0, learning_rate=1e-2, loss_type="grpo", temperature=1.0)
+    common = dict(
+        per_device_train_batch_size=8,
+        num_generations=4,
+        max_completion_length=16,
+        max_steps=2,
+        logging_steps=1,
+        report_to=[],
+        use_cpu=True,
+        bf16=False,
+        gradient_checkpointing=False,
+        save_strategy="no",
+        seed=0,
+        learning_rate=1e-2,
+        loss_type="grpo",
+        temperature=1.0,
+    )
     trl_spy, rtt_spy = [], []
 
     def spying(trainer, spy):
@@ -418,11 +568,22 @@ def test_beta_zero_trl_mode_is_bit_for_bit_trl_grpo(response_advantage, tiny_pol
         return trainer
 
     ds = Dataset.from_list(rows_from_items(items))
-    plain = spying(GRPOTrainer(str(tiny_policy_dir), reward_funcs=RubricReward("weighted"),
-                               args=GRPOConfig(output_dir=str(tmp_path / "trl"), **common), train_dataset=ds), trl_spy)
+    plain = spying(
+        GRPOTrainer(
+            str(tiny_policy_dir),
+            reward_funcs=RubricReward("weighted"),
+            args=GRPOConfig(output_dir=str(tmp_path / "trl"), **common),
+            train_dataset=ds,
+        ),
+        trl_spy,
+    )
     plain.train()
-    rtt, _ = _train(tiny_policy_dir, items, _args(tmp_path / "rtt", rtt_beta=0.0, rtt_reward="weighted",
-                                                  rtt_response_advantage=response_advantage), spy=rtt_spy)
+    rtt, _ = _train(
+        tiny_policy_dir,
+        items,
+        _args(tmp_path / "rtt", rtt_beta=0.0, rtt_reward="weighted", rtt_response_advantage=response_advantage),
+        spy=rtt_spy,
+    )
     assert len(trl_spy) == len(rtt_spy) == 2
     assert float(trl_spy[0].abs().max()) > 0.1  # rewards vary: a real advantage, not all zeros
     rtt_adv = [x["advantages"] for x in rtt_spy]
@@ -440,17 +601,26 @@ def test_beta_zero_trl_mode_is_bit_for_bit_trl_grpo(response_advantage, tiny_pol
 # ----------------------------------------------------------------------------- token credits and relevance sources
 
 
-@pytest.mark.parametrize("credit,response_adv", [("centred", "grpo"), ("group_softmax", "grpo"),
-                                                 ("weights", "grpo"), ("paper", "gdpo")])
-def test_trainer_token_credit_equals_reference(credit, response_adv, tiny_policy_dir, tiny_decoder_disc_dir,
-                                               fast_scorer, tmp_path):
+@pytest.mark.parametrize(
+    "credit,response_adv", [("centred", "grpo"), ("group_softmax", "grpo"), ("weights", "grpo"), ("paper", "gdpo")]
+)
+def test_trainer_token_credit_equals_reference(
+    credit, response_adv, tiny_policy_dir, tiny_decoder_disc_dir, fast_scorer, tmp_path
+):
     """Each token credit (and the GDPO response advantage) through the real TRL loop: the (B, T) advantages the
     trainer hands the loss are exactly rtt_advantages' on the trainer's own verdicts and relevance."""
     from tests.helpers.grpo_items import varying_items
 
     spy = []
-    args = _args(tmp_path, max_steps=1, rtt_beta=0.5, rtt_reward="weighted", rtt_token_credit=credit,
-                 rtt_response_advantage=response_adv, discriminator_path=str(tiny_decoder_disc_dir))
+    args = _args(
+        tmp_path,
+        max_steps=1,
+        rtt_beta=0.5,
+        rtt_reward="weighted",
+        rtt_token_credit=credit,
+        rtt_response_advantage=response_adv,
+        discriminator_path=str(tiny_decoder_disc_dir),
+    )
     tr, _ = _train(tiny_policy_dir, varying_items(), args, fast_scorer, spy)
     last = tr.last_rtt
     ref = _reference(tr, reward="weighted", beta=0.5, token_credit=credit, response_advantage=response_adv)
@@ -460,7 +630,9 @@ def test_trainer_token_credit_equals_reference(credit, response_adv, tiny_policy
     torch.testing.assert_close(last["tok_adv"], ref.tok_adv.float(), atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(last["adv"], ref.adv.float(), atol=1e-5, rtol=1e-5)
     got = spy[-1]["advantages"]
-    assert sorted(map(tuple, got.round(decimals=4).tolist())) == sorted(map(tuple, ref.adv.float().round(decimals=4).tolist()))
+    assert sorted(map(tuple, got.round(decimals=4).tolist())) == sorted(
+        map(tuple, ref.adv.float().round(decimals=4).tolist())
+    )
 
 
 @pytest.mark.parametrize("source", ["rules", "rules+discriminator"])
@@ -470,13 +642,20 @@ def test_rule_span_relevance_in_the_trainer(source, tiny_policy_dir, tiny_decode
     nothing when passed); the letter-frequency rubric has none: 0 under 'rules' (no discriminator is even
     loaded), the discriminator's scores under 'rules+discriminator'. The source of every pair is logged and
     shown in the heatmap."""
+    from discriminator.rule_spans import chars_onto_policy_tokens, rule_chars
     from tests.helpers.grpo_items import varying_items
 
-    from discriminator.rule_spans import chars_onto_policy_tokens, rule_chars
-
     disc = {} if source == "rules" else {"discriminator_path": str(tiny_decoder_disc_dir)}
-    args = _args(tmp_path, max_steps=1, rtt_beta=0.5, rtt_token_credit="centred", rtt_relevance=source,
-                 heatmap_every=1, heatmap_count=8, **disc)
+    args = _args(
+        tmp_path,
+        max_steps=1,
+        rtt_beta=0.5,
+        rtt_token_credit="centred",
+        rtt_relevance=source,
+        heatmap_every=1,
+        heatmap_count=8,
+        **disc,
+    )
     tr, _ = _train(tiny_policy_dir, varying_items(), args, None if source == "rules" else fast_scorer)
     assert (tr.scorer is None) == (source == "rules")
     last = tr.last_rtt
@@ -488,8 +667,9 @@ def test_rule_span_relevance_in_the_trainer(source, tiny_policy_dir, tiny_decode
             continue
         for k in (0, 1):  # no_comma, lowercase: exact spans
             held = bool(v.arrays.s[i, k] > 0)
-            want = chars_onto_policy_tokens(rule_chars(item.rubrics[k], v.texts[i], held), tr._tokenizer,
-                                            ids[i, :n].tolist(), v.texts[i])
+            want = chars_onto_policy_tokens(
+                rule_chars(item.rubrics[k], v.texts[i], held), tr._tokenizer, ids[i, :n].tolist(), v.texts[i]
+            )
             torch.testing.assert_close(rel[i, k, :n], want)
             assert last["relevance_sources"][(i, k)] == "rules"
             if held:
@@ -498,8 +678,12 @@ def test_rule_span_relevance_in_the_trainer(source, tiny_policy_dir, tiny_decode
         if source == "rules":
             assert float(rel[i, 2].abs().sum()) == 0.0 and last["relevance_sources"][(i, 2)] == "none"
         else:
-            want = fast_scorer.score_for_policy([item.rubrics[2].text], [v.texts[i]], policy_tokenizer=tr._tokenizer,
-                                                response_token_ids=[ids[i, :n].tolist()])[0]
+            want = fast_scorer.score_for_policy(
+                [item.rubrics[2].text],
+                [v.texts[i]],
+                policy_tokenizer=tr._tokenizer,
+                response_token_ids=[ids[i, :n].tolist()],
+            )[0]
             torch.testing.assert_close(rel[i, 2, :n], want.float()[:n], atol=1e-5, rtol=1e-5)
             assert last["relevance_sources"][(i, 2)] == "discriminator"
     assert marked > 0  # premise: some failed rubric had deciding characters (the random policy writes capitals)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from grpo.train_config import PRESETS, ConfigError, load_config
 from grpo.layout import resolve_layout, validation_overrides
+from grpo.train_config import PRESETS, ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -72,13 +72,22 @@ def test_seven_processes_are_refused_naming_the_fields():
 
 def test_paper_presets_share_every_algorithm_setting():
     a, b = (yaml.safe_load((ROOT / "grpo" / "configs" / f"{n}.yaml").read_text()) for n in ("paper", "paper-multinode"))
-    placement = {"vllm_mode", "vllm_gpu_memory_utilization", "vllm_enable_sleep_mode", "vllm_server_base_url",
-                 "vllm_server_timeout", "output_dir"}
-    assert {k: v for k, v in a["grpo"].items() if k not in placement} == \
-           {k: v for k, v in b["grpo"].items() if k not in placement}
+    placement = {
+        "vllm_mode",
+        "vllm_gpu_memory_utilization",
+        "vllm_enable_sleep_mode",
+        "vllm_server_base_url",
+        "vllm_server_timeout",
+        "output_dir",
+    }
+    assert {k: v for k, v in a["grpo"].items() if k not in placement} == {
+        k: v for k, v in b["grpo"].items() if k not in placement
+    }
     for section in ("model", "data", "rtt", "judge"):
         assert a[section] == b[section], section
-    assert {k: v for k, v in a["launch"].items() if k != "nodes"} == {k: v for k, v in b["launch"].items() if k != "nodes"}
+    assert {k: v for k, v in a["launch"].items() if k != "nodes"} == {
+        k: v for k, v in b["launch"].items() if k != "nodes"
+    }
     text = (ROOT / "grpo" / "configs" / "paper.yaml").read_text()
     for src in ("[paper]", "[recipe]", "[design]", "D1", "D2", "D3", "D4"):
         assert src in text  # every setting names its source; the deviations are named
@@ -104,9 +113,19 @@ def test_cli_dry_run_prints_the_layout_on_a_cpu_machine():
     res = _rtt("--config", "paper", "--dry-run")
     assert res.returncode == 0, res.stderr + res.stdout
     out = res.stdout
-    for needle in ("1 x 8 = 8", "64 x 8 = 512 completions", "2 of 256 completions", "8 x 4 x 8 (derived)",
-                   "vLLM colocate", "http://judge-host:8001/v1", "one full copy on each of the 8 training processes",
-                   "ZeRO-3", "accelerate launch", "--num_processes 8", "1000 / 500"):
+    for needle in (
+        "1 x 8 = 8",
+        "64 x 8 = 512 completions",
+        "2 of 256 completions",
+        "8 x 4 x 8 (derived)",
+        "vLLM colocate",
+        "http://judge-host:8001/v1",
+        "one full copy on each of the 8 training processes",
+        "ZeRO-3",
+        "accelerate launch",
+        "--num_processes 8",
+        "1000 / 500",
+    ):
         assert needle in out, needle
     res = _rtt("--config", "paper-multinode", "--dry-run", "--nodes", "4")
     assert res.returncode == 0 and "4 x 8 = 32" in res.stdout and "8 x 1 x 32 (derived)" in res.stdout
@@ -117,22 +136,41 @@ def test_cli_dry_run_prints_the_layout_on_a_cpu_machine():
     assert res.returncode == 1 and "--dry-run" in res.stderr + res.stdout
 
 
-def test_run_time_layout_two_optimiser_steps_per_generation(tiny_policy_dir, tiny_decoder_disc_dir, ifeval_path,
-                                                            tmp_path, monkeypatch):
+def test_run_time_layout_two_optimiser_steps_per_generation(
+    tiny_policy_dir, tiny_decoder_disc_dir, ifeval_path, tmp_path, monkeypatch
+):
     """The layout is applied at start-up (WORLD_SIZE processes): 2 prompts x 4 rollouts per RL step in 2 optimiser
     steps of 4 completions -> TRL generates ONCE for the two optimiser steps; a WORLD_SIZE that does not fit stops
     before anything is loaded."""
     from grpo.run import build_trainer
 
     cfg_path = tmp_path / "run.yaml"
-    cfg_path.write_text(yaml.safe_dump({
-        "name": "tiny-layout", "model": {"name_or_path": str(tiny_policy_dir)},
-        "data": {"train": str(ifeval_path), "format": "ifeval", "limit": 4},
-        "rtt": {"beta": 0.5, "discriminator": str(tiny_decoder_disc_dir)},
-        "launch": {"gpus_per_node": 1, "prompts_per_step": 2, "optimizer_steps_per_step": 2, "max_per_device_batch": 4},
-        "grpo": {"output_dir": str(tmp_path / "out"), "use_cpu": True, "bf16": False, "max_steps": 2,
-                 "num_generations": 4, "max_completion_length": 8, "save_strategy": "no", "report_to": []},
-    }))
+    cfg_path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "tiny-layout",
+                "model": {"name_or_path": str(tiny_policy_dir)},
+                "data": {"train": str(ifeval_path), "format": "ifeval", "limit": 4},
+                "rtt": {"beta": 0.5, "discriminator": str(tiny_decoder_disc_dir)},
+                "launch": {
+                    "gpus_per_node": 1,
+                    "prompts_per_step": 2,
+                    "optimizer_steps_per_step": 2,
+                    "max_per_device_batch": 4,
+                },
+                "grpo": {
+                    "output_dir": str(tmp_path / "out"),
+                    "use_cpu": True,
+                    "bf16": False,
+                    "max_steps": 2,
+                    "num_generations": 4,
+                    "max_completion_length": 8,
+                    "save_strategy": "no",
+                    "report_to": [],
+                },
+            }
+        )
+    )
     monkeypatch.setenv("WORLD_SIZE", "3")
     with pytest.raises(ConfigError, match="launch.processes"):
         build_trainer(load_config(str(cfg_path)))
@@ -158,33 +196,58 @@ def _script_env(tmp_path, **kw):
     fake.mkdir(exist_ok=True)
     (fake / "scontrol").write_text("#!/bin/sh\nfor h in $HOSTS; do echo $h; done\n")
     (fake / "scontrol").chmod(0o755)
-    return {**os.environ, "PATH": f"{fake}:{BIN}:{os.environ['PATH']}", "RTT_LAUNCH_DRY_RUN": "1",
-            "SLURM_JOB_NODELIST": "n[0-3]", **kw}
+    return {
+        **os.environ,
+        "PATH": f"{fake}:{BIN}:{os.environ['PATH']}",
+        "RTT_LAUNCH_DRY_RUN": "1",
+        "SLURM_JOB_NODELIST": "n[0-3]",
+        **kw,
+    }
 
 
 @pytest.mark.slow  # three launch-script runs, each a fresh `rtt train policy --dry-run` (~18 s on a busy 2-core box)
 def test_single_node_colocate_script(tmp_path):
     script = ROOT / "grpo" / "launch" / "single_node_colocate.sh"
-    res = subprocess.run(["bash", str(script), "--set", "grpo.max_steps=10"], capture_output=True, text=True,
-                         env=_script_env(tmp_path, JUDGE_URL="http://j:8001/v1", NPROC="8"), timeout=300)
+    res = subprocess.run(
+        ["bash", str(script), "--set", "grpo.max_steps=10"],
+        capture_output=True,
+        text=True,
+        env=_script_env(tmp_path, JUDGE_URL="http://j:8001/v1", NPROC="8"),
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     line = res.stdout.strip().splitlines()[-1]
     assert line.startswith("accelerate launch --config_file grpo/configs/accelerate/deepspeed_zero3.yaml")
     assert "--num_processes 8" in line and "--config paper" in line and "judge.base_url=http://j:8001/v1" in line
     assert "grpo.max_steps=10" in line
-    bad = subprocess.run(["bash", str(script)], capture_output=True, text=True,
-                         env=_script_env(tmp_path, JUDGE_URL="http://j:8001/v1", NPROC="7"), timeout=300)
+    bad = subprocess.run(
+        ["bash", str(script)],
+        capture_output=True,
+        text=True,
+        env=_script_env(tmp_path, JUDGE_URL="http://j:8001/v1", NPROC="7"),
+        timeout=300,
+    )
     assert bad.returncode != 0 and "launch.processes" in bad.stderr + bad.stdout and "accelerate" not in bad.stdout
-    nojudge = subprocess.run(["bash", str(script)], capture_output=True, text=True,
-                             env={k: v for k, v in _script_env(tmp_path, NPROC="8").items() if k != "JUDGE_URL"})
+    nojudge = subprocess.run(
+        ["bash", str(script)],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in _script_env(tmp_path, NPROC="8").items() if k != "JUDGE_URL"},
+    )
     assert nojudge.returncode != 0 and "JUDGE_URL" in nojudge.stderr
 
 
 @pytest.mark.slow  # two sbatch-script runs, each a fresh `rtt train policy --dry-run` (~14 s on a busy 2-core box)
 def test_slurm_script(tmp_path):
     script = ROOT / "grpo" / "launch" / "slurm_multinode.sbatch"
-    res = subprocess.run(["bash", str(script)], capture_output=True, text=True, cwd=ROOT,
-                         env=_script_env(tmp_path, HOSTS="n0 n1 n2 n3"), timeout=300)
+    res = subprocess.run(
+        ["bash", str(script)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=_script_env(tmp_path, HOSTS="n0 n1 n2 n3"),
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     out = " ".join(res.stdout.replace("\\ ", " ").split())  # the printed commands are shell-quoted (%q)
     assert "2 x 8 = 16" in out  # the plan printed first
@@ -194,7 +257,13 @@ def test_slurm_script(tmp_path):
     assert "--num_processes 16 --num_machines 2" in out and "--machine_rank \\$SLURM_PROCID" in out
     assert "--main_process_ip n2" in out and "grpo.vllm_server_base_url=http://n0:8000" in out
     assert "judge.base_url=http://n1:8001/v1" in out
-    five = subprocess.run(["bash", str(script)], capture_output=True, text=True, cwd=ROOT,
-                          env=_script_env(tmp_path, HOSTS="n0 n1 n2 n3 n4"), timeout=300)  # 3 training nodes = 24
+    five = subprocess.run(
+        ["bash", str(script)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=_script_env(tmp_path, HOSTS="n0 n1 n2 n3 n4"),
+        timeout=300,
+    )  # 3 training nodes = 24
     assert five.returncode != 0 and "launch.processes" in five.stderr + five.stdout
     assert "vllm-serve" not in five.stdout  # nothing started

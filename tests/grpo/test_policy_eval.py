@@ -19,10 +19,16 @@ def test_prompt_and_rubric_accuracy_strict_and_loose():
     r1 passes both of A; r2's only comma is in the first line, so it fails strictly and passes loosely
     (IFEval loose drops the first line); r3 (B) has no comma but the LLM rubric is undecided -> not followed.
     strict: prompts 1/3, rubrics (2 + 1 + 1)/6; loose: prompts 2/3, rubrics (2 + 2 + 1)/6."""
-    a = RubricItem(id="a", prompt="Write about the sea.", rubrics=[
-        _rule("a0", "punctuation:no_comma"), _rule("a1", "change_case:english_lowercase")])
-    b = RubricItem(id="b", prompt="Write about the sky.", rubrics=[
-        _rule("b0", "punctuation:no_comma"), Rubric(id="b1", text="The answer is poetic.")])
+    a = RubricItem(
+        id="a",
+        prompt="Write about the sea.",
+        rubrics=[_rule("a0", "punctuation:no_comma"), _rule("a1", "change_case:english_lowercase")],
+    )
+    b = RubricItem(
+        id="b",
+        prompt="Write about the sky.",
+        rubrics=[_rule("b0", "punctuation:no_comma"), Rubric(id="b1", text="The answer is poetic.")],
+    )
     responses = ["the sea is calm and blue", "sure, here it is\nthe sea is deep", "The sky is wide"]
     report, rows = score_responses([a, a, b], responses, benchmark="hand")
     o = report.overall
@@ -65,11 +71,27 @@ def test_cli_eval_policy_through_real_endpoint(openai_server, ifeval_path, tmp_p
     from flows.cli import app
 
     out = tmp_path / "ep"
-    res = CliRunner().invoke(app, [
-        "eval", "policy", "--base-url", openai_server.base_url, "--model", openai_server.model,
-        "--benchmark", str(ifeval_path), "--limit", "2", "--max-new-tokens", "8", "--temperature", "0.7",
-        "--out", str(out),
-    ])
+    res = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "policy",
+            "--base-url",
+            openai_server.base_url,
+            "--model",
+            openai_server.model,
+            "--benchmark",
+            str(ifeval_path),
+            "--limit",
+            "2",
+            "--max-new-tokens",
+            "8",
+            "--temperature",
+            "0.7",
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     rep = json.loads((out / "report.json").read_text())
     assert rep["overall"]["prompts"] == 2 and rep["model"] == openai_server.model
@@ -92,26 +114,48 @@ def test_benchmark_names_resolve(monkeypatch, tmp_path, shared_dir):
         resolve_source("ifbench")
 
 
-def test_flows_evaluate_and_train_policy(prefect_harness, tiny_policy_dir, tiny_decoder_disc_dir, ifeval_path, tmp_path):
+def test_flows_evaluate_and_train_policy(
+    prefect_harness, tiny_policy_dir, tiny_decoder_disc_dir, ifeval_path, tmp_path
+):
     from prefect.client.orchestration import get_client
 
     from flows.policy import TrainPolicyParams, evaluate_policy, train_policy
 
-    cfg = PolicyEvalConfig(model=str(tiny_policy_dir), benchmark=str(ifeval_path), format="ifeval", limit=2,
-                           out=str(tmp_path / "ev"), generation=GenerationConfig(max_new_tokens=8))
+    cfg = PolicyEvalConfig(
+        model=str(tiny_policy_dir),
+        benchmark=str(ifeval_path),
+        format="ifeval",
+        limit=2,
+        out=str(tmp_path / "ev"),
+        generation=GenerationConfig(max_new_tokens=8),
+    )
     report = evaluate_policy(cfg)
     assert report.overall.prompts == 2 and (tmp_path / "ev" / "report.json").is_file()
 
     run_cfg = tmp_path / "run.yaml"
-    run_cfg.write_text(json.dumps({
-        "name": "flow-tiny", "model": {"name_or_path": str(tiny_policy_dir)},
-        "data": {"train": str(ifeval_path), "format": "ifeval", "limit": 2},
-        "rtt": {"beta": 0.5, "discriminator": str(tiny_decoder_disc_dir)},
-        "grpo": {"output_dir": str(tmp_path / "train"), "use_cpu": True, "bf16": False,
-                 "gradient_checkpointing": False, "max_steps": 1, "per_device_train_batch_size": 8,
-                 "num_generations": 4, "max_completion_length": 8, "save_strategy": "no", "logging_steps": 1},
-        "eval": {"every": 1, "benchmark": str(ifeval_path), "limit": 2, "max_new_tokens": 8},
-    }))
+    run_cfg.write_text(
+        json.dumps(
+            {
+                "name": "flow-tiny",
+                "model": {"name_or_path": str(tiny_policy_dir)},
+                "data": {"train": str(ifeval_path), "format": "ifeval", "limit": 2},
+                "rtt": {"beta": 0.5, "discriminator": str(tiny_decoder_disc_dir)},
+                "grpo": {
+                    "output_dir": str(tmp_path / "train"),
+                    "use_cpu": True,
+                    "bf16": False,
+                    "gradient_checkpointing": False,
+                    "max_steps": 1,
+                    "per_device_train_batch_size": 8,
+                    "num_generations": 4,
+                    "max_completion_length": 8,
+                    "save_strategy": "no",
+                    "logging_steps": 1,
+                },
+                "eval": {"every": 1, "benchmark": str(ifeval_path), "limit": 2, "max_new_tokens": 8},
+            }
+        )
+    )
     summary = train_policy(TrainPolicyParams(config_file=str(run_cfg), save=False))
     assert summary["steps"] == 1 and "rtt/tok_adv/std" in summary["final_metrics"]
     # the in-training evaluation callback ran at step 1 and logged through the trainer

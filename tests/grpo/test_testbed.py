@@ -11,8 +11,13 @@ from grpo.experiment.task import EXTRA_WORDS, TaskConfig, build_task
 from grpo.experiment.testbed_corpus import response_for
 from grpo.experiment.testbed_lm import pretrain_pairs
 
-TB = dict(prompts="testbed", train_prompts=400, heldout_prompts=128, min_words=16,
-          targets=["no_comma", "keyword", "forbidden", "lowercase"])
+TB = dict(
+    prompts="testbed",
+    train_prompts=400,
+    heldout_prompts=128,
+    min_words=16,
+    targets=["no_comma", "keyword", "forbidden", "lowercase"],
+)
 
 
 def test_testbed_task_is_deterministic_large_and_disjoint():
@@ -27,9 +32,15 @@ def test_testbed_task_is_deterministic_large_and_disjoint():
     held_topics = {i.meta["topic"].split()[-1] for i in held}
     assert held_topics and not train_topics & held_topics  # held-out topic nouns never trained on
     rules = {r.verifier.rule_id for i in train + held for r in i.rubrics}
-    assert rules == {"length_constraints:number_words", "length_constraints:number_sentences", "keywords:existence",
-                     "keywords:frequency", "punctuation:no_comma", "keywords:forbidden_words",
-                     "change_case:english_lowercase"}
+    assert rules == {
+        "length_constraints:number_words",
+        "length_constraints:number_sentences",
+        "keywords:existence",
+        "keywords:frequency",
+        "punctuation:no_comma",
+        "keywords:forbidden_words",
+        "change_case:english_lowercase",
+    }
     assert {i.meta["target"] for i in held} == set(TB["targets"])
     other = build_task(TaskConfig(**(TB | {"split_seed": 7})))
     assert [i.prompt for i in other[1]] != [i.prompt for i in held]
@@ -75,8 +86,11 @@ def test_testbed_lm_builder_saves_a_loadable_chat_model(tmp_path):
     model = AutoModelForCausalLM.from_pretrained(path)
     tok = AutoTokenizer.from_pretrained(path)
     assert model.config.num_hidden_layers == 1 and model.config.hidden_size == 32
-    prompt = tok.apply_chat_template([{"role": "user", "content": "Write a short paragraph about the old mill."}],
-                                     tokenize=False, add_generation_prompt=True)
+    prompt = tok.apply_chat_template(
+        [{"role": "user", "content": "Write a short paragraph about the old mill."}],
+        tokenize=False,
+        add_generation_prompt=True,
+    )
     assert prompt.endswith("<|assistant|>")
     ids = tok(prompt, return_tensors="pt", add_special_tokens=False)
     with torch.no_grad():

@@ -10,15 +10,15 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.grpo.test_advantages import batches, make_batch
 
 from grpo.advantages import (
     centred_token_advantages,
     credit_weights,
     gdpo_advantages,
-    rubric_group_advantages,
     rtt_advantages,
+    rubric_group_advantages,
 )
+from tests.grpo.test_advantages import batches, make_batch
 
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True)
 EPS = 1e-6
@@ -250,9 +250,14 @@ def test_centred_and_group_softmax_are_bounded_by_the_rubric_advantage(shape, sc
     s, w, mask, gid, rm, _ = make_batch(*shape)
     c = rubric_group_advantages(s, rm, gid, scale=scale).abs().max().item()
     for credit in ("centred", "group_softmax"):
-        tok = rtt_advantages(s, w, mask, gid, rubric_mask=rm, token_credit=credit, centred_scale=scale,
-                             beta=1.0).tok_adv
-        bound = c if credit == "centred" or scale == "std" else rubric_group_advantages(s, rm, gid, scale="std").abs().max().item()
+        tok = rtt_advantages(
+            s, w, mask, gid, rubric_mask=rm, token_credit=credit, centred_scale=scale, beta=1.0
+        ).tok_adv
+        bound = (
+            c
+            if credit == "centred" or scale == "std"
+            else rubric_group_advantages(s, rm, gid, scale="std").abs().max().item()
+        )
         assert tok.abs().max().item() <= bound + 1e-9
     if scale == "none":
         g = max(len(v) for v in _groups(gid).values())

@@ -9,14 +9,24 @@ def varying_items(n: int = 2):
     from rubrics.schema import Rubric, RubricItem, RuleVerifier
 
     def rule(i, rule_id, text, weight, **kw):
-        return Rubric(id=i, text=text, weight=weight,
-                      verifier=RuleVerifier(family="ifeval", rule_id=rule_id, kwargs=kw))
+        return Rubric(
+            id=i, text=text, weight=weight, verifier=RuleVerifier(family="ifeval", rule_id=rule_id, kwargs=kw)
+        )
 
     rubrics = [
         rule("a", "punctuation:no_comma", "Do not use any commas.", 3.0),
         rule("b", "change_case:english_lowercase", "Answer in all lowercase letters.", 1.0),
-        rule("c", "keywords:letter_frequency", "Use the letter e at least twice.", -2.0,
-             letter="e", let_frequency=2, let_relation="at least"),
+        rule(
+            "c",
+            "keywords:letter_frequency",
+            "Use the letter e at least twice.",
+            -2.0,
+            letter="e",
+            let_frequency=2,
+            let_relation="at least",
+        ),
     ]
-    return [RubricItem(id=f"sea{i}", prompt=f"Write a short poem about the sea number {i}.", rubrics=rubrics)
-            for i in range(n)]
+    return [
+        RubricItem(id=f"sea{i}", prompt=f"Write a short poem about the sea number {i}.", rubrics=rubrics)
+        for i in range(n)
+    ]

@@ -67,7 +67,7 @@ class ServedModel:
                 self.process.kill()
                 self.process.wait(timeout_s)
 
-    def __enter__(self) -> "ServedModel":
+    def __enter__(self) -> ServedModel:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -95,8 +95,22 @@ def start_transformers_serve(
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": hub_cache, "TOKENIZERS_PARALLELISM": "false"}
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    cmd = [sys.executable, "-m", "transformers.cli.transformers", "serve", model_dir,
-           "--host", "127.0.0.1", "--port", str(port), "--device", "cpu", "--log-level", "warning", *extra_args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "transformers.cli.transformers",
+        "serve",
+        model_dir,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--device",
+        "cpu",
+        "--log-level",
+        "warning",
+        *extra_args,
+    ]
     t0 = time.perf_counter()
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -127,8 +141,9 @@ def wait_ready(url: str, timeout_s: float, proc: subprocess.Popen | None = None)
 def tiny_chat_model(path: str | os.PathLike) -> Path:
     """The tiny random Llama of ``tiny.py`` with sampling enabled by default: ``temperature=0`` requests decode
     greedily (empty text: special tokens), ``temperature>0`` ones sample garbage text."""
-    from tests.helpers.tiny import tiny_causal_lm
     from transformers import GenerationConfig
+
+    from tests.helpers.tiny import tiny_causal_lm
 
     path = tiny_causal_lm(path)
     gen = GenerationConfig.from_pretrained(path)
@@ -153,7 +168,10 @@ class Reply:
 
 def completion_body(content: str, model: str = "scripted") -> dict:
     return {
-        "id": "chatcmpl-scripted", "object": "chat.completion", "created": int(time.time()), "model": model,
+        "id": "chatcmpl-scripted",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
         "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
     }
@@ -163,8 +181,12 @@ class ScriptedOpenAI:
     """A fake ``/v1/chat/completions`` on 127.0.0.1: answers follow ``script`` (then ``default``, or a
     ``responder(body, n)`` callable); records bodies, headers, attempts and the peak number in flight."""
 
-    def __init__(self, script: list[Reply] | None = None, default: Reply | None = None,
-                 responder: Callable[[dict, int], Reply] | None = None):
+    def __init__(
+        self,
+        script: list[Reply] | None = None,
+        default: Reply | None = None,
+        responder: Callable[[dict, int], Reply] | None = None,
+    ):
         self.script = list(script or [])
         self.default = default or Reply()
         self.responder = responder
@@ -241,7 +263,7 @@ class ScriptedOpenAI:
 
         return Handler
 
-    def start(self) -> "ScriptedOpenAI":
+    def start(self) -> ScriptedOpenAI:
         self._thread.start()
         return self
 
@@ -249,7 +271,7 @@ class ScriptedOpenAI:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> "ScriptedOpenAI":
+    def __enter__(self) -> ScriptedOpenAI:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -42,16 +42,20 @@ class PrefectServer:
     def env(self, **extra: str) -> dict[str, str]:
         """Environment of a client process of this server (its own PREFECT_HOME, no analytics)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-        env.update(PREFECT_HOME=str(self.home), PREFECT_API_URL=self.api_url, PREFECT_SERVER_ANALYTICS_ENABLED="false",
-                   DO_NOT_TRACK="1", PREFECT_LOGGING_TO_API_ENABLED="true")
+        env.update(
+            PREFECT_HOME=str(self.home),
+            PREFECT_API_URL=self.api_url,
+            PREFECT_SERVER_ANALYTICS_ENABLED="false",
+            DO_NOT_TRACK="1",
+            PREFECT_LOGGING_TO_API_ENABLED="true",
+        )
         env.update(extra)
         return env
 
     def spawn(self, args: list[str], log_path: Path, **env: str) -> subprocess.Popen:
         """Start a client process (own process group, output to ``log_path``); stopped with the server."""
         fh = open(log_path, "wb")
-        proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, env=self.env(**env),
-                                start_new_session=True)
+        proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, env=self.env(**env), start_new_session=True)
         self.children.append(proc)
         return proc
 
@@ -66,12 +70,20 @@ def start_prefect_server(home: Path, timeout: float = 180.0) -> PrefectServer:
     port = free_port()
     log_path = home / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1",
-               PREFECT_SERVER_API_HOST="127.0.0.1", PREFECT_UI_API_URL=f"http://127.0.0.1:{port}/api")
+    env.update(
+        PREFECT_HOME=str(home),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        DO_NOT_TRACK="1",
+        PREFECT_SERVER_API_HOST="127.0.0.1",
+        PREFECT_UI_API_URL=f"http://127.0.0.1:{port}/api",
+    )
     fh = open(log_path, "wb")
     proc = subprocess.Popen(
         [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port), "--no-services"],
-        stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        stdout=fh,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
     )
     server = PrefectServer(home, port, proc, log_path)
     deadline = time.monotonic() + timeout

@@ -53,7 +53,11 @@ def tiny_tokenizer(kind: str = "bpe", vocab_size: int = 400, corpus: list[str] |
         special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))],
     )
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]",
+        tokenizer_object=tok,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
         mask_token="[MASK]",
     )
 
@@ -66,9 +70,17 @@ def tiny_causal_lm(path: str | Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     tok = tiny_tokenizer("bpe")
     cfg = LlamaConfig(
-        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=1024, pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id, tie_word_embeddings=True,
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        bos_token_id=tok.bos_token_id,
+        tie_word_embeddings=True,
     )
     path = Path(path)
     LlamaForCausalLM(cfg).save_pretrained(path)
@@ -85,14 +97,27 @@ def tiny_token_classifier(path: str | Path, kind: str = "bert", seed: int = 0, c
     if kind == "bert":
         tok = tiny_tokenizer("wordpiece", corpus=corpus)
         cfg = BertConfig(
-            vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-            max_position_embeddings=512, num_labels=1, pad_token_id=tok.pad_token_id,
+            vocab_size=len(tok),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            max_position_embeddings=512,
+            num_labels=1,
+            pad_token_id=tok.pad_token_id,
         )
     else:
         tok = tiny_tokenizer("bpe", corpus=corpus)
         cfg = LlamaConfig(
-            vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-            num_key_value_heads=2, max_position_embeddings=1024, num_labels=1, pad_token_id=tok.pad_token_id,
+            vocab_size=len(tok),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=1024,
+            num_labels=1,
+            pad_token_id=tok.pad_token_id,
         )
     path = Path(path)
     AutoModelForTokenClassification.from_config(cfg).save_pretrained(path)

@@ -38,18 +38,38 @@ def report_flow(run_dir: str) -> str:
     plot(root / "discriminator" / "eval" / "pr_curve.png", "precision-recall")
     r = PipelineReport(name="ui check", run_dir=run_dir, started=0.0, seconds=312.0)
     r.stages = [
-        StageRecord(stage="rubrics", status="ran", seconds=1.2,
-                    numbers={"items": 60, "rubrics": 212, "train": 42, "val": 6, "test": 12, "rejected": 0}),
-        StageRecord(stage="data", status="ran", seconds=20.4,
-                    numbers={"items": 48, "pairs": 180, "rows": 360, "rows train": 240, "rows val": 48}),
-        StageRecord(stage="review", status="skipped",
-                    note="no Label Studio URL configured (set LABEL_STUDIO_URL or review.url); the discriminator "
-                         "trains on the automatic labels"),
-        StageRecord(stage="disc-train", status="cached", seconds=0.1, computed_seconds=88.1,
-                    numbers={"steps": 40, "val F1": 0.71, "val AUROC": 0.9, "threshold": 0.42}),
+        StageRecord(
+            stage="rubrics",
+            status="ran",
+            seconds=1.2,
+            numbers={"items": 60, "rubrics": 212, "train": 42, "val": 6, "test": 12, "rejected": 0},
+        ),
+        StageRecord(
+            stage="data",
+            status="ran",
+            seconds=20.4,
+            numbers={"items": 48, "pairs": 180, "rows": 360, "rows train": 240, "rows val": 48},
+        ),
+        StageRecord(
+            stage="review",
+            status="skipped",
+            note="no Label Studio URL configured (set LABEL_STUDIO_URL or review.url); the discriminator "
+            "trains on the automatic labels",
+        ),
+        StageRecord(
+            stage="disc-train",
+            status="cached",
+            seconds=0.1,
+            computed_seconds=88.1,
+            numbers={"steps": 40, "val F1": 0.71, "val AUROC": 0.9, "threshold": 0.42},
+        ),
     ]
-    r.disc_eval = {"overall": {"discriminator": {"precision": 0.6, "recall": 0.7, "f1": 0.65, "auroc": 0.88},
-                               "lexical overlap": {"precision": 0.3, "recall": 0.5, "f1": 0.37, "auroc": 0.6}}}
+    r.disc_eval = {
+        "overall": {
+            "discriminator": {"precision": 0.6, "recall": 0.7, "f1": 0.65, "auroc": 0.88},
+            "lexical overlap": {"precision": 0.3, "recall": 0.5, "f1": 0.37, "auroc": 0.6},
+        }
+    }
     r.outputs = {"rubrics": str(root / "rubrics"), "discriminator": str(root / "discriminator")}
     publish_report(r)
     return str(flow_run.id)
@@ -57,15 +77,25 @@ def report_flow(run_dir: str) -> str:
 
 if __name__ == "__main__":
     out = Path(sys.argv[1])
-    rubrics = build_rubric_dataset(BuildRubricsParams(
-        sources=[SourceSpec(path=str(ROOT / "data" / "demo" / name)) for name in ("items.jsonl", "rar_style.jsonl")],
-        out_dir=str(out / "rubrics"), name="ui check"), return_state=True)
+    rubrics = build_rubric_dataset(
+        BuildRubricsParams(
+            sources=[
+                SourceSpec(path=str(ROOT / "data" / "demo" / name)) for name in ("items.jsonl", "rar_style.jsonl")
+            ],
+            out_dir=str(out / "rubrics"),
+            name="ui check",
+        ),
+        return_state=True,
+    )
     print(rubrics.state_details.flow_run_id)
     import asyncio
 
     from flows.data import DataFlowParams, build_discriminator_data
 
-    data = asyncio.run(build_discriminator_data(DataFlowParams(
-        inputs=[str(out / "rubrics" / "train.jsonl")], out_dir=str(out / "data")), return_state=True))
+    data = asyncio.run(
+        build_discriminator_data(
+            DataFlowParams(inputs=[str(out / "rubrics" / "train.jsonl")], out_dir=str(out / "data")), return_state=True
+        )
+    )
     print(data.state_details.flow_run_id)
     print(report_flow(str(out)))

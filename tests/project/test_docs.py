@@ -17,9 +17,22 @@ DOCS = ROOT / "docs"
 def test_docs_site_builds_strictly(tmp_path):
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     proc = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(ROOT / "mkdocs.yml"),
-         "--site-dir", str(tmp_path / "site")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "--config-file",
+            str(ROOT / "mkdocs.yml"),
+            "--site-dir",
+            str(tmp_path / "site"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (tmp_path / "site" / "method" / "index.html").is_file()
@@ -34,14 +47,16 @@ def test_cli_reference_is_the_current_cli(monkeypatch):
 
     monkeypatch.setenv("COLUMNS", "40")  # the page must not depend on the terminal it is generated in
     assert CLI_PAGE.read_text(encoding="utf-8") == cli_markdown(), (
-        "docs/reference/cli.md is stale: run python -m flows.cli_docs")
+        "docs/reference/cli.md is stale: run python -m flows.cli_docs"
+    )
 
 
 def test_deployment_forms_page_is_the_current_forms():
     from flows.cli_docs import FORMS_PAGE, forms_markdown
 
     assert FORMS_PAGE.read_text(encoding="utf-8") == forms_markdown(), (
-        "docs/reference/deployment-forms.md is stale: run python -m flows.cli_docs")
+        "docs/reference/deployment-forms.md is stale: run python -m flows.cli_docs"
+    )
 
 
 def test_cli_reference_covers_every_command():
@@ -85,8 +100,11 @@ def tracked_files() -> list[str]:
         names = out.stdout.splitlines()
     else:  # not a git checkout (an unpacked archive): every file but the ignored kinds
         skip = {".git", ".venv", "runs", "site", "node_modules"}
-        names = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*") if p.is_file()
-                 and not skip & set(p.relative_to(ROOT).parts)]
+        names = [
+            str(p.relative_to(ROOT))
+            for p in ROOT.rglob("*")
+            if p.is_file() and not skip & set(p.relative_to(ROOT).parts)
+        ]
     return sorted(n for n in names if n.endswith(SCANNED) and not n.startswith("tests/"))
 
 
@@ -94,21 +112,30 @@ def workspace_lines(name: str, text: str) -> list[str]:
     """``name:line`` of every line that names a workspace path outside the checkout (``../shared``,
     ``shared/design``, ``shared/data``, ``shared/nltk_data``), less the allowed fallback."""
     allowed = WORKSPACE_ALLOWED.get(name)
-    return [f"{name}:{i}" for i, line in enumerate(text.splitlines(), 1)
-            if WORKSPACE.search(line) and not (allowed and allowed.search(line))]
+    return [
+        f"{name}:{i}"
+        for i, line in enumerate(text.splitlines(), 1)
+        if WORKSPACE.search(line) and not (allowed and allowed.search(line))
+    ]
 
 
 def test_no_file_of_the_repository_points_into_the_workspace():
     files = tracked_files()
     assert len(files) > 100 and "grpo/advantages.py" in files and not any(f.startswith("tests/") for f in files)
-    bad = [hit for f in files if (ROOT / f).is_file()
-           for hit in workspace_lines(f, (ROOT / f).read_text(encoding="utf-8", errors="replace"))]
+    bad = [
+        hit
+        for f in files
+        if (ROOT / f).is_file()
+        for hit in workspace_lines(f, (ROOT / f).read_text(encoding="utf-8", errors="replace"))
+    ]
     assert not bad, f"files that point outside the repository (say it in words or point into docs/): {bad}"
 
 
 def test_a_workspace_path_is_caught():
-    text = ('"""Formulas (docs: shared/design/rtt-algorithm.md)."""\nok = 1\nNLTK_DATA=../shared/nltk_data\n'
-            'dirs = ["shared/data"]\n')
+    text = (
+        '"""Formulas (docs: shared/design/rtt-algorithm.md)."""\nok = 1\nNLTK_DATA=../shared/nltk_data\n'
+        'dirs = ["shared/data"]\n'
+    )
     assert workspace_lines("grpo/x.py", text) == ["grpo/x.py:1", "grpo/x.py:3", "grpo/x.py:4"]
     fallback = '  for d in ../shared/nltk_data ../../shared/nltk_data; do [ -d "$d" ] && NLTK_DATA=$(cd "$d") ; done\n'
     assert workspace_lines("benchmarks/testbed.sh", fallback) == []

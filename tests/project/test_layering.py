@@ -59,8 +59,16 @@ def test_imports_point_downward_and_only_flows_knows_prefect(package):
     assert not problems, problems
 
 
-PACKAGE_INITS = ["annotation", "flows", "flows/cli", "rubrics", "discriminator", "discriminator/data", "grpo",
-                 "grpo/experiment"]
+PACKAGE_INITS = [
+    "annotation",
+    "flows",
+    "flows/cli",
+    "rubrics",
+    "discriminator",
+    "discriminator/data",
+    "grpo",
+    "grpo/experiment",
+]
 
 
 @pytest.mark.parametrize("package", PACKAGE_INITS)
@@ -71,13 +79,26 @@ def test_package_init_has_a_docstring_and_an_all_of_real_names(package):
     tree = ast.parse((base / "__init__.py").read_text(encoding="utf-8"))
     doc = ast.get_docstring(tree)
     assert doc and len(doc.split()) >= 15, f"{package}/__init__.py needs a docstring saying what the package holds"
-    exported = next((ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign)
-                     and any(isinstance(t, ast.Name) and t.id == "__all__" for t in n.targets)), None)
+    exported = next(
+        (
+            ast.literal_eval(n.value)
+            for n in tree.body
+            if isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in n.targets)
+        ),
+        None,
+    )
     assert exported, f"{package}/__init__.py needs an __all__ of its public names"
     defined = {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
     defined |= {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
-    defined |= {(a.asname or a.name).split(".")[0] for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))
-                for a in n.names}
-    real = [name for name in exported
-            if name in defined or (base / f"{name}.py").is_file() or (base / name / "__init__.py").is_file()]
+    defined |= {
+        (a.asname or a.name).split(".")[0]
+        for n in tree.body
+        if isinstance(n, (ast.Import, ast.ImportFrom))
+        for a in n.names
+    }
+    real = [
+        name
+        for name in exported
+        if name in defined or (base / f"{name}.py").is_file() or (base / name / "__init__.py").is_file()
+    ]
     assert real == list(exported), f"{package}.__all__ names what is not there: {sorted(set(exported) - set(real))}"

@@ -8,7 +8,6 @@ import re
 import shlex
 from pathlib import Path
 
-
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 MAX_LINES = 250
@@ -75,7 +74,8 @@ def test_readme_command_table_is_the_cli():
     assert len(commands) >= 15
     rows = re.findall(r"^\| `(rtt [^`]+)` \|", _text(), re.M)
     assert sorted(rows) == sorted(commands), (
-        f"README table vs CLI: missing {sorted(set(commands) - set(rows))}, extra {sorted(set(rows) - set(commands))}")
+        f"README table vs CLI: missing {sorted(set(commands) - set(rows))}, extra {sorted(set(rows) - set(commands))}"
+    )
     for row in rows:
         assert _invoke(row.split()[1:]).exit_code == 0, row
 
@@ -116,7 +116,18 @@ def test_readme_file_tree_names_real_paths_with_a_comment_each():
     silent = [p for p, c in entries if not c]
     assert not silent, f"README tree entries without a comment: {silent}"
     top = {p for p, _ in entries if "/" not in p}
-    tracked = {"rubrics", "discriminator", "annotation", "grpo", "flows", "benchmarks", "tests", "docs", "configs", "data"}
+    tracked = {
+        "rubrics",
+        "discriminator",
+        "annotation",
+        "grpo",
+        "flows",
+        "benchmarks",
+        "tests",
+        "docs",
+        "configs",
+        "data",
+    }
     assert tracked <= top, f"top-level folders missing from the tree: {sorted(tracked - top)}"
 
 
@@ -146,4 +157,3 @@ def test_readme_python_example_trains(tiny_policy_dir, tiny_decoder_disc_dir, tm
     assert trainer.state.global_step == scope["args"].max_steps == 2
     assert trainer.scorer is not None and trainer.last_rtt, "the token term ran with the discriminator"
     assert (tmp_path / "runs" / "readme-example").is_dir()
-

@@ -79,9 +79,15 @@ def test_healthbench_raw_layout_and_build_report_counts_pitfalls(tmp_path):
     assert report.sources[0].format == "healthbench" and report.items == 2 and report.rubrics == 6
     assert report.pitfalls == 3 and report.pitfall_polarity == {"format:describes-bad": 3}
     assert "## Pitfall polarity" in (tmp_path / "out" / "report.md").read_text()
-    items = sorted(read_items(tmp_path / "out" / "train.jsonl") + read_items(tmp_path / "out" / "val.jsonl")
-                   + read_items(tmp_path / "out" / "test.jsonl"), key=lambda it: it.id)
-    assert sorted(w for it in items for w in (r.weight for r in it.rubrics)) == sorted(w for ws in HB_WEIGHTS for w in ws)
+    items = sorted(
+        read_items(tmp_path / "out" / "train.jsonl")
+        + read_items(tmp_path / "out" / "val.jsonl")
+        + read_items(tmp_path / "out" / "test.jsonl"),
+        key=lambda it: it.id,
+    )
+    assert sorted(w for it in items for w in (r.weight for r in it.rubrics)) == sorted(
+        w for ws in HB_WEIGHTS for w in ws
+    )
     _check_healthbench(import_items(SourceSpec(path=str(WILD / "healthbench_raw.jsonl"), name="hb")), "hb")
 
 
@@ -100,12 +106,23 @@ def test_generic_importer_takes_dotted_rubric_column(tmp_path):
     raw = SourceSpec(path=str(WILD / "healthbench_raw.jsonl"), format="generic", columns={"messages": "prompt"})
     assert [[r.weight for r in it.rubrics] for it in import_items(raw)] == HB_WEIGHTS  # points, not 1.0
     spec = SourceSpec(path=str(path), format="generic", name="g", columns={"rubrics": "reward_model"})
-    with pytest.raises(Exception, match=r"hb.parquet:1: field 'reward_model': expected a list, got dict .*model\.rubrics"):
+    with pytest.raises(
+        Exception, match=r"hb.parquet:1: field 'reward_model': expected a list, got dict .*model\.rubrics"
+    ):
         import_items(spec)
     result = runner.invoke(
         app,
-        ["rubrics", "build", str(path), "-o", str(tmp_path / "cli"), "-f", "generic", "--rubrics-col",
-         "reward_model.rubrics"],
+        [
+            "rubrics",
+            "build",
+            str(path),
+            "-o",
+            str(tmp_path / "cli"),
+            "-f",
+            "generic",
+            "--rubrics-col",
+            "reward_model.rubrics",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "pitfall polarity: heuristic:describes-bad 3" in result.output
@@ -154,8 +171,10 @@ def test_rar_pitfall_polarity_auto_uses_fields_then_heuristic_and_uid():
     a, b, c = items
     assert [it.id for it in items] == ["rar:rar-med-0001", "rar:rar-med-0002", "rar:rar-med-0003"]
     assert [r.weight for r in a.rubrics] == [5.0, 3.0, 1.0, -2.0]  # heuristic: "Does not ..." describes good
-    assert a.meta["pitfall_polarity"] == {a.rubrics[2].id: "heuristic:describes-good",
-                                          a.rubrics[3].id: "heuristic:describes-bad"}
+    assert a.meta["pitfall_polarity"] == {
+        a.rubrics[2].id: "heuristic:describes-good",
+        a.rubrics[3].id: "heuristic:describes-bad",
+    }
     assert a.rubrics[2].text == "Pitfall Criteria: Does not misinterpret the cystic mass as a tumor."  # never rewritten
     assert [r.weight for r in b.rubrics] == [5.0, 1.0]  # record-level polarity field
     assert b.meta["pitfall_polarity"] == {b.rubrics[1].id: "record:describes-good"}
@@ -167,8 +186,13 @@ def test_rar_pitfall_polarity_auto_uses_fields_then_heuristic_and_uid():
     assert [r.weight for r in declared[0].rubrics] == [5.0, 3.0, -1.0, -2.0]
     assert set(declared[1].meta["pitfall_polarity"].values()) == {"declared:describes-bad"}
     with pytest.raises(FieldError, match=r"rubric\[0\]\.polarity"):
-        CONVERTERS["rar"]({**rows("rar_polarity.jsonl")[0], "rubric": [
-            {"description": "Claims X.", "weight": -1, "polarity": "sideways"}]}, Context("rar"))
+        CONVERTERS["rar"](
+            {
+                **rows("rar_polarity.jsonl")[0],
+                "rubric": [{"description": "Claims X.", "weight": -1, "polarity": "sideways"}],
+            },
+            Context("rar"),
+        )
 
 
 def test_rtt_export_never_writes_a_double_negative(tmp_path):
@@ -182,17 +206,28 @@ def test_rtt_export_never_writes_a_double_negative(tmp_path):
     assert NEGATED_PITFALL + "Recommends aspirin at an adult dose." in texts
     for t in texts:
         if t.startswith(NEGATED_PITFALL):
-            assert not starts_negated(t[len(NEGATED_PITFALL):]), t
+            assert not starts_negated(t[len(NEGATED_PITFALL) :]), t
     # declared describes-bad: "Does not recommend fruit juice" stays a pitfall and is exported affirmatively
     spec = SourceSpec(path=str(WILD / "rar_polarity.jsonl"), name="rar", pitfall_polarity="describes-bad")
     forced = import_items(spec)
     forced_texts = [t for it in forced for t in to_rtt_row(it)["rubrics"]]
     assert "Misinterprets the cystic mass as a tumor." in forced_texts
     assert "Recommends fruit juice or soda." in forced_texts
-    assert not any(t.startswith(NEGATED_PITFALL) and starts_negated(t[len(NEGATED_PITFALL):]) for t in forced_texts)
+    assert not any(t.startswith(NEGATED_PITFALL) and starts_negated(t[len(NEGATED_PITFALL) :]) for t in forced_texts)
     result = runner.invoke(
-        app, ["rubrics", "build", str(WILD / "rar_polarity.jsonl"), "-o", str(tmp_path / "o"), "--rtt",
-              "--val-frac", "0", "--test-frac", "0"]
+        app,
+        [
+            "rubrics",
+            "build",
+            str(WILD / "rar_polarity.jsonl"),
+            "-o",
+            str(tmp_path / "o"),
+            "--rtt",
+            "--val-frac",
+            "0",
+            "--test-frac",
+            "0",
+        ],
     )
     assert result.exit_code == 0, result.output
     written = [json.loads(x) for x in (tmp_path / "o" / "rtt" / "train.jsonl").read_text().splitlines()]
@@ -261,56 +296,94 @@ def test_tulu_keyword_frequency_is_counted_by_a_program():
 # One case per func_name: (kwargs, response, open-instruct's verdict). Several are chosen where the IFEval rule of
 # the same name decides differently (noted), so a mapping back to IFEval fails here.
 TULU_CASES = {
-    "verify_keywords": [({"keyword_list": ["Tea", "leaf"]}, "I like teapots and leafy greens.", True),
-                        ({"keyword_list": ["Tea", "leaf"]}, "I like coffee leaves.", False)],
-    "verify_keyword_frequency": [({"word": "tea", "N": 2}, "Tea, tea and teapots.", True),
-                                 ({"word": "tea", "N": 2}, "Tea and teapots.", False)],
-    "validate_forbidden_words": [({"forbidden_words": ["cat"]}, "A category error.", False),  # IFEval: passes
-                                 ({"forbidden_words": ["cat"]}, "A dog barks.", True)],
-    "verify_letter_frequency": [({"letter": "a", "N": 3}, "Banana A", True),  # case-sensitive
-                                ({"letter": "a", "N": 3}, "bananas a", False)],
+    "verify_keywords": [
+        ({"keyword_list": ["Tea", "leaf"]}, "I like teapots and leafy greens.", True),
+        ({"keyword_list": ["Tea", "leaf"]}, "I like coffee leaves.", False),
+    ],
+    "verify_keyword_frequency": [
+        ({"word": "tea", "N": 2}, "Tea, tea and teapots.", True),
+        ({"word": "tea", "N": 2}, "Tea and teapots.", False),
+    ],
+    "validate_forbidden_words": [
+        ({"forbidden_words": ["cat"]}, "A category error.", False),  # IFEval: passes
+        ({"forbidden_words": ["cat"]}, "A dog barks.", True),
+    ],
+    "verify_letter_frequency": [
+        ({"letter": "a", "N": 3}, "Banana A", True),  # case-sensitive
+        ({"letter": "a", "N": 3}, "bananas a", False),
+    ],
     "validate_response_language": [
         ({"language": "en"}, "This is a complete sentence written in plain English about the weather today.", True),
-        ({"language": "en"}, "Dies ist ein vollständiger Satz, der auf Deutsch geschrieben ist.", False)],
-    "verify_paragraph_count": [({"N": 3}, "One\n* * *\nTwo\n* * *\nThree", True),
-                               ({"N": 3}, "One\n***\nTwo\n***\nThree", False),  # IFEval number_paragraphs: passes
-                               ({"N": 3}, "One\n* * *\n\n* * *\nThree", False)],
-    "validate_word_constraint": [({"N": 2, "quantifier": "at most"}, "don't-stop, now!", True),  # IFEval: 4 words
-                                 ({"N": 10, "quantifier": "around"}, " ".join(["w"] * 11), True),
-                                 ({"N": 10, "quantifier": "around"}, " ".join(["w"] * 12), False),
-                                 ({"N": 3, "quantifier": "at least"}, "two words", False)],
-    "verify_sentence_constraint": [({"N": 2, "quantifier": "at least"}, "Hi there. How are you?", True),
-                                   ({"N": 3, "quantifier": "around"}, "One. Two.", True),
-                                   ({"N": 4, "quantifier": "around"}, "One. Two.", False),
-                                   ({"N": 1, "quantifier": "at most"}, "One. Two.", False)],
-    "validate_paragraphs": [({"N": 2, "first_word": "Tea", "i": 2}, "Intro.\n\nTea is good.", True),
-                            ({"N": 2, "first_word": "Tea", "i": 2}, "Intro.\n\ntea is good.", False),  # IFEval: passes
-                            ({"N": 2, "first_word": "Tea", "i": 2}, "Intro.\n\n\n\nTea is good.", False)],
-    "verify_postscript": [({"postscript_marker": "P.S."}, "Hello.\nP.S. See you.", True),
-                          ({"postscript_marker": "P.S."}, "Hello. P.S.", False)],
+        ({"language": "en"}, "Dies ist ein vollständiger Satz, der auf Deutsch geschrieben ist.", False),
+    ],
+    "verify_paragraph_count": [
+        ({"N": 3}, "One\n* * *\nTwo\n* * *\nThree", True),
+        ({"N": 3}, "One\n***\nTwo\n***\nThree", False),  # IFEval number_paragraphs: passes
+        ({"N": 3}, "One\n* * *\n\n* * *\nThree", False),
+    ],
+    "validate_word_constraint": [
+        ({"N": 2, "quantifier": "at most"}, "don't-stop, now!", True),  # IFEval: 4 words
+        ({"N": 10, "quantifier": "around"}, " ".join(["w"] * 11), True),
+        ({"N": 10, "quantifier": "around"}, " ".join(["w"] * 12), False),
+        ({"N": 3, "quantifier": "at least"}, "two words", False),
+    ],
+    "verify_sentence_constraint": [
+        ({"N": 2, "quantifier": "at least"}, "Hi there. How are you?", True),
+        ({"N": 3, "quantifier": "around"}, "One. Two.", True),
+        ({"N": 4, "quantifier": "around"}, "One. Two.", False),
+        ({"N": 1, "quantifier": "at most"}, "One. Two.", False),
+    ],
+    "validate_paragraphs": [
+        ({"N": 2, "first_word": "Tea", "i": 2}, "Intro.\n\nTea is good.", True),
+        ({"N": 2, "first_word": "Tea", "i": 2}, "Intro.\n\ntea is good.", False),  # IFEval: passes
+        ({"N": 2, "first_word": "Tea", "i": 2}, "Intro.\n\n\n\nTea is good.", False),
+    ],
+    "verify_postscript": [
+        ({"postscript_marker": "P.S."}, "Hello.\nP.S. See you.", True),
+        ({"postscript_marker": "P.S."}, "Hello. P.S.", False),
+    ],
     "validate_placeholders": [({"N": 2}, "Dear [name], see you at [place].", True), ({"N": 2}, "Dear [name].", False)],
-    "verify_bullet_points": [({"N": 2}, "* one\n- two", True),
-                             ({"N": 2}, "* one\n- two\n**Note** three", False)],  # IFEval: 2 bullets, passes
-    "validate_title": [({}, "<<>>\nBody", True),  # IFEval: an empty title fails
-                       ({}, "No title here", False)],
-    "validate_choice": [({"options": ["My answer is yes.", "My answer is no."]}, "My answer is no.", True),
-                        ({"options": ["My answer is yes.", "My answer is no."]}, "Maybe.", False)],
+    "verify_bullet_points": [
+        ({"N": 2}, "* one\n- two", True),
+        ({"N": 2}, "* one\n- two\n**Note** three", False),
+    ],  # IFEval: 2 bullets, passes
+    "validate_title": [
+        ({}, "<<>>\nBody", True),  # IFEval: an empty title fails
+        ({}, "No title here", False),
+    ],
+    "validate_choice": [
+        ({"options": ["My answer is yes.", "My answer is no."]}, "My answer is no.", True),
+        ({"options": ["My answer is yes.", "My answer is no."]}, "Maybe.", False),
+    ],
     "validate_highlighted_sections": [({"N": 2}, "*one* and *two*", True), ({"N": 2}, "*one* only", False)],
-    "validate_sections": [({"N": 2, "section_splitter": "Section"}, "Section 1\nfoo\nSECTION 2\nbar", True),
-                          ({"N": 2, "section_splitter": "Section"}, "Section 1\nfoo", False)],
-    "validate_json_format": [({}, '{"a": 1}', True),
-                             ({}, '```json\n{"a": 1}\n```', False)],  # IFEval strips the fence: passes
-    "validate_repeat_prompt": [({"original_prompt": "Write about tea."}, "Write about tea. Tea is nice.", True),
-                               ({"original_prompt": "Write about tea."}, "write about tea. Tea is nice.", False)],
-    "validate_two_responses": [({}, "A cat.\n******\nA dog.", True), ({}, "A cat.\n******\nA cat.", False),
-                               ({}, "A******B******C", False)],
+    "validate_sections": [
+        ({"N": 2, "section_splitter": "Section"}, "Section 1\nfoo\nSECTION 2\nbar", True),
+        ({"N": 2, "section_splitter": "Section"}, "Section 1\nfoo", False),
+    ],
+    "validate_json_format": [
+        ({}, '{"a": 1}', True),
+        ({}, '```json\n{"a": 1}\n```', False),
+    ],  # IFEval strips the fence: passes
+    "validate_repeat_prompt": [
+        ({"original_prompt": "Write about tea."}, "Write about tea. Tea is nice.", True),
+        ({"original_prompt": "Write about tea."}, "write about tea. Tea is nice.", False),
+    ],
+    "validate_two_responses": [
+        ({}, "A cat.\n******\nA dog.", True),
+        ({}, "A cat.\n******\nA cat.", False),
+        ({}, "A******B******C", False),
+    ],
     "validate_uppercase": [({}, "HELLO 123!", True), ({}, "Hello", False)],
     "validate_lowercase": [({}, "hello 123!", True), ({}, "Hello", False)],
-    "validate_frequency_capital_words": [({"N": 2, "quantifier": "at least"}, "NASA and ESA agree.", True),
-                                         ({"N": 2, "quantifier": "at least"}, "NASA alone.", False),
-                                         ({"N": 1, "quantifier": "at most"}, "NASA and ESA agree.", False)],
-    "validate_end": [({"end_phrase": "Any other questions?"}, "Done. Any other questions?  ", True),
-                     ({"end_phrase": "Any other questions?"}, "Done. any other questions?", False)],  # IFEval: passes
+    "validate_frequency_capital_words": [
+        ({"N": 2, "quantifier": "at least"}, "NASA and ESA agree.", True),
+        ({"N": 2, "quantifier": "at least"}, "NASA alone.", False),
+        ({"N": 1, "quantifier": "at most"}, "NASA and ESA agree.", False),
+    ],
+    "validate_end": [
+        ({"end_phrase": "Any other questions?"}, "Done. Any other questions?  ", True),
+        ({"end_phrase": "Any other questions?"}, "Done. any other questions?", False),
+    ],  # IFEval: passes
     "validate_quotation": [({}, '"Quoted."\n', True), ({}, "Not quoted.", False)],
     "validate_no_commas": [({}, "No commas here.", True), ({}, "Yes, one.", False)],
 }
@@ -336,8 +409,9 @@ def test_tulu_rule_arguments_are_validated_at_import():
             Context("t"),
         )
     with pytest.raises(FieldError, match=r"ground_truth\.letter"):
-        CONVERTERS["tulu"]({**base, "ground_truth": {"func_name": "verify_letter_frequency", "letter": "ab", "N": 1}},
-                           Context("t"))
+        CONVERTERS["tulu"](
+            {**base, "ground_truth": {"func_name": "verify_letter_frequency", "letter": "ab", "N": 1}}, Context("t")
+        )
 
 
 # ----------------------------------------------------------------------------------------- lenient / IFBench
@@ -389,8 +463,9 @@ def test_rubric_reward_gives_the_healthbench_score_of_imported_points():
 
     async def verdicts(pairs, judge=None, loose=False):
         b = len(pairs)
-        return SimpleNamespace(s=holds[:b], rubric_mask=np.ones((b, 4), bool), decided=np.ones((b, 4), bool),
-                               method=np.full((b, 4), "llm"))
+        return SimpleNamespace(
+            s=holds[:b], rubric_mask=np.ones((b, 4), bool), decided=np.ones((b, 4), bool), method=np.full((b, 4), "llm")
+        )
 
     reward = RubricReward("healthbench", verdict_fn=verdicts)
     got = asyncio.run(reward(completions=["a", "b", "c"], rubric_item=[item.model_dump_json()] * 3))
@@ -405,8 +480,10 @@ def test_rtt_rows_take_uid_and_resolve_pitfall_polarity():
         "messages": [{"role": "user", "content": "Explain fever in children."}],
         "source": "type4",
         "ground_truth": json.dumps({"checker": ["[llm] a", "[llm] b"], "functions": ["", ""]}),
-        "rubrics": [{"description": "Mentions paracetamol dosing by weight.", "weight": 2},
-                    {"description": "Does not recommend aspirin.", "weight": -1}],
+        "rubrics": [
+            {"description": "Mentions paracetamol dosing by weight.", "weight": 2},
+            {"description": "Does not recommend aspirin.", "weight": -1},
+        ],
     }
     item = CONVERTERS["rtt"](row, Context("rtt"))
     assert item.id == "rtt:paper-7" and [r.weight for r in item.rubrics] == [2.0, 1.0]

@@ -6,12 +6,12 @@ import asyncio
 import concurrent.futures
 
 import pytest
-from tests.helpers.llm_server import Reply
 
 from rubrics.cache import DiskCache
 from rubrics.judge import TEMPLATES, JudgeRequest, LLMJudge, judge_messages, parse_yes_no
 from rubrics.llm import LLMClient, LLMConfig
 from rubrics.schema import Rubric, RubricItem
+from tests.helpers.llm_server import Reply
 
 ITEM = RubricItem(
     id="poem-1",
@@ -39,18 +39,38 @@ def fake_config(url: str, **kw) -> LLMConfig:
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("YES", True), ("NO", False), ("yes.", True), ("No", False), ("**Yes**", True), ("__NO__", False),
-        ("Answer: no.", False), ("Answer: YES", True), ("The answer is no", False), ("Verdict - yes", True),
-        ("Final answer: **YES**", True), ("<think>it has commas, so no? wait yes</think>\nYES", True),
-        ("<think>\nhmm\n</think>\n\nNO", False), ('{"verdict": "yes"}', True),
+        ("YES", True),
+        ("NO", False),
+        ("yes.", True),
+        ("No", False),
+        ("**Yes**", True),
+        ("__NO__", False),
+        ("Answer: no.", False),
+        ("Answer: YES", True),
+        ("The answer is no", False),
+        ("Verdict - yes", True),
+        ("Final answer: **YES**", True),
+        ("<think>it has commas, so no? wait yes</think>\nYES", True),
+        ("<think>\nhmm\n</think>\n\nNO", False),
+        ('{"verdict": "yes"}', True),
         ('```json\n{"verdict": "NO"}\n```', False),
-        ("{'satisfied': true}", True), ('{"answer": false}', False), ("No, the response uses commas.", False),
-        ("Yes, every line is about the sea.", True), ("The response avoids commas.\nYES", True),
+        ("{'satisfied': true}", True),
+        ('{"answer": false}', False),
+        ("No, the response uses commas.", False),
+        ("Yes, every line is about the sea.", True),
+        ("The response avoids commas.\nYES", True),
         ("I think the answer is: Yes", True),
         # ambiguous or absent
-        ("", None), ("   ", None), (None, None), ("maybe", None), ("yes or no", None), ("Nobody knows", None),
-        ("<think>unfinished reasoning, yes", None), ("It has no commas but I'd say yes", None),
-        ('{"foo": "bar"}', None), ("Yesterday was sunny", None),
+        ("", None),
+        ("   ", None),
+        (None, None),
+        ("maybe", None),
+        ("yes or no", None),
+        ("Nobody knows", None),
+        ("<think>unfinished reasoning, yes", None),
+        ("It has no commas but I'd say yes", None),
+        ('{"foo": "bar"}', None),
+        ("Yesterday was sunny", None),
     ],
 )
 def test_parse_yes_no(text, expected):
@@ -73,8 +93,11 @@ def test_prompt_holds_instruction_criterion_and_response_and_ignores_the_sign():
 
 
 def test_multi_turn_items_show_the_conversation():
-    turns = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"},
-             {"role": "user", "content": "Now a haiku"}]
+    turns = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello"},
+        {"role": "user", "content": "Now a haiku"},
+    ]
     item = RubricItem(id="mt", messages=turns, rubrics=[Rubric(id="a", text="c")])
     user = judge_messages(JudgeRequest(item=item, rubric=item.rubrics[0], response="x"), TEMPLATES["v1"])[1]["content"]
     assert "[user]\nHi" in user and "[assistant]\nHello" in user and "Now a haiku" in user

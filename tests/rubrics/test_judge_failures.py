@@ -13,10 +13,14 @@ from flows.cli import app
 from rubrics.exporters import write_items
 from rubrics.schema import LLMVerifier, Rubric, RubricItem, RuleVerifier
 
-ITEM = RubricItem(id="a", prompt="Write about cats.", rubrics=[
-    Rubric(id="a0", text="Mentions cats.", verifier=LLMVerifier()),
-    Rubric(id="a1", text="Is short.", verifier=LLMVerifier()),
-])
+ITEM = RubricItem(
+    id="a",
+    prompt="Write about cats.",
+    rubrics=[
+        Rubric(id="a0", text="Mentions cats.", verifier=LLMVerifier()),
+        Rubric(id="a1", text="Is short.", verifier=LLMVerifier()),
+    ],
+)
 
 
 def _files(tmp_path, items=(ITEM,), responses=(("a", "Cats purr."),)):
@@ -34,8 +38,24 @@ def _closed_port() -> int:
 
 
 def _judge(items, resp, out, base_url, *extra):
-    return CliRunner().invoke(app, ["rubrics", "judge", str(items), str(resp), "--out", str(out), "--llm-base-url",
-                                    base_url, "--llm-model", "m", "--llm-retries", "0", *extra])
+    return CliRunner().invoke(
+        app,
+        [
+            "rubrics",
+            "judge",
+            str(items),
+            str(resp),
+            "--out",
+            str(out),
+            "--llm-base-url",
+            base_url,
+            "--llm-model",
+            "m",
+            "--llm-retries",
+            "0",
+            *extra,
+        ],
+    )
 
 
 def test_undecided_answers_are_not_cached_and_the_key_holds_max_tokens(tmp_path, scripted_openai):
@@ -44,8 +64,7 @@ def test_undecided_answers_are_not_cached_and_the_key_holds_max_tokens(tmp_path,
     items, resp = _files(tmp_path)
     cache = ["--cache-dir", str(tmp_path / "cache")]
     bad = scripted_openai(default=Reply(content="Let me think about whether"))  # cut by a tiny max_tokens
-    res = _judge(items, resp, tmp_path / "o1", bad.base_url, *cache, "--llm-max-tokens", "4",
-                 "--allow-judge-failures")
+    res = _judge(items, resp, tmp_path / "o1", bad.base_url, *cache, "--llm-max-tokens", "4", "--allow-judge-failures")
     assert res.exit_code == 0 and bad.count == 2
     assert json.loads((tmp_path / "o1" / "report.json").read_text())["methods"]["parse_failure"] == 2
     good = scripted_openai(default=Reply(content="YES"))
@@ -93,9 +112,15 @@ def test_connection_and_http_failures_are_distinct_and_fail_the_command(tmp_path
 
 
 def test_rule_ids_are_printed_verbatim(tmp_path):
-    item = RubricItem(id="x", prompt="Repeat the span.", rubrics=[
-        Rubric(id="x0", text="no such rule", verifier=RuleVerifier(family="ifbench", rule_id="repeat:repeat_span_x"))
-    ])
+    item = RubricItem(
+        id="x",
+        prompt="Repeat the span.",
+        rubrics=[
+            Rubric(
+                id="x0", text="no such rule", verifier=RuleVerifier(family="ifbench", rule_id="repeat:repeat_span_x")
+            )
+        ],
+    )
     items, resp = _files(tmp_path, [item], [("x", "hello")])
     res = CliRunner().invoke(app, ["rubrics", "judge", str(items), str(resp), "--out", str(tmp_path / "o")])
     assert res.exit_code == 0, res.output
@@ -126,14 +151,25 @@ def test_cli_names_the_missing_nltk_resource(tmp_path):
     for sub in ("tokenizers/punkt_tab", "corpora/stopwords"):  # everything but the tagger
         if (shared / sub).is_dir():
             shutil.copytree(shared / sub, nltk_dir / sub)  # (NLTK refuses symlinks out of its path)
-    item = RubricItem(id="v", prompt="Start with a verb.", rubrics=[
-        Rubric(id="v0", text="starts with a verb", verifier=RuleVerifier(family="ifbench", rule_id="words:start_verb"))
-    ])
+    item = RubricItem(
+        id="v",
+        prompt="Start with a verb.",
+        rubrics=[
+            Rubric(
+                id="v0", text="starts with a verb", verifier=RuleVerifier(family="ifbench", rule_id="words:start_verb")
+            )
+        ],
+    )
     items, resp = _files(tmp_path, [item], [("v", "Write the poem now.")])
-    code = ("import nltk; nltk.download = lambda *a, **k: False; from flows.cli import main; main()")
+    code = "import nltk; nltk.download = lambda *a, **k: False; from flows.cli import main; main()"
     env = {**os.environ, "PYTHONPATH": str(root), "NLTK_DATA": str(nltk_dir)}
-    res = subprocess.run([sys.executable, "-c", code, "rubrics", "judge", str(items), str(resp), "--out",
-                          str(tmp_path / "o")], env=env, capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [sys.executable, "-c", code, "rubrics", "judge", str(items), str(resp), "--out", str(tmp_path / "o")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     out = res.stdout + res.stderr
     assert res.returncode == 1, out[-2000:]
     assert "averaged_perceptron_tagger_eng" in out and "nltk.downloader averaged_perceptron_tagger_eng" in out
@@ -142,9 +178,27 @@ def test_cli_names_the_missing_nltk_resource(tmp_path):
 
 def test_error_messages_are_printed_verbatim(tmp_path):
     bad = tmp_path / "items.jsonl"
-    bad.write_text(json.dumps({"id": "x", "prompt": "p", "rubrics": [
-        {"id": "x#0", "text": "t", "verifier": {"kind": "rule", "family": "ifbench", "rule_id": "repeat:repeat_span",
-                                                "kwargs": {"[verify]": 1}}}]}) + "\n")
+    bad.write_text(
+        json.dumps(
+            {
+                "id": "x",
+                "prompt": "p",
+                "rubrics": [
+                    {
+                        "id": "x#0",
+                        "text": "t",
+                        "verifier": {
+                            "kind": "rule",
+                            "family": "ifbench",
+                            "rule_id": "repeat:repeat_span",
+                            "kwargs": {"[verify]": 1},
+                        },
+                    }
+                ],
+            }
+        )
+        + "\n"
+    )
     res = CliRunner().invoke(app, ["rubrics", "build", str(bad), "--out", str(tmp_path / "o")])
     assert res.exit_code == 1
     assert "kwargs.[verify]" in res.output  # the bracketed key is not swallowed as rich markup

@@ -8,9 +8,9 @@ import time
 
 import openai
 import pytest
-from tests.helpers.llm_server import Reply
 
 from rubrics.llm import LLMClient, LLMConfig, backoff_s, is_retryable, parse_json_loose
+from tests.helpers.llm_server import Reply
 
 USER = [{"role": "user", "content": "Say hi."}]
 
@@ -208,8 +208,11 @@ def test_overrides_and_extra_body_reach_the_server(scripted_openai):
     fake = scripted_openai()
     client = LLMClient(fast_config(fake.base_url, extra_body={"top_k": 5}, temperature=0.3, max_tokens=7))
     asyncio.run(client.chat(USER))
-    asyncio.run(client.chat(USER, temperature=0.9, max_tokens=3, seed=11, extra_body={"min_p": 0.1}, top_p=0.5,
-                            repetition_penalty=1.1))
+    asyncio.run(
+        client.chat(
+            USER, temperature=0.9, max_tokens=3, seed=11, extra_body={"min_p": 0.1}, top_p=0.5, repetition_penalty=1.1
+        )
+    )
     newer = LLMClient(fast_config(fake.base_url, max_tokens=9, max_tokens_param="max_completion_tokens"))
     asyncio.run(newer.chat(USER))
     first, second, third = fake.bodies
@@ -284,8 +287,18 @@ def test_api_key_never_shown_in_repr_or_logs(scripted_openai, caplog):
         with pytest.raises(openai.AuthenticationError) as err:
             asyncio.run(client.chat(USER))
     assert fake.headers[0]["authorization"] == f"Bearer {secret}"  # it is sent ...
-    shown = [repr(cfg), str(cfg), cfg.model_dump_json(), repr(cfg.model_dump()), repr(client), str(client),
-             repr(client.stats), caplog.text, str(err.value), repr(err.value)]
+    shown = [
+        repr(cfg),
+        str(cfg),
+        cfg.model_dump_json(),
+        repr(cfg.model_dump()),
+        repr(client),
+        str(client),
+        repr(client.stats),
+        caplog.text,
+        str(err.value),
+        repr(err.value),
+    ]
     assert caplog.text  # debug logging of openai/httpx did run
     for text in shown:  # ... and never shown
         assert secret not in text
@@ -321,11 +334,13 @@ def test_config_validation():
         ("Sure! The result is {'a': 'x y', 'b': True, 'c': None} as asked", {"a": "x y", "b": True, "c": None}),
         ("{'type': 'all relevant'}", {"type": "all relevant"}),
         ('{"a": 1, "b": [1, 2,],}', {"a": 1, "b": [1, 2]}),
-        ("<think>maybe {bad</think>\n{\"verdict\": \"yes\"}", {"verdict": "yes"}),
+        ('<think>maybe {bad</think>\n{"verdict": "yes"}', {"verdict": "yes"}),
         ('prefix [{"x": "a}b"}, {"y": 2}] suffix', [{"x": "a}b"}, {"y": 2}]),
         ("{'quote': 'he said \"hi\"', 'n': 2,}", {"quote": 'he said "hi"', "n": 2}),
-        ('{"type": "partial relevant", "relevant texts": ["a, b", "c"]}',
-         {"type": "partial relevant", "relevant texts": ["a, b", "c"]}),
+        (
+            '{"type": "partial relevant", "relevant texts": ["a, b", "c"]}',
+            {"type": "partial relevant", "relevant texts": ["a, b", "c"]},
+        ),
     ],
 )
 def test_parse_json_loose(text, expected):

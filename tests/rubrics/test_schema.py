@@ -18,7 +18,11 @@ def test_item_requires_instruction_and_unique_rubric_ids():
 
 
 def test_content_hash_ignores_ids_and_rubric_order():
-    r1 = {"id": "1", "text": "no commas", "verifier": {"kind": "rule", "family": "ifeval", "rule_id": "punctuation:no_comma"}}
+    r1 = {
+        "id": "1",
+        "text": "no commas",
+        "verifier": {"kind": "rule", "family": "ifeval", "rule_id": "punctuation:no_comma"},
+    }
     r2 = {"id": "2", "text": "be nice"}
     a = RubricItem(id="a", prompt="p", rubrics=[r1, r2])
     b = RubricItem(id="b", prompt="p", rubrics=[r2, r1])
@@ -29,15 +33,17 @@ def test_content_hash_ignores_ids_and_rubric_order():
 def test_span_helpers_and_roundtrip(tmp_path):
     assert merge_spans([(5, 7), (0, 2), (1, 3), (8, 9)], gap=1) == [(0, 3), (5, 9)]
     assert char_labels_to_spans([0, 1, 1, 0, 1]) == [(1, 3), (4, 5)]
-    row = SpanRow(id="x", item_id="i", rubric_id="r", criteria="c", response="a😀\r\nb", char_spans=[(1, 2)],
-                  label_source="diff")
+    row = SpanRow(
+        id="x", item_id="i", rubric_id="r", criteria="c", response="a😀\r\nb", char_spans=[(1, 2)], label_source="diff"
+    )
     assert row.char_labels == [0, 1, 0, 0, 0]
     for name in ("rows.parquet", "rows.jsonl"):
         write_rows(tmp_path / name, [row])
         assert read_rows(tmp_path / name) == [row]
     with pytest.raises(ValidationError, match="outside response"):
-        SpanRow(id="x", item_id="i", rubric_id="r", criteria="c", response="ab", char_spans=[(1, 3)],
-                label_source="diff")
+        SpanRow(
+            id="x", item_id="i", rubric_id="r", criteria="c", response="ab", char_spans=[(1, 3)], label_source="diff"
+        )
 
 
 def test_atomic_open_leaves_nothing_on_failure(tmp_path):

@@ -54,7 +54,11 @@ class FakeJudge:
 
 
 def test_batch_shapes_methods_and_undecided():
-    pairs = [(ITEM_A, "Cats purr and sleep."), (ITEM_B, "Sure:\n\"quoted\""), (ITEM_A, "A dog, cats, and many more words here.")]
+    pairs = [
+        (ITEM_A, "Cats purr and sleep."),
+        (ITEM_B, 'Sure:\n"quoted"'),
+        (ITEM_A, "A dog, cats, and many more words here."),
+    ]
     vb = compute_verdicts(pairs)
     assert vb.shape == (3, 5) and vb.s.dtype == np.int8
     assert vb.rubric_mask.tolist() == [[True] * 5, [True] + [False] * 4, [True] * 5]
@@ -76,8 +80,11 @@ def test_batch_shapes_methods_and_undecided():
 
 
 def test_llm_rubrics_go_to_the_judge():
-    item = RubricItem(id="c", prompt="p", rubrics=[llm("c0", "Mentions cats."), llm("c1", "Is unclear."),
-                                                   rule("c2", "ifeval", "punctuation:no_comma")])
+    item = RubricItem(
+        id="c",
+        prompt="p",
+        rubrics=[llm("c0", "Mentions cats."), llm("c1", "Is unclear."), rule("c2", "ifeval", "punctuation:no_comma")],
+    )
     judge = FakeJudge()
     vb = compute_verdicts([(item, "cats here"), (item, "nothing")], judge=judge)
     assert judge.calls == 1  # one batched call
@@ -130,8 +137,9 @@ def judge_files(tmp_path, ifeval_path):
     rows = [json.loads(line) for line in ifeval_path.read_text().splitlines()][:40]
     src = tmp_path / "ifeval.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    res = CliRunner().invoke(app, ["rubrics", "build", str(src), "--out", str(tmp_path / "ds"),
-                                   "--val-frac", "0", "--test-frac", "0"])
+    res = CliRunner().invoke(
+        app, ["rubrics", "build", str(src), "--out", str(tmp_path / "ds"), "--val-frac", "0", "--test-frac", "0"]
+    )
     assert res.exit_code == 0, res.output
     responses = tmp_path / "responses.jsonl"
     expected = []
@@ -185,10 +193,9 @@ def test_cli_judge_bad_input_names_file_and_line(judge_files, tmp_path):
 
 def test_cli_judge_llm_rubrics_over_http(tmp_path, scripted_openai):
     """LLM rubrics go over HTTP to an OpenAI-compatible server; verdicts are cached on disk."""
-    from tests.helpers.llm_server import Reply
-
     from flows.cli import app
     from rubrics.exporters import write_items
+    from tests.helpers.llm_server import Reply
 
     def responder(body, n):  # YES when the response under judgement mentions cats
         user = body["messages"][-1]["content"]
@@ -198,15 +205,38 @@ def test_cli_judge_llm_rubrics_over_http(tmp_path, scripted_openai):
     items = tmp_path / "items.jsonl"
     write_items(items, [ITEM_A, ITEM_B])
     responses = tmp_path / "r.jsonl"
-    responses.write_text("".join(json.dumps({"item_id": i, "response": r}) + "\n"
-                                 for i, r in (("a", "Cats purr."), ("a", "Dogs bark."), ("b", '"q"'))))
-    args = ["rubrics", "judge", str(items), str(responses), "--llm-base-url", server.base_url,
-            "--llm-model", "scripted", "--llm-max-tokens", "4", "--cache-dir", str(tmp_path / "cache")]
+    responses.write_text(
+        "".join(
+            json.dumps({"item_id": i, "response": r}) + "\n"
+            for i, r in (("a", "Cats purr."), ("a", "Dogs bark."), ("b", '"q"'))
+        )
+    )
+    args = [
+        "rubrics",
+        "judge",
+        str(items),
+        str(responses),
+        "--llm-base-url",
+        server.base_url,
+        "--llm-model",
+        "scripted",
+        "--llm-max-tokens",
+        "4",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
     res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "out")])
     assert res.exit_code == 0, res.output
     report = json.loads((tmp_path / "out" / "report.json").read_text())
-    assert report["methods"] == {"rule": 7, "llm": 2, "unsupported": 2, "no_judge": 0, "parse_failure": 0,
-                                 "connection": 0, "http_error": 0}
+    assert report["methods"] == {
+        "rule": 7,
+        "llm": 2,
+        "unsupported": 2,
+        "no_judge": 0,
+        "parse_failure": 0,
+        "connection": 0,
+        "http_error": 0,
+    }
     assert report["strict"]["tier1"]["llm"] == 0.5 and server.count == 2
     assert server.bodies[0]["max_tokens"] == 4
     rows = [json.loads(x) for x in (tmp_path / "out" / "verdicts.jsonl").read_text().splitlines()]
