@@ -85,7 +85,10 @@ def _describe(exc: BaseException, settings: LabelStudioSettings, action: str) ->
     if isinstance(exc, httpx.TimeoutException):
         return f"Label Studio at {settings.url} timed out while trying to {action}"
     if isinstance(exc, httpx.HTTPError):
-        return f"HTTP error talking to Label Studio at {settings.url} while trying to {action}: {type(exc).__name__}: {exc}"
+        return (
+            f"HTTP error talking to Label Studio at {settings.url} while trying to {action}: "
+            f"{type(exc).__name__}: {exc}"
+        )
     status = getattr(exc, "status_code", None)
     detail = server_reason(getattr(exc, "body", None))
     if status in (401, 403):

@@ -868,11 +868,13 @@ def print_table(summary: dict) -> None:
         if r:
             d = r.get("disc_in_step", {})
             print(
-                f"{tag}: deepspeed={r['deepspeed']} stage={r['zero_stage']} engine={r['engine']} steps={r['global_step']} "
+                f"{tag}: deepspeed={r['deepspeed']} stage={r['zero_stage']} engine={r['engine']} "
+                f"steps={r['global_step']} "
                 f"losses={r['losses']} disc numel {d.get('numel')}/{d.get('expected_numel')} partitioned "
                 f"{d.get('partitioned_params')} devices {d.get('devices')}; policy partitioned "
                 f"{r['policy_in_step']['partitioned_params']}/{r['policy_in_step']['params']} local numel "
-                f"{r['policy_in_step']['local_numel']} of {r['policy_in_step']['full_numel']}; adv finite {r['adv_finite']}"
+                f"{r['policy_in_step']['local_numel']} of {r['policy_in_step']['full_numel']}; "
+                f"adv finite {r['adv_finite']}"
             )
     for k in ("same_completions", "adv_max_abs_diff", "adv_allclose", "tok_adv_max_abs_diff", "tok_adv_allclose"):
         if k in z:
@@ -883,7 +885,8 @@ def print_table(summary: dict) -> None:
             print(f"{arm}: RL steps {[round(x, 2) for x in a['rl_step_s']]} median timed {a['median_rl_step_s']}")
     if "ratio_rtt_over_grpo" in p:
         print(
-            f"ratio RTT/GRPO {p['ratio_rtt_over_grpo']:.3f}x, discriminator share {p['discriminator_share_of_rtt_step']:.3f}"
+            f"ratio RTT/GRPO {p['ratio_rtt_over_grpo']:.3f}x, "
+            f"discriminator share {p['discriminator_share_of_rtt_step']:.3f}"
         )
     if "scorer_sweep" in p:
         for k, v in p["scorer_sweep"].items():

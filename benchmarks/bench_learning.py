@@ -55,9 +55,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\n{cfg.name}: load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; output {cfg.out}")
     header = ["arm", "seeds", *RATES, "words", "distinct2", "KL-init", "s/step", "collapse"]
     rows = []
+
+    def cell(ms, nd=3):
+        return "-" if math.isnan(ms[0]) else f"{ms[0]:.{nd}f}+-{ms[1]:.{nd}f}"
+
     for name, a in report["arms"].items():
         f = a["final"]
-        cell = lambda ms, nd=3: "-" if math.isnan(ms[0]) else f"{ms[0]:.{nd}f}+-{ms[1]:.{nd}f}"
         rows.append(
             [
                 name,

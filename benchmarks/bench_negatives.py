@@ -153,7 +153,7 @@ def bench_llm(pairs, n: int, latency: float, concurrency: int):
             cfg = LLMConfig(base_url=server.base_url, model="fake", max_concurrency=conc, max_retries=0, timeout_s=30)
             stats = GenerationStats()
 
-            async def run():
+            async def run(cfg=cfg, stats=stats):
                 client = LLMClient(cfg)
                 try:
                     return await asyncio.gather(

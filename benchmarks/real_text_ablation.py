@@ -3,9 +3,9 @@
 On the data that ``benchmarks/real_text_goal.sh`` builds (``--data-dir``: ``train.parquet``,
 ``train-template-only.parquet``, ``eval-policy.parquet``, ``eval-template.parquet``), trains MiniLM with the goal
 script's recipe (600 steps, batch 16, max length 192) in four arms - case markers on (as the goal script), off, template
-pairs only (markers on), and 3x the steps (markers on) - and evaluates each on the policy-response and template rows of the unseen items
-(token and character level, beside all-relevant and lexical overlap). Meant for a GPU (about 3 minutes on one
-H200 in bf16); on the 2-core CPU each arm takes about 30 minutes. Writes ``ablation.json`` to ``--out``.
+pairs only (markers on), and 3x the steps (markers on) - and evaluates each on the policy-response and template rows of
+the unseen items (token and character level, beside all-relevant and lexical overlap). Meant for a GPU (about 3 minutes
+on one H200 in bf16); on the 2-core CPU each arm takes about 30 minutes. Writes ``ablation.json`` to ``--out``.
 
 Run: ``python benchmarks/real_text_ablation.py --data-dir runs/real --out runs/real/ablation [ARM ...]``
 """

@@ -46,22 +46,29 @@ def main() -> None:
     def order(it):
         return hashlib.sha256(f"{args.seed}:{it.id}".encode()).hexdigest()
 
-    fits = lambda it: True  # noqa: E731
     if args.max_prompt_tokens:
         from transformers import AutoTokenizer
 
         from rubrics.offline_models import smollm2_dir
 
         tok = AutoTokenizer.from_pretrained(str(smollm2_dir()))
-        fits = lambda it: (
-            len(
-                tok(
-                    tok.apply_chat_template(it.chat(), tokenize=False, add_generation_prompt=True),  # noqa: E731
-                    add_special_tokens=False,
-                )["input_ids"]
+
+        def fits(it):
+            return (
+                len(
+                    tok(
+                        tok.apply_chat_template(it.chat(), tokenize=False, add_generation_prompt=True),
+                        add_special_tokens=False,
+                    )["input_ids"]
+                )
+                <= args.max_prompt_tokens
             )
-            <= args.max_prompt_tokens
-        )
+
+    else:
+
+        def fits(it):
+            return True
+
     train = [it for it in sorted((it for it in items if split[it.id] == "train"), key=order) if fits(it)][: args.train]
     test = [it for it in sorted((it for it in items if split[it.id] == "test"), key=order) if fits(it)][: args.test]
     assert not {i.id for i in train} & {i.id for i in test}

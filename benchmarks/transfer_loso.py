@@ -7,7 +7,8 @@ models, per response length, threshold transfer, and agreement with the rule spa
    all-relevant, per length bucket, with the threshold transfer (stored threshold's F1 vs best on test).
 2. Agreement with the rule spans: each fold's model scores ``M``'s own responses to the test items, as the
    model wrote them (no edit), against the characters the rule's verdict hinges on
-   (``discriminator.rule_spans.rule_chars``, the spans policy training uses with ``rtt.relevance: rules``). Token F1 at the fold's stored threshold, best F1 and AUROC, per rule and overall.
+   (``discriminator.rule_spans.rule_chars``, the spans policy training uses with ``rtt.relevance: rules``). Token F1 at
+   the fold's stored threshold, best F1 and AUROC, per rule and overall.
 
 Writes ``holdout.md`` / ``holdout.json`` (step 1), ``agreement.md`` / ``agreement.json`` (step 2) under ``--out``.
 Run (``benchmarks/transfer_goal.sh`` does the data first):

@@ -50,7 +50,9 @@ def toy_rows(n_items: int = 60, seed: int = 0, sentences: tuple[int, int] = (2, 
         response = " ".join(sents)
         item = f"toy-{seed}-{it}"
 
-        def row(family: str, criteria: str, spans: list[tuple[int, int]]) -> SpanRow:
+        def row(
+            family: str, criteria: str, spans: list[tuple[int, int]], item: str = item, response: str = response
+        ) -> SpanRow:
             return SpanRow(
                 id=f"{item}:{family}",
                 item_id=item,

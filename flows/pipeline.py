@@ -301,8 +301,13 @@ class _Runner:
         self.log.info("[stage] %s skipped: %s", stage, note)
 
 
+# The flow's default parameters, built once at import exactly as a call in the signature would be; Prefect reads
+# this default from the signature for the run form / parameter schema.
+_DEFAULT_PARAMS = PipelineParams()
+
+
 @flow(name="rtt-pipeline", log_prints=False)
-def rtt_pipeline(params: PipelineParams = PipelineParams()) -> PipelineReport:
+def rtt_pipeline(params: PipelineParams = _DEFAULT_PARAMS) -> PipelineReport:
     """The whole pipeline: rubric dataset -> discriminator data -> (review) -> discriminator train / eval /
     export -> RTT-GRPO policy training -> policy evaluation; resumable, with a final report.
 

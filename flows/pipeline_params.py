@@ -1,7 +1,7 @@
 """Parameters of the ``rtt-pipeline`` flow: one pydantic section per stage, validated at load time.
 
-The same models give the CLI ``--help`` (``rtt pipeline defaults``), docs/reference/deployment-forms.md and the Prefect run form
-(``rtt serve``), so every field carries its description here once. ``flows.pipeline`` holds the flow itself.
+The same models give the CLI ``--help`` (``rtt pipeline defaults``), docs/reference/deployment-forms.md and the Prefect
+run form (``rtt serve``), so every field carries its description here once. ``flows.pipeline`` holds the flow itself.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 :class:`RubricReward` is an ordinary (async) TRL reward function. For each completion it reads the row's
 :class:`~rubrics.schema.RubricItem` (dataset column ``rubric_item``, JSON), asks
 :func:`rubrics.verdicts.acompute_verdicts` for one verdict per rubric (rule checker first, LLM judge otherwise;
-cached) and returns the response reward (``aon`` / ``csr`` / ``weighted`` / ``healthbench``). TRL then logs it like any reward
-(``rewards/rtt_aon/mean`` ...) and the RTT trainer reuses the verdicts it keeps (:attr:`RubricReward.last`) for
+cached) and returns the response reward (``aon`` / ``csr`` / ``weighted`` / ``healthbench``). TRL then logs it like any
+reward (``rewards/rtt_aon/mean`` ...) and the RTT trainer reuses the verdicts it keeps (:attr:`RubricReward.last`) for
 the token-level term, so nothing is judged twice. It also works with a plain ``trl.GRPOTrainer``.
 """
 

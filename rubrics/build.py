@@ -9,8 +9,8 @@ Output folder layout::
 
 Everything is first written to a ``.staging-*`` folder beside ``out_dir`` and swapped in as a whole
 (:func:`rubrics.io.staged_dir`) only when all files are complete, so a failure never leaves a half-written or
-mixed dataset: files of an earlier build that this one does not write are gone with the old folder. With ``strict=True`` the first bad record raises
-:class:`rubrics.io.RecordError` before anything is written.
+mixed dataset: files of an earlier build that this one does not write are gone with the old folder. With ``strict=True``
+the first bad record raises :class:`rubrics.io.RecordError` before anything is written.
 """
 
 from __future__ import annotations

@@ -193,8 +193,8 @@ def read_responses(path: Any, items: list[RubricItem]) -> list[tuple[RubricItem,
     """Pair each response row with its item.
 
     A row is ``{"response": ..., "item_id" | "key" | "prompt": ...}``; ``key`` matches ``item.meta["key"]``, the
-    item id or the id's last ``:`` part (``ifeval:1000``), ``prompt`` matches the item's instruction (IFEval's ``input_response_data`` format). Several
-    rows may answer the same item.
+    item id or the id's last ``:`` part (``ifeval:1000``), ``prompt`` matches the item's instruction (IFEval's
+    ``input_response_data`` format). Several rows may answer the same item.
     """
     from rubrics.io import RecordError, iter_jsonl
 

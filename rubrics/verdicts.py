@@ -13,9 +13,9 @@
 * ``http_error``: the judge server answered with an error status;
 * ``""``: padding (``rubric_mask`` False).
 
-**Undecided verdicts** (``unsupported``, ``no_judge``, ``parse_failure``, ``connection``, ``http_error``) are stored as ``-1`` in ``s`` so that
-reward code that ignores ``decided`` is conservative, and ``decided`` is False there: mask them out (or count
-them as failures, as the accuracy report does) explicitly.
+**Undecided verdicts** (``unsupported``, ``no_judge``, ``parse_failure``, ``connection``, ``http_error``) are stored as
+``-1`` in ``s`` so that reward code that ignores ``decided`` is conservative, and ``decided`` is False there: mask them
+out (or count them as failures, as the accuracy report does) explicitly.
 
 Checkers are built once per (rule, kwargs) and cached process-wide; each distinct (checker, response) pair
 is evaluated once, and the eight loose variants of a response are computed once for all its rubrics.

@@ -9,7 +9,8 @@
 
 Needs Debian's ``chromium`` (and ``fonts-noto-color-emoji fonts-noto-cjk`` for legible screenshots).
 
-    .venv/bin/python scripts/labelstudio_browser.py screenshot --project "RTT review" --out docs/img/label-studio-review.png
+    .venv/bin/python scripts/labelstudio_browser.py screenshot --project "RTT review" \\
+        --out docs/img/label-studio-review.png
     .venv/bin/python scripts/labelstudio_browser.py probe-offsets
 """
 
@@ -65,7 +66,9 @@ POINT_JS = r"""
   const nodes = []; let full = '';
   while (walker.nextNode()) { nodes.push([walker.currentNode, full.length]); full += walker.currentNode.data; }
   const at = full.indexOf(needle) + (atEnd ? needle.length : 0);
-  const locate = (off) => { for (let i = nodes.length - 1; i >= 0; i--) if (nodes[i][1] <= off) return [nodes[i][0], off - nodes[i][1]]; };
+  const locate = (off) => {
+    for (let i = nodes.length - 1; i >= 0; i--) if (nodes[i][1] <= off) return [nodes[i][0], off - nodes[i][1]];
+  };
   const r = document.createRange();
   const [n, o] = locate(atEnd ? at - 1 : at);
   r.setStart(n, o); r.setEnd(n, o + 1);  // the first / last UTF-16 unit of the needle
@@ -199,7 +202,8 @@ class Browser:
         js = (
             f"(() => {{ const el = [...document.querySelectorAll({json.dumps(selector)})]"
             f".find(e => e.textContent.trim().startsWith({json.dumps(text)})); if (!el) return null;"
-            f" const r = el.getBoundingClientRect(); return JSON.stringify([r.left + r.width/2, r.top + r.height/2]); }})()"
+            f" const r = el.getBoundingClientRect();"
+            f" return JSON.stringify([r.left + r.width/2, r.top + r.height/2]); }})()"
         )
         pos = await self.wait_for(js, 30)
         x, y = json.loads(pos)

@@ -62,8 +62,12 @@ def learning_verdict(config: Path, run_dir: str, sets: list[str] = ()) -> str | 
         f"{b['prompt_strict']:.3f} -> {t['prompt_strict']:.3f} on {t['prompts']} held-out prompts, seed {seed}"
     )
     if t["rubric_strict"] > b["rubric_strict"]:
-        return f"[green]The trained policy beats the base policy[/]: {nums}. Arms and seeds side by side: `rtt experiment`."
+        return (
+            f"[green]The trained policy beats the base policy[/]: {nums}. "
+            "Arms and seeds side by side: `rtt experiment`."
+        )
     return (
         f"[yellow]The trained policy does not beat the base policy here[/] ({nums}): this short CPU run is too "
-        "small to show learning; see `rtt experiment` (the learning experiment, docs/guides/experiment.md) for the measured comparison."
+        "small to show learning; see `rtt experiment` (the learning experiment, docs/guides/experiment.md) "
+        "for the measured comparison."
     )

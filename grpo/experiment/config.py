@@ -112,8 +112,9 @@ CREDIT_ARMS: list[dict[str, Any]] = [
 
 #: The testbed's second round: the group-centred credit against both baselines, with its two controls - shuffled
 #: (the same credit on random tokens of the response) and uniform (the same credit on every token: rubric-level,
-#: not localised) - and with a MiniLM discriminator trained on the testbed's own pairs (benchmarks/task_discriminator.sh)
-#: in place of the oracle. Round one (CREDIT_ARMS, greedy evaluation) ruled out paper, weights and group_softmax.
+#: not localised) - and with a MiniLM discriminator trained on the testbed's own pairs
+#: (benchmarks/task_discriminator.sh) in place of the oracle. Round one (CREDIT_ARMS, greedy evaluation) ruled out
+#: paper, weights and group_softmax.
 TESTBED_ARMS: list[dict[str, Any]] = [
     {"name": "grpo-aon", "reward": "aon", "beta": 0.0},
     {"name": "gdpo", "reward": "aon", "beta": 0.0, "response_advantage": "gdpo"},
@@ -195,9 +196,9 @@ class ExperimentConfig(BaseModel):
         0,
         ge=0,
         description="Held-out decoding: 0 = greedy (one answer per prompt); k > 0 = k answers per prompt sampled "
-        "at the training temperature, each prompt's pass rates the mean over its k answers (the expected pass rate: far "
-        "less jumpy than one greedy answer). The sampling seed depends on the run seed and the step only, so every arm "
-        "of a seed is evaluated on the same random numbers; training's own random stream is left untouched.",
+        "at the training temperature, each prompt's pass rates the mean over its k answers (the expected pass rate: "
+        "far less jumpy than one greedy answer). The sampling seed depends on the run seed and the step only, so "
+        "every arm of a seed is evaluated on the same random numbers; training's own random stream is left untouched.",
     )
     eval_batch_size: int = Field(16, ge=1, description="Prompts per held-out generation batch.")
     dtype: Literal["float32", "bfloat16"] = Field("float32", description="Policy weights dtype.")
@@ -208,7 +209,8 @@ class ExperimentConfig(BaseModel):
         0,
         ge=0,
         description="Save a resumable checkpoint (weights, optimizer, RNG, the run's evaluations so far) every N "
-        "steps; an interrupted run then continues from its newest complete checkpoint (0: off, an interrupted run restarts).",
+        "steps; an interrupted run then continues from its newest complete checkpoint "
+        "(0: off, an interrupted run restarts).",
     )
     cort_token_budget: int = Field(4096, ge=64, description="Padded tokens per CoRT scoring batch.")
     report: ReportConfig = Field(default_factory=ReportConfig, description="Comparisons and bootstrap of the report.")
@@ -267,8 +269,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "task": {"train_prompts": 24, "heldout_prompts": 24},
         "arms": CREDIT_ARMS[:6],
     },
-    # the learning testbed (grpo/experiment/testbed_lm.py, benchmarks/testbed.sh): a tiny LM pretrained by the project on
-    # its own text - a fast, powered test of the credit mechanism on 2 CPU cores, not a claim about real models;
+    # the learning testbed (grpo/experiment/testbed_lm.py, benchmarks/testbed.sh): a tiny LM pretrained by the project
+    # on its own text - a fast, powered test of the credit mechanism on 2 CPU cores, not a claim about real models;
     # 4 sampled answers per held-out prompt, the report on the mean of the last three evaluations; 6 arms x 5 seeds
     # keep all runs within 90 minutes on 2 cores (more seeds: --set seeds=[0,...,9], resumed)
     "testbed": {

@@ -165,7 +165,10 @@ def summary_line(arms: dict[str, Any], metric: str = "rubric_strict") -> str:
     )
     if len(common) >= 2 and wins == len(common) and d > sd:
         return f"{head}; {lead} leads by {d:+.3f} +- {sd:.3f} (paired over seeds, ahead on {wins}/{len(common)}){coll}"
-    return f"{head}; no difference beyond seed noise (paired diff {d:+.3f} +- {sd:.3f}, ahead on {wins}/{len(common)} seeds){coll}"
+    return (
+        f"{head}; no difference beyond seed noise "
+        f"(paired diff {d:+.3f} +- {sd:.3f}, ahead on {wins}/{len(common)} seeds){coll}"
+    )
 
 
 # ----------------------------------------------------------------------------------------------- paired comparisons
@@ -209,7 +212,10 @@ def _paired(results: dict[str, dict[int, dict[str, Any]]], a: str, b: str, metri
             A, B, seeds, ids, w = got
             return A, B, seeds, len(ids), w
     seeds = sorted(set(results[a]) & set(results[b]))
-    col = lambda arm: np.array([[results[arm][s]["evals"][-1][metric]] for s in seeds], dtype=np.float64)
+
+    def col(arm):
+        return np.array([[results[arm][s]["evals"][-1][metric]] for s in seeds], dtype=np.float64)
+
     return col(a), col(b), seeds, None, None
 
 
@@ -343,8 +349,8 @@ def comparisons_markdown(
         L += [""]
     if eff:
         L += [
-            f"## Sample efficiency: steps to reach {eff['reference']}'s final held-out {eff['metric'].replace('_', ' ')} "
-            f"({eff['target']:.3f})",
+            f"## Sample efficiency: steps to reach {eff['reference']}'s final held-out "
+            f"{eff['metric'].replace('_', ' ')} ({eff['target']:.3f})",
             "",
             "Per seed the first evaluated step at or above it; the mean over the seeds that reach it.",
             "",
@@ -390,7 +396,8 @@ def markdown(
         L += [
             "## Initial pass rates (sampled on the train prompts, as in training)",
             "",
-            f"{initial['samples']} samples: AON (all rubrics) {initial['aon']:.3f}, rubric-level {initial['rubric']:.3f}; "
+            f"{initial['samples']} samples: AON (all rubrics) {initial['aon']:.3f}, "
+            f"rubric-level {initial['rubric']:.3f}; "
             "per rubric: " + ", ".join(f"{k} {v:.2f}" for k, v in initial["kinds"].items()) + ".",
         ]
         first = [
@@ -406,7 +413,8 @@ def markdown(
         L += [""]
     if base:
         L += [
-            f"Initial policy on the held-out prompts ({decoding_text(cfg)}): rubric strict {base['rubric_strict']:.3f}, prompt strict "
+            f"Initial policy on the held-out prompts ({decoding_text(cfg)}): "
+            f"rubric strict {base['rubric_strict']:.3f}, prompt strict "
             f"{base['prompt_strict']:.3f}; per rubric: " + ", ".join(f"{k} {v:.2f}" for k, v in base["kinds"].items()),
             "",
         ]
@@ -428,7 +436,10 @@ def markdown(
         "",
         "## Training, diversity and drift",
         "",
-        "| arm | s/step | last reward | train AON (last 3) | train CSR (last 3) | groups zero adv | tok-adv std | words | distinct-2 | repetition | KL to init | ppl under init |",
+        (
+            "| arm | s/step | last reward | train AON (last 3) | train CSR (last 3) | groups zero adv | tok-adv std "
+            "| words | distinct-2 | repetition | KL to init | ppl under init |"
+        ),
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for n, a in arms.items():

@@ -4,9 +4,9 @@ For a given seed every arm starts from the same weights (loaded from the same fo
 prompts in the same order (TRL's sampler is seeded with the run seed, the dataset is the same), with the
 same generation budget, temperature, optimiser and learning rate; arms differ only in the reward and the
 token term (:class:`~grpo.experiment.config.ArmSpec`). Every ``eval_every`` steps (and at step 0 and at the
-end) the policy decodes the held-out prompts (greedily, or ``eval_samples`` sampled answers per prompt); the report has strict / loose prompt- and rubric-level
-pass rates, pass rates per rubric kind, diversity (mean length, distinct-2, repetition) and drift (KL to and
-perplexity under the initial policy) - see :mod:`grpo.experiment.metrics`.
+end) the policy decodes the held-out prompts (greedily, or ``eval_samples`` sampled answers per prompt); the report has
+strict / loose prompt- and rubric-level pass rates, pass rates per rubric kind, diversity (mean length, distinct-2,
+repetition) and drift (KL to and perplexity under the initial policy) - see :mod:`grpo.experiment.metrics`.
 
 Resumable: each (arm, seed) writes ``runs/<arm>/seed<k>/result.json`` (atomically, last) and is skipped when
 it exists; the step-0 evaluation of the initial policy is shared (``base/eval.json``). A run in progress holds

@@ -176,7 +176,8 @@ def steps_to_reach(runs: Mapping[int, tuple[Sequence[int], Sequence[float]]], ta
 
 
 def reach_text(r: Mapping[str, Any]) -> str:
-    """``"step 8.0 (3/3 seeds)"``; ``"step 6.0 on the 2/3 seeds that reach it, not reached on 1"``; ``"not reached"``."""
+    """``"step 8.0 (3/3 seeds)"``; ``"step 6.0 on the 2/3 seeds that reach it, not reached on 1"``;
+    ``"not reached"``."""
     if not r["reached"]:
         return "not reached"
     if r["reached"] == r["seeds"]:

@@ -11,8 +11,8 @@ Each prompt asks for a few sentences about a topic and carries
   ``--targets`` may also add ``change_case:english_lowercase`` (a rule SmolLM2 never meets when sampled).
 
 So the gaming an earlier probe of the learning experiment found (its policies passed rubrics by answering shorter
-or by repeating the keyword: "blue blue blue ...") fails: shorter answers break ``words``, a repeated keyword breaks ``no_repeat``
-and ``sentences``. Everything is checked by the project's rule verifiers; no judge.
+or by repeating the keyword: "blue blue blue ...") fails: shorter answers break ``words``, a repeated keyword breaks
+``no_repeat`` and ``sentences``. Everything is checked by the project's rule verifiers; no judge.
 
 The split of topics into train and held-out prompts is fixed by ``split_seed`` (not by the experiment seed), so
 every arm and every seed is evaluated on the same held-out prompts, none of them ever trained on.
@@ -180,7 +180,8 @@ def make_item(idx: int, topic: str, keyword: str, target: Target, cfg: TaskConfi
 
 def testbed_task(cfg: TaskConfig) -> tuple[list[RubricItem], list[RubricItem]]:
     """``(train, heldout)`` items of the testbed (what :func:`build_task` returns for ``task.prompts:
-    testbed``: the topic / keyword pairs of :func:`grpo.experiment.testbed_corpus.topic_pairs`); deterministic for ``cfg``; prompt wording and rubrics as in the learning task."""
+    testbed``: the topic / keyword pairs of :func:`grpo.experiment.testbed_corpus.topic_pairs`); deterministic for
+    ``cfg``; prompt wording and rubrics as in the learning task."""
     if not cfg.targets:
         raise ValueError("targets: at least one target rule is needed")
     from grpo.experiment.testbed_corpus import topic_pairs

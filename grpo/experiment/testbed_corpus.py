@@ -4,8 +4,8 @@ The learning testbed (``rtt experiment --config testbed``) trains a tiny causal 
 (:mod:`grpo.experiment.testbed_lm`) that the project pretrains itself, in minutes on 2 CPU cores, on text this
 module generates. Its prompts are the learning task's own (:func:`grpo.experiment.task.make_item`: same
 wording, same IFEval rule rubrics, so the rule checkers and the oracle spans apply unchanged); only the topics and
-keywords come from a small testbed vocabulary, so there are hundreds of prompts instead of 48, split into train and held-out with *disjoint topic
-nouns* (a held-out prompt's topic never appears in a train prompt).
+keywords come from a small testbed vocabulary, so there are hundreds of prompts instead of 48, split into train and
+held-out with *disjoint topic nouns* (a held-out prompt's topic never appears in a train prompt).
 
 The pretraining responses are short paragraphs from a toy grammar that *ignores the prompt's rubrics* except
 that it sometimes copies the prompt's keywords: sentence count, word count, how often the keyword is used,

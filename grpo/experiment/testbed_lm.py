@@ -49,7 +49,7 @@ def pretrain_items(cfg: TaskConfig, n: int, seed: int) -> Iterator[RubricItem]:
 
     adjs, nouns = TOPIC_ADJ, TOPIC_NOUNS
     targets = ["no_comma", "keyword", "forbidden", "lowercase"]
-    for j in range(n):
+    for _ in range(n):
         topic = f"the {rng.choice(adjs)} {rng.choice(nouns)}"
         idx = rng.randrange(len(EXTRA_WORDS) * len(FORBIDDEN))
         yield make_item(idx, topic, rng.choice(KEYWORDS), rng.choice(targets), cfg, "train")

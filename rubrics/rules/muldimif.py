@@ -70,7 +70,8 @@ Relation = Literal["at least", "at most", "exactly", "less than", "more than", "
 
 
 class Limit(BaseModel):
-    """A count constraint: ``{"relation": "at most", "num": 150}`` or ``{"relation": "between", "min": 3, "max": 5}``."""
+    """A count constraint: ``{"relation": "at most", "num": 150}`` or
+    ``{"relation": "between", "min": 3, "max": 5}``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -335,11 +336,16 @@ def _english(a: EnglishArgs) -> Checker:
 
 # (simplified, traditional) pairs of very frequent characters that differ between the two scripts.
 _SIMP_TRAD = (
-    "这這 个個 们們 来來 说說 时時 国國 会會 为為 对對 学學 发發 经經 过過 还還 后後 实實 现現 样樣 点點 开開 关關 问問 题題 "
-    "让讓 进進 动動 种種 长長 从從 两兩 当當 机機 体體 电電 业業 东東 话話 见見 间間 应應 产產 书書 车車 门門 气氣 与與 万萬 无無 "
-    "马馬 鸟鳥 鱼魚 龙龍 听聽 读讀 写寫 语語 认認 识識 员員 边邊 场場 报報 变變 区區 华華 设設 计計 总總 条條 处處 难難 页頁 类類 "
-    "没沒 买買 卖賣 钱錢 图圖 头頭 义義 乐樂 热熱 观觀 须須 级級 网網 传傳 专專 统統 论論 许許 么麼 历歷 权權 际際 视視 质質 "
-    "标標 决決 达達 运運 选選 给給 还還 并並 战戰 济濟 较較 结結 组組 织織 务務 备備 该該 节節 确確 连連 众眾 单單 简簡 体體"
+    "这這 个個 们們 来來 说說 时時 国國 会會 为為 对對 学學 发發 "
+    "经經 过過 还還 后後 实實 现現 样樣 点點 开開 关關 问問 题題 "
+    "让讓 进進 动動 种種 长長 从從 两兩 当當 机機 体體 电電 业業 东東 "
+    "话話 见見 间間 应應 产產 书書 车車 门門 气氣 与與 万萬 无無 "
+    "马馬 鸟鳥 鱼魚 龙龍 听聽 读讀 写寫 语語 认認 识識 员員 边邊 场場 "
+    "报報 变變 区區 华華 设設 计計 总總 条條 处處 难難 页頁 类類 "
+    "没沒 买買 卖賣 钱錢 图圖 头頭 义義 乐樂 热熱 观觀 须須 级級 "
+    "网網 传傳 专專 统統 论論 许許 么麼 历歷 权權 际際 视視 质質 "
+    "标標 决決 达達 运運 选選 给給 还還 并並 战戰 济濟 较較 结結 "
+    "组組 织織 务務 备備 该該 节節 确確 连連 众眾 单單 简簡 体體"
 )
 _SIMP_ONLY = frozenset(p[0] for p in _SIMP_TRAD.split() if p[0] != p[1])
 _TRAD_ONLY = frozenset(p[1] for p in _SIMP_TRAD.split() if p[0] != p[1])

@@ -133,7 +133,9 @@ def ifeval_response(rule_id: str, kwargs: dict[str, Any], prompt: str = "", sati
 _SAMPLES = {
     "en": "The weather today is pleasant and many people are walking to the market to buy fresh bread and fruit.",
     "de": "Das Wetter ist heute angenehm und viele Menschen gehen zum Markt, um frisches Brot und Obst zu kaufen.",
-    "fr": "Le temps est agréable aujourd'hui et beaucoup de gens vont au marché pour acheter du pain frais et des fruits.",
+    "fr": (
+        "Le temps est agréable aujourd'hui et beaucoup de gens vont au marché pour acheter du pain frais et des fruits."
+    ),
     "es": "El tiempo es agradable hoy y mucha gente camina al mercado para comprar pan fresco y fruta.",
     "it": "Il tempo oggi è piacevole e molte persone vanno al mercato per comprare pane fresco e frutta.",
     "pt": "O tempo hoje está agradável e muitas pessoas estão indo ao mercado para comprar pão fresco e frutas.",

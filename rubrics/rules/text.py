@@ -70,7 +70,8 @@ def prose_lines(text: str) -> tuple[str, ...]:
 
 @_memo
 def sentences(text: str) -> tuple[str, ...]:
-    """Sentences of the prose: each line split after ``.``, ``!`` or ``?`` (and CJK stops); a line without one counts once."""
+    """Sentences of the prose: each line split after ``.``, ``!`` or ``?`` (and CJK stops); a line without one
+    counts once."""
     out: list[str] = []
     for line in prose_lines(text):
         out.extend(s for s in _SENT_END.split(line) if any(ch.isalnum() for ch in s))

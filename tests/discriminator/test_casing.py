@@ -76,8 +76,8 @@ def test_modes_on_tokenizers_that_cannot_or_need_not_carry_markers(tmp_path):
 
 
 def test_trained_discriminator_carries_markers_into_scoring_and_plain_hf_loading(tmp_path):
-    """Train a tiny uncased encoder with markers (case_markers: auto), then: the saved tokenizer marks case, the metadata says
-    so, and plain AutoModelForTokenClassification + AutoTokenizer give RelevanceScorer's probabilities."""
+    """Train a tiny uncased encoder with markers (case_markers: auto), then: the saved tokenizer marks case, the
+    metadata says so, and plain AutoModelForTokenClassification + AutoTokenizer give RelevanceScorer's probabilities."""
     from discriminator.config import TrainConfig
     from discriminator.data.schema import write_rows
     from discriminator.model import read_meta

@@ -76,8 +76,8 @@ def test_encoder_discriminator_ids(encoder):
 
 
 def test_trainer_relevance_zero_on_eos(decoder):
-    """grpo.rtt_grpo_trainer.RTTGRPOTrainer.relevance on EOS-terminated completions: EOS (inside the completion mask) gets 0,
-    every other token the discriminator's score, whatever the scorer returns for specials."""
+    """grpo.rtt_grpo_trainer.RTTGRPOTrainer.relevance on EOS-terminated completions: EOS (inside the completion mask)
+    gets 0, every other token the discriminator's score, whatever the scorer returns for specials."""
     from grpo.rewards import RubricVerdicts, verdict_arrays
     from grpo.rtt_grpo_trainer import RTTGRPOTrainer
     from rubrics.schema import Rubric, RubricItem

@@ -117,7 +117,8 @@ def test_worked_example_intra_by_hand():
     """One group, G=2, R=2, T=3. Numbers below computed by hand (eps ignored: tolerance 1e-5).
 
     response 0 (3 tokens): s = (+1, -1) -> AON 0. k0: w=(1,0,0), x=(1,0,0), mu=1/3, pop std=sqrt(2)/3 -> z=(1.41421,
-    -0.70711, -0.70711); k1: w=(0,1,1), x=(0,-1,-1), mu=-2/3, same std -> the same z. A_tok = (1.41421, -0.70711, -0.70711).
+    -0.70711, -0.70711); k1: w=(0,1,1), x=(0,-1,-1), mu=-2/3, same std -> the same z. A_tok = (1.41421, -0.70711,
+    -0.70711).
     response 1 (2 tokens + 1 pad): s = (+1, +1) -> AON 1. k0: x=(0.8, 0.2), mu 0.5, std 0.3 -> z=(1, -1);
     k1: constant (0.5, 0.5) -> z = 0. A_tok = (0.5, -0.5, 0).
     rewards (0, 1): mean 0.5, unbiased std sqrt(0.5) -> A_resp = (-0.70711, +0.70711).

@@ -59,11 +59,17 @@ def test_task_splits_rubrics_and_form_pins():
         assert all(rules.is_supported(r.verifier) for r in it.rubrics)
     it = next(i for i in train if i.meta["target"] == "no_comma")
     kw = it.meta["keyword"]
-    good = f"The {kw} were lovely today and everyone in town came to see them. We stayed until the evening light faded away."
+    good = (
+        f"The {kw} were lovely today and everyone in town came to see them. "
+        "We stayed until the evening light faded away."
+    )
     assert all(rules.check(r.verifier, good) for r in it.rubrics), [
         r.id for r in it.rubrics if not rules.check(r.verifier, good)
     ]
-    fails = lambda text: {r.id.rsplit(":", 1)[1] for r in it.rubrics if not rules.check(r.verifier, text)}
+
+    def fails(text):
+        return {r.id.rsplit(":", 1)[1] for r in it.rubrics if not rules.check(r.verifier, text)}
+
     assert "words" in fails(f"The {kw} are nice.")  # gaming by shortening (learning-probe.md, CSR)
     assert {"sentences", "no_repeat"} <= fails(" ".join([kw] * 20))  # gaming by repetition (RTT in the probe)
 
@@ -420,7 +426,8 @@ def test_a_run_killed_mid_way_resumes_from_its_checkpoint(tiny_policy_dir, tiny_
 
     killed = cfg_file(tmp_path / "killed")
     code = (
-        "import sys; from grpo.experiment.config import load_experiment; from grpo.experiment.runner import run_experiment; "
+        "import sys; from grpo.experiment.config import load_experiment; "
+        "from grpo.experiment.runner import run_experiment; "
         "run_experiment(load_experiment(sys.argv[1]), log=lambda m: None)"
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -532,7 +532,8 @@ def test_trainer_advantages_equal_reference_with_varying_rewards(
 @pytest.mark.parametrize("response_advantage", ["trl", "grpo"])
 def test_beta_zero_trl_mode_is_bit_for_bit_trl_grpo(response_advantage, tiny_policy_dir, tmp_path):
     """rtt_beta = 0 with rtt_response_advantage='trl' hands the loss exactly TRL GRPO's advantages and ends with
-    exactly TRL GRPO's weights (same data, seed, reward function). The 'grpo' mode's eps (1e-6 vs TRL's 1e-4) does not."""
+    exactly TRL GRPO's weights (same data, seed, reward function). The 'grpo' mode's eps (1e-6 vs TRL's 1e-4) does
+    not."""
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 

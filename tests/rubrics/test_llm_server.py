@@ -82,7 +82,7 @@ def test_gguf_to_hf_is_atomic_on_failure(tmp_path):
 
     bad = tmp_path / "broken.gguf"
     bad.write_bytes(b"not a gguf file")
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError, match="GGUF magic"):
         gguf_to_hf(bad, tmp_path / "out")
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["broken.gguf"]  # no half-written folder left behind

@@ -136,7 +136,8 @@ def test_rules_import_neither_torch_nor_datasets():
         "import sys; from rubrics.rules import check; from rubrics.verdicts import compute_verdicts; "
         "from rubrics.schema import RuleVerifier; "
         "assert check(RuleVerifier(family='ifeval', rule_id='punctuation:no_comma'), 'ok'); "
-        "assert check(RuleVerifier(family='muldimif', rule_id='Length/Words', kwargs={'relation': 'at most', 'num': 3}), 'a b'); "
+        "assert check(RuleVerifier(family='muldimif', rule_id='Length/Words', "
+        "kwargs={'relation': 'at most', 'num': 3}), 'a b'); "
         "print(sorted(m for m in ('torch', 'datasets', 'transformers') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -25,8 +25,9 @@ def _lines(path: Path, texts: list[str]) -> Path:
 
 def _hb(points: str, pid: str) -> str:
     return (
-        '{"prompt": [{"role": "user", "content": "Q %s?"}], "rubrics": [{"criterion": "Says A.", "points": 3}, '
-        '{"criterion": "Says B.", "points": %s}], "prompt_id": "%s"}' % (pid, points, pid)
+        f'{{"prompt": [{{"role": "user", "content": "Q {pid}?"}}], '
+        '"rubrics": [{"criterion": "Says A.", "points": 3}, '
+        f'{{"criterion": "Says B.", "points": {points}}}], "prompt_id": "{pid}"}}'
     )
 
 
