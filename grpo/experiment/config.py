@@ -310,6 +310,38 @@ PRESETS["testbed-r1"] = {
     "eval_samples": 0,
     "report": {"final_window": 1},
 }
+# round two's follow-up: the same centred credit with a larger token term. At beta 0.5 the token advantage's std
+# is about 0.07 against a response advantage of about 0.8, so localisation may not matter because the term is
+# small; beta 2 and 4 ask whether it matters once the term carries weight (oracle against its shuffled control).
+# The baselines and the beta-0.5 arms are round two's runs (the same config: copied into `out`, they are skipped).
+_BETA_ARMS = [
+    {**arm, "name": f"{arm['name']}-b{beta:g}", "beta": beta}
+    for beta in (2.0, 4.0)
+    for arm in TESTBED_ARMS
+    if arm["name"] in ("rtt-centred-oracle", "rtt-centred-shuffled")
+]
+PRESETS["testbed-beta"] = {
+    **PRESETS["testbed"],
+    "out": "runs/experiment-testbed-r2-beta",
+    "discriminator": None,
+    "arms": [a for a in TESTBED_ARMS if a["name"] in ("grpo-aon", "gdpo", "rtt-centred-oracle", "rtt-centred-shuffled")]
+    + _BETA_ARMS,
+    "report": {
+        "final_window": 3,
+        "comparisons": [
+            pair
+            for b in ("b2", "b4")
+            for pair in (
+                (f"rtt-centred-oracle-{b}", "grpo-aon"),
+                (f"rtt-centred-oracle-{b}", "gdpo"),
+                (f"rtt-centred-oracle-{b}", f"rtt-centred-shuffled-{b}"),
+                (f"rtt-centred-oracle-{b}", "rtt-centred-oracle"),
+                (f"rtt-centred-shuffled-{b}", "grpo-aon"),
+            )
+        ]
+        + [("rtt-centred-oracle", "grpo-aon"), ("rtt-centred-oracle", "rtt-centred-shuffled")],
+    },
+}
 
 
 class ExperimentConfigError(ValueError):
