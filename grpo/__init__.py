@@ -20,6 +20,7 @@ __all__ = [
     "judge",
     "layout",
     "metrics",
+    "renamed",
     "rewards",
     "rtt_grpo_config",
     "rtt_grpo_trainer",

@@ -63,6 +63,8 @@ from typing import Literal, NamedTuple
 import torch
 from torch import Tensor
 
+from grpo.renamed import refuse_renamed_response_advantage
+
 RewardKind = Literal["aon", "csr", "weighted", "healthbench"]
 WEIGHTED_KINDS = ("weighted", "healthbench")  # rewards that read rubric weights (and weight the token term by |w|)
 TokenNorm = Literal["intra", "inter", "none"]
@@ -591,12 +593,10 @@ def rtt_advantages(
         resp_adv = gdpo_advantages(verdicts, rubric_mask, group_ids, coef, eps=eps, num_groups=num_groups)
     elif response_advantage == "grpo":
         resp_adv = group_advantages(rewards, group_ids, scale_rewards=scale_rewards, eps=eps, num_groups=num_groups)
-    elif response_advantage == "design":
-        raise ValueError(
-            "response_advantage 'design' is now called 'grpo' (GRPO on the summed reward with the "
-            "unbiased group std): pass response_advantage='grpo'"
-        )
     else:
+        refuse_renamed_response_advantage(
+            response_advantage, named="response_advantage ", fix="pass response_advantage='grpo'"
+        )
         raise ValueError(f"unknown response_advantage {response_advantage!r}; expected 'grpo' or 'gdpo'")
 
     if token_norm == "none" or beta == 0.0:

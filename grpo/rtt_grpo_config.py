@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 from trl import GRPOConfig
 
+from grpo.renamed import refuse_renamed_response_advantage
+
 _CHOICES = {
     "rtt_token_norm": ("intra", "inter", "none"),
     "rtt_combine": ("add", "mix"),
@@ -86,11 +88,9 @@ class RTTGRPOConfig(GRPOConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.rtt_response_advantage == "design":
-            raise ValueError(
-                "rtt_response_advantage='design' is now called 'grpo' (GRPO on the summed reward with the "
-                "unbiased group std): set rtt_response_advantage='grpo'"
-            )
+        refuse_renamed_response_advantage(
+            self.rtt_response_advantage, named="rtt_response_advantage=", fix="set rtt_response_advantage='grpo'"
+        )
         for name, allowed in _CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}={getattr(self, name)!r}; expected one of {allowed}")

@@ -21,6 +21,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from grpo.renamed import refuse_renamed_response_advantage
+
 PRESET_DIR = Path(__file__).with_name("configs")
 PRESETS = ("cpu-smoke", "single-gpu", "multi-gpu", "paper", "paper-multinode")
 
@@ -121,11 +123,7 @@ class RTTSection(_Section):
     @field_validator("response_advantage", mode="before")
     @classmethod
     def _renamed(cls, v: Any) -> Any:
-        if v == "design":
-            raise ValueError(
-                "'design' is now called 'grpo' (GRPO on the summed reward with the unbiased group std): "
-                "set rtt.response_advantage: grpo"
-            )
+        refuse_renamed_response_advantage(v, fix="set rtt.response_advantage: grpo")
         return v
 
     @model_validator(mode="after")

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from grpo.experiment.task import TaskConfig
+from grpo.renamed import refuse_renamed_response_advantage
 
 Relevance = Literal["none", "discriminator", "oracle", "shuffled", "oracle-shuffled", "uniform", "cort"]
 
@@ -51,11 +52,7 @@ class ArmSpec(BaseModel):
     @field_validator("response_advantage", mode="before")
     @classmethod
     def _renamed(cls, v: Any) -> Any:
-        if v == "design":
-            raise ValueError(
-                "'design' is now called 'grpo' (GRPO on the summed reward with the unbiased group std): "
-                "set response_advantage: grpo"
-            )
+        refuse_renamed_response_advantage(v, fix="set response_advantage: grpo")
         return v
 
     @model_validator(mode="after")
