@@ -69,11 +69,12 @@ class TrainPolicyParams(BaseModel):
         "fraction met) or healthbench (achieved / total positive points, clipped to [0, 1]); empty: the preset's.",
     )
     beta: float | None = Field(None, ge=0, description="Weight of the token-level term; empty: the preset's.")
-    token_credit: Literal["paper", "centred", "group_softmax", "weights"] | None = Field(
+    token_credit: Literal["paper", "centred", "blame", "group_softmax", "weights"] | None = Field(
         None,
         description="Token term: paper (z-scored per response, the paper's), centred (verdicts centred within "
-        "the group, bounded), group_softmax (the authors' second mode) or weights (mean-1 token weights on the "
-        "response advantage); empty: the preset's.",
+        "the group, bounded), blame (the failed rubrics' side of centred only: never pushes a token up), "
+        "group_softmax (the authors' second mode) or weights (mean-1 token weights on the response advantage); "
+        "empty: the preset's.",
     )
     relevance: Literal["discriminator", "rules", "rules+discriminator"] | None = Field(
         None,

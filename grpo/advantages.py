@@ -32,6 +32,13 @@ Token credit (``token_credit``; every variant is 0 where ``beta = 0``, so ``beta
   ``A_tok[g,t] = sum_k a_k c[g,k] w[g,k,t] / sum_k a_k`` with the relevance ``w`` in [0, 1] used as it is (no
   z-scoring). A rubric that all responses of a group pass or all fail gives exactly 0; ``|A_tok| <= max |c|``
   (2 (G-1)/G unscaled), so the token term cannot outgrow the response term.
+* ``blame`` - the failing side of ``centred`` alone: ``A_tok[g,t] = sum_k a_k min(c[g,k], 0) w[g,k,t] / sum_k a_k``.
+  A failed rubric's relevant tokens are pushed down in proportion to how much of the group passed it
+  (``-2 x`` the group's pass fraction, unscaled); a passed rubric's tokens get no push up. So the term is never
+  positive: it cannot make the policy emit a rubric's tokens *more* often (a keyword, the words that satisfy a
+  length rule), the push that turns into repetition (measured: the centred credit at beta 4 raised every absence
+  rule and lowered the "fewer than N keyword" cap; negative-only reinforcement keeps the policy's diversity, arXiv
+  2506.01347). A rubric all responses pass or all fail gives 0; ``-max |c| <= A_tok <= 0``.
 * ``group_softmax`` - the RTT authors' second mode: the rubric advantage ``c[g,k] = (s - mean_group s) /
   (std_group s + eps)`` (unbiased std) spread over tokens with importances ``q[g,k,t] = softmax_k w[g,k,t]``
   (over the used rubric slots): ``A_tok[g,t] = sum_k q[g,k,t] c[g,k]``. With one rubric ``q = 1`` and the
@@ -69,7 +76,7 @@ RewardKind = Literal["aon", "csr", "weighted", "healthbench"]
 WEIGHTED_KINDS = ("weighted", "healthbench")  # rewards that read rubric weights (and weight the token term by |w|)
 TokenNorm = Literal["intra", "inter", "none"]
 Combine = Literal["add", "mix"]
-TokenCredit = Literal["paper", "centred", "group_softmax", "weights"]
+TokenCredit = Literal["paper", "centred", "blame", "group_softmax", "weights"]
 CentredScale = Literal["none", "std"]
 ScaleRewards = Literal["group", "batch", "none"]
 #: ``reduce(tensor, op)`` with ``op`` in ``{"sum", "max"}``: sums (or maxes) per-group statistics across
@@ -493,8 +500,8 @@ def token_advantages(
         raise ValueError(f"unknown token_norm {token_norm!r}; expected 'intra', 'inter' or 'none'")
     if compat_public_reshape:
         raise ValueError(f"compat_public_reshape applies to token_credit 'paper' only, not {token_credit!r}")
-    if token_credit in ("centred", "group_softmax"):
-        scale = centred_scale if token_credit == "centred" else "std"
+    if token_credit in ("centred", "blame", "group_softmax"):
+        scale = "std" if token_credit == "group_softmax" else centred_scale
         c = rubric_group_advantages(
             verdicts,
             rubric_mask,
@@ -507,12 +514,14 @@ def token_advantages(
         )
         if token_credit == "centred":
             return centred_token_advantages(c, relevance, response_mask, coef)
+        if token_credit == "blame":  # failed rubrics only (c <= 0 exactly where the verdict failed)
+            return centred_token_advantages(c.clamp(max=0), relevance, response_mask, coef)
         return group_softmax_token_advantages(c, relevance, response_mask, rubric_mask)
     if token_credit == "weights":
         omega = credit_weights(verdicts, relevance, response_mask, rubric_mask, coef, resp_adv, cap=weight_cap)
         return _masked(resp_adv.to(relevance.dtype).unsqueeze(-1) * (omega - 1), response_mask)
     raise ValueError(
-        f"unknown token_credit {token_credit!r}; expected 'paper', 'centred', 'group_softmax' or 'weights'"
+        f"unknown token_credit {token_credit!r}; expected 'paper', 'centred', 'blame', 'group_softmax' or 'weights'"
     )
 
 

@@ -19,7 +19,7 @@ _CHOICES = {
     "relevance_reduce": ("max", "mean"),
     "verdicts_undecided": ("fail", "skip"),
     "rtt_response_advantage": ("grpo", "trl", "gdpo"),
-    "rtt_token_credit": ("paper", "centred", "group_softmax", "weights"),
+    "rtt_token_credit": ("paper", "centred", "blame", "group_softmax", "weights"),
     "rtt_centred_scale": ("none", "std"),
     "rtt_relevance": ("discriminator", "rules", "rules+discriminator"),
 }
@@ -56,12 +56,14 @@ class RTTGRPOConfig(GRPOConfig):
         default="paper",
         metadata={
             "help": "Token credit: 'paper' (z-scored s*w, the faithful reproduction), 'centred' (verdicts "
-            "centred within the group, bounded), 'group_softmax' (the authors' second mode) or "
+            "centred within the group, bounded), 'blame' (the failed rubrics' side of 'centred' only: never "
+            "pushes a token up), 'group_softmax' (the authors' second mode) or "
             "'weights' (CoRT form: mean-1 token weights multiplying the response advantage)."
         },
     )
     rtt_centred_scale: str = field(
-        default="none", metadata={"help": "'centred' credit: 'none' (s - group mean) or 'std' (also / group std)."}
+        default="none",
+        metadata={"help": "'centred' and 'blame' credit: 'none' (s - group mean) or 'std' (also / group std)."},
     )
     rtt_weight_cap: float = field(default=4.0, metadata={"help": "'weights' credit: cap of relevance / its mean."})
     rtt_relevance: str = field(

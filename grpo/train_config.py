@@ -95,14 +95,17 @@ class RTTSection(_Section):
         description="Response advantage: 'grpo' (GRPO on the summed reward, unbiased group std), 'trl' "
         "(TRL's own) or 'gdpo' (each rubric z-scored within its group, summed, z-scored over the batch).",
     )
-    token_credit: Literal["paper", "centred", "group_softmax", "weights"] = Field(
+    token_credit: Literal["paper", "centred", "blame", "group_softmax", "weights"] = Field(
         "paper",
         description="Token term: 'paper' (z-scored s*w per response), 'centred' (verdicts centred within "
-        "the group, bounded), 'group_softmax' (the authors' second mode) or 'weights' (mean-1 token weights "
+        "the group, bounded), 'blame' (the failed rubrics' side of 'centred' only: never pushes a token up), "
+        "'group_softmax' (the authors' second mode) or 'weights' (mean-1 token weights "
         "multiplying the response advantage).",
     )
     centred_scale: Literal["none", "std"] = Field(
-        "none", description="'centred' credit: verdicts minus the group mean ('none') or also divided by the group std."
+        "none",
+        description="'centred' and 'blame' credit: verdicts minus the group mean ('none') or also divided by the "
+        "group std.",
     )
     weight_cap: float = Field(4.0, ge=1.0, description="'weights' credit: cap of a token's relevance over its mean.")
     relevance: Literal["discriminator", "rules", "rules+discriminator"] = Field(

@@ -32,12 +32,15 @@ class ArmSpec(BaseModel):
     alpha: float = Field(1.0, description="Response-advantage weight.")
     token_norm: Literal["intra", "inter"] = Field("intra", description="Token normalisation.")
     combine: Literal["add", "mix"] = Field("add", description="How the two advantages combine.")
-    token_credit: Literal["paper", "centred", "group_softmax", "weights"] = Field(
+    token_credit: Literal["paper", "centred", "blame", "group_softmax", "weights"] = Field(
         "paper",
-        description="Token term: paper (z-scored), centred (group-centred, bounded), group_softmax (the "
-        "authors' second mode), weights (mean-1 token weights on the response advantage).",
+        description="Token term: paper (z-scored), centred (group-centred, bounded), blame (the failed "
+        "rubrics' side of centred only), group_softmax (the authors' second mode), weights (mean-1 token weights "
+        "on the response advantage).",
     )
-    centred_scale: Literal["none", "std"] = Field("none", description="centred credit: also divide by the group std.")
+    centred_scale: Literal["none", "std"] = Field(
+        "none", description="centred and blame credit: also divide by the group std."
+    )
     response_advantage: Literal["grpo", "gdpo"] = Field(
         "grpo",
         description="Response advantage: grpo (GRPO on the summed reward) or gdpo (per-rubric normalise-then-sum).",
@@ -338,6 +341,33 @@ PRESETS["testbed-beta"] = {
         ]
         + [("rtt-centred-oracle", "grpo-aon"), ("rtt-centred-oracle", "rtt-centred-shuffled")],
     },
+}
+
+# round three: the failing side of the centred credit alone (token_credit "blame": a failed rubric's tokens pushed
+# down, nothing pushed up). The beta follow-up showed the centred credit at beta 4 raising every absence rule
+# (lowercase, no comma, forbidden words) and lowering the "fewer than 3 keywords" cap, which the push up on the
+# topic keyword breaks; blame keeps the first and drops the second. Oracle relevance, its shuffled control (the
+# same values on random tokens) and its uniform control (the same credit on every token: rubric-level, not
+# localised), at beta 4 and 8, against both baselines (rerun here: runs do not carry between sessions).
+BLAME_ARMS: list[dict[str, Any]] = [
+    {"name": "grpo-aon", "reward": "aon", "beta": 0.0},
+    {"name": "gdpo", "reward": "aon", "beta": 0.0, "response_advantage": "gdpo"},
+] + [
+    {
+        "name": f"rtt-blame-{rel_name}-b{beta:g}",
+        "reward": "aon",
+        "beta": beta,
+        "relevance": rel,
+        "token_credit": "blame",
+    }
+    for beta in (4.0, 8.0)
+    for rel_name, rel in (("oracle", "oracle"), ("shuffled", "oracle-shuffled"), ("uniform", "uniform"))
+]
+PRESETS["testbed-blame"] = {
+    **PRESETS["testbed"],
+    "out": "runs/experiment-testbed-r3",
+    "discriminator": None,
+    "arms": BLAME_ARMS,
 }
 
 

@@ -603,7 +603,8 @@ def test_beta_zero_trl_mode_is_bit_for_bit_trl_grpo(response_advantage, tiny_pol
 
 
 @pytest.mark.parametrize(
-    "credit,response_adv", [("centred", "grpo"), ("group_softmax", "grpo"), ("weights", "grpo"), ("paper", "gdpo")]
+    "credit,response_adv",
+    [("centred", "grpo"), ("blame", "grpo"), ("group_softmax", "grpo"), ("weights", "grpo"), ("paper", "gdpo")],
 )
 def test_trainer_token_credit_equals_reference(
     credit, response_adv, tiny_policy_dir, tiny_decoder_disc_dir, fast_scorer, tmp_path

@@ -1,4 +1,4 @@
-"""Token-credit variants (centred, group_softmax, weights) and the GDPO response advantage: numbers worked by
+"""Token-credit variants (centred, blame, group_softmax, weights) and the GDPO response advantage: numbers worked by
 hand, independent loop references, and the invariants every variant must keep (hypothesis)."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from tests.grpo.test_advantages import batches, make_batch
 
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True)
 EPS = 1e-6
-CREDITS = ("centred", "group_softmax", "weights")
+CREDITS = ("centred", "blame", "group_softmax", "weights")
 
 
 # ------------------------------------------------------------------------------------------------ loop references
@@ -55,14 +55,16 @@ def loop_rubric_adv(s, rm, group_ids, scale):
 def loop_token_term(credit, s, w, mask, group_ids, rm, resp, *, scale="none", cap=4.0):
     b, r, t = w.shape
     tok = torch.zeros(b, t, dtype=torch.float64)
-    if credit in ("centred", "group_softmax"):
-        c = loop_rubric_adv(s, rm, group_ids, scale if credit == "centred" else "std")
+    if credit in ("centred", "blame", "group_softmax"):
+        c = loop_rubric_adv(s, rm, group_ids, "std" if credit == "group_softmax" else scale)
+        if credit == "blame":  # only the failed verdicts: their centred value is <= 0, a passed one's >= 0
+            c = [[min(v, 0.0) if s[i, k] < 0 else 0.0 for k, v in enumerate(row)] for i, row in enumerate(c)]
         for i in range(b):
             ks = [k for k in range(r) if rm[i, k]]
             for tt in range(t):
                 if not mask[i, tt] or not ks:
                     continue
-                if credit == "centred":
+                if credit in ("centred", "blame"):
                     tok[i, tt] = sum(c[i][k] * float(w[i, k, tt]) for k in ks) / len(ks)
                 else:
                     ex = [math.exp(float(w[i, k, tt])) for k in ks]
@@ -115,6 +117,29 @@ def test_centred_worked_example_by_hand():
     # std-scaled: c = +-1 / (2/sqrt(3)) = +-0.8660...
     std = rtt_advantages(s, w, mask, gid, token_credit="centred", centred_scale="std", beta=1.0).tok_adv
     torch.testing.assert_close(std, want * math.sqrt(3) / 2 / (1 + EPS * math.sqrt(3) / 2), rtol=1e-6, atol=1e-9)
+
+
+def test_blame_worked_example_by_hand():
+    """The centred example's group: blame keeps the failed side only. Responses 0 and 1 passed rubric 0 (no push
+    up, however relevant token 0 is); 2 and 3 failed it while half the group passed: c = -1 on what is relevant
+    (token 0 of both, half of token 1 of response 2), over 2 rubrics. Rubric 1 is passed by all: nothing."""
+    s = torch.tensor([[1, 1], [1, 1], [-1, 1], [-1, 1]])
+    w = torch.zeros(4, 2, 3, dtype=torch.float64)
+    w[:, 0, 0] = 1.0
+    w[:, 1, :] = 1.0
+    w[2, 0, 1] = 0.5
+    mask = torch.ones(4, 3, dtype=torch.bool)
+    gid = torch.zeros(4, dtype=torch.long)
+    out = rtt_advantages(s, w, mask, gid, token_credit="blame", beta=1.0)
+    want = torch.tensor([[0, 0, 0], [0, 0, 0], [-0.5, -0.25, 0], [-0.5, 0, 0]], dtype=torch.float64)
+    torch.testing.assert_close(out.tok_adv, want)
+    # a rubric that 3 of 4 pass blames its one failure harder: c = -1 - 0.5 = -1.5 (-2 x the pass fraction)
+    s3 = torch.tensor([[1], [1], [1], [-1]])
+    one = rtt_advantages(s3, w[:, :1], mask, gid, token_credit="blame", beta=1.0).tok_adv
+    torch.testing.assert_close(one[3], torch.tensor([-1.5, 0, 0], dtype=torch.float64))
+    assert one[:3].abs().max().item() == 0.0
+    # and the response term is GRPO's, untouched
+    torch.testing.assert_close(out.resp_adv, rtt_advantages(s, w, mask, gid, token_norm="none").resp_adv)
 
 
 def test_group_softmax_worked_example_by_hand():
@@ -217,7 +242,7 @@ def test_beta_zero_is_plain_grpo_for_every_credit(shape, credit, reward):
 
 
 @SETTINGS
-@given(batches, st.sampled_from(["centred", "group_softmax"]), st.integers(0, 3))
+@given(batches, st.sampled_from(["centred", "blame", "group_softmax"]), st.integers(0, 3))
 def test_a_rubric_constant_in_its_group_gives_no_token_credit(shape, credit, k_const):
     """Make slot k the same verdict for every response of each group: its relevance then changes nothing."""
     s, w, mask, gid, rm, _ = make_batch(*shape, ragged=False)
@@ -228,7 +253,7 @@ def test_a_rubric_constant_in_its_group_gives_no_token_credit(shape, credit, k_c
     w2 = w.clone()
     w2[:, k] = torch.rand(w.shape[0], w.shape[2], dtype=w.dtype, generator=torch.Generator().manual_seed(1))
     other = rtt_advantages(s, w2, mask, gid, rubric_mask=rm, token_credit=credit, beta=1.0).tok_adv
-    if credit == "centred":  # relevance of the constant slot is multiplied by c = 0
+    if credit in ("centred", "blame"):  # relevance of the constant slot is multiplied by c = 0
         torch.testing.assert_close(other, base)
     if s.shape[1] == 1:  # the only rubric is constant: no token credit at all
         assert other.abs().max().item() == 0.0
@@ -249,13 +274,13 @@ def test_an_all_equal_group_gets_no_weights_credit(shape):
 def test_centred_and_group_softmax_are_bounded_by_the_rubric_advantage(shape, scale):
     s, w, mask, gid, rm, _ = make_batch(*shape)
     c = rubric_group_advantages(s, rm, gid, scale=scale).abs().max().item()
-    for credit in ("centred", "group_softmax"):
+    for credit in ("centred", "blame", "group_softmax"):
         tok = rtt_advantages(
             s, w, mask, gid, rubric_mask=rm, token_credit=credit, centred_scale=scale, beta=1.0
         ).tok_adv
         bound = (
             c
-            if credit == "centred" or scale == "std"
+            if credit in ("centred", "blame") or scale == "std"
             else rubric_group_advantages(s, rm, gid, scale="std").abs().max().item()
         )
         assert tok.abs().max().item() <= bound + 1e-9
@@ -318,3 +343,20 @@ def test_nan_in_masked_positions_changes_nothing(credit):
     out = rtt_advantages(s, poisoned, mask, gid, rubric_mask=rm, token_credit=credit, beta=1.0).adv
     assert torch.isfinite(out).all()
     torch.testing.assert_close(out, clean)
+
+
+@SETTINGS
+@given(batches, st.sampled_from(["none", "std"]))
+def test_blame_never_pushes_a_token_up_and_is_centreds_failing_side(shape, scale):
+    """blame <= 0 everywhere, is 0 on every response that passed all its rubrics, and equals the centred term
+    once the passed verdicts' relevance is zeroed (the two differ only by the passed side)."""
+    s, w, mask, gid, rm, _ = make_batch(*shape)
+    kw = {"rubric_mask": rm, "centred_scale": scale, "beta": 1.0}
+    blame = rtt_advantages(s, w, mask, gid, token_credit="blame", **kw).tok_adv
+    assert blame.max().item() <= 0.0
+    all_passed = ((s > 0) | ~rm).all(-1)
+    if bool(all_passed.any()):
+        assert blame[all_passed].abs().max().item() == 0.0
+    failed_only = torch.where(((s < 0) & rm).unsqueeze(-1), w, torch.zeros_like(w))
+    centred = rtt_advantages(s, failed_only, mask, gid, token_credit="centred", **kw).tok_adv
+    torch.testing.assert_close(blame, centred, rtol=0, atol=0)
