@@ -5,12 +5,17 @@ learning experiment, and the agreement figures of the discriminator's evaluation
 Credit semantics. The token term multiplies a rubric's (signed, group-centred) verdict by the relevance of each
 token, so the marked characters are the ones whose *presence* decided the verdict, and the sign follows from it:
 
-* presence rules (a keyword exists, at least N of something): when passed, the present tokens that satisfy it
-  are marked and credited up; when failed there is no token that caused the failure (what is missing is not in
-  the text), so the row is empty (no token credit; the response advantage still carries the verdict);
+* presence rules (a keyword exists, at least N of something): when passed, the occurrences that suffice are
+  marked and credited up - the first one for "exists", the first N for "at least N" - never the extra ones, so the
+  credit cannot reward repeating what is already there; when failed there is no token that caused the failure
+  (what is missing is not in the text, and the last word is not it either: it holds the sentence end that a
+  sentence rule needs), so the row is empty (no token credit; the response advantage still carries the verdict);
 * absence and cap rules (no comma, forbidden words, lowercase only, fewer than N of something): when failed, the
   offending tokens are marked and credited down; when passed, no token decided it, so the row is empty - in
   particular a met "fewer than N" cap never credits its keyword upward (that push is what breaks the cap).
+
+So the marks of a failed absence rule are what to remove to pass, and the marks of a passed presence rule are a
+witness: they alone satisfy it.
 
 ==================================  =========================================  ===============================
 rule                                failed (credited down)                     passed (credited up)
@@ -18,15 +23,19 @@ rule                                failed (credited down)                     p
 ``punctuation:no_comma``            every comma                                nothing
 ``change_case:english_lowercase``   every upper-case letter                    nothing
 ``keywords:forbidden_words``        every forbidden word (whole word)          nothing
-``keywords:existence``              nothing                                    every occurrence (its words)
+``keywords:existence``              nothing                                    each keyword's first occurrence
 ``keywords:frequency`` less than N  occurrences from the N-th on               nothing
 ``keywords:frequency`` at least N   nothing                                    the first N occurrences
 ``length_constraints:number_words`` less than N: words from the N-th on;       at least N: the first N words;
-                                    at least N: the last word (where the       less than N: nothing
-                                    response stopped too early)
-``length_constraints:number_sentences``  less than N: sentence ends from the   at least N: the sentence ends;
-                                    N-th on; at least N: the last word         less than N: nothing
+                                    at least N: nothing                        less than N: nothing
+``length_constraints:number_sentences``  less than N: sentence ends from the   at least N: the first N sentence
+                                    N-th on; at least N: nothing               ends; less than N: nothing
 ==================================  =========================================  ===============================
+
+Measured reasons for the two "first" rules and the empty failed "at least N" rows (the learning testbed,
+docs/results): with every occurrence of a passed keyword credited up, the centred credit at beta 4 lowered the
+"fewer than 3 keywords" cap; with the last word of a too-short answer credited down, its final full stop was
+pushed down too, and a one-sided credit (``blame``) lost every sentence end within 75 steps.
 
 These are the *exact* rules (:data:`EXACT_RULES`). Every other rule checker has no exact span here: with
 ``exact_only=False`` (the learning experiment's oracle) a passed rubric gets the characters the programmatic
@@ -107,7 +116,7 @@ def _exact(rid: str, kw: dict, text: str, passed: bool, out: np.ndarray) -> np.n
     if rid == "keywords:existence":
         if not passed:
             return out
-        spans = [sp for k in kw.get("keywords") or [] for sp in _occurrences(text, k, whole=False)]
+        spans = [occ[0] for k in kw.get("keywords") or [] if (occ := _occurrences(text, k, whole=False))]
         return _mark(out, _enclosing_words(text, spans))
     if rid == "keywords:frequency":
         occ = _occurrences(text, kw.get("keyword") or "", whole=False)
@@ -119,12 +128,12 @@ def _exact(rid: str, kw: dict, text: str, passed: bool, out: np.ndarray) -> np.n
         words, n = _word_spans(text), int(kw.get("num_words", 0))
         if kw.get("relation") == "less than":
             return out if passed else _mark(out, words[max(n - 1, 0) :])
-        return _mark(out, words[:n] if passed else words[-1:])
+        return _mark(out, words[:n]) if passed else out
     if rid == "length_constraints:number_sentences":
         ends, n = [m.span() for m in _SENT_END.finditer(text)], int(kw.get("num_sentences", 0))
         if kw.get("relation") == "less than":
             return out if passed else _mark(out, ends[max(n - 1, 0) :])
-        return _mark(out, ends if passed else _word_spans(text)[-1:])
+        return _mark(out, ends[:n]) if passed else out
     raise KeyError(rid)  # pragma: no cover - guarded by has_exact_spans
 
 

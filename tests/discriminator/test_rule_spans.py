@@ -56,15 +56,17 @@ CASES = [
         "A. B. C.",
         [".", ".", "."][1:],
     ),
-    # presence rules: passed -> what satisfies it; failed -> nothing is there to credit (the stop, for lengths)
-    ("keywords:existence", {"keywords": ["tide"]}, "The tide rolls. Tides turn.", ["tide", "Tides"]),
+    # presence rules: passed -> the occurrences that suffice (never the extra ones); failed -> nothing is there
+    ("keywords:existence", {"keywords": ["tide"]}, "The tide rolls. Tides turn.", ["tide"]),
+    ("keywords:existence", {"keywords": ["tide", "moon"]}, "moon and tide and moon and tide", ["moon", "tide"]),
     ("keywords:existence", {"keywords": ["tide"]}, "The sea rolls.", []),
     ("keywords:frequency", {"keyword": "sun", "frequency": 2, "relation": "at least"}, "sun sun sun", ["sun", "sun"]),
     ("keywords:frequency", {"keyword": "sun", "frequency": 2, "relation": "at least"}, "one sun only", []),
     ("length_constraints:number_words", {"num_words": 2, "relation": "at least"}, "one two three", ["one", "two"]),
-    ("length_constraints:number_words", {"num_words": 5, "relation": "at least"}, "one two three", ["three"]),
-    ("length_constraints:number_sentences", {"num_sentences": 2, "relation": "at least"}, "A b. C d.", [".", "."]),
-    ("length_constraints:number_sentences", {"num_sentences": 3, "relation": "at least"}, "A b. C d.", ["d."]),
+    ("length_constraints:number_words", {"num_words": 5, "relation": "at least"}, "one two three", []),
+    ("length_constraints:number_sentences", {"num_sentences": 2, "relation": "at least"}, "A b. C d. E.", [".", "."]),
+    # a too-short answer marks nothing: its last word holds the full stop that the rule needs more of
+    ("length_constraints:number_sentences", {"num_sentences": 3, "relation": "at least"}, "A b. C d.", []),
 ]
 
 
@@ -102,11 +104,24 @@ def test_pushing_down_the_marked_characters_of_a_failed_absence_rule_fixes_it(ru
     assert rules.check(rub.verifier, fixed), fixed
 
 
-def test_removing_the_marked_characters_of_a_passed_presence_rule_breaks_it():
-    rub = _rubric("keywords:existence", keywords=["tide"])
-    text = "The tide rolls in. Tides are slow."
+@pytest.mark.parametrize(
+    "rule_id,kw,text",
+    [
+        ("keywords:existence", {"keywords": ["tide"]}, "The tide rolls in. Tides are slow, tide after tide."),
+        ("keywords:frequency", {"keyword": "sun", "frequency": 2, "relation": "at least"}, "sun, sun and sun again"),
+        ("length_constraints:number_words", {"num_words": 4, "relation": "at least"}, "one two three four five six"),
+        ("length_constraints:number_sentences", {"num_sentences": 2, "relation": "at least"}, "A b. C d. E f. G."),
+    ],
+)
+def test_the_marked_characters_of_a_passed_presence_rule_are_a_witness(rule_id, kw, text):
+    """Only what suffices is credited up: the marked words alone pass the rule, and every word left unmarked is
+    an extra the credit never rewards (so it cannot push repetition)."""
+    rub = _rubric(rule_id, **kw)
+    assert rules.check(rub.verifier, text)
     rel = rule_chars(rub, text, True)
-    assert not rules.check(rub.verifier, "".join(c for c, r in zip(text, rel) if not r))
+    witness = "".join(c if r else " " for c, r in zip(text, rel))
+    assert rules.check(rub.verifier, witness), witness
+    assert 0 < rel.sum() < len(text.replace(" ", ""))
 
 
 def test_rules_without_exact_spans():

@@ -130,8 +130,8 @@ def test_oracle_spans_for_passing_rubrics():
     ex = _rubric("keywords:existence", keywords=["tide"])
     text = "The tide rolls in. Tides are slow."
     rel = rule_chars(ex, text, passed=True)
-    assert [text[s:e] for s, e in _runs(rel)] == ["tide", "Tides"]
-    assert not rules.check(ex.verifier, "".join(c for c, r in zip(text, rel) if not r))  # removing them breaks it
+    assert [text[s:e] for s, e in _runs(rel)] == ["tide"]  # the first occurrence suffices; "Tides" is an extra
+    assert rules.check(ex.verifier, "".join(c if r else " " for c, r in zip(text, rel)))  # the marks alone pass
     words = _rubric("length_constraints:number_words", relation="less than", num_words=4)
     t2 = "one two three four five"
     assert [t2[s:e] for s, e in _runs(rule_chars(words, t2, passed=False))] == ["four", "five"]
@@ -222,7 +222,9 @@ def test_oracle_and_shuffled_relevance_inside_the_trainer(tiny_policy_dir, tiny_
     from grpo.experiment.relevance import chars_onto_policy_tokens
     from grpo.rtt_grpo_trainer import RTTGRPOTrainer
 
-    cfg = _tiny_cfg(tmp_path, tiny_policy_dir, tiny_decoder_disc_dir, steps=1)
+    # absence targets: random text fails them on characters that are there (capitals, commas) to be marked
+    task = {"train_prompts": 4, "heldout_prompts": 2, "targets": ["lowercase", "no_comma"]}
+    cfg = _tiny_cfg(tmp_path, tiny_policy_dir, tiny_decoder_disc_dir, steps=1, task=task)
     oracle = _one_trainer(cfg, "rtt-oracle")
     oracle.train()
     last = oracle.last_rtt
