@@ -343,31 +343,40 @@ PRESETS["testbed-beta"] = {
     },
 }
 
-# round three: the failing side of the centred credit alone (token_credit "blame": a failed rubric's tokens pushed
-# down, nothing pushed up). The beta follow-up showed the centred credit at beta 4 raising every absence rule
-# (lowercase, no comma, forbidden words) and lowering the "fewer than 3 keywords" cap, which the push up on the
-# topic keyword breaks; blame keeps the first and drops the second. Oracle relevance, its shuffled control (the
-# same values on random tokens) and its uniform control (the same credit on every token: rubric-level, not
-# localised), at beta 4 and 8, against both baselines (rerun here: runs do not carry between sessions).
-BLAME_ARMS: list[dict[str, Any]] = [
-    {"name": "grpo-aon", "reward": "aon", "beta": 0.0},
-    {"name": "gdpo", "reward": "aon", "beta": 0.0, "response_advantage": "gdpo"},
-] + [
-    {
-        "name": f"rtt-blame-{rel_name}-b{beta:g}",
-        "reward": "aon",
-        "beta": beta,
-        "relevance": rel,
-        "token_credit": "blame",
-    }
-    for beta in (4.0, 8.0)
-    for rel_name, rel in (("oracle", "oracle"), ("shuffled", "oracle-shuffled"), ("uniform", "uniform"))
-]
-PRESETS["testbed-blame"] = {
+# round three (semantics of discriminator/rule_spans.py: only the occurrences that suffice are credited up, a failed
+# "at least N" marks nothing). A screen on seeds 0-1 chose the arm to confirm: the centred credit at beta 1 and 4,
+# and "blame" (its failed side alone) at beta 1 and 4, against GRPO-AON (docs/results/2026-12-08-token-credit.md).
+_CENTRED = {"reward": "aon", "relevance": "oracle", "token_credit": "centred"}
+_BLAME = {"reward": "aon", "relevance": "oracle", "token_credit": "blame"}
+PRESETS["testbed-screen"] = {
+    **PRESETS["testbed"],
+    "out": "runs/experiment-testbed-screen",
+    "discriminator": None,
+    "arms": [
+        {"name": "grpo-aon", "reward": "aon", "beta": 0.0},
+        {"name": "rtt-centred-oracle-b4", **_CENTRED, "beta": 4.0},
+        {"name": "rtt-blame-oracle-b4", **_BLAME, "beta": 4.0},
+        {"name": "rtt-centred-oracle-b1", **_CENTRED, "beta": 1.0},
+        {"name": "rtt-blame-oracle-b1", **_BLAME, "beta": 1.0},
+    ],
+    "seeds": [0, 1],
+}
+# the confirmation, on five fresh seeds (2-6: none of the screen's, so the choice cannot flatter it): the chosen
+# centred credit at beta 1 against both baselines and its two controls - shuffled (the same values on random tokens
+# of the response) and uniform (on every token: rubric-level, not localised) - and blame at beta 1 beside it.
+PRESETS["testbed-r3"] = {
     **PRESETS["testbed"],
     "out": "runs/experiment-testbed-r3",
     "discriminator": None,
-    "arms": BLAME_ARMS,
+    "arms": [
+        {"name": "grpo-aon", "reward": "aon", "beta": 0.0},
+        {"name": "gdpo", "reward": "aon", "beta": 0.0, "response_advantage": "gdpo"},
+        {"name": "rtt-centred-oracle-b1", **_CENTRED, "beta": 1.0},
+        {"name": "rtt-centred-shuffled-b1", **_CENTRED, "beta": 1.0, "relevance": "oracle-shuffled"},
+        {"name": "rtt-centred-uniform-b1", **_CENTRED, "beta": 1.0, "relevance": "uniform"},
+        {"name": "rtt-blame-oracle-b1", **_BLAME, "beta": 1.0},
+    ],
+    "seeds": [2, 3, 4, 5, 6],
 }
 
 
