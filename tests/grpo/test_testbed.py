@@ -154,3 +154,23 @@ def test_testbed_preset_validates():
     r1 = load_experiment("testbed-r1")
     assert r1.eval_samples == 0 and len(r1.seeds) == 5 and r1.discriminator is None and r1.out != cfg.out
     assert r1.task == cfg.task and r1.steps == cfg.steps
+
+
+def test_round_three_confirms_on_seeds_the_screen_never_saw():
+    """The screen picks the arm on its seeds; the confirmation runs on other seeds (a choice made on the same seeds
+    would flatter it), with both baselines and both controls of the chosen credit, on round two's task and budget."""
+    from grpo.experiment.config import load_experiment
+    from grpo.experiment.stats import shuffled_control, uniform_control
+
+    r2, screen, r3 = (load_experiment(n) for n in ("testbed", "testbed-screen", "testbed-r3"))
+    assert not set(screen.seeds) & set(r3.seeds) and len(r3.seeds) >= 5
+    assert screen.out != r3.out != r2.out
+    names = {a.name for a in r3.arms}
+    assert {"grpo-aon", "gdpo"} <= names
+    chosen = "rtt-centred-oracle-b1"
+    assert shuffled_control(chosen, names) == "rtt-centred-shuffled-b1"
+    assert uniform_control(chosen, names) == "rtt-centred-uniform-b1"
+    assert {(a.token_credit, a.beta) for a in r3.arms if a.relevance != "none"} == {("centred", 1.0), ("blame", 1.0)}
+    for cfg in (screen, r3):
+        assert cfg.task == r2.task and cfg.steps == r2.steps and cfg.learning_rate == r2.learning_rate
+        assert cfg.eval_samples == r2.eval_samples and cfg.report.final_window == 3
