@@ -36,9 +36,9 @@ Token credit (``token_credit``; every variant is 0 where ``beta = 0``, so ``beta
   A failed rubric's relevant tokens are pushed down in proportion to how much of the group passed it
   (``-2 x`` the group's pass fraction, unscaled); a passed rubric's tokens get no push up. So the term is never
   positive: it cannot make the policy emit a rubric's tokens *more* often (a keyword, the words that satisfy a
-  length rule), the push that turns into repetition (measured: the centred credit at beta 4 raised every absence
-  rule and lowered the "fewer than N keyword" cap; negative-only reinforcement keeps the policy's diversity, arXiv
-  2506.01347). A rubric all responses pass or all fail gives 0; ``-max |c| <= A_tok <= 0``.
+  length rule), the push that turns into repetition. Measured on the testbed it does not beat GRPO (ties at beta
+  1, loses at beta 4): the push up is needed. A rubric all responses pass or all fail gives 0;
+  ``-max |c| <= A_tok <= 0``.
 * ``group_softmax`` - the RTT authors' second mode: the rubric advantage ``c[g,k] = (s - mean_group s) /
   (std_group s + eps)`` (unbiased std) spread over tokens with importances ``q[g,k,t] = softmax_k w[g,k,t]``
   (over the used rubric slots): ``A_tok[g,t] = sum_k q[g,k,t] c[g,k]``. With one rubric ``q = 1`` and the
