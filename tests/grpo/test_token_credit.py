@@ -101,7 +101,7 @@ def loop_gdpo(s, rm, group_ids):
 # ------------------------------------------------------------------------------------------------ worked examples
 
 
-def test_centred_worked_example_by_hand():
+def _worked_group():
     """One group of 4, two rubrics, 3 tokens. Rubric 0: passed by responses 0 and 1 (mean 0, c = +-1);
     rubric 1: passed by all four (c = 0: no credit however relevant its tokens are)."""
     s = torch.tensor([[1, 1], [1, 1], [-1, 1], [-1, 1]])
@@ -109,8 +109,12 @@ def test_centred_worked_example_by_hand():
     w[:, 0, 0] = 1.0  # token 0 decides rubric 0
     w[:, 1, :] = 1.0  # every token is relevant to rubric 1
     w[2, 0, 1] = 0.5
-    mask = torch.ones(4, 3, dtype=torch.bool)
-    gid = torch.zeros(4, dtype=torch.long)
+    return s, w, torch.ones(4, 3, dtype=torch.bool), torch.zeros(4, dtype=torch.long)
+
+
+def test_centred_worked_example_by_hand():
+    """The worked group: +-1 on what is relevant to rubric 0, over 2 rubrics; nothing from rubric 1."""
+    s, w, mask, gid = _worked_group()
     out = rtt_advantages(s, w, mask, gid, token_credit="centred", beta=1.0)
     want = torch.tensor([[0.5, 0, 0], [0.5, 0, 0], [-0.5, -0.25, 0], [-0.5, 0, 0]], dtype=torch.float64)
     torch.testing.assert_close(out.tok_adv, want)
@@ -120,16 +124,10 @@ def test_centred_worked_example_by_hand():
 
 
 def test_blame_worked_example_by_hand():
-    """The centred example's group: blame keeps the failed side only. Responses 0 and 1 passed rubric 0 (no push
-    up, however relevant token 0 is); 2 and 3 failed it while half the group passed: c = -1 on what is relevant
-    (token 0 of both, half of token 1 of response 2), over 2 rubrics. Rubric 1 is passed by all: nothing."""
-    s = torch.tensor([[1, 1], [1, 1], [-1, 1], [-1, 1]])
-    w = torch.zeros(4, 2, 3, dtype=torch.float64)
-    w[:, 0, 0] = 1.0
-    w[:, 1, :] = 1.0
-    w[2, 0, 1] = 0.5
-    mask = torch.ones(4, 3, dtype=torch.bool)
-    gid = torch.zeros(4, dtype=torch.long)
+    """The worked group: blame keeps the failed side only. Responses 0 and 1 passed rubric 0 (no push up, however
+    relevant token 0 is); 2 and 3 failed it while half the group passed: c = -1 on what is relevant (token 0 of
+    both, half of token 1 of response 2), over 2 rubrics. Rubric 1 is passed by all: nothing."""
+    s, w, mask, gid = _worked_group()
     out = rtt_advantages(s, w, mask, gid, token_credit="blame", beta=1.0)
     want = torch.tensor([[0, 0, 0], [0, 0, 0], [-0.5, -0.25, 0], [-0.5, 0, 0]], dtype=torch.float64)
     torch.testing.assert_close(out.tok_adv, want)
